@@ -111,10 +111,47 @@ class Report:
         ok = self.runs[self.runs["status"] == "ok"]
         return f"Report({ok['model'].nunique()} models ok, {self.runs['dataset'].nunique()} data sets, {len(self.per_query)} query results)"
 
+    def to_markdown(self) -> str:
+        """A readable report: the summary with 95% intervals, top-1 per category, the
+        distractor kinds that beat the answer, the paired comparisons, and the machine."""
+        def block(frame: pd.DataFrame) -> str:
+            return "```\n" + frame.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-") + "\n```\n"
+
+        summary = self.summary()
+        lines = ["# embedlab results", ""]
+        hw = self.environment.get("hardware", {})
+        pkgs = self.environment.get("packages", {})
+        lines.append(f"Machine: {hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('memory_gib', 0):.0f} GiB" + (f", GPU {hw['gpu_name']}" if hw.get("gpu_name") else "") + f"; Python {hw.get('python', '?')}.")
+        lines.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(pkgs.items())) + ".")
+        lines.append(f"Intervals: {self.confidence:.0%} percentile bootstrap over queries (seed {self.seed}). Ties count against the model.")
+        lines += ["", "## Accuracy", ""]
+        acc = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "ndcg_at_10", "mean_margin"]
+        lines.append(block(summary[[c for c in acc if c in summary.columns]]))
+        lines += ["## Speed and memory", ""]
+        speed = ["model", "dataset", "load_s", "latency_median_s", "latency_iqr_s", "n_timed", "texts_per_s", "throughput_texts_per_s", "peak_mem_gib", "dim"]
+        lines.append(block(summary[[c for c in speed if c in summary.columns]]))
+        if not self.per_query.empty and (self.per_query["category"].fillna("") != "").any():
+            lines += ["## Top-1 by category", ""]
+            cats = self.by_category()
+            table = cats.pivot_table(index=["dataset", "category"], columns="model", values="top1").reset_index()
+            lines.append(block(table))
+        kinds = self.winner_kinds()
+        if not kinds.empty:
+            lines += ["## What beat the answer (kind of the top document when the model was wrong)", ""]
+            lines.append(block(kinds.pivot_table(index=["dataset", "winner_kind"], columns="model", values="n_wins", fill_value=0).reset_index()))
+        if self.per_query["model"].nunique() > 1:
+            lines += ["## Paired comparisons (top-1; permutation p-value, bootstrap CI of the difference)", ""]
+            cmp = self.comparisons("top1")
+            lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"]]))
+        failed = summary[summary["status"] != "ok"][["model", "error"]].drop_duplicates() if "status" in summary else pd.DataFrame()
+        if not failed.empty:
+            lines += ["## Failed models", ""] + [f"- {r.model}: {r.error}" for r in failed.itertuples()] + [""]
+        return "\n".join(lines)
+
     # ---- files ------------------------------------------------------------------------
     def to_dir(self, out: str | Path) -> Path:
-        """Write summary.csv, per_query.csv, by_category.csv, comparisons.csv, runs.csv and
-        run.json. Each file is written to a temporary name and renamed, so an interrupted
+        """Write summary.csv, per_query.csv, by_category.csv, comparisons.csv, runs.csv,
+        run.json and report.md. Each file is written to a temporary name and renamed, so an interrupted
         write never leaves a half-written file in place of a good one."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +170,7 @@ class Report:
             "confidence": self.confidence,
         }
         _atomic_write(out / "run.json", json.dumps(meta, ensure_ascii=False, indent=2, default=str))
+        _atomic_write(out / "report.md", self.to_markdown())
         return out
 
     @classmethod
