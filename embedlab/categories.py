@@ -87,6 +87,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "near-miss": "about the neighbouring concept the query did not ask about",
     "topical": "same topic, shares words, does not answer the query",
     "off-topic": "unrelated",
+    "other-answer": "the answer of another query (in a shared corpus)",
 }
 
 

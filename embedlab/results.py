@@ -138,7 +138,7 @@ class Report:
         kinds = self.winner_kinds()
         if not kinds.empty:
             lines += ["## What beat the answer (kind of the top document when the model was wrong)", ""]
-            lines.append(block(kinds.pivot_table(index=["dataset", "winner_kind"], columns="model", values="n_wins", fill_value=0).reset_index()))
+            lines.append(block(kinds.pivot_table(index=["dataset", "winner_kind"], columns="model", values="n_wins", fill_value=0, aggfunc="sum").astype(int, errors="ignore").reset_index()))
         if self.per_query["model"].nunique() > 1:
             lines += ["## Paired comparisons (top-1; permutation p-value, bootstrap CI of the difference)", ""]
             cmp = self.comparisons("top1")
@@ -180,7 +180,7 @@ class Report:
         meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
         per_query = pd.read_csv(out / PER_QUERY_FILE, dtype={"query_id": str, "category": str, "top1_doc_id": str, "winner_kind": str})
         per_query = per_query.fillna({"category": "", "winner_kind": "", "top1_kind": "", "best_wrong_kind": ""})
-        runs = pd.read_csv(out / RUNS_FILE).fillna({"error": ""})
+        runs = pd.read_csv(out / RUNS_FILE, dtype={"error": str}).fillna({"error": ""})
         return cls(per_query, runs, meta.get("config", {}), meta.get("environment", {}), meta.get("datasets", {}), seed=meta.get("seed", 0), confidence=meta.get("confidence", 0.95))
 
 

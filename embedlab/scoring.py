@@ -47,10 +47,13 @@ def per_query_table(
 ) -> pd.DataFrame:
     """One row per evaluated query: rank of the first relevant document (ties against the
     model), top1/top3/top5/top10 hits, MRR, nDCG@10, recall@k, margin, the document ranked
-    first and, when the model was wrong, the kind of document that won."""
+    first and, when the model was wrong, the kind of document that won ("other-answer" when
+    it was the answer of another query)."""
     query_ids = dataset.query_ids
     doc_ids = np.array(dataset.doc_ids, dtype=object)
     kinds = np.array([dataset.kinds.get(d, "") for d in dataset.doc_ids], dtype=object)
+    # a non-relevant document whose kind is "answer" is another query's answer
+    wrong_kinds = np.where(kinds == "answer", "other-answer", kinds)
     gains = dataset.gains(query_ids)
     judged = dataset.judged(query_ids) if dataset.meta.candidates == "judged" else None
     if scores is not None:
@@ -78,9 +81,9 @@ def per_query_table(
                 "margin": m.margin,
                 "top1_doc_id": doc_ids[m.top_doc],
                 "top1_kind": kinds[m.top_doc],
-                "winner_kind": np.where(wrong, kinds[m.top_doc], ""),
+                "winner_kind": np.where(wrong, wrong_kinds[m.top_doc], ""),
                 "best_wrong_doc_id": np.where(m.best_wrong_doc >= 0, doc_ids[np.maximum(m.best_wrong_doc, 0)], ""),
-                "best_wrong_kind": np.where(m.best_wrong_doc >= 0, kinds[np.maximum(m.best_wrong_doc, 0)], ""),
+                "best_wrong_kind": np.where(m.best_wrong_doc >= 0, wrong_kinds[np.maximum(m.best_wrong_doc, 0)], ""),
             }
         )
         frames.append(pd.DataFrame(frame))

@@ -31,7 +31,7 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def seed_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "out"
-    proc = _cli("run", "-m", "bm25", "-m", "use-multilingual-v3", "-m", "multilingual-e5-small", "-d", "seed", "-d", "traps-zh", "--out", str(out), "--repeats", "5")
+    proc = _cli("run", "-m", "bm25", "-m", "use-multilingual-v3", "-m", "multilingual-e5-small", "-d", "seed", "-d", "traps-zh", "--out", str(out), "--repeats", "5", "--throughput-texts", "300")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
