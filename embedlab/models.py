@@ -36,7 +36,9 @@ class ModelSpec:
     `pooling` is "cls", "mean", "last" or None (the backend's own). `mrl_min_dim` set means
     the model supports Matryoshka truncation from that size up to `dim`.
     `params_m` is the parameter count in millions. `options` are backend arguments
-    (threads, dtype, max_model_len, ...).
+    (threads, dtype, max_model_len, ...). `eos_token` is a token every input must end with
+    (Qwen3-Embedding's `<|endoftext|>`): appended after truncation unless the tokenizer
+    already adds it.
     """
 
     name: str
@@ -50,6 +52,7 @@ class ModelSpec:
     pooling: str | None = None
     normalize: bool = True
     padding_side: str | None = None
+    eos_token: str | None = None
     mrl_min_dim: int | None = None
     license: str = ""
     params_m: float | None = None
@@ -147,6 +150,7 @@ def _records() -> dict[str, ModelSpec]:
                 default_instruction=QWEN3_DEFAULT_INSTRUCTION,
                 pooling="last",
                 padding_side="left",
+                eos_token="<|endoftext|>",
                 mrl_min_dim=32,
                 license="Apache-2.0",
                 params_m=params,

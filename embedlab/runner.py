@@ -4,8 +4,11 @@ reported as failed and the others still run.
 
 Protocol per model (README "Measurement protocol"): load (timed), warm-up on a few texts,
 `repeats` timed encodes of the timing set (the data set's texts, at most `timing_texts`),
-an optional throughput pass over `throughput_texts` texts, then the full encode of queries
-and corpus that the metrics use. Peak memory is the worker's peak RSS (plus its children).
+a separate throughput pass over `throughput_texts` texts (texts/s, and tokens/s where the
+backend counts tokens), then the full encode of queries and corpus that the metrics use.
+Peak memory is the worker's peak RSS (its own, its children's, and their sum sampled on a
+background thread); on a GPU, NVML device-level used memory before load, after load and at
+peak. docs/measurement.md describes the whole protocol.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class RunSettings:
     repeats: int = 5
     timing_texts: int = 256
     warmup_texts: int = 8
-    throughput_texts: int = 0
+    throughput_texts: int = 1000
     batch_size: int = 256
     dimensions: int | None = None
     isolate: bool = True
@@ -113,12 +116,15 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
     from embedlab.backends import load_backend
 
     outcome = ModelOutcome(model=spec.name)
+    sampler = probe.MemorySampler().start()
+    gpu: dict[str, float | None] = {"gpu_used_before_gib": sampler.gpu_used_gib()}
     try:
         outcome.rss_before_gib = probe.rss_gib()
         start = time.perf_counter()
         backend = load_backend(spec)
         outcome.load_s = time.perf_counter() - start
         outcome.rss_after_load_gib = probe.tree_rss_gib()
+        gpu["gpu_used_after_load_gib"] = sampler.gpu_used_gib()
         lexical = spec.lexical
         warm = [t for task in tasks for t in (*task.queries, *task.documents)][: settings.warmup_texts]
         start = time.perf_counter()
@@ -167,12 +173,18 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         report = getattr(backend, "memory_report", None)
         if report is not None:
             outcome.extra.update(report())
-        outcome.peak_mem_gib = max(probe.peak_rss_gib(), probe.tree_rss_gib())
     except Exception as exc:  # noqa: BLE001 - one failing model must not stop the others
         outcome.status = "failed"
         outcome.error = f"{type(exc).__name__}: {exc}"
         outcome.extra["traceback"] = traceback.format_exc(limit=8)
         outcome.datasets = {}
+    finally:
+        sampler.stop()
+    outcome.peak_mem_gib = max(probe.peak_rss_gib(), sampler.rss_peak_gib)
+    if sampler.gpu_peak_gib is not None:
+        gpu["gpu_used_peak_gib"] = sampler.gpu_peak_gib
+        outcome.extra.update({k: v for k, v in gpu.items() if v is not None})
+    outcome.extra.update(probe.runtime_info())
     return outcome
 
 

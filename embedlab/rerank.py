@@ -1,0 +1,250 @@
+"""A rerank stage: a Qwen3-Reranker rescores the top-k documents of any embedding (or
+lexical) model, and the result is reported as its own model rows, "<embedder>+<reranker>".
+
+Qwen3-Reranker is a causal LM read as a yes/no judge: after a fixed prompt (system line,
+`<Instruct>: ...\\n<Query>: ...\\n<Document>: ...`, then the assistant turn with an empty
+think block), the score is P("yes") = softmax(logit("no"), logit("yes"))[1] at the last
+position. Both backends build the same token ids: prefix + body (truncated) + suffix.
+- "transformers": `AutoModelForCausalLM`, left padding, last-position logits.
+- "vllm": `LLM(..., runner="pooling")` with the documented `hf_overrides`
+  (`Qwen3ForSequenceClassification`, `classifier_from_token=["no", "yes"]`), `llm.classify`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from embedlab.backends.hub import resolve_model_path
+from embedlab.datasets import Dataset
+from embedlab.errors import UnknownNameError
+from embedlab.models import QWEN3_DEFAULT_INSTRUCTION, ModelSpec
+
+QWEN3_RERANK_PREFIX = (
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "
+    'Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n'
+)
+QWEN3_RERANK_BODY = "<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}"
+QWEN3_RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+QWEN3_RERANK_OVERRIDES = {
+    "architectures": ["Qwen3ForSequenceClassification"],
+    "classifier_from_token": ["no", "yes"],
+    "is_original_qwen3_reranker": True,
+}
+
+
+def _records() -> dict[str, ModelSpec]:
+    specs = {}
+    for size, params in (("0.6B", 596), ("4B", 4022), ("8B", 7568)):
+        name = f"qwen3-reranker-{size.lower()}"
+        specs[name] = ModelSpec(
+            name=name,
+            backend="vllm",
+            path=f"Qwen/Qwen3-Reranker-{size}",
+            max_tokens=8192,
+            default_instruction=QWEN3_DEFAULT_INSTRUCTION,
+            padding_side="left",
+            normalize=False,
+            license="Apache-2.0",
+            params_m=params,
+            description=f"Qwen3-Reranker-{size}: P(yes) of a causal LM after the documented prompt",
+        )
+    return specs
+
+
+RERANKERS: dict[str, ModelSpec] = _records()
+
+
+def get_reranker(name: str, **overrides: Any) -> ModelSpec:
+    """A registered reranker (`qwen3-reranker-0.6b`, ...) with fields or options changed,
+    e.g. `get_reranker("qwen3-reranker-0.6b", path="/models/Qwen3-Reranker-0.6B", backend="transformers")`."""
+    key = name.lower()
+    if key not in RERANKERS:
+        raise UnknownNameError(f"reranker {name!r} is not registered ({', '.join(sorted(RERANKERS))})")
+    return RERANKERS[key].with_options(**overrides) if overrides else RERANKERS[key]
+
+
+def rerank_prompt(query: str, doc: str, instruction: str) -> str:
+    """The full text the reranker judges for one (query, document) pair."""
+    return QWEN3_RERANK_PREFIX + QWEN3_RERANK_BODY.format(instruction=instruction, query=query, doc=doc) + QWEN3_RERANK_SUFFIX
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores (query, document) pairs: float32 of shape (n_pairs,), higher is more relevant."""
+
+    spec: ModelSpec
+
+    def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray: ...
+
+
+class _Qwen3Prompt:
+    """Token ids of the documented prompt: prefix + body truncated to fit + suffix."""
+
+    def __init__(self, tokenizer: Any, spec: ModelSpec, engine_limit: int | None = None) -> None:
+        self.spec = spec
+        self.tokenizer = tokenizer
+        self.prefix = tokenizer.encode(QWEN3_RERANK_PREFIX, add_special_tokens=False)
+        self.suffix = tokenizer.encode(QWEN3_RERANK_SUFFIX, add_special_tokens=False)
+        limits = [v for v in (spec.max_tokens, spec.options.get("max_length"), engine_limit) if v]
+        self.max_length = min(limits) if limits else 8192
+        self.yes = tokenizer.convert_tokens_to_ids("yes")
+        self.no = tokenizer.convert_tokens_to_ids("no")
+
+    def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None) -> list[list[int]]:
+        task = instruction or self.spec.default_instruction
+        bodies = [QWEN3_RERANK_BODY.format(instruction=task, query=q, doc=d) for q, d in pairs]
+        if not bodies:
+            return []
+        budget = self.max_length - len(self.prefix) - len(self.suffix)
+        ids = self.tokenizer(bodies, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
+        return [self.prefix + seq + self.suffix for seq in ids]
+
+
+class TransformersReranker:
+    """Qwen3-Reranker through `AutoModelForCausalLM`. Options: device, dtype, batch_size (16)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from embedlab.backends.st import pick_device, pick_dtype
+
+        self.spec = spec
+        self.device = pick_device(spec)
+        self._torch = torch
+        path = resolve_model_path(spec)
+        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side="left")
+        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(spec, self.device), local_files_only=True).to(self.device).eval()
+        self._prompt = _Qwen3Prompt(self._tokenizer, spec, getattr(self._model.config, "max_position_embeddings", None))
+        self._batch_size = int(spec.options.get("batch_size", 16))
+
+    def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
+        return self._prompt.token_ids(pairs, instruction)
+
+    def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
+        torch = self._torch
+        ids = self.token_ids(pairs, instruction)
+        out = np.empty(len(ids), dtype=np.float32)
+        order = np.argsort([-len(seq) for seq in ids], kind="stable")
+        with torch.inference_mode():
+            for start in range(0, len(ids), self._batch_size):
+                rows = order[start : start + self._batch_size]
+                batch = self._tokenizer.pad([{"input_ids": ids[i]} for i in rows], padding=True, return_tensors="pt").to(self.device)
+                logits = self._model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
+                pair = torch.stack([logits[:, self._prompt.no], logits[:, self._prompt.yes]], dim=1).float()
+                out[rows] = torch.softmax(pair, dim=1)[:, 1].cpu().numpy()
+        return out
+
+
+class VLLMReranker:
+    """Qwen3-Reranker through vLLM's sequence-classification conversion. Options as for
+    the vLLM embedding backend (max_model_len, kv_cache_memory_bytes, dtype, ...)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        from embedlab.backends.vllm import start_engine
+
+        self.spec = spec
+        self._llm, self.facts = start_engine(spec, hf_overrides=dict(QWEN3_RERANK_OVERRIDES))
+        self._prompt = _Qwen3Prompt(self._llm.get_tokenizer(), spec, self.facts["max_model_len"])
+
+    def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
+        return self._prompt.token_ids(pairs, instruction)
+
+    def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
+        ids = self.token_ids(pairs, instruction)
+        if not ids:
+            return np.zeros(0, dtype=np.float32)
+        outputs = self._llm.classify([{"prompt_token_ids": seq} for seq in ids], use_tqdm=False)
+        return np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float32)
+
+
+RERANK_BACKENDS = {"vllm": VLLMReranker, "transformers": TransformersReranker}
+
+
+def load_reranker(spec: ModelSpec | str) -> Reranker:
+    """Instantiate a reranker record with its backend ("vllm" or "transformers")."""
+    spec = get_reranker(spec) if isinstance(spec, str) else spec
+    if spec.backend not in RERANK_BACKENDS:
+        raise UnknownNameError(f"reranker {spec.name!r}: backend must be one of {sorted(RERANK_BACKENDS)}, got {spec.backend!r}")
+    return RERANK_BACKENDS[spec.backend](spec)
+
+
+def rerank_scores(
+    dataset: Dataset,
+    scores: np.ndarray,
+    reranker: Reranker,
+    *,
+    top_k: int = 10,
+    instruction: str | None = None,
+) -> np.ndarray:
+    """A new (n_queries, n_docs) score matrix: each query's `top_k` documents by `scores`
+    (rows in `dataset.query_ids` order, columns in `doc_ids` order) get the reranker's score
+    in [0, 1]; every other document keeps the first stage's order below them (shifted under
+    -1, ties kept). Pair data sets (`candidates="judged"`) rerank judged documents only."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n_queries, n_docs = len(dataset.query_ids), len(dataset.doc_ids)
+    if scores.shape != (n_queries, n_docs):
+        raise ValueError(f"scores must have shape {(n_queries, n_docs)} (queries x corpus of {dataset.name!r}), got {scores.shape}")
+    eligible = dataset.judged() if dataset.meta.candidates == "judged" else np.ones_like(scores, dtype=bool)
+    first = np.where(eligible, scores, -np.inf)
+    k = min(top_k, n_docs)
+    top = np.argsort(-first, axis=1, kind="stable")[:, :k]
+    queries, docs = dataset.query_texts(), dataset.document_texts()
+    pairs, cells = [], []
+    for row in range(n_queries):
+        for col in top[row]:
+            if eligible[row, col]:
+                pairs.append((queries[row], docs[col]))
+                cells.append((row, col))
+    rescored = reranker.score(pairs, instruction or dataset.instruction or None) if pairs else np.zeros(0)
+    finite = np.isfinite(first)
+    row_max = np.max(np.where(finite, first, -np.inf), axis=1, keepdims=True)
+    row_max = np.where(np.isfinite(row_max), row_max, 0.0)
+    out = np.where(finite, first - row_max - 1.0, first)
+    if cells:
+        rows, cols = np.array(cells).T
+        out[rows, cols] = rescored
+    return out
+
+
+def rerank(
+    dataset: Dataset,
+    scores: np.ndarray,
+    reranker: Reranker,
+    *,
+    embedder: str,
+    top_k: int = 10,
+    instruction: str | None = None,
+) -> pd.DataFrame:
+    """Per-query rows (the columns of `scoring.per_query_table`) for the embedder's top-k
+    reranked, under the model name "<embedder>+<reranker>". `scores` is the embedder's
+    (n_queries, n_docs) score matrix, e.g. `report.scores[(embedder, dataset.name)]`.
+    The frame's `attrs` hold the rerank time (s), the pairs scored and k."""
+    from embedlab.scoring import per_query_table
+
+    start = time.perf_counter()
+    new_scores = rerank_scores(dataset, scores, reranker, top_k=top_k, instruction=instruction)
+    elapsed = time.perf_counter() - start
+    table = per_query_table(dataset, f"{embedder}+{reranker.spec.name}", scores=new_scores)
+    table.attrs.update(rerank_s=elapsed, top_k=top_k, n_reranked=int((new_scores >= 0).sum()))
+    return table
+
+
+def rerank_report(report: Any, dataset: Dataset, reranker: Reranker, embedder: str, *, top_k: int = 10) -> pd.DataFrame:
+    """`rerank` over the scores a Report kept for `embedder` on `dataset`."""
+    key = (embedder, dataset.name)
+    if key not in report.scores:
+        raise KeyError(f"the report kept no scores for {embedder!r} on {dataset.name!r} (raise keep_scores in evaluate)")
+    return rerank(dataset, report.scores[key], reranker, embedder=embedder, top_k=top_k)
+
+
+__all__ = [
+    "QWEN3_RERANK_BODY", "QWEN3_RERANK_PREFIX", "QWEN3_RERANK_SUFFIX", "RERANKERS", "Reranker",
+    "TransformersReranker", "VLLMReranker", "get_reranker", "load_reranker", "rerank", "rerank_prompt",
+    "rerank_report", "rerank_scores",
+]

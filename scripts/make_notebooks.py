@@ -1,0 +1,298 @@
+"""Write notebooks/*.ipynb from this one reviewable script (nbformat), without outputs.
+
+    python scripts/make_notebooks.py           # (re)write the notebooks
+    python scripts/make_notebooks.py --check   # exit 1 if a notebook differs from this script
+
+The notebooks stay thin: each cell calls embedlab (analysis computes, plots draws, report
+saves); category titles come from embedlab.categories. Parameters (papermill: the cell
+tagged `parameters`) default to the bundled models and data sets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from embedlab.categories import CATEGORIES  # noqa: E402
+
+SETUP = """\
+from IPython.display import Markdown, display
+
+from embedlab import analysis, plots
+from embedlab import report as rep
+
+plots.use_style()"""
+
+PARAMETERS = """\
+models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
+datasets = None  # trap data sets (names or paths); None: seed + traps-zh
+cache_dir = None  # embedding cache; None: $EMBEDLAB_CACHE_DIR, else .cache/embedlab in the checkout
+figures_dir = None  # where figures are saved; None: figures/ in the checkout"""
+
+RUN_NOTE = (
+    "Every number below comes from the run this notebook makes (read from the embedding cache when "
+    "an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). "
+    "Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`."
+)
+
+
+def md(text: str):
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str, parameters: bool = False):
+    cell = new_code_cell(text.strip("\n"))
+    if parameters:
+        cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def notebook(cells: list) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def head(title: str, intro: str, stem: str, extra_parameters: str = "", parameters: str = PARAMETERS) -> list:
+    return [
+        md(f"# {title}\n\n{intro.strip()}\n\n{RUN_NOTE}"),
+        code(SETUP),
+        code(parameters + ("\n" + extra_parameters.strip("\n") if extra_parameters else ""), parameters=True),
+        code(f'figures = rep.figure_folder(figures_dir, "{stem}")'),
+    ]
+
+
+def overview() -> nbformat.NotebookNode:
+    stem = "00_overview"
+    return notebook(
+        head(
+            "00 · Overview: every model on the semantic traps",
+            "The whole comparison on the chosen models and trap sets: accuracy with 95% confidence "
+            "intervals, top-1 per trap category, paired tests, and the reference article's reported "
+            "numbers beside ours.",
+            stem,
+        )
+        + [
+            code("run = analysis.trap_report(models, datasets, cache_dir)\nsummary = run.summary()"),
+            md("## Summary\n\nOne row per model and data set; `_low`/`_high` are the 95% percentile bootstrap interval over queries (ties count against the model)."),
+            code('rep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "mean_margin"])'),
+            md("## Accuracy per model, with confidence intervals"),
+            code('ax = plots.metric_bars(summary, "top1")\nrep.save_figure(ax, "top1-by-model", figures)'),
+            code('ax = plots.metric_bars(summary, "mrr")\nrep.save_figure(ax, "mrr-by-model", figures)'),
+            md("## Per trap category\n\nTop-1 per category (rows: data set · category in Chinese and English); each cell shows the value and the number of queries behind it."),
+            code('categories = analysis.category_table(run)\nax = plots.category_heat(categories, "top1")\nrep.save_figure(ax, "top1-by-category", figures)'),
+            md("## Paired comparisons\n\nEach pair of models on the same queries: difference in top-1, its paired bootstrap interval, the permutation p-value, and wins / ties / losses."),
+            code('rep.table(run.comparisons("top1"), ["dataset", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])'),
+            md(
+                "## The article's reported numbers beside ours\n\n"
+                "Rows whose `source` is *reported in the article* are copied from the reference article's "
+                "results table (a GPU run of BGE-M3 and Qwen3-Embedding with vLLM, on the 8 seed queries); "
+                "they are **not measured here**. Rows *measured here* come from this notebook's run on the seed."
+            ),
+            code('side = analysis.reported_beside_measured(summary, "seed")\nrep.table(side, ["model", "source", "n_queries", "top1", "top1_low", "top1_high", "top3", "texts_per_s", "memory_gib", "dim"])'),
+            code('ax = plots.reported_bars(side, "top1")\nrep.save_figure(ax, "top1-measured-vs-reported", figures)'),
+            md("## Run records\n\nWhere and when the measurements were made (`cached` rows were read from the embedding cache)."),
+            code('rep.table(run.runs, ["model", "dataset", "status", "cached", "measured_at", "load_s", "texts_per_s", "peak_mem_gib", "dim", "error"])'),
+            code("rep.table(analysis.machine_table(run))"),
+        ]
+    )
+
+
+def category_notebook(index: int, category) -> tuple[str, nbformat.NotebookNode]:
+    stem = f"{index:02d}_{category.id.replace('-', '_')}"
+    cells = head(
+        f"{index:02d} · {category.title_zh} — {category.title_en}",
+        f"One trap category, `{category.id}`: what the trap is, its cases, how each model scores every "
+        "query against every document, the margin by which the answer wins or loses, which kinds of "
+        "distractor fool which model, and how plain word overlap (BM25) does on the same cases.",
+        stem,
+        f'category = "{category.id}"',
+    ) + [
+        md("## What the trap is\n\nFrom the category's declaration in `embedlab.categories` (Chinese, with an English gloss)."),
+        code("display(Markdown(analysis.category_card(category)))"),
+        md("## Its cases\n\nEach query with the documents judged for it: the answer first, then the distractors and their kinds."),
+        code('sets = analysis.resolve_datasets(datasets)\ncases = analysis.category_cases(sets, category)\nrep.table(cases, ["dataset", "query_id", "query", "kind", "document"])'),
+        code("run = analysis.trap_report(models, sets, cache_dir)"),
+        md(
+            "## Query × document similarity, per model\n\n"
+            "Rows are this category's queries, columns the documents judged for them (the whole corpus for a "
+            "small set such as the seed), each labelled `[kind] text` and coloured by kind. A black box marks "
+            "the answer; a white dot marks the document the model ranked first. The colour scale is the model's "
+            "own (cosine similarity, or the BM25 score)."
+        ),
+        code('frames = analysis.similarity_frame(run, sets, category=category)\nheatmaps = plots.similarity_figures(frames)\nrep.save_figures(heatmaps, figures, "heatmap")'),
+        md("## Margin per query and model\n\nBest relevant score minus best non-relevant score: below zero a distractor won. Each model has its own scale."),
+        code('fig = plots.margin_figure(analysis.margins(run, category, sets))\nrep.save_figure(fig, "margins", figures)'),
+        md("## Which distractor kinds fool which model\n\nFor each kind: the share of (query, distractor) pairs in which the distractor scored at least as high as the answer."),
+        code('beats = analysis.kind_beat_rates(run, category, sets)\nax = plots.kind_beat_heat(beats)\nrep.save_figure(ax, "distractor-kinds", figures)'),
+        code('rep.table(beats)'),
+        md("## BM25 on the same cases\n\nRank of the answer per query and model (with the kind of document that won when the answer was not first), then each model against BM25 on these queries (paired)."),
+        code('ax = plots.outcome_grid(analysis.outcomes(run, category, sets))\nrep.save_figure(ax, "ranks", figures)'),
+        code('rep.table(analysis.lexical_contrast(run, category), ["dataset", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])'),
+        md("## Top-1 on this category, with confidence intervals"),
+        code('categories = analysis.category_table(run)\nrep.table(categories[categories["category"] == category], ["model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mean_margin"])'),
+    ]
+    return stem, notebook(cells)
+
+
+def speed_memory() -> nbformat.NotebookNode:
+    stem = "09_speed_memory"
+    return notebook(
+        head(
+            "09 · Speed and memory against model size",
+            "Load time, texts/s, tokens/s and memory of each model against its size (parameters from the "
+            "model record), from the run's own records, with the reference article's reported GPU numbers "
+            "beside them as hollow triangles. Ours are measured on this machine (see the table at the end); "
+            "the article's on an unstated GPU, for 30 texts at once (a latency, not a throughput).",
+            stem,
+        )
+        + [
+            code("run = analysis.trap_report(models, datasets, cache_dir)\nspeed = analysis.speed_table(run)\nrep.table(speed, [\"model\", \"source\", \"dataset\", \"params_m\", \"load_s\", \"n_timed\", \"latency_median_s\", \"texts_per_s\", \"throughput_texts_per_s\", \"throughput_tokens_per_s\", \"memory_gib\", \"rss_after_load_gib\", \"dim\", \"cached\", \"measured_at\"])"),
+            code('display(Markdown(analysis.missing_measurements(speed, ["params_m", "load_s", "texts_per_s", "throughput_tokens_per_s", "memory_gib"])))'),
+            md("## Texts per second"),
+            code('ax = plots.size_scatter(speed, "texts_per_s")\nrep.save_figure(ax, "texts-per-s-vs-size", figures)'),
+            md("## Tokens per second\n\nFrom the throughput pass, for backends that count tokens."),
+            code('ax = plots.size_scatter(speed, "throughput_tokens_per_s")\nrep.save_figure(ax, "tokens-per-s-vs-size", figures)'),
+            md("## Memory\n\nOurs: peak resident memory of the worker process that held the model (GiB). The article's: GPU memory (GB) as it measured it."),
+            code('ax = plots.size_scatter(speed, "memory_gib")\nrep.save_figure(ax, "memory-vs-size", figures)'),
+            md("## Load time"),
+            code('ax = plots.size_scatter(speed, "load_s")\nrep.save_figure(ax, "load-time-vs-size", figures)'),
+            md("## The machine behind these numbers"),
+            code("rep.table(analysis.machine_table(run))"),
+        ]
+    )
+
+
+def dimensions() -> nbformat.NotebookNode:
+    stem = "10_dimensions"
+    return notebook(
+        head(
+            "10 · Accuracy against truncated dimension (MRL)",
+            "Models trained with Matryoshka representation learning (MRL) keep working when their embedding is "
+            "cut to its first *d* components and renormalised. For each chosen model that supports it, the run "
+            "is repeated at each dimension through the model's own backend; models without MRL appear once, at "
+            "their full dimension.",
+            stem,
+            "dims = None  # dimensions to try; None: powers of two from the record's mrl_min_dim up to its dim",
+        )
+        + [
+            md("## Which chosen models support MRL\n\nFrom the model records (`mrl_min_dim`)."),
+            code('support = analysis.mrl_support(models)\ndisplay(Markdown(analysis.support_note(support, "supports_mrl", "MRL truncation", "mrl_min_dim")))\nrep.table(support)'),
+            code("sweep = analysis.dimension_report(models, datasets, dims, cache_dir)\nrep.table(sweep)"),
+            md("## Accuracy against dimension"),
+            code('ax = plots.dimension_curve(sweep, "top1")\nrep.save_figure(ax, "top1-vs-dimensions", figures)'),
+            code('ax = plots.dimension_curve(sweep, "mrr")\nrep.save_figure(ax, "mrr-vs-dimensions", figures)'),
+        ]
+    )
+
+
+def instructions() -> nbformat.NotebookNode:
+    stem = "11_instructions"
+    return notebook(
+        head(
+            "11 · Instructions: none, the article's prompt, the documented format",
+            "Three ways to present a query: with no instruction; wrapped in the reference article's Chinese "
+            "prompt (`指令: …\\n查询: …`, which it applied to every model); and in the model's documented format "
+            "(Qwen3-Embedding: `Instruct: {task}\\nQuery:{query}`, on queries only). For a model whose record has "
+            "no instruction slot, \"no instruction\" and \"documented format\" are the same run. BM25 is left out: "
+            "for a lexical model a prompt is only more words.",
+            stem,
+        )
+        + [
+            md("## Which chosen models take an instruction\n\nRead from each model record's query template."),
+            code('support = analysis.instruction_support(models)\ndisplay(Markdown(analysis.support_note(support, "takes_instruction", "a task instruction", "default_instruction")))\nrep.table(support)'),
+            md("## What each model receives\n\nThe first query of each data set under each variant, exactly as the record's template formats it."),
+            code("rep.table(analysis.variant_prompts(models, datasets))"),
+            code('run = analysis.instruction_report(models, datasets, cache_dir)\nvariants = analysis.variant_summary(run)\nrep.table(variants, ["base_model", "variant", "dataset", "n_queries", "top1", "top1_low", "top1_high", "mrr", "mean_margin"])'),
+            md("## Side by side"),
+            code('ax = plots.metric_bars(variants, "top1", hue="variant", x="label")\nrep.save_figure(ax, "top1-by-variant", figures)'),
+            code('ax = plots.metric_bars(variants, "mrr", hue="variant", x="label")\nrep.save_figure(ax, "mrr-by-variant", figures)'),
+            md("## Paired tests\n\nFor each model and data set, every pair of variants on the same queries: `diff` is the second variant minus the first (`model_a` minus `model_b`), with its paired bootstrap interval and permutation p-value."),
+            code('rep.table(analysis.variant_comparisons(run, "top1"), ["dataset", "base_model", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])'),
+        ]
+    )
+
+
+def real_data() -> nbformat.NotebookNode:
+    stem = "12_real_data"
+    params = """\
+models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
+samples = None  # {data set: [n_queries, n_docs]} (null = all); None: analysis.REAL_SAMPLES
+sample_seed = 0
+cache_dir = None  # embedding cache; None: $EMBEDLAB_CACHE_DIR, else .cache/embedlab in the checkout
+figures_dir = None  # where figures are saved; None: figures/ in the checkout"""
+    return notebook(
+        head(
+            "12 · Real data: CMRC2018, idioms, CSL, PAWS-X zh",
+            "The public sets bundled with embedlab, with confidence intervals, and where lexical overlap "
+            "alone already wins. To keep the bundled CPU models within minutes, queries are drawn with a seed "
+            "and large corpora are cut: every document judged for a kept query stays, plus a seeded random "
+            "draw of the others. Fewer distractors make retrieval easier than on the whole corpus, so compare "
+            "models with each other here, not with published scores. The table below says exactly what was kept.",
+            stem,
+            parameters=params,
+        )
+        + [
+            code("sets = analysis.real_datasets(samples, sample_seed)\nrep.table(analysis.sampling_table(sets))"),
+            code('run = analysis.real_data_report(models, sets, cache_dir)\nsummary = run.summary()\nrep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "mean_margin"])'),
+            md("## Accuracy with confidence intervals"),
+            code('ax = plots.metric_bars(summary, "mrr")\nrep.save_figure(ax, "mrr-by-model", figures)'),
+            code('ax = plots.metric_bars(summary, "top1")\nrep.save_figure(ax, "top1-by-model", figures)'),
+            md("## Where lexical overlap alone already wins\n\nBM25 against the best other model on each set's main score (paired over the same queries); the verdict is read from the interval of the difference."),
+            code("verdicts = analysis.lexical_verdicts(run, sets, summary=summary)\ndisplay(Markdown(analysis.verdict_note(verdicts)))"),
+            md("Per query: does the answer share more of the query's words (jieba) than any other candidate does? Accuracy of each model on the queries where it does and where it does not."),
+            code('overlap = analysis.overlap_accuracy(run, analysis.lexical_overlap(sets), "top1")\nax = plots.overlap_bars(overlap)\nrep.save_figure(ax, "top1-by-overlap", figures)'),
+            code("rep.table(overlap)"),
+        ]
+    )
+
+
+def all_notebooks() -> dict[str, nbformat.NotebookNode]:
+    out = {"00_overview": overview()}
+    for i, category in enumerate(CATEGORIES, start=1):
+        stem, nb = category_notebook(i, category)
+        out[stem] = nb
+    out["09_speed_memory"] = speed_memory()
+    out["10_dimensions"] = dimensions()
+    out["11_instructions"] = instructions()
+    out["12_real_data"] = real_data()
+    return out
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    """The file text: cell ids are made stable (their position) so regeneration is diff-free."""
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"
+    return nbformat.writes(nb) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 on a difference")
+    parser.add_argument("--out", type=Path, default=ROOT / "notebooks")
+    args = parser.parse_args(argv)
+    stale = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    for stem, nb in all_notebooks().items():
+        path = args.out / f"{stem}.ipynb"
+        text = render(nb)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("notebooks differ from scripts/make_notebooks.py (run it): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

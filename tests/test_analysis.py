@@ -1,0 +1,195 @@
+"""What the notebooks compute, on hand-checkable cases: distractor beat rates, similarity
+frames, samples of public sets, lexical overlap, the article's table labelled as reported,
+and the plumbing of the dimension sweep and the prompt variants (on a fake encoder whose
+numbers mean nothing; only how runs are put together is tested)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedlab as el
+from embedlab import analysis
+from embedlab.datasets import Dataset, DatasetMeta
+from embedlab.models import get_model
+from embedlab.results import Report
+
+from tests.fake_encoders import FakeEncoder, fake_spec
+
+LIGHT = el.RunSettings(repeats=1, timing_texts=4, warmup_texts=2, isolate=False, progress=False)
+
+
+def toy() -> Dataset:
+    corpus = {"a1": "答案一", "d1": "干扰一", "d2": "干扰二", "a2": "答案二", "d3": "干扰三"}
+    queries = {"q1": "问题一", "q2": "问题二"}
+    qrels = {"q1": {"a1": 1, "d1": 0, "d2": 0}, "q2": {"a2": 1, "d3": 0}}
+    kinds = {"a1": "answer", "a2": "answer", "d1": "antonym", "d2": "topical", "d3": "antonym"}
+    return Dataset(DatasetMeta(name="toy"), queries, corpus, qrels, {"q1": "antonym", "q2": "antonym"}, kinds)
+
+
+def toy_report(scores: np.ndarray) -> Report:
+    from embedlab.scoring import per_query_table
+
+    ds = toy()
+    per_query = per_query_table(ds, "m", scores=scores)
+    runs = pd.DataFrame([{"model": "m", "dataset": "toy", "status": "ok"}])
+    return Report(per_query, runs, config={"models": [{"name": "m", "lexical": False}]}, datasets={"toy": ds.fingerprint()}, scores={("m", "toy"): scores})
+
+
+SCORES = np.array(
+    [
+        #  a1   d1   d2   a2   d3
+        [0.9, 0.95, 0.2, 0.1, 0.1],  # q1: the antonym beats the answer, the topical one does not
+        [0.1, 0.1, 0.1, 0.8, 0.8],  # q2: a tie with the antonym counts against the model
+    ],
+    dtype=np.float32,
+)
+
+
+def test_kind_beat_rates_count_ties_against_the_model() -> None:
+    rates = analysis.kind_beat_rates(toy_report(SCORES), "antonym", [toy()]).set_index("kind")
+    assert rates.loc["antonym", "n_pairs"] == 2 and rates.loc["antonym", "n_beat"] == 2
+    assert rates.loc["topical", "n_pairs"] == 1 and rates.loc["topical", "n_beat"] == 0
+
+
+def test_seed_distractors_are_every_other_document() -> None:
+    seed = el.load_dataset("seed")
+    run = el.evaluate(["bm25"], [seed], LIGHT)
+    rates = analysis.kind_beat_rates(run, "homonym", [seed])
+    assert rates["n_pairs"].sum() == len(seed.corpus) - 1
+    assert "other-answer" in set(rates["kind"])  # the other queries' answers
+
+
+def test_similarity_frame_small_corpus_shows_everything_large_shows_judged() -> None:
+    report = toy_report(SCORES)
+    whole = analysis.similarity_frame(report, [toy()], category="antonym")
+    assert len(whole) == 2 * 5 and whole["relevant"].sum() == 2
+    cut = analysis.similarity_frame(report, [toy()], category="antonym", max_docs=3)
+    assert set(cut["doc_id"]) == {"a1", "d1", "d2", "a2", "d3"}  # judged documents
+    first = whole[(whole["query_id"] == "q1") & whole["is_top1"]]
+    assert list(first["doc_id"]) == ["d1"]
+    assert set(whole.loc[(whole["query_id"] == "q1") & (whole["doc_id"] == "a2"), "kind"]) == {"other-answer"}
+
+
+def test_margins_name_the_winning_kind() -> None:
+    frame = analysis.margins(toy_report(SCORES), "antonym", [toy()]).set_index("query_id")
+    assert frame.loc["q1", "winner_kind"] == "antonym" and frame.loc["q1", "margin"] == pytest.approx(-0.05, abs=1e-6)
+    assert frame.loc["q2", "rank"] == 2  # tie against the model
+
+
+def test_subsample_keeps_judged_documents_and_is_seeded() -> None:
+    csl = el.load_dataset("csl")
+    cut = analysis.subsample(csl, analysis.Sample(20, 60), seed=3)
+    assert len(cut.query_ids) == 20 and len(cut.corpus) == 60
+    assert all(d in cut.corpus for q in cut.query_ids for d, g in cut.qrels[q].items() if g > 0)
+    assert cut.name == "csl[20q/60d]"
+    again = analysis.subsample(csl, analysis.Sample(20, 60), seed=3)
+    assert again.query_ids == cut.query_ids and list(again.corpus) == list(cut.corpus)
+    assert analysis.subsample(csl, analysis.Sample(), seed=3).name == "csl"
+
+
+def test_subsample_of_a_judged_set_keeps_only_candidates() -> None:
+    paws = el.load_dataset("pawsx-zh")
+    cut = analysis.subsample(paws, analysis.Sample(10, None))
+    judged = {d for q in cut.query_ids for d in cut.qrels[q]}
+    assert set(cut.corpus) == judged
+
+
+def test_sampling_table_says_what_was_kept() -> None:
+    table = analysis.sampling_table(analysis.real_datasets({"csl": (20, 60), "pawsx-zh": None})).set_index("dataset")
+    assert table.loc["csl[20q/60d]", "documents_total"] == 1000 and table.loc["csl[20q/60d]", "documents"] == 60
+    assert table.loc["pawsx-zh", "queries"] == table.loc["pawsx-zh", "queries_total"]
+
+
+def test_lexical_overlap_by_hand() -> None:
+    corpus = {"a": "北京 天气 晴朗", "b": "上海 天气"}
+    ds = Dataset(DatasetMeta(name="o"), {"q": "北京 天气"}, corpus, {"q": {"a": 1}})
+    row = analysis.lexical_overlap([ds]).iloc[0]
+    assert row["overlap_answer"] == 1.0 and row["overlap_best_other"] == 0.5 and row["overlap_gap"] == 0.5
+
+
+def test_reported_rows_are_labelled_and_copied_verbatim() -> None:
+    run = el.evaluate(["bm25"], ["seed"], LIGHT)
+    side = analysis.reported_beside_measured(run)
+    reported = side[side["source"] == analysis.REPORTED_LABEL]
+    assert "not measured here" in analysis.REPORTED_LABEL
+    assert list(reported["top1"]) == [1.0, 0.875, 0.875, 1.0] and list(reported["texts_per_s"]) == [1496.5, 1611.4, 412.0, 246.0]
+    measured = side[side["source"] == analysis.MEASURED_LABEL]
+    assert list(measured["model"]) == ["bm25"] and measured["top1_low"].notna().all()
+    speed = analysis.speed_table(run, "seed")
+    assert set(speed["source"]) == {analysis.MEASURED_LABEL, analysis.REPORTED_LABEL}
+    assert "params_m" in analysis.missing_measurements(speed, ["params_m"])  # bm25 has no size
+
+
+def test_dimension_report_sweeps_mrl_models_only(tmp_path) -> None:
+    FakeEncoder.calls.clear()
+    spec = fake_spec()
+    assert analysis.sweep_dimensions(spec) == [8, 16, 32, 64]
+    assert analysis.sweep_dimensions(get_model("use-multilingual-v3")) == []
+    sweep = analysis.dimension_report([spec, "bm25"], [toy()], None, tmp_path, settings=LIGHT, truncated_settings=LIGHT)
+    assert list(sweep["dimensions"]) == [8, 16, 32, 64] and (sweep["status"] == "ok").all()
+    support = analysis.mrl_support([spec, "use-multilingual-v3"])
+    assert list(support["supports_mrl"]) == [True, False]
+    note = analysis.support_note(support, "supports_mrl", "MRL truncation", "mrl_min_dim")
+    assert "fake-mrl" in note and "use-multilingual-v3" in note
+    none = analysis.support_note(analysis.mrl_support(["bm25", "use-multilingual-v3"]), "supports_mrl", "MRL truncation", "mrl_min_dim")
+    assert none.startswith("**None of the chosen models supports MRL truncation**") and "qwen3-embedding-0.6b" in none
+
+
+def test_instruction_variants_and_their_paired_tests(tmp_path) -> None:
+    spec = fake_spec()
+    variants = analysis.instruction_variants(spec)
+    assert variants["no instruction"][0].prompts["query"] == "{text}" and variants["article prompt"][1]
+    assert variants["documented format"][0] == spec
+    e5 = get_model("multilingual-e5-small")
+    assert analysis.instruction_variants(e5)["no instruction"][0] == e5  # no instruction slot: same run
+    prompts = analysis.variant_prompts([spec], [toy()]).set_index("variant")["model_input"]
+    assert prompts["no instruction"] == "问题一"
+    assert prompts["article prompt"] == "指令: 根据给定的搜索查询,检索最相关的段落来回答问题\n查询: 问题一"
+    assert prompts["documented format"] == "Instruct: retrieve the passage\nQuery:问题一"
+    run = analysis.instruction_report([spec, "bm25"], [toy()], tmp_path, settings=LIGHT, variant_settings=LIGHT)
+    summary = analysis.variant_summary(run)
+    assert sorted(summary["variant"]) == sorted(analysis.VARIANTS) and set(summary["base_model"]) == {"fake-mrl"}
+    comparisons = analysis.variant_comparisons(run)
+    assert len(comparisons) == 3 and set(comparisons["n"]) == {2}
+
+
+def test_trap_report_goes_through_the_cache(tmp_path) -> None:
+    FakeEncoder.calls.clear()
+    first = analysis.trap_report([fake_spec()], [toy()], tmp_path, settings=LIGHT)
+    loads = FakeEncoder.calls["load"]
+    second = analysis.trap_report([fake_spec()], [toy()], tmp_path, settings=LIGHT)
+    assert FakeEncoder.calls["load"] == loads == 1
+    assert second.runs["cached"].all() and first.per_query.equals(second.per_query)
+
+
+def test_lexical_verdicts_read_the_interval() -> None:
+    per_query = pd.DataFrame(
+        {"model": ["bm25"] * 20 + ["dense"] * 20, "dataset": "d", "query_id": [f"q{i}" for i in range(20)] * 2, "category": "",
+         "top1": [1.0] * 20 + [0.0] * 20, "top3": 1.0, "top5": 1.0, "mrr": [1.0] * 20 + [0.1] * 20, "ndcg_at_10": 1.0, "margin": 0.1}
+    )
+    runs = pd.DataFrame({"model": ["bm25", "dense"], "dataset": ["d", "d"], "status": ["ok", "ok"]})
+    verdicts = analysis.lexical_verdicts(Report(per_query, runs))
+    assert verdicts.iloc[0]["verdict"] == "lexical ahead" and verdicts.iloc[0]["metric"] == "mrr"
+    assert "lexical ahead" in analysis.verdict_note(verdicts)
+
+
+def test_category_card_reads_the_declaration() -> None:
+    card = analysis.category_card("idiom")
+    assert "成语典故" in card and "Idioms and allusions" in card and "literal" in card
+    cases = analysis.category_cases([el.load_dataset("seed")], "idiom")
+    assert list(cases["kind"]) == ["answer"] and cases["query"].iloc[0].startswith("画龙点睛")
+
+
+def test_lexical_contrast_on_one_query_gives_no_interval() -> None:
+    """The seed has one query per category: a difference, but no test."""
+    scores = SCORES.copy()
+    report = toy_report(scores)
+    per_query = report.per_query
+    lexical = per_query.assign(model="bm25", top1=1.0)
+    one = Report(pd.concat([per_query, lexical]).query("query_id == 'q1'"), report.runs)
+    row = analysis.lexical_contrast(one, "antonym").iloc[0]
+    assert row["n"] == 1 and row["diff"] == -1.0 and np.isnan(row["p_value"]) and row["losses"] == 1

