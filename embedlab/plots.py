@@ -258,7 +258,7 @@ def kind_beat_heat(frame: pd.DataFrame, ax=None):
     if frame.empty:
         return note(ax, "no distractors in this selection")
     pooled = frame.groupby(["kind", "model"], sort=False)[["n_pairs", "n_beat"]].sum().reset_index()
-    order = [k for k in [*DOCUMENT_KINDS, "other-answer", "unjudged"] if k in set(pooled["kind"])]
+    order = [k for k in dict.fromkeys([*DOCUMENT_KINDS, "other-answer", "unjudged", *pooled["kind"]]) if k in set(pooled["kind"])]
     models = _order(frame["model"])
     matrix = np.full((len(order), len(models)), np.nan)
     labels = np.full(matrix.shape, "", dtype=object)
@@ -343,9 +343,8 @@ def similarity_figures(frame: pd.DataFrame) -> dict[str, object]:
     for dataset, sub in frame.groupby("dataset", sort=False):
         models = _order(sub["model"])
         n_rows, n_cols = int(sub["row"].max()) + 1, int(sub["col"].max()) + 1
-        height = sum(0.3 * n_rows + 0.9 for _ in models) + 2.2
-        fig, axes = plt.subplots(len(models), 1, figsize=(max(9.0, 0.3 * n_cols + 6), height), squeeze=False,
-                                 height_ratios=[0.3 * n_rows + 0.9] * (len(models) - 1) + [0.3 * n_rows + 3.1])
+        row_height = max(1.7, 0.3 * n_rows + 0.9)  # inches per model; the document labels get 2.2 more
+        fig, axes = plt.subplots(len(models), 1, figsize=(max(9.0, 0.3 * n_cols + 6), row_height * len(models) + 2.2), squeeze=False)
         for i, (ax, model) in enumerate(zip(axes[:, 0], models)):
             similarity_heatmap(sub[sub["model"] == model], ax=ax, xlabels=i == len(models) - 1)
         fig.suptitle(f"{dataset}: query x document similarity (x labels: [kind] text, coloured by kind)", fontsize=11)

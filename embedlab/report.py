@@ -1,12 +1,13 @@
-"""Rendered reports: execute every notebook with papermill (parameterised by models and data
-sets), convert each to `reports/<notebook>.html` with nbconvert, and write
-`reports/index.html` linking them with their figures (`figures/<notebook>/*.png|svg`, saved
-by the notebooks through `save_figure`).
+"""Rendered reports: execute every notebook headless (papermill injects the parameters:
+models, data sets, cache and figure folders), convert each to `reports/<notebook>.html` with
+nbconvert, and write `reports/index.html` linking them with their figures
+(`figures/<notebook>/*.png|svg`, saved by the notebooks through `save_figure`).
 
 Before the notebooks run, `prime` computes every embedding they will ask for, one model at
 a time in this process, into the embedding cache; the notebooks then only read the cache,
-so they can run side by side without disturbing each other's timings, and a re-render
-recomputes nothing. `embedlab report` is the command line."""
+so they can run side by side (`jobs` kernels, each reused from notebook to notebook with its
+namespace cleared) without disturbing each other's timings, and a re-render recomputes no
+embedding. `embedlab report` is the command line."""
 
 from __future__ import annotations
 
@@ -239,7 +240,10 @@ async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd:
                 return
             if km is None or not await km.is_alive():
                 km = AsyncKernelManager(kernel_name=KERNEL)
-                await km.start_kernel(cwd=str(cwd))
+                log = reports_dir / "executed" / f"kernel-{id(km):x}.log"  # the kernel process's own messages
+                log.parent.mkdir(parents=True, exist_ok=True)
+                with open(log, "ab") as stderr:
+                    await km.start_kernel(cwd=str(cwd), stderr=stderr)
             shutil.rmtree(figures_dir / src.stem, ignore_errors=True)  # no stale figure survives a re-render
             nb = _parameterized(src, parameters)
             client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}})

@@ -100,3 +100,48 @@ def test_index_page_links_every_report(executed: dict[str, rep.NotebookResult]) 
     for name in EXPECTED:
         assert f"href='{name}.html'" in text
     assert text.count("<img ") >= sum(len(FIGURES[n]) for n in EXPECTED)
+
+
+# ---- the rendering machinery, on tiny notebooks ----------------------------------------------
+
+
+def _tiny_notebook(path: Path, *cells: str, parameters: str = "x = 1") -> Path:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    param = new_code_cell(parameters)
+    param.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[new_markdown_cell(f"# Title of {path.stem}"), param, *[new_code_cell(c) for c in cells]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_build_isolates_notebooks_and_reports_failures(tmp_path: Path) -> None:
+    """One kernel serves several notebooks: each starts with a clean namespace, gets its
+    parameters, and a failing notebook is reported while the others still render."""
+    src = tmp_path / "nb"
+    src.mkdir()
+    first = _tiny_notebook(src / "a_first.ipynb", "leak = 42", "print('first', x)")
+    second = _tiny_notebook(src / "b_second.ipynb", "print('leak' in globals(), x)")
+    broken = _tiny_notebook(src / "c_broken.ipynb", "raise ValueError('on purpose')")
+    results = rep.build([first, second, broken], tmp_path / "reports", tmp_path / "figures", {"models": ["ignored"]}, jobs=1, prime_cache=False)
+    by_name = {r.name: r for r in results}
+    assert by_name["a_first"].error is None and by_name["b_second"].error is None
+    assert "on purpose" in by_name["c_broken"].error
+    nb = json.loads(by_name["b_second"].executed.read_text(encoding="utf-8"))
+    outputs = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "False 1" in outputs, "a variable leaked from the previous notebook"
+    assert [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"][0] == 1
+    for r in results:
+        assert r.html is not None and r.html.exists()
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "Title of a_first" in index and "failed" in index
+
+
+def test_parameters_go_only_to_notebooks_that_declare_them(tmp_path: Path) -> None:
+    path = _tiny_notebook(tmp_path / "p.ipynb", "print(x, y)", parameters="x = 1\ny = 2")
+    assert rep.declared_parameters(path) == ["x", "y"]
+    assert rep.notebook_title(path) == "Title of p"
+    assert rep.declared_parameters(ROOT / "notebooks" / "12_real_data.ipynb") == ["models", "samples", "sample_seed", "cache_dir", "figures_dir"]
+    assert [p.stem for p in rep.list_notebooks(ROOT / "notebooks", ["0"])][:2] == ["00_overview", "01_homonym"]
