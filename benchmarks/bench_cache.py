@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,18 +33,21 @@ def entries(cache: Path) -> dict[str, str]:
     return out
 
 
-def render(work: Path, cache: Path, notebooks: list[str], jobs: int) -> float:
-    """One `embedlab report` in a fresh process; wall-clock seconds."""
+def render(work: Path, cache: Path, notebooks: list[str], jobs: int) -> tuple[float, float]:
+    """One `embedlab report` in a fresh process: wall-clock seconds and CPU seconds (user +
+    system of the process tree: less sensitive than wall time to other jobs on the machine)."""
     cmd = [sys.executable, "-m", "embedlab.report", "--out", str(work / "reports"), "--figures", str(work / "figures"), "--cache-dir", str(cache), "--jobs", str(jobs)]
     for n in notebooks:
         cmd += ["--notebook", n]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"embedlab report failed ({proc.returncode})")
-    return seconds
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
@@ -55,15 +59,15 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="embedlab-bench-cache-"))
     cache = work / "cache"
     try:
-        cold = render(work, cache, args.notebook, args.jobs)
+        cold, cold_cpu = render(work, cache, args.notebook, args.jobs)
         after_cold = entries(cache)
-        warm = render(work, cache, args.notebook, args.jobs)
+        warm, warm_cpu = render(work, cache, args.notebook, args.jobs)
         after_warm = entries(cache)
         recomputed = sum(1 for k, v in after_warm.items() if after_cold.get(k) != v)
-        print(f"notebooks: {', '.join(args.notebook) or 'all'}; jobs {args.jobs}; cores {os.cpu_count()}")
-        print(f"cold (empty cache, {len(after_cold)} entries written): {cold:8.1f} s")
-        print(f"warm (same cache, {recomputed} entries recomputed):   {warm:8.1f} s")
-        print(f"warm is {cold / warm:.1f}x faster than cold")
+        print(f"notebooks: {', '.join(args.notebook) or 'all'}; jobs {args.jobs}; cores {os.cpu_count()}; load average now {os.getloadavg()[0]:.1f}")
+        print(f"cold (empty cache, {len(after_cold)} entries written): {cold:8.1f} s wall {cold_cpu:8.1f} s CPU")
+        print(f"warm (same cache, {recomputed} entries recomputed):   {warm:8.1f} s wall {warm_cpu:8.1f} s CPU")
+        print(f"warm is {cold / warm:.1f}x faster than cold (wall), {cold_cpu / warm_cpu:.1f}x (CPU)")
     finally:
         if args.keep:
             print(f"kept {work}")

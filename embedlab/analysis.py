@@ -150,7 +150,7 @@ def similarity_frame(
     datasets: Sequence[Dataset] | None = None,
     category: str | None = None,
     max_docs: int = 30,
-    label_chars: int = 14,
+    label_chars: int = 12,
 ) -> pd.DataFrame:
     """Long frame of query x document scores per model and data set, for heatmaps.
 
@@ -176,7 +176,7 @@ def similarity_frame(
             shown = list(dict.fromkeys(d for q in query_ids for d, _ in sorted(ds.qrels.get(q, {}).items(), key=lambda i: -i[1])))
             for m in models:
                 top = report.scores[(m, ds.name)][q_index].argmax(axis=1)
-                shown += [doc_ids[i] for i in top if doc_ids[i] not in shown]
+                shown = list(dict.fromkeys([*shown, *(doc_ids[i] for i in top)]))
         d_index = [doc_ids.index(d) for d in shown]
         for m in models:
             scores = report.scores[(m, ds.name)][np.ix_(q_index, d_index)]
@@ -272,8 +272,11 @@ def lexical_contrast(report: Report, category: str | None = None, lexical: str =
     return pd.DataFrame(rows)
 
 
-def category_table(report: Report) -> pd.DataFrame:
-    """`Report.by_category()` with each category's Chinese and English titles."""
+def category_table(report: Report, category: str | None = None) -> pd.DataFrame:
+    """`Report.by_category()` (of one category, or all) with each category's Chinese and
+    English titles."""
+    if category is not None:
+        report = replace(report, per_query=report.per_query[report.per_query["category"] == category])
     frame = report.by_category()
     titles = {c.id: (c.title_zh, c.title_en) for c in CATEGORIES}
     frame["title_zh"] = [titles.get(c, (c, c))[0] for c in frame["category"]]
@@ -551,7 +554,8 @@ def subsample(dataset: Dataset, sample: Sample, seed: int = 0) -> Dataset:
         chosen = set(judged) | {others[i] for i in rng.choice(len(others), size=min(extra, len(others)), replace=False)}
         docs = [d for d in dataset.corpus if d in chosen]
     keep = set(docs)
-    name = f"{dataset.name}[{len(kept.query_ids)}q/{len(docs)}d]" if (len(kept.query_ids), len(docs)) != (len(dataset.query_ids), len(dataset.corpus)) else dataset.name
+    whole = (len(kept.query_ids), len(docs)) == (len(dataset.query_ids), len(dataset.corpus))
+    name = dataset.name if whole else f"{dataset.name}[{len(kept.query_ids)}q/{len(docs)}d]"
     return replace(
         kept,
         meta=replace(dataset.meta, name=name),

@@ -179,7 +179,8 @@ def grouped_bars(
     unique = dict(zip(labels, handles))
     if hue and unique:
         ax.legend(unique.values(), unique.keys(), title=hue, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20 if max(len(str(v)) for v in xs) > 12 else 0, ha="right" if max(len(str(v)) for v in xs) > 12 else "center")
+    long_labels = max(len(str(v)) for v in xs) > 12
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20 if long_labels else 0, ha="right" if long_labels else "center")
     ax.set_ylabel(value)
     if ylim:
         ax.set_ylim(*ylim)
@@ -344,7 +345,8 @@ def similarity_figures(frame: pd.DataFrame) -> dict[str, object]:
         models = _order(sub["model"])
         n_rows, n_cols = int(sub["row"].max()) + 1, int(sub["col"].max()) + 1
         row_height = max(1.7, 0.3 * n_rows + 0.9)  # inches per model; the document labels get 2.2 more
-        fig, axes = plt.subplots(len(models), 1, figsize=(max(9.0, 0.3 * n_cols + 6), row_height * len(models) + 2.2), squeeze=False)
+        width = min(13.5, max(9.0, 0.16 * n_cols + 5.5))  # at most about a notebook's output width
+        fig, axes = plt.subplots(len(models), 1, figsize=(width, row_height * len(models) + 2.2), squeeze=False)
         for i, (ax, model) in enumerate(zip(axes[:, 0], models)):
             similarity_heatmap(sub[sub["model"] == model], ax=ax, xlabels=i == len(models) - 1)
         fig.suptitle(f"{dataset}: query x document similarity (x labels: [kind] text, coloured by kind)", fontsize=11)

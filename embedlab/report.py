@@ -100,10 +100,13 @@ def save_figure(fig, name: str, folder: str | Path, formats: Sequence[str] = FIG
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-")
+    if fig.get_layout_engine() is not None:  # lay out once, not once per format
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")
     paths = []
     for fmt in formats:
         path = folder / f"{safe}.{fmt}"
-        fig.savefig(path, format=fmt)
+        fig.savefig(path, format=fmt, **({"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}))
         paths.append(path)
     dpi = fig.get_dpi() if mpl.rcParams["savefig.dpi"] == "figure" else float(mpl.rcParams["savefig.dpi"])
     plt.close(fig)
@@ -119,7 +122,9 @@ def table(frame, columns: Sequence[str] | None = None, digits: int = 3):
     """A DataFrame for display: chosen columns, numbers rounded, no index (a Styler)."""
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
-    text = [c for c in frame.columns if frame[c].dtype == object]
+    from pandas.api.types import is_numeric_dtype
+
+    text = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
     styler = frame.style.format(precision=digits, na_rep="–").hide(axis="index")
     return styler.set_properties(subset=text, **{"text-align": "left"}) if text else styler
 

@@ -88,7 +88,9 @@ def paired_comparison(
     d = a - b
     rng = _rng(seed)
     low, high = bootstrap_ci(d, confidence, n_resamples, rng)
-    if np.all(d == 0):
+    if np.all(d == 0) or d.size < 2:
+        # No difference, or one query: flipping the sign of a single difference gives an
+        # equally extreme mean, so the exact two-sided p-value is 1 (scipy refuses n = 1).
         p_value = 1.0
     else:
         test = sps.permutation_test(

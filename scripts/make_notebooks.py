@@ -137,7 +137,8 @@ def category_notebook(index: int, category) -> tuple[str, nbformat.NotebookNode]
         code('ax = plots.outcome_grid(analysis.outcomes(run, category, sets))\nrep.save_figure(ax, "ranks", figures)'),
         code('rep.table(analysis.lexical_contrast(run, category), ["dataset", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])'),
         md("## Top-1 on this category, with confidence intervals"),
-        code('categories = analysis.category_table(run)\nrep.table(categories[categories["category"] == category], ["model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mean_margin"])'),
+        code('this = analysis.category_table(run, category)\nrep.table(this, ["model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mean_margin"])'),
+        code('ax = plots.metric_bars(this, "top1")\nrep.save_figure(ax, "top1-by-model", figures)'),
     ]
     return stem, notebook(cells)
 

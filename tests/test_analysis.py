@@ -69,6 +69,13 @@ def test_similarity_frame_small_corpus_shows_everything_large_shows_judged() -> 
     assert len(whole) == 2 * 5 and whole["relevant"].sum() == 2
     cut = analysis.similarity_frame(report, [toy()], category="antonym", max_docs=3)
     assert set(cut["doc_id"]) == {"a1", "d1", "d2", "a2", "d3"}  # judged documents
+    # an unjudged document that both queries rank first is shown once, dotted once per row
+    ds = replace(toy(), corpus={**toy().corpus, "x": "别的"})
+    scores = np.hstack([SCORES, np.full((2, 1), 2.0, dtype=np.float32)])
+    run = Report(toy_report(SCORES).per_query, toy_report(SCORES).runs, config={"models": [{"name": "m"}]}, scores={("m", "toy"): scores})
+    shared = analysis.similarity_frame(run, [ds], category="antonym", max_docs=3)
+    assert shared.groupby("query_id")["doc_id"].nunique().eq(shared.groupby("query_id").size()).all(), "a document shown twice"
+    assert list(shared.loc[shared["is_top1"], "doc_id"]) == ["x", "x"]
     first = whole[(whole["query_id"] == "q1") & whole["is_top1"]]
     assert list(first["doc_id"]) == ["d1"]
     assert set(whole.loc[(whole["query_id"] == "q1") & (whole["doc_id"] == "a2"), "kind"]) == {"other-answer"}

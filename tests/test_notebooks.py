@@ -30,7 +30,7 @@ FIGURES = {
     "10_dimensions": {"top1-vs-dimensions", "mrr-vs-dimensions"},
     "11_instructions": {"top1-by-variant", "mrr-by-variant"},
     "12_real_data": {"mrr-by-model", "top1-by-model", "top1-by-overlap"},
-    **{name: {"margins", "distractor-kinds", "ranks", "heatmap-seed"} for name in CATEGORY_NOTEBOOKS},
+    **{name: {"margins", "distractor-kinds", "ranks", "heatmap-seed", "heatmap-traps-zh", "top1-by-model"} for name in CATEGORY_NOTEBOOKS},
 }
 
 
@@ -145,3 +145,11 @@ def test_parameters_go_only_to_notebooks_that_declare_them(tmp_path: Path) -> No
     assert rep.notebook_title(path) == "Title of p"
     assert rep.declared_parameters(ROOT / "notebooks" / "12_real_data.ipynb") == ["models", "samples", "sample_seed", "cache_dir", "figures_dir"]
     assert [p.stem for p in rep.list_notebooks(ROOT / "notebooks", ["0"])][:2] == ["00_overview", "01_homonym"]
+
+
+def test_tables_round_numbers_and_left_align_text() -> None:
+    import pandas as pd
+
+    html = rep.table(pd.DataFrame({"query": ["银行的利率"], "top1": [0.123456], "extra": [1]}), ["query", "top1"])._repr_html_()
+    assert "0.123<" in html and "extra" not in html
+    assert "text-align: left" in html

@@ -60,3 +60,11 @@ def test_exact_permutation_p_value_small_n() -> None:
 def test_shape_mismatch_raises() -> None:
     with pytest.raises(ValueError):
         paired_comparison(np.ones(3), np.ones(4))
+
+
+def test_single_query_with_a_difference_has_exact_p_one() -> None:
+    # a category with one query (the seed set has several): the sign flip of the one
+    # difference is as extreme as the observed one, so p = 1, and nothing raises
+    cmp = paired_comparison(np.array([1.0]), np.array([0.0]))
+    assert (cmp.n, cmp.diff, cmp.wins, cmp.losses) == (1, 1.0, 1, 0)
+    assert cmp.p_value == 1.0
