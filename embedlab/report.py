@@ -89,6 +89,11 @@ class SavedFigures(list):
             display(figure)
 
 
+def safe_name(name: str) -> str:
+    """A figure name as a file stem: letters, digits, `-`, `_` and `.`; the rest become `-`."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-")
+
+
 def save_figure(fig, name: str, folder: str | Path, formats: Sequence[str] = FIGURE_FORMATS) -> SavedFigure:
     """Save a Figure (or an Axes' figure) as `<folder>/<name>.png` and `.svg`, close it, and
     return what was saved (shown as the PNG in a notebook). SVG text is drawn as paths, so
@@ -99,7 +104,7 @@ def save_figure(fig, name: str, folder: str | Path, formats: Sequence[str] = FIG
     fig = getattr(fig, "figure", fig)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-")
+    safe = safe_name(name)
     if fig.get_layout_engine() is not None:  # lay out once, not once per format
         fig.draw_without_rendering()
         fig.set_layout_engine("none")
@@ -116,6 +121,64 @@ def save_figure(fig, name: str, folder: str | Path, formats: Sequence[str] = FIG
 def save_figures(figures: Mapping[str, Any], folder: str | Path, prefix: str) -> SavedFigures:
     """`save_figure` for each Figure of a mapping (key -> Figure), named `<prefix>-<key>`."""
     return SavedFigures(save_figure(fig, f"{prefix}-{key}", folder) for key, fig in figures.items())
+
+
+class Drawer:
+    """`draw(name, plot, *args, **kwargs)`: call a plotting function (one of embedlab.plots,
+    or any function returning a Figure / Axes, or a mapping of them), save what it drew into
+    `folder` as `<name>.png/.svg` (`<name>-<key>` for a mapping) and return it for display.
+
+    Through the figure cache (`embedlab.figure_cache`, under `cache_dir`): when the same
+    function was called on the same data with the same style before, its saved files are
+    copied instead of drawn again, so a warm re-render draws only what changed. To get the
+    Figure itself (to change it), call the plotting function directly and `save_figure`."""
+
+    def __init__(self, folder: str | Path, cache_dir: str | Path | None = None, formats: Sequence[str] = FIGURE_FORMATS) -> None:
+        from embedlab import figure_cache
+        from embedlab.cache import default_cache_dir
+
+        self.folder = Path(folder)
+        self.formats = tuple(formats)
+        self.cache = figure_cache.FigureCache(Path(cache_dir) if cache_dir else default_cache_dir()) if figure_cache.enabled() else None
+
+    def __call__(self, name: str, plot: Any, *args: Any, **kwargs: Any) -> SavedFigure | SavedFigures:
+        from embedlab import figure_cache
+
+        key = None
+        if self.cache is not None:
+            try:
+                key = figure_cache.figure_key(plot, args, kwargs, self.formats)
+            except figure_cache.Unfingerprintable as exc:
+                figure_cache.log.info("drawing %s without the figure cache: %s", name, exc)
+            if key is not None and (hit := self.cache.load(key)) is not None:
+                return self._restore(name, *hit)
+        drawn = plot(*args, **kwargs)
+        many = isinstance(drawn, Mapping)
+        figures = drawn if many else {None: drawn}
+        saved = [save_figure(fig, name if k is None else f"{name}-{k}", self.folder, self.formats) for k, fig in figures.items()]
+        if key is not None:
+            entries = [figure_cache.CachedFigure(None if k is None else str(k), s.dpi, {p.suffix[1:]: p for p in s.paths}) for k, s in zip(figures, saved)]
+            self.cache.store(key, entries, many)
+        return SavedFigures(saved) if many else saved[0]
+
+    def _restore(self, name: str, many: bool, cached: list) -> SavedFigure | SavedFigures:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for fig in cached:
+            safe = safe_name(name if fig.suffix is None else f"{name}-{fig.suffix}")
+            paths = []
+            for fmt in self.formats:
+                path = self.folder / f"{safe}.{fmt}"
+                shutil.copyfile(fig.files[fmt], path)
+                paths.append(path)
+            saved.append(SavedFigure(safe, tuple(paths), fig.dpi))
+        return SavedFigures(saved) if many else saved[0]
+
+
+def drawer(folder: str | Path, cache_dir: str | Path | None = None) -> Drawer:
+    """The notebooks' `draw`: a Drawer saving into `folder` with the figure cache under
+    `cache_dir` (None: the embedding cache's folder)."""
+    return Drawer(folder, cache_dir)
 
 
 def table(frame, columns: Sequence[str] | None = None, digits: int = 3):

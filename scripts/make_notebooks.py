@@ -65,7 +65,7 @@ def head(title: str, intro: str, stem: str, extra_parameters: str = "", paramete
         md(f"# {title}\n\n{intro.strip()}\n\n{RUN_NOTE}"),
         code(SETUP),
         code(parameters + ("\n" + extra_parameters.strip("\n") if extra_parameters else ""), parameters=True),
-        code(f'figures = rep.figure_folder(figures_dir, "{stem}")'),
+        code(f'figures = rep.figure_folder(figures_dir, "{stem}")\ndraw = rep.drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn'),
     ]
 
 
@@ -84,10 +84,10 @@ def overview() -> nbformat.NotebookNode:
             md("## Summary\n\nOne row per model and data set; `_low`/`_high` are the 95% percentile bootstrap interval over queries (ties count against the model)."),
             code('rep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "mean_margin"])'),
             md("## Accuracy per model, with confidence intervals"),
-            code('ax = plots.metric_bars(summary, "top1")\nrep.save_figure(ax, "top1-by-model", figures)'),
-            code('ax = plots.metric_bars(summary, "mrr")\nrep.save_figure(ax, "mrr-by-model", figures)'),
+            code('draw("top1-by-model", plots.metric_bars, summary, "top1")'),
+            code('draw("mrr-by-model", plots.metric_bars, summary, "mrr")'),
             md("## Per trap category\n\nTop-1 per category (rows: data set · category in Chinese and English); each cell shows the value and the number of queries behind it."),
-            code('categories = analysis.category_table(run)\nax = plots.category_heat(categories, "top1")\nrep.save_figure(ax, "top1-by-category", figures)'),
+            code('categories = analysis.category_table(run)\ndraw("top1-by-category", plots.category_heat, categories, "top1")'),
             md("## Paired comparisons\n\nEach pair of models on the same queries: difference in top-1, its paired bootstrap interval, the permutation p-value, and wins / ties / losses."),
             code('rep.table(run.comparisons("top1"), ["dataset", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])'),
             md(
@@ -97,7 +97,7 @@ def overview() -> nbformat.NotebookNode:
                 "they are **not measured here**. Rows *measured here* come from this notebook's run on the seed."
             ),
             code('side = analysis.reported_beside_measured(summary, "seed")\nrep.table(side, ["model", "source", "n_queries", "top1", "top1_low", "top1_high", "top3", "texts_per_s", "memory_gib", "dim"])'),
-            code('ax = plots.reported_bars(side, "top1")\nrep.save_figure(ax, "top1-measured-vs-reported", figures)'),
+            code('draw("top1-measured-vs-reported", plots.reported_bars, side, "top1")'),
             md("## Run records\n\nWhere and when the measurements were made (`cached` rows were read from the embedding cache)."),
             code('rep.table(run.runs, ["model", "dataset", "status", "cached", "measured_at", "load_s", "texts_per_s", "peak_mem_gib", "dim", "error"])'),
             code("rep.table(analysis.machine_table(run))"),
@@ -127,18 +127,18 @@ def category_notebook(index: int, category) -> tuple[str, nbformat.NotebookNode]
             "the answer; a white dot marks the document the model ranked first. The colour scale is the model's "
             "own (cosine similarity, or the BM25 score)."
         ),
-        code('frames = analysis.similarity_frame(run, sets, category=category)\nheatmaps = plots.similarity_figures(frames)\nrep.save_figures(heatmaps, figures, "heatmap")'),
+        code('frames = analysis.similarity_frame(run, sets, category=category)\ndraw("heatmap", plots.similarity_figures, frames)'),
         md("## Margin per query and model\n\nBest relevant score minus best non-relevant score: below zero a distractor won. Each model has its own scale."),
-        code('fig = plots.margin_figure(analysis.margins(run, category, sets))\nrep.save_figure(fig, "margins", figures)'),
+        code('draw("margins", plots.margin_figure, analysis.margins(run, category, sets))'),
         md("## Which distractor kinds fool which model\n\nFor each kind: the share of (query, distractor) pairs in which the distractor scored at least as high as the answer."),
-        code('beats = analysis.kind_beat_rates(run, category, sets)\nax = plots.kind_beat_heat(beats)\nrep.save_figure(ax, "distractor-kinds", figures)'),
+        code('beats = analysis.kind_beat_rates(run, category, sets)\ndraw("distractor-kinds", plots.kind_beat_heat, beats)'),
         code('rep.table(beats)'),
         md("## BM25 on the same cases\n\nRank of the answer per query and model (with the kind of document that won when the answer was not first), then each model against BM25 on these queries (paired)."),
-        code('ax = plots.outcome_grid(analysis.outcomes(run, category, sets))\nrep.save_figure(ax, "ranks", figures)'),
+        code('draw("ranks", plots.outcome_grid, analysis.outcomes(run, category, sets))'),
         code('rep.table(analysis.lexical_contrast(run, category), ["dataset", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])'),
         md("## Top-1 on this category, with confidence intervals"),
         code('this = analysis.category_table(run, category)\nrep.table(this, ["model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mean_margin"])'),
-        code('ax = plots.metric_bars(this, "top1")\nrep.save_figure(ax, "top1-by-model", figures)'),
+        code('draw("top1-by-model", plots.metric_bars, this, "top1")'),
     ]
     return stem, notebook(cells)
 
@@ -158,13 +158,13 @@ def speed_memory() -> nbformat.NotebookNode:
             code("run = analysis.trap_report(models, datasets, cache_dir)\nspeed = analysis.speed_table(run)\nrep.table(speed, [\"model\", \"source\", \"dataset\", \"params_m\", \"load_s\", \"n_timed\", \"latency_median_s\", \"texts_per_s\", \"throughput_texts_per_s\", \"throughput_tokens_per_s\", \"memory_gib\", \"rss_after_load_gib\", \"dim\", \"cached\", \"measured_at\"])"),
             code('display(Markdown(analysis.missing_measurements(speed, ["params_m", "load_s", "texts_per_s", "throughput_tokens_per_s", "memory_gib"])))'),
             md("## Texts per second"),
-            code('ax = plots.size_scatter(speed, "texts_per_s")\nrep.save_figure(ax, "texts-per-s-vs-size", figures)'),
+            code('draw("texts-per-s-vs-size", plots.size_scatter, speed, "texts_per_s")'),
             md("## Tokens per second\n\nFrom the throughput pass, for backends that count tokens."),
-            code('ax = plots.size_scatter(speed, "throughput_tokens_per_s")\nrep.save_figure(ax, "tokens-per-s-vs-size", figures)'),
+            code('draw("tokens-per-s-vs-size", plots.size_scatter, speed, "throughput_tokens_per_s")'),
             md("## Memory\n\nOurs: peak resident memory of the worker process that held the model (GiB). The article's: GPU memory (GB) as it measured it."),
-            code('ax = plots.size_scatter(speed, "memory_gib")\nrep.save_figure(ax, "memory-vs-size", figures)'),
+            code('draw("memory-vs-size", plots.size_scatter, speed, "memory_gib")'),
             md("## Load time"),
-            code('ax = plots.size_scatter(speed, "load_s")\nrep.save_figure(ax, "load-time-vs-size", figures)'),
+            code('draw("load-time-vs-size", plots.size_scatter, speed, "load_s")'),
             md("## The machine behind these numbers"),
             code("rep.table(analysis.machine_table(run))"),
         ]
@@ -188,8 +188,8 @@ def dimensions() -> nbformat.NotebookNode:
             code('support = analysis.mrl_support(models)\ndisplay(Markdown(analysis.support_note(support, "supports_mrl", "MRL truncation", "mrl_min_dim")))\nrep.table(support)'),
             code("sweep = analysis.dimension_report(models, datasets, dims, cache_dir)\nrep.table(sweep)"),
             md("## Accuracy against dimension"),
-            code('ax = plots.dimension_curve(sweep, "top1")\nrep.save_figure(ax, "top1-vs-dimensions", figures)'),
-            code('ax = plots.dimension_curve(sweep, "mrr")\nrep.save_figure(ax, "mrr-vs-dimensions", figures)'),
+            code('draw("top1-vs-dimensions", plots.dimension_curve, sweep, "top1")'),
+            code('draw("mrr-vs-dimensions", plots.dimension_curve, sweep, "mrr")'),
         ]
     )
 
@@ -213,8 +213,8 @@ def instructions() -> nbformat.NotebookNode:
             code("rep.table(analysis.variant_prompts(models, datasets))"),
             code('run = analysis.instruction_report(models, datasets, cache_dir)\nvariants = analysis.variant_summary(run)\nrep.table(variants, ["base_model", "variant", "dataset", "n_queries", "top1", "top1_low", "top1_high", "mrr", "mean_margin"])'),
             md("## Side by side"),
-            code('ax = plots.metric_bars(variants, "top1", hue="variant", x="label")\nrep.save_figure(ax, "top1-by-variant", figures)'),
-            code('ax = plots.metric_bars(variants, "mrr", hue="variant", x="label")\nrep.save_figure(ax, "mrr-by-variant", figures)'),
+            code('draw("top1-by-variant", plots.metric_bars, variants, "top1", hue="variant", x="label")'),
+            code('draw("mrr-by-variant", plots.metric_bars, variants, "mrr", hue="variant", x="label")'),
             md("## Paired tests\n\nFor each model and data set, every pair of variants on the same queries: `diff` is the second variant minus the first (`model_a` minus `model_b`), with its paired bootstrap interval and permutation p-value."),
             code('rep.table(analysis.variant_comparisons(run, "top1"), ["dataset", "base_model", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])'),
         ]
@@ -244,12 +244,12 @@ figures_dir = None  # where figures are saved; None: figures/ in the checkout"""
             code("sets = analysis.real_datasets(samples, sample_seed)\nrep.table(analysis.sampling_table(sets))"),
             code('run = analysis.real_data_report(models, sets, cache_dir)\nsummary = run.summary()\nrep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "mean_margin"])'),
             md("## Accuracy with confidence intervals"),
-            code('ax = plots.metric_bars(summary, "mrr")\nrep.save_figure(ax, "mrr-by-model", figures)'),
-            code('ax = plots.metric_bars(summary, "top1")\nrep.save_figure(ax, "top1-by-model", figures)'),
+            code('draw("mrr-by-model", plots.metric_bars, summary, "mrr")'),
+            code('draw("top1-by-model", plots.metric_bars, summary, "top1")'),
             md("## Where lexical overlap alone already wins\n\nBM25 against the best other model on each set's main score (paired over the same queries); the verdict is read from the interval of the difference."),
             code("verdicts = analysis.lexical_verdicts(run, sets, summary=summary)\ndisplay(Markdown(analysis.verdict_note(verdicts)))"),
             md("Per query: does the answer share more of the query's words (jieba) than any other candidate does? Accuracy of each model on the queries where it does and where it does not."),
-            code('overlap = analysis.overlap_accuracy(run, analysis.lexical_overlap(sets), "top1")\nax = plots.overlap_bars(overlap)\nrep.save_figure(ax, "top1-by-overlap", figures)'),
+            code('overlap = analysis.overlap_accuracy(run, analysis.lexical_overlap(sets), "top1")\ndraw("top1-by-overlap", plots.overlap_bars, overlap)'),
             code("rep.table(overlap)"),
         ]
     )
