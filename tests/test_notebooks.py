@@ -69,8 +69,15 @@ def test_notebooks_are_thin_and_parameterised(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory) -> dict[str, rep.NotebookResult]:
+    """Every notebook executed; embeddings from the shared cache, but every figure drawn
+    (the figure cache off, in the kernels too), so a missing glyph cannot hide behind a
+    cached PNG. The figure cache has its own tests (test_figure_cache.py)."""
+    from embedlab import figure_cache
+
     out = tmp_path_factory.mktemp("notebooks")
-    results = rep.build(NOTEBOOKS, out / "reports", out / "figures", {"cache_dir": os.environ.get("EMBEDLAB_CACHE_DIR")}, jobs=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(figure_cache.ENV_VAR, "0")
+        results = rep.build(NOTEBOOKS, out / "reports", out / "figures", {"cache_dir": os.environ.get("EMBEDLAB_CACHE_DIR")}, jobs=2)
     return {r.name: r for r in results}
 
 
