@@ -37,13 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def entries(cache: Path) -> dict[str, str]:
     """Embedding-cache entry -> measured_at, to tell computed entries from reused ones."""
     out = {}
-    for meta in (cache / "v1").rglob("meta.json") if (cache / "v1").exists() else cache.rglob("meta.json"):
+    for meta in cache.glob("v1/*/*/meta.json"):
         out[meta.parent.name] = json.loads(meta.read_text(encoding="utf-8")).get("measured_at", "")
     return out
 
 
 def figure_entries(cache: Path) -> int:
-    return sum(1 for _ in (cache / "figures").rglob("manifest.json"))
+    return sum(1 for _ in cache.glob("figures/*/*/manifest.json"))
 
 
 def command(work: Path, notebooks: list[str], jobs: int) -> list[str]:

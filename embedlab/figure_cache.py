@@ -93,8 +93,8 @@ def fingerprint(value: Any) -> str:
     return h.hexdigest()
 
 
-def _file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
 @functools.lru_cache(maxsize=None)
@@ -107,7 +107,7 @@ def _code_digest(module_file: str | None) -> str:
     h = hashlib.sha256()
     for f in files:
         h.update(str(f.name).encode())
-        h.update(_file_digest(f).encode() if f.exists() else b"missing")
+        h.update(_sha256(f.read_bytes()).encode() if f.exists() else b"missing")
     return h.hexdigest()
 
 
@@ -128,14 +128,13 @@ def _rc_state() -> list[tuple[str, str]]:
     return sorted((k, repr(v)) for k, v in dict.items(mpl.rcParams) if not k.startswith(IGNORED_RC))
 
 
-@functools.lru_cache(maxsize=None)
 def _font_state() -> dict[str, Any]:
     """The CJK font file embedlab's figures use (registered first, as the plots do)."""
-    from embedlab.plots import ensure_cjk_font, find_cjk_font
+    from embedlab.plots import cjk_font_file, ensure_cjk_font
 
     family = ensure_cjk_font()
-    path = find_cjk_font()
-    return {"family": family, "file": path.name if path else None, "size": path.stat().st_size if path else None}
+    path = cjk_font_file()
+    return {"family": family, "file": path.name, "size": path.stat().st_size}
 
 
 def figure_key(plot: Any, args: tuple, kwargs: Mapping[str, Any], formats: tuple[str, ...]) -> str:
@@ -161,11 +160,11 @@ def figure_key(plot: Any, args: tuple, kwargs: Mapping[str, Any], formats: tuple
 class CachedFigure:
     """One figure of an entry: its name suffix (None for the one figure of a plot that
     returns a single Figure; the mapping key otherwise), the resolution it was saved at and
-    its files by format."""
+    the content of its files by format (each read or written once)."""
 
     suffix: str | None
     dpi: float
-    files: dict[str, Path]
+    files: dict[str, bytes]
 
 
 class FigureCache:
@@ -195,10 +194,10 @@ class FigureCache:
             for fig in manifest["figures"]:
                 files = {}
                 for fmt, meta in fig["files"].items():
-                    path = folder / meta["file"]
-                    if _file_digest(path) != meta["sha256"]:
-                        raise ValueError(f"{path.name}: checksum mismatch")
-                    files[fmt] = path
+                    raw = (folder / meta["file"]).read_bytes()
+                    if _sha256(raw) != meta["sha256"]:
+                        raise ValueError(f"{meta['file']}: checksum mismatch")
+                    files[fmt] = raw
                 out.append(CachedFigure(fig["suffix"], float(fig["dpi"]), files))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("figure cache entry %s is corrupted (%s); drawing it again", folder, exc)
@@ -209,7 +208,7 @@ class FigureCache:
         return bool(manifest.get("many")), out
 
     def store(self, key: str, figures: list[CachedFigure], many: bool) -> None:
-        """Copy saved figures into an entry, built in a temporary folder and renamed into
+        """Write figures into an entry, built in a temporary folder and renamed into
         place (a reader never sees half an entry; a concurrent writer's entry is kept)."""
         folder = self.entry(key)
         tmp = self.root / ".tmp" / uuid.uuid4().hex
@@ -218,10 +217,10 @@ class FigureCache:
             listed = []
             for i, fig in enumerate(figures):
                 files = {}
-                for fmt, path in fig.files.items():
+                for fmt, raw in fig.files.items():
                     name = f"{i}.{fmt}"
-                    shutil.copyfile(path, tmp / name)
-                    files[fmt] = {"file": name, "sha256": _file_digest(tmp / name)}
+                    (tmp / name).write_bytes(raw)
+                    files[fmt] = {"file": name, "sha256": _sha256(raw)}
                 listed.append({"suffix": fig.suffix, "dpi": fig.dpi, "files": files})
             manifest = {"format": FORMAT, "key": key, "many": many, "figures": listed}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")

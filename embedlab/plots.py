@@ -73,12 +73,9 @@ def find_cjk_font() -> Path | None:
 
 
 @functools.cache
-def register_cjk_font() -> str:
-    """Register the CJK font with matplotlib once; returns its family name. Raises
+def cjk_font_file() -> Path:
+    """The CJK font file this process draws with (`find_cjk_font`, looked up once). Raises
     RuntimeError, saying what to install, when no CJK font exists on this machine."""
-    from matplotlib import font_manager
-    from matplotlib.ft2font import FT2Font
-
     path = find_cjk_font()
     if path is None:
         raise RuntimeError(
@@ -86,6 +83,16 @@ def register_cjk_font() -> str:
             "(pip install 'embedlab[notebooks]', which brings paperang-p2-fonts-cjk), or "
             "apt-get install fonts-wqy-microhei, or set EMBEDLAB_CJK_FONT to a .ttf/.ttc/.otf"
         )
+    return path
+
+
+@functools.cache
+def register_cjk_font() -> str:
+    """Register the CJK font with matplotlib once; returns its family name."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    path = cjk_font_file()
     font_manager.fontManager.addfont(str(path))
     return FT2Font(str(path)).family_name
 

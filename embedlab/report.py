@@ -118,17 +118,13 @@ def save_figure(fig, name: str, folder: str | Path, formats: Sequence[str] = FIG
     return SavedFigure(safe, tuple(paths), dpi)
 
 
-def save_figures(figures: Mapping[str, Any], folder: str | Path, prefix: str) -> SavedFigures:
-    """`save_figure` for each Figure of a mapping (key -> Figure), named `<prefix>-<key>`."""
-    return SavedFigures(save_figure(fig, f"{prefix}-{key}", folder) for key, fig in figures.items())
-
-
 class Drawer:
     """`draw(name, plot, *args, **kwargs)`: call a plotting function (one of embedlab.plots,
     or any function returning a Figure / Axes, or a mapping of them), save what it drew into
     `folder` as `<name>.png/.svg` (`<name>-<key>` for a mapping) and return it for display.
 
-    Through the figure cache (`embedlab.figure_cache`, under `cache_dir`): when the same
+    Through the figure cache (`embedlab.figure_cache`, under `cache_dir`; None: the
+    embedding cache's folder): when the same
     function was called on the same data with the same style before, its saved files are
     copied instead of drawn again, so a warm re-render draws only what changed. To get the
     Figure itself (to change it), call the plotting function directly and `save_figure`."""
@@ -157,7 +153,7 @@ class Drawer:
         figures = drawn if many else {None: drawn}
         saved = [save_figure(fig, name if k is None else f"{name}-{k}", self.folder, self.formats) for k, fig in figures.items()]
         if key is not None:
-            entries = [figure_cache.CachedFigure(None if k is None else str(k), s.dpi, {p.suffix[1:]: p for p in s.paths}) for k, s in zip(figures, saved)]
+            entries = [figure_cache.CachedFigure(None if k is None else str(k), s.dpi, {p.suffix[1:]: p.read_bytes() for p in s.paths}) for k, s in zip(figures, saved)]
             self.cache.store(key, entries, many)
         return SavedFigures(saved) if many else saved[0]
 
@@ -169,16 +165,10 @@ class Drawer:
             paths = []
             for fmt in self.formats:
                 path = self.folder / f"{safe}.{fmt}"
-                shutil.copyfile(fig.files[fmt], path)
+                path.write_bytes(fig.files[fmt])
                 paths.append(path)
             saved.append(SavedFigure(safe, tuple(paths), fig.dpi))
         return SavedFigures(saved) if many else saved[0]
-
-
-def drawer(folder: str | Path, cache_dir: str | Path | None = None) -> Drawer:
-    """The notebooks' `draw`: a Drawer saving into `folder` with the figure cache under
-    `cache_dir` (None: the embedding cache's folder)."""
-    return Drawer(folder, cache_dir)
 
 
 def table(frame, columns: Sequence[str] | None = None, digits: int = 3):

@@ -65,7 +65,7 @@ def head(title: str, intro: str, stem: str, extra_parameters: str = "", paramete
         md(f"# {title}\n\n{intro.strip()}\n\n{RUN_NOTE}"),
         code(SETUP),
         code(parameters + ("\n" + extra_parameters.strip("\n") if extra_parameters else ""), parameters=True),
-        code(f'figures = rep.figure_folder(figures_dir, "{stem}")\ndraw = rep.drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn'),
+        code(f'figures = rep.figure_folder(figures_dir, "{stem}")\ndraw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn'),
     ]
 
 

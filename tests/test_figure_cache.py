@@ -50,10 +50,10 @@ def style(monkeypatch):
 
 
 def test_hit_copies_the_files_without_drawing(tmp_path: Path) -> None:
-    draw = rep.drawer(tmp_path / "a", tmp_path / "cache")
+    draw = rep.Drawer(tmp_path / "a", tmp_path / "cache")
     first = draw("top1 / 模型", bars, summary(), "top1")
     assert CALLS == ["top1"] and draw.cache.stored == 1
-    again = rep.drawer(tmp_path / "b", tmp_path / "cache")("top1 / 模型", bars, summary(), "top1")
+    again = rep.Drawer(tmp_path / "b", tmp_path / "cache")("top1 / 模型", bars, summary(), "top1")
     assert CALLS == ["top1"], "a hit must not call the plotting function"
     assert [p.name for p in again.paths] == [p.name for p in first.paths] == ["top1---模型.png", "top1---模型.svg"]
     for a, b in zip(first.paths, again.paths):
@@ -71,7 +71,7 @@ def test_hit_copies_the_files_without_drawing(tmp_path: Path) -> None:
     ],
 )
 def test_any_change_of_the_inputs_draws_again(tmp_path: Path, change) -> None:
-    draw = rep.drawer(tmp_path / "f", tmp_path / "cache")
+    draw = rep.Drawer(tmp_path / "f", tmp_path / "cache")
     draw("x", bars, summary(), "top1")
     args, kwargs = change()
     draw("x", bars, *args, **kwargs)
@@ -79,7 +79,7 @@ def test_any_change_of_the_inputs_draws_again(tmp_path: Path, change) -> None:
 
 
 def test_a_style_change_draws_again(tmp_path: Path) -> None:
-    draw = rep.drawer(tmp_path / "f", tmp_path / "cache")
+    draw = rep.Drawer(tmp_path / "f", tmp_path / "cache")
     draw("x", bars, summary(), "top1")
     mpl.rcParams["axes.grid"] = not mpl.rcParams["axes.grid"]
     draw("x", bars, summary(), "top1")
@@ -88,23 +88,23 @@ def test_a_style_change_draws_again(tmp_path: Path) -> None:
 
 def test_a_mapping_of_figures_round_trips(tmp_path: Path) -> None:
     frame = summary()
-    made = rep.drawer(tmp_path / "a", tmp_path / "cache")("heat", per_dataset, frame)
-    copied = rep.drawer(tmp_path / "b", tmp_path / "cache")("heat", per_dataset, frame)
+    made = rep.Drawer(tmp_path / "a", tmp_path / "cache")("heat", per_dataset, frame)
+    copied = rep.Drawer(tmp_path / "b", tmp_path / "cache")("heat", per_dataset, frame)
     assert CALLS == ["many"]
     assert isinstance(copied, rep.SavedFigures) and [f.name for f in copied] == [f.name for f in made] == ["heat-seed", "heat-traps-zh"]
 
 
 def test_a_corrupted_entry_is_drawn_again_and_replaced(tmp_path: Path) -> None:
-    draw = rep.drawer(tmp_path / "f", tmp_path / "cache")
+    draw = rep.Drawer(tmp_path / "f", tmp_path / "cache")
     draw("x", bars, summary(), "top1")
     key = figure_cache.figure_key(bars, (summary(), "top1"), {}, rep.FIGURE_FORMATS)
     png = draw.cache.entry(key) / "0.png"
     png.write_bytes(png.read_bytes()[:100])  # truncated, as by a crash or a full disk
-    again = rep.drawer(tmp_path / "g", tmp_path / "cache")
+    again = rep.Drawer(tmp_path / "g", tmp_path / "cache")
     saved = again("x", bars, summary(), "top1")
     assert len(CALLS) == 2 and again.cache.corrupted == 1 and again.cache.stored == 1
     assert saved.png.read_bytes()[:4] == b"\x89PNG" and len(saved.png.read_bytes()) > 1000
-    third = rep.drawer(tmp_path / "h", tmp_path / "cache")
+    third = rep.Drawer(tmp_path / "h", tmp_path / "cache")
     third("x", bars, summary(), "top1")
     assert len(CALLS) == 2 and third.cache.hits == 1
 
@@ -115,7 +115,7 @@ def test_unfingerprintable_arguments_are_drawn_uncached(tmp_path: Path) -> None:
         ax.plot([0, 1], [1, 0])
         return ax
 
-    draw = rep.drawer(tmp_path / "f", tmp_path / "cache")
+    draw = rep.Drawer(tmp_path / "f", tmp_path / "cache")
     for _ in range(2):
         _, ax = plt.subplots()
         draw("axes", on_axes, ax)
@@ -126,7 +126,7 @@ def test_unfingerprintable_arguments_are_drawn_uncached(tmp_path: Path) -> None:
 
 def test_switched_off_by_the_environment(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(figure_cache.ENV_VAR, "0")
-    draw = rep.drawer(tmp_path / "f", tmp_path / "cache")
+    draw = rep.Drawer(tmp_path / "f", tmp_path / "cache")
     draw("x", bars, summary(), "top1")
     draw("x", bars, summary(), "top1")
     assert CALLS == ["top1", "top1"] and draw.cache is None and not (tmp_path / "cache").exists()

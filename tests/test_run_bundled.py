@@ -4,7 +4,6 @@ confidence intervals; a failing model is reported and the others finish."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
