@@ -24,7 +24,7 @@ import numpy as np
 
 from embedlab.errors import DataError, UnknownNameError
 
-META_KEYS = ("name", "description", "language", "license", "instruction", "source")
+META_KEYS = ("name", "description", "language", "license", "instruction", "instruction_zh", "source", "version")
 CANDIDATE_MODES = ("all", "judged")
 
 
@@ -32,6 +32,10 @@ CANDIDATE_MODES = ("all", "judged")
 class DatasetMeta:
     """What a data set is and how to evaluate it.
 
+    `instruction` is the English task instruction that models taking one get by default
+    (Qwen3-Embedding's model card advises English instructions even for multilingual
+    data); `instruction_zh` the same task in Chinese ("" when none), for comparisons.
+    `version` labels the data set's revision ("" when unversioned).
     `candidates="judged"` means each query ranks only the documents its qrels judge
     (a pair or reranking task); `"all"` ranks the whole corpus.
     """
@@ -42,6 +46,8 @@ class DatasetMeta:
     license: str = ""
     source: str = ""
     instruction: str = ""
+    instruction_zh: str = ""
+    version: str = ""
     candidates: str = "all"
     main_score: str = "mrr"
 
@@ -69,7 +75,13 @@ class Dataset:
 
     @property
     def instruction(self) -> str:
+        """The English task instruction (what models get by default)."""
         return self.meta.instruction
+
+    @property
+    def instruction_zh(self) -> str:
+        """The Chinese task instruction ("" when none)."""
+        return self.meta.instruction_zh
 
     @property
     def query_ids(self) -> list[str]:
@@ -111,7 +123,7 @@ class Dataset:
         return out
 
     def fingerprint(self) -> str:
-        """SHA-256 of the content (ids, texts, qrels, categories, kinds, instruction)."""
+        """SHA-256 of the content (ids, texts, qrels, categories, kinds, both instructions)."""
         digest = hashlib.sha256()
         payload = {
             "queries": self.queries,
@@ -121,6 +133,7 @@ class Dataset:
             "categories": self.categories,
             "kinds": self.kinds,
             "instruction": self.meta.instruction,
+            "instruction_zh": self.meta.instruction_zh,
             "candidates": self.meta.candidates,
         }
         digest.update(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode())
@@ -287,8 +300,11 @@ class Dataset:
         return _build_trap_dataset(path, header, records)
 
     @classmethod
-    def from_pairs_csv(cls, path: str | Path, name: str | None = None, instruction: str = "") -> Dataset:
-        """Load a CSV with a header and columns `query`, `positive`, optional `category`.
+    def from_pairs_csv(
+        cls, path: str | Path, name: str | None = None, instruction: str = "", instruction_zh: str = ""
+    ) -> Dataset:
+        """Load a CSV with a header and columns `query`, `positive`, optional `category`;
+        `instruction` (English) and `instruction_zh` (Chinese) are the task instructions.
 
         Repeated query texts become one query with several relevant documents; repeated
         positives become one document."""
@@ -325,7 +341,7 @@ class Dataset:
                 categories[q] = category
         if not queries:
             raise DataError(path, "no rows; expected at least one (query, positive) row")
-        meta = DatasetMeta(name=name or path.stem, instruction=instruction, source=str(path))
+        meta = DatasetMeta(name=name or path.stem, instruction=instruction, instruction_zh=instruction_zh, source=str(path))
         return cls(meta, queries, corpus, qrels, categories, {}, {})
 
 
@@ -446,6 +462,10 @@ def _optional_str(record: Mapping[str, Any], key: str, path: Path, line: int | N
 
 
 def _make_meta(fields: dict[str, Any], path: Path) -> DatasetMeta:
+    fields = dict(fields)
+    version = fields.get("version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        fields["version"] = str(version)  # `version: 2` in YAML / JSON is a number
     for key, value in fields.items():
         if not isinstance(value, str):
             raise DataError(path, f"expected a string, got {type(value).__name__}", field=key)

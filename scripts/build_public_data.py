@@ -150,6 +150,7 @@ def write_set(
         "description": meta["description"],
         "language": "zh",
         "instruction": meta["instruction"],
+        "instruction_zh": meta["instruction_zh"],
         "license": meta["license"],
         "source": source_string(name),
         "candidates": meta["candidates"],
@@ -295,7 +296,8 @@ Main score: MRR.
 """
     meta = {
         "description": "CMRC 2018 dev: Chinese Wikipedia reading-comprehension questions retrieving their paragraph (lexical sanity set).",
-        "instruction": "给定一个问题，检索能回答该问题的维基百科段落",
+        "instruction": "Given a Chinese question, retrieve the Wikipedia paragraph that answers the question",
+        "instruction_zh": "给定一个问题，检索能回答该问题的维基百科段落",
         "license": "CC-BY-SA-4.0",
         "candidates": "all",
         "main_score": "mrr",
@@ -483,7 +485,8 @@ verbatim (犹言如愿以偿 -> 如愿以偿 would be a near-synonym that also m
 """
     meta = {
         "description": "Xinhua dictionary explanation -> Chinese four-character idiom, with no character shared between query and answer.",
-        "instruction": "给定一个成语的释义，检索与该释义相符的成语",
+        "instruction": "Given the explanation of a Chinese idiom, retrieve the idiom that matches the explanation",
+        "instruction_zh": "给定一个成语的释义，检索与该释义相符的成语",
         "license": "MPL-2.0 AND MIT",
         "candidates": "all",
         "main_score": "mrr",
@@ -608,7 +611,8 @@ Main score: MRR.
 """
     meta = {
         "description": "CSL: Chinese scientific paper titles retrieving their own abstract among 1,000 (lexical sanity set).",
-        "instruction": "给定一篇中文科技论文的标题，检索该论文的摘要",
+        "instruction": "Given the title of a Chinese scientific paper, retrieve the abstract of that paper",
+        "instruction_zh": "给定一篇中文科技论文的标题，检索该论文的摘要",
         "license": "Apache-2.0",
         "candidates": "all",
         "main_score": "mrr",
@@ -812,7 +816,8 @@ and the adversarial partner of another (sentences for which this happens:
 """
     meta = {
         "description": "PAWS-X zh: rank a sentence's paraphrase above its adversarial word-swap non-paraphrase (judged candidates only).",
-        "instruction": "给定一个句子，检索与其意思相同的句子",
+        "instruction": "Given a Chinese sentence, retrieve the sentence that has the same meaning",
+        "instruction_zh": "给定一个句子，检索与其意思相同的句子",
         "license": "PAWS-X terms: free for any purpose, acknowledgement of Google LLC appreciated, provided AS IS",
         "candidates": "judged",
         "main_score": "top1",

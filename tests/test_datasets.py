@@ -230,3 +230,76 @@ def test_sample_is_seeded_and_keeps_corpus() -> None:
     a, b = ds.sample(4, seed=1), ds.sample(4, seed=1)
     assert a.query_ids == b.query_ids and len(a.query_ids) == 4
     assert a.corpus == ds.corpus
+
+
+# ---- task instructions: English `instruction`, Chinese `instruction_zh`, `version` ----
+
+EN_INSTRUCTION = "Given a Chinese search query, retrieve passages that answer the query"
+ZH_INSTRUCTION = "给定一个中文搜索查询，检索能回答该查询的段落"
+
+
+def test_trap_yaml_carries_both_instructions_and_version(tmp_path: Path) -> None:
+    path = tmp_path / "mini.yaml"
+    header = f"version: 2\ninstruction: {EN_INSTRUCTION}\ninstruction_zh: {ZH_INSTRUCTION}\n"
+    path.write_text(TRAP_YAML.replace("instruction: 检索能回答问题的段落\n", header), encoding="utf-8")
+    ds = Dataset.from_trap_file(path)
+    assert ds.instruction == EN_INSTRUCTION and ds.instruction_zh == ZH_INSTRUCTION
+    assert ds.meta.version == "2"  # an integer in YAML, a string in the record
+    assert ds.meta.to_dict()["instruction_zh"] == ZH_INSTRUCTION and ds.meta.to_dict()["version"] == "2"
+    back = Dataset.from_beir(ds.to_beir(tmp_path / "beir"))
+    assert back.meta == ds.meta
+    assert back.fingerprint() == ds.fingerprint()
+    stored = json.loads((tmp_path / "beir" / "meta.json").read_text(encoding="utf-8"))
+    assert stored["instruction"] == EN_INSTRUCTION and stored["instruction_zh"] == ZH_INSTRUCTION
+
+
+def test_fingerprint_covers_the_chinese_instruction(tmp_path: Path) -> None:
+    path = tmp_path / "mini.yaml"
+    path.write_text(TRAP_YAML.replace("instruction: 检索能回答问题的段落\n", f"instruction: {EN_INSTRUCTION}\n"), encoding="utf-8")
+    plain = Dataset.from_trap_file(path)
+    path.write_text(path.read_text(encoding="utf-8").replace("documents:", f"instruction_zh: {ZH_INSTRUCTION}\ndocuments:"), encoding="utf-8")
+    with_zh = Dataset.from_trap_file(path)
+    assert plain.instruction_zh == "" and with_zh.instruction_zh == ZH_INSTRUCTION
+    assert plain.fingerprint() != with_zh.fingerprint()
+
+
+def test_trap_jsonl_header_takes_instruction_zh_and_version(tmp_path: Path) -> None:
+    path = tmp_path / "mini.jsonl"
+    lines = [
+        {"name": "mini", "instruction": EN_INSTRUCTION, "instruction_zh": ZH_INSTRUCTION, "version": 3},
+        {"id": "a1", "category": "antonym", "text": "如何降低血压", "answer": "减少盐的摄入"},
+    ]
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    ds = load_dataset(str(path))
+    assert (ds.instruction, ds.instruction_zh, ds.meta.version) == (EN_INSTRUCTION, ZH_INSTRUCTION, "3")
+    assert len(ds.query_ids) == 1  # the header line is not read as a query
+
+
+def test_beir_meta_json_with_both_instructions(tmp_path: Path) -> None:
+    folder = _write_beir(tmp_path / "set", GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS)
+    meta = {"instruction": EN_INSTRUCTION, "instruction_zh": ZH_INSTRUCTION, "version": "2026-11"}
+    (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    ds = Dataset.from_beir(folder)
+    assert (ds.instruction, ds.instruction_zh, ds.meta.version) == (EN_INSTRUCTION, ZH_INSTRUCTION, "2026-11")
+    (folder / "meta.json").write_text(json.dumps({"instruction_zh": 7}), encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        Dataset.from_beir(folder)
+    assert info.value.field == "instruction_zh" and "meta.json" in str(info.value)
+
+
+def test_pairs_csv_takes_both_instructions(tmp_path: Path) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text("query,positive\n怎么退货,七天内可无理由退货\n", encoding="utf-8")
+    ds = Dataset.from_pairs_csv(path, instruction=EN_INSTRUCTION, instruction_zh=ZH_INSTRUCTION)
+    assert (ds.instruction, ds.instruction_zh) == (EN_INSTRUCTION, ZH_INSTRUCTION)
+    back = Dataset.from_beir(ds.to_beir(tmp_path / "beir"))
+    assert (back.instruction, back.instruction_zh) == (EN_INSTRUCTION, ZH_INSTRUCTION)
+    assert back.fingerprint() == ds.fingerprint()
+    assert Dataset.from_pairs_csv(path, instruction=EN_INSTRUCTION).fingerprint() != ds.fingerprint()
+
+
+@pytest.mark.parametrize("name", ["seed", "traps-zh", "cmrc2018", "idioms", "csl", "pawsx-zh"])
+def test_bundled_sets_have_an_english_instruction_and_keep_the_chinese_one(name: str) -> None:
+    ds = load_dataset(name)
+    assert ds.instruction.isascii() and ds.instruction.startswith("Given "), ds.instruction
+    assert ds.instruction_zh and not ds.instruction_zh.isascii()
