@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from embedlab.backends import l2_normalize
-from embedlab.datasets import Dataset
+from embedlab.datasets import CANDIDATE_MODES, Dataset
+from embedlab.errors import ConfigError
 from embedlab.metrics import K_VALUES, score_queries
 
 BLOCK = 512
@@ -44,18 +45,25 @@ def per_query_table(
     scores: np.ndarray | None = None,
     query_embeddings: np.ndarray | None = None,
     doc_embeddings: np.ndarray | None = None,
+    candidates: str | None = None,
 ) -> pd.DataFrame:
     """One row per evaluated query: rank of the first relevant document (ties against the
     model), top1/top3/top5/top10 hits, MRR, nDCG@10, recall@k, margin, the document ranked
     first and, when the model was wrong, the kind of document that won ("other-answer" when
-    it was the answer of another query)."""
+    it was the answer of another query).
+
+    `candidates` ("all" or "judged") overrides `dataset.meta.candidates`: "judged" ranks
+    each query only among the documents its qrels judge (cue baselines use it)."""
     query_ids = dataset.query_ids
     doc_ids = np.array(dataset.doc_ids, dtype=object)
     kinds = np.array([dataset.kinds.get(d, "") for d in dataset.doc_ids], dtype=object)
     # a non-relevant document whose kind is "answer" is another query's answer
     wrong_kinds = np.where(kinds == "answer", "other-answer", kinds)
     gains = dataset.gains(query_ids)
-    judged = dataset.judged(query_ids) if dataset.meta.candidates == "judged" else None
+    mode = dataset.meta.candidates if candidates is None else candidates
+    if mode not in CANDIDATE_MODES:
+        raise ConfigError(f"candidates: expected one of {CANDIDATE_MODES}, got {mode!r}")
+    judged = dataset.judged(query_ids) if mode == "judged" else None
     if scores is not None:
         blocks: Iterator[tuple[int, np.ndarray]] = ((s, scores[s : s + BLOCK]) for s in range(0, len(scores), BLOCK))
     else:

@@ -55,3 +55,24 @@ class BM25Backend:
             if known:
                 out[row] = self._retriever.get_scores(known)
         return out
+
+
+class LengthBackend:
+    """Cue baseline: a document's score is its length in characters, the same for every
+    query (longer scores higher). It reads no meaning at all, so a model that barely beats
+    it on a trap set may be scoring on form (answers longer than distractors), not sense.
+    Run it with `options: {candidates: judged}` to rank each query among its own answer
+    and distractors, where such form cues act."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._lengths: np.ndarray | None = None
+
+    def index(self, corpus: Sequence[str]) -> None:
+        self._lengths = np.array([len(text) for text in corpus], dtype=np.float32)
+
+    def score(self, queries: Sequence[str]) -> np.ndarray:
+        """Document length (characters) for every query, shape (n_queries, n_docs)."""
+        if self._lengths is None:
+            raise RuntimeError("call index(corpus) before score(queries)")
+        return np.broadcast_to(self._lengths, (len(queries), len(self._lengths))).copy()
