@@ -115,9 +115,15 @@ def score_queries(
     eligible: np.ndarray | None = None,
     k_values: tuple[int, ...] = K_VALUES,
 ) -> QueryScores:
-    """Every per-query metric for one block of queries (exact: the whole row is ranked)."""
+    """Every per-query metric for one block of queries (exact: the whole row is ranked).
+    Raises ValueError on a NaN or infinite score among the rankable documents: NaN compares
+    false with everything, so it would rank a relevant document first."""
     scores = np.asarray(scores, dtype=np.float64)
     gains = np.asarray(gains)
+    bad = ~np.isfinite(scores) if eligible is None else (~np.isfinite(scores) & eligible)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=-1))
+        raise ValueError(f"scores must be finite: {bad.sum()} NaN/inf scores in {rows.size} queries (first at query row {rows[0]})")
     ranks = first_relevant_rank(scores, gains, eligible)
     order = pessimistic_order(scores, gains, eligible)
     ordered_gains = np.take_along_axis(gains, order, axis=-1)

@@ -113,67 +113,203 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def gpu_info() -> dict[str, Any]:
-    """GPU name, driver and memory through NVML, or {} where there is none."""
-    try:
-        import pynvml
-    except ImportError:
-        return {}
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver means no GPU
-        return {}
-    try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(int(os.environ.get("EMBEDLAB_GPU_INDEX", "0")))
-        name = pynvml.nvmlDeviceGetName(handle)
-        mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
-        return {
-            "gpu_name": name.decode() if isinstance(name, bytes) else name,
-            "gpu_driver": _decode(pynvml.nvmlSystemGetDriverVersion()),
-            "gpu_total_gib": mem.total / GIB,
-            "cuda_driver_version": pynvml.nvmlSystemGetCudaDriverVersion_v2(),
-        }
-    finally:
-        pynvml.nvmlShutdown()
+@dataclass(frozen=True)
+class GpuDevice:
+    """The NVML device this process computes on: its NVML index (PCI bus order), UUID, PCI
+    bus id, name, and how it was found (`how`)."""
+
+    index: int
+    uuid: str
+    pci_bus_id: str
+    name: str
+    total_gib: float
+    how: str
+
+    def label(self) -> str:
+        """`NAME (nvml N, GPU-uuid)`: enough to find the device again on a shared server."""
+        return f"{self.name} (nvml {self.index}, {self.uuid})"
 
 
-def gpu_used_gib() -> float | None:
-    """Device-level used GPU memory (NVML), GiB, or None without a GPU."""
-    try:
-        import pynvml
+def resolve_visible_device(
+    devices: list[dict[str, Any]],
+    visible: str | None,
+    device_order: str | None = None,
+    torch_uuid: str | None = None,
+    override: str | None = None,
+) -> tuple[int, str] | None:
+    """Which NVML device (index into `devices`, each with "uuid" and "pci_bus_id", in NVML's
+    PCI bus order) CUDA device 0 of this process is, and how that was decided; None when no
+    device is visible.
 
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001
+    `visible` is CUDA_VISIBLE_DEVICES: its first entry is this process's device 0, given as
+    an index, a UUID (`GPU-...`, a unique prefix allowed, as CUDA does) or a MIG id. An index
+    means a position in CUDA's order, which is NVML's PCI order only under
+    CUDA_DEVICE_ORDER=PCI_BUS_ID; otherwise `torch_uuid` (the UUID torch reports for its
+    device 0) decides. `override` (EMBEDLAB_GPU: an NVML index or a UUID) wins over all."""
+
+    def by_uuid(prefix: str, how: str) -> tuple[int, str]:
+        hits = [i for i, d in enumerate(devices) if str(d["uuid"]).startswith(prefix)]
+        if len(hits) != 1:
+            raise ValueError(f"GPU {prefix!r} matches {len(hits)} of the {len(devices)} NVML devices")
+        return hits[0], how
+
+    if not devices:
+        return None
+    if override:
+        if override.strip().isdigit():
+            index = int(override)
+            if index >= len(devices):
+                raise ValueError(f"EMBEDLAB_GPU={override}: only {len(devices)} NVML devices")
+            return index, "EMBEDLAB_GPU (NVML index)"
+        return by_uuid(override.strip(), "EMBEDLAB_GPU (UUID)")
+    if torch_uuid:
+        return by_uuid(torch_uuid, "torch device 0 UUID")
+    if visible is not None:
+        first = visible.split(",")[0].strip()
+        if first == "" or first.startswith("-"):
+            return None
+        if first.startswith(("GPU-", "MIG-")):
+            return by_uuid(first, "CUDA_VISIBLE_DEVICES UUID")
+        if not first.isdigit():
+            raise ValueError(f"CUDA_VISIBLE_DEVICES={visible!r}: cannot read its first entry {first!r}")
+        position = int(first)
+        if position >= len(devices):
+            raise ValueError(f"CUDA_VISIBLE_DEVICES={visible!r}: only {len(devices)} NVML devices")
+        if (device_order or "").upper() == "PCI_BUS_ID":
+            return position, "CUDA_VISIBLE_DEVICES index, PCI bus order"
+        return position, "CUDA_VISIBLE_DEVICES index (assumed PCI bus order; set CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure)"
+    return 0, "device 0 (no CUDA_VISIBLE_DEVICES; assumed PCI bus order)"
+
+
+def _torch_device_uuid() -> str | None:
+    """The UUID of torch's CUDA device 0 in this process, when torch is already imported
+    and CUDA already initialised (never initialises CUDA itself)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
         return None
     try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(int(os.environ.get("EMBEDLAB_GPU_INDEX", "0")))
-        return pynvml.nvmlDeviceGetMemoryInfo(handle).used / GIB
+        if not torch.cuda.is_initialized():
+            return None
+        uuid = str(torch.cuda.get_device_properties(0).uuid)
+    except Exception:  # noqa: BLE001 - an old torch without `uuid`
+        return None
+    return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+
+
+def _nvml():
+    """pynvml, initialised; None where there is no NVML library or no driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no NVML or no driver means no GPU
+        return None
+    return pynvml
+
+
+def current_gpu(nvml: Any = None) -> GpuDevice | None:
+    """The GPU this process uses (see `resolve_visible_device`), or None on a machine
+    without one. NVML must be initialised when `nvml` is given."""
+    owned = nvml is None
+    nvml = nvml or _nvml()
+    if nvml is None:
+        return None
+    try:
+        devices = []
+        for i in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(i)
+            pci = nvml.nvmlDeviceGetPciInfo(handle)
+            devices.append({"uuid": _decode(nvml.nvmlDeviceGetUUID(handle)), "pci_bus_id": _decode(pci.busId)})
+        found = resolve_visible_device(
+            devices,
+            os.environ.get("CUDA_VISIBLE_DEVICES"),
+            os.environ.get("CUDA_DEVICE_ORDER"),
+            _torch_device_uuid(),
+            os.environ.get("EMBEDLAB_GPU"),
+        )
+        if found is None:
+            return None
+        index, how = found
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        return GpuDevice(
+            index=index,
+            uuid=devices[index]["uuid"],
+            pci_bus_id=devices[index]["pci_bus_id"],
+            name=_decode(nvml.nvmlDeviceGetName(handle)),
+            total_gib=nvml.nvmlDeviceGetMemoryInfo(handle).total / GIB,
+            how=how,
+        )
     finally:
-        pynvml.nvmlShutdown()
+        if owned:
+            nvml.nvmlShutdown()
+
+
+def gpu_info() -> dict[str, Any]:
+    """Name, driver, memory and identity of the GPU this process uses (NVML), or {} where
+    there is none."""
+    nvml = _nvml()
+    if nvml is None:
+        return {}
+    try:
+        device = current_gpu(nvml)
+        if device is None:
+            return {}
+        return {
+            "gpu_name": device.name,
+            "gpu_device": device.label(),
+            "gpu_pci_bus_id": device.pci_bus_id,
+            "gpu_found_by": device.how,
+            "gpu_driver": _decode(nvml.nvmlSystemGetDriverVersion()),
+            "gpu_total_gib": device.total_gib,
+            "cuda_driver_version": nvml.nvmlSystemGetCudaDriverVersion_v2(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        }
+    finally:
+        nvml.nvmlShutdown()
+
+
+def _tree_pids() -> set[int]:
+    """This process and its live children (an engine process)."""
+    pids = {os.getpid()}
+    try:
+        import psutil
+
+        pids.update(child.pid for child in psutil.Process().children(recursive=True))
+    except Exception:  # noqa: BLE001 - no psutil: this process alone
+        pass
+    return pids
 
 
 class MemorySampler:
     """Samples, on a background thread every `interval_s` seconds, this process tree's RSS
-    and the GPU's device-level used memory (NVML), and keeps the peaks, GiB. Device-level
-    memory counts every process on the GPU: measure one model at a time. A context manager;
-    `gpu_peak_gib` is None without a GPU."""
+    and the GPU memory of the device this process uses (NVML), and keeps the peaks, GiB.
+
+    GPU memory is read two ways: this process tree's own usage (NVML's per-process
+    accounting; what the model holds, other users' jobs excluded) and the device's used
+    memory (everything on the GPU). `gpu_source()` says which one the figures come from:
+    "process" whenever NVML reported this tree's usage, else "device". Without a GPU all GPU
+    figures are None."""
 
     def __init__(self, interval_s: float = 0.05) -> None:
         self.interval_s = interval_s
         self.rss_peak_gib = 0.0
-        self.gpu_peak_gib: float | None = None
+        self.device: GpuDevice | None = None
+        self.device_peak_gib: float | None = None
+        self.process_peak_gib: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._handle = None
+        self._nvml: Any = None
+        self._handle: Any = None
 
     def __enter__(self) -> MemorySampler:
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(int(os.environ.get("EMBEDLAB_GPU_INDEX", "0")))
-        except Exception:  # noqa: BLE001 - no NVML or no GPU: RSS only
-            self._handle = None
+        self._nvml = _nvml()
+        if self._nvml is not None:
+            try:
+                self.device = current_gpu(self._nvml)
+                self._handle = None if self.device is None else self._nvml.nvmlDeviceGetHandleByIndex(self.device.index)
+            except Exception:  # noqa: BLE001 - NVML present but the device cannot be resolved
+                self._handle = None
+                raise
         self.sample()
         self._thread = threading.Thread(target=self._run, name="embedlab-memory-sampler", daemon=True)
         self._thread.start()
@@ -182,19 +318,42 @@ class MemorySampler:
     def sample(self) -> None:
         """Take one sample now (also called at the points the runner records)."""
         self.rss_peak_gib = max(self.rss_peak_gib, tree_rss_gib())
-        if self._handle is not None:
-            import pynvml
+        if self._handle is None:
+            return
+        used = self.gpu_device_used_gib()
+        self.device_peak_gib = used if self.device_peak_gib is None else max(self.device_peak_gib, used)
+        own = self.gpu_process_used_gib()
+        if own is not None:
+            self.process_peak_gib = own if self.process_peak_gib is None else max(self.process_peak_gib, own)
 
-            used = pynvml.nvmlDeviceGetMemoryInfo(self._handle).used / GIB
-            self.gpu_peak_gib = used if self.gpu_peak_gib is None else max(self.gpu_peak_gib, used)
-
-    def gpu_used_gib(self) -> float | None:
-        """Device-level used memory now, GiB (None without a GPU)."""
+    def gpu_device_used_gib(self) -> float | None:
+        """Used memory of the whole device now, GiB (None without a GPU)."""
         if self._handle is None:
             return None
-        import pynvml
+        return self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used / GIB
 
-        return pynvml.nvmlDeviceGetMemoryInfo(self._handle).used / GIB
+    def gpu_process_used_gib(self) -> float | None:
+        """This process tree's own usage of the device now, GiB: None where NVML does not
+        report it (no context yet, a container that hides pids, MIG without accounting)."""
+        if self._handle is None:
+            return None
+        pids = _tree_pids()
+        total, seen = 0, False
+        for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+            try:
+                procs = getattr(self._nvml, getter)(self._handle)
+            except Exception:  # noqa: BLE001 - not supported on this device / driver
+                continue
+            for proc in procs:
+                used = getattr(proc, "usedGpuMemory", None)
+                if proc.pid in pids and used is not None:
+                    total, seen = total + int(used), True
+        return total / GIB if seen else None
+
+    def gpu_used_gib(self) -> float | None:
+        """This tree's own usage when NVML reports it, else the device's used memory."""
+        own = self.gpu_process_used_gib()
+        return own if own is not None else self.gpu_device_used_gib()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -216,11 +375,9 @@ class MemorySampler:
         self._thread.join()
         self._thread = None
         self.sample()
-        if self._handle is not None:
-            import pynvml
-
-            pynvml.nvmlShutdown()
-            self._handle = None
+        if self._nvml is not None:
+            self._nvml.nvmlShutdown()
+            self._nvml, self._handle = None, None
 
 
 def runtime_info() -> dict[str, Any]:
@@ -229,7 +386,7 @@ def runtime_info() -> dict[str, Any]:
     info: dict[str, Any] = {}
     gpu = gpu_info()
     if gpu:
-        info.update(gpu_name=gpu["gpu_name"], gpu_driver=gpu["gpu_driver"], gpu_total_gib=gpu["gpu_total_gib"])
+        info.update({k: gpu[k] for k in ("gpu_name", "gpu_device", "gpu_driver", "gpu_total_gib", "cuda_visible_devices")})
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch_version"] = torch.__version__

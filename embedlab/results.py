@@ -15,16 +15,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedlab.stats import PairedComparison, bootstrap_ci, paired_comparison
+from embedlab.stats import PairedComparison, bootstrap_ci, hit_rate_ci, holm, paired_comparison
 
 CI_METRICS = ("top1", "top3", "top5", "mrr", "ndcg_at_10")
+HIT_METRICS = ("top1", "top3", "top5")  # proportions: Wilson intervals; the others: bootstrap
+MEMORY_COLUMNS = [
+    "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
+    "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
+]
+# A model "barely beats" a cue baseline when it is less than this far above it on top-1,
+# or not significantly above it (paired permutation test) at this level.
+CUE_MIN_DIFF = 0.05
+CUE_ALPHA = 0.05
 SUMMARY_COLUMNS = [
     "model", "dataset", "status", "n_queries",
     "top1", "top1_low", "top1_high", "top3", "top3_low", "top3_high", "top5", "top5_low", "top5_high",
     "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "ndcg_at_10_low", "ndcg_at_10_high",
     "mean_margin", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
     "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s",
-    "peak_mem_gib", "rss_before_gib", "dim", "error",
+    *MEMORY_COLUMNS, "max_length", "dtype", "dim", "backend", "error",
 ]
 PER_QUERY_FILE = "per_query.csv"
 RUNS_FILE = "runs.csv"
@@ -45,27 +54,35 @@ class Report:
     confidence: float = 0.95
 
     # ---- aggregates -------------------------------------------------------------------
+    def _interval(self, metric: str, values: np.ndarray) -> tuple[float, float]:
+        """Wilson for hit@k (proportions), the seeded percentile bootstrap for MRR/nDCG."""
+        if metric in HIT_METRICS:
+            return hit_rate_ci(values, self.confidence)
+        return bootstrap_ci(values, self.confidence, seed=self.seed)
+
     def summary(self) -> pd.DataFrame:
-        """One row per model x data set: metrics with bootstrap CIs, then measurements."""
+        """One row per model x data set: metrics with 95% intervals, then measurements.
+        Every column of SUMMARY_COLUMNS is present (GPU columns empty on a CPU run)."""
         rows = []
         for (model, dataset), group in self.per_query.groupby(["model", "dataset"], sort=False):
             row: dict[str, Any] = {"model": model, "dataset": dataset, "n_queries": len(group)}
             for metric in CI_METRICS:
                 values = group[metric].to_numpy(dtype=float)
                 row[metric] = values.mean()
-                row[f"{metric}_low"], row[f"{metric}_high"] = bootstrap_ci(values, self.confidence, seed=self.seed)
+                row[f"{metric}_low"], row[f"{metric}_high"] = self._interval(metric, values)
             row["mean_margin"] = group["margin"].mean()
             rows.append(row)
         metrics = pd.DataFrame(rows, columns=["model", "dataset", "n_queries", *[c for m in CI_METRICS for c in (m, f"{m}_low", f"{m}_high")], "mean_margin"])
-        merged = self.runs.merge(metrics, on=["model", "dataset"], how="left")
-        return merged.reindex(columns=[c for c in SUMMARY_COLUMNS if c in merged.columns])
+        runs = self.runs if not self.runs.empty else pd.DataFrame(columns=["model", "dataset", "status", "error"])
+        merged = runs.merge(metrics, on=["model", "dataset"], how="left")
+        return merged.reindex(columns=SUMMARY_COLUMNS)
 
     def by_category(self) -> pd.DataFrame:
         """Mean metrics per model x data set x category, with a CI on top1."""
         rows = []
         for (model, dataset, category), group in self.per_query.groupby(["model", "dataset", "category"], sort=False):
             top1 = group["top1"].to_numpy(dtype=float)
-            low, high = bootstrap_ci(top1, self.confidence, seed=self.seed)
+            low, high = hit_rate_ci(top1, self.confidence)
             rows.append(
                 {
                     "model": model, "dataset": dataset, "category": category, "n_queries": len(group),
@@ -78,6 +95,8 @@ class Report:
 
     def winner_kinds(self) -> pd.DataFrame:
         """How often each kind of distractor beat the answer, per model x data set."""
+        if self.per_query.empty or "winner_kind" not in self.per_query:
+            return pd.DataFrame(columns=["model", "dataset", "winner_kind", "n_wins"])
         wrong = self.per_query[self.per_query["winner_kind"].fillna("") != ""]
         return (
             wrong.groupby(["model", "dataset", "winner_kind"]).size().rename("n_wins").reset_index()
@@ -94,58 +113,124 @@ class Report:
 
     def comparisons(self, metric: str = "top1") -> pd.DataFrame:
         """Every pair of models on every data set: difference, CI, p-value, wins/ties/losses."""
-        rows = []
+        frames = []
         for dataset, group in self.per_query.groupby("dataset", sort=False):
             models = list(dict.fromkeys(group["model"]))
-            for a, b in itertools.combinations(models, 2):
-                rows.append({"dataset": dataset, **self.compare(a, b, dataset, metric).to_dict()})
-        return pd.DataFrame(rows)
+            rows = [{"dataset": dataset, **self.compare(a, b, dataset, metric).to_dict()} for a, b in itertools.combinations(models, 2)]
+            if rows:
+                frame = pd.DataFrame(rows)
+                # Holm over the pairs of one data set and metric: the family a reader scans
+                frame["p_holm"] = holm(frame["p_value"].to_numpy(dtype=float))
+                frames.append(frame)
+        columns = ["dataset", *PairedComparison.__dataclass_fields__, "p_holm"]
+        return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+    def cue_models(self) -> list[str]:
+        """Models that are cue baselines (backend "length"), not real models."""
+        if "backend" not in self.runs:
+            return []
+        return list(dict.fromkeys(self.runs.loc[self.runs["backend"] == "length", "model"]))
+
+    def cue_flags(self, metric: str = "top1") -> pd.DataFrame:
+        """Each real model against the best cue baseline of each data set: flagged when it
+        is less than CUE_MIN_DIFF above it or not significantly above it (paired
+        permutation p >= CUE_ALPHA): such a score may come from form, not meaning."""
+        columns = ["dataset", "model", metric, "best_cue", f"best_cue_{metric}", "diff", "p_value", "flagged"]
+        cues = set(self.cue_models())
+        rows = []
+        if not cues or self.per_query.empty:
+            return pd.DataFrame(columns=columns)
+        for dataset, group in self.per_query.groupby("dataset", sort=False):
+            means = group.groupby("model", sort=False)[metric].mean()
+            present = [m for m in means.index if m in cues]
+            if not present:
+                continue
+            best = max(present, key=lambda m: means[m])
+            for model in means.index:
+                if model in cues:
+                    continue
+                cmp = self.compare(model, best, dataset, metric)
+                flagged = bool(cmp.diff < CUE_MIN_DIFF or not cmp.p_value < CUE_ALPHA)
+                rows.append({"dataset": dataset, "model": model, metric: means[model], "best_cue": best, f"best_cue_{metric}": means[best], "diff": cmp.diff, "p_value": cmp.p_value, "flagged": flagged})
+        return pd.DataFrame(rows, columns=columns)
 
     # ---- display ----------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        cols = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "ndcg_at_10", "mean_margin", "texts_per_s", "peak_mem_gib"]
+        cols = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "ndcg_at_10", "mean_margin", "texts_per_s", *self.memory_columns()]
         table = self.summary()
         return table[[c for c in cols if c in table.columns]].to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="")
 
     def __repr__(self) -> str:
+        if self.runs.empty:
+            return "Report(no runs)"
         ok = self.runs[self.runs["status"] == "ok"]
         return f"Report({ok['model'].nunique()} models ok, {self.runs['dataset'].nunique()} data sets, {len(self.per_query)} query results)"
 
+    def on_gpu(self) -> bool:
+        """True when any model ran on a GPU (its GPU memory columns are filled)."""
+        col = self.runs.get("gpu_mem_peak_gib")
+        return col is not None and pd.to_numeric(col, errors="coerce").notna().any()
+
+    def memory_columns(self) -> list[str]:
+        """The memory columns worth showing: GPU memory when a GPU was used, else host RSS."""
+        if self.on_gpu():
+            return ["gpu_mem_load_gib", "gpu_mem_peak_gib", "weights_gib", "kv_cache_gib", "host_rss_peak_gib"]
+        return ["host_rss_peak_gib"]
+
     def to_markdown(self) -> str:
-        """A readable report: the summary with 95% intervals, top-1 per category, the
-        distractor kinds that beat the answer, the paired comparisons, and the machine."""
+        """A readable report: the summary with 95% intervals, speed and memory (GPU memory
+        when a GPU was used, else host RSS, named as such), cue baselines, top-1 per
+        category, the distractor kinds that beat the answer, the paired comparisons, the
+        failed models and the machine. Works when every model failed."""
         def block(frame: pd.DataFrame) -> str:
             return "```\n" + frame.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-") + "\n```\n"
 
         summary = self.summary()
+        ok = summary[summary["status"] == "ok"]
+        has_results = not self.per_query.empty
         lines = ["# embedlab results", ""]
         hw = self.environment.get("hardware", {})
         pkgs = self.environment.get("packages", {})
         lines.append(f"Machine: {hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('memory_gib', 0):.0f} GiB" + (f", GPU {hw['gpu_name']}" if hw.get("gpu_name") else "") + f"; Python {hw.get('python', '?')}.")
         lines.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(pkgs.items())) + ".")
-        lines.append(f"Intervals: {self.confidence:.0%} percentile bootstrap over queries (seed {self.seed}). Ties count against the model.")
-        lines += ["", "## Accuracy", ""]
-        acc = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "ndcg_at_10", "mean_margin"]
-        lines.append(block(summary[[c for c in acc if c in summary.columns]]))
-        lines += ["## Speed and memory", ""]
-        speed = ["model", "dataset", "load_s", "latency_median_s", "latency_iqr_s", "n_timed", "texts_per_s", "throughput_texts_per_s", "peak_mem_gib", "dim"]
-        lines.append(block(summary[[c for c in speed if c in summary.columns]]))
-        if not self.per_query.empty and (self.per_query["category"].fillna("") != "").any():
-            lines += ["## Top-1 by category", ""]
-            cats = self.by_category()
-            table = cats.pivot_table(index=["dataset", "category"], columns="model", values="top1").reset_index()
-            lines.append(block(table))
-        kinds = self.winner_kinds()
-        if not kinds.empty:
-            lines += ["## What beat the answer (kind of the top document when the model was wrong)", ""]
-            lines.append(block(kinds.pivot_table(index=["dataset", "winner_kind"], columns="model", values="n_wins", fill_value=0, aggfunc="sum").astype(int, errors="ignore").reset_index()))
-        if self.per_query["model"].nunique() > 1:
-            lines += ["## Paired comparisons (top-1; permutation p-value, bootstrap CI of the difference)", ""]
-            cmp = self.comparisons("top1")
-            lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"]]))
-        failed = summary[summary["status"] != "ok"][["model", "error"]].drop_duplicates() if "status" in summary else pd.DataFrame()
+        lines.append(f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, percentile bootstrap over queries (seed {self.seed}) for MRR and nDCG. Ties count against the model.")
+        failed = summary[summary["status"] != "ok"][["model", "dataset", "error"]]
+        if not has_results:
+            lines += ["", "**No model produced results.**", ""]
+        else:
+            lines += ["", "## Accuracy", ""]
+            acc = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "ndcg_at_10", "mean_margin"]
+            lines.append(block(ok[acc]))
+            lines += ["## Speed and memory", ""]
+            if self.on_gpu():
+                lines.append("GPU memory of the device each worker used (NVML; `gpu_mem_source` says whether the worker's own usage or the whole device's), GiB: load = after load minus before; weights = parameter bytes; KV cache = what the engine allocated. Host RSS beside it.")
+            else:
+                lines.append("No GPU was used: memory is **host RSS, CPU run** (peak resident memory of the worker process), GiB; not comparable with GPU memory.")
+            lines.append("")
+            speed = ["model", "dataset", "load_s", "latency_median_s", "latency_iqr_s", "n_timed", "texts_per_s", "throughput_texts_per_s", *self.memory_columns(), "max_length", "dtype", "dim"]
+            lines.append(block(ok[speed]))
+            flags = self.cue_flags()
+            if not flags.empty:
+                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors. A model is flagged when it is less than {CUE_MIN_DIFF:.0%} above the best cue on top-1 or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
+                lines.append(block(flags))
+                for r in flags[flags["flagged"]].itertuples():
+                    lines.append(f"- **{r.model}** barely beats the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")
+                lines.append("")
+            if (self.per_query["category"].fillna("") != "").any():
+                lines += ["## Top-1 by category", ""]
+                cats = self.by_category()
+                table = cats.pivot_table(index=["dataset", "category"], columns="model", values="top1").reset_index()
+                lines.append(block(table))
+            kinds = self.winner_kinds()
+            if not kinds.empty:
+                lines += ["## What beat the answer (kind of the top document when the model was wrong)", ""]
+                lines.append(block(kinds.pivot_table(index=["dataset", "winner_kind"], columns="model", values="n_wins", fill_value=0, aggfunc="sum").astype(int, errors="ignore").reset_index()))
+            if self.per_query["model"].nunique() > 1:
+                lines += ["## Paired comparisons (top-1; permutation p-value, Holm-adjusted within each data set; bootstrap CI of the difference)", ""]
+                cmp = self.comparisons("top1")
+                lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "p_holm", "wins", "ties", "losses"]]))
         if not failed.empty:
-            lines += ["## Failed models", ""] + [f"- {r.model}: {r.error}" for r in failed.itertuples()] + [""]
+            lines += ["## Failed models", ""] + [f"- {r.model} on {r.dataset}: {r.error}" for r in failed.itertuples()] + [""]
         return "\n".join(lines)
 
     # ---- files ------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from embedlab.models import ModelSpec
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How models are measured. Times in seconds."""
+    """How models are measured. Times in seconds. `timeout_s`: a worker that has not
+    finished by then is killed and its model reported failed (None = wait for ever)."""
 
     repeats: int = 5
     timing_texts: int = 256
@@ -46,6 +47,7 @@ class RunSettings:
     progress: bool = True
     seed: int = 0
     cache_dir: str | None = None
+    timeout_s: float | None = 3600.0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -78,9 +80,25 @@ class DatasetOutcome:
     encode_s: float = float("nan")
 
 
+# Numeric measurements of one model run (GiB, seconds, texts/s): what the cache stores
+# beside the embeddings. Text facts (GPU device, memory source, engine settings) go to `extra`.
+MEASUREMENTS = (
+    "load_s", "warmup_s", "dim",
+    "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
+    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_peak_gib", "weights_gib", "kv_cache_gib",
+    "throughput_texts_per_s", "throughput_tokens_per_s",
+)
+
+
 @dataclass
 class ModelOutcome:
-    """One model's run: status, load time, memory and per-data-set outputs."""
+    """One model's run: status, load time, memory and per-data-set outputs.
+
+    Memory, GiB: `host_rss_*` is resident host memory of the worker process tree (the only
+    memory figure of a CPU run); `gpu_mem_*` is GPU memory of the device the worker used,
+    from NVML (this process's own usage when NVML reports it, else the device's used
+    memory: `extra["gpu_mem_source"]`); NaN without a GPU. `weights_gib` is the size of the
+    loaded parameters, `kv_cache_gib` the KV cache the engine allocated (NaN if none)."""
 
     model: str
     status: str = "ok"
@@ -88,13 +106,32 @@ class ModelOutcome:
     load_s: float = float("nan")
     warmup_s: float = float("nan")
     dim: int | None = None
-    rss_before_gib: float = float("nan")
-    rss_after_load_gib: float = float("nan")
-    peak_mem_gib: float = float("nan")
+    host_rss_before_gib: float = float("nan")
+    host_rss_after_load_gib: float = float("nan")
+    host_rss_peak_gib: float = float("nan")
+    gpu_mem_before_gib: float = float("nan")
+    gpu_mem_after_load_gib: float = float("nan")
+    gpu_mem_peak_gib: float = float("nan")
+    weights_gib: float = float("nan")
+    kv_cache_gib: float = float("nan")
     throughput_texts_per_s: float = float("nan")
     throughput_tokens_per_s: float = float("nan")
     extra: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, DatasetOutcome] = field(default_factory=dict)
+
+
+class NonFiniteError(ValueError):
+    """A model produced NaN or infinite embeddings or scores (e.g. an fp16 overflow)."""
+
+
+def check_finite(array: np.ndarray | None, what: str) -> None:
+    """Raise NonFiniteError when `array` holds NaN or inf: such a model never gets ranked."""
+    if array is None or array.size == 0:
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        rows = int(bad.reshape(len(array), -1).any(axis=1).sum())
+        raise NonFiniteError(f"{what}: {rows} of {len(array)} rows contain NaN or inf (overflow in a half-precision dtype?)")
 
 
 def _batched_encode(encoder, texts: Sequence[str], kind: str, settings: RunSettings, instruction: str, desc: str) -> np.ndarray:
@@ -110,21 +147,42 @@ def _batched_encode(encoder, texts: Sequence[str], kind: str, settings: RunSetti
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
+    """Weights and KV cache from the backend's own report (engine or parameter bytes)."""
+    weights = report.get("weights_gib", report.get("vllm_weights_gib"))
+    outcome.weights_gib = _nan(weights)
+    kv = report.get("kv_cache_gib")
+    outcome.kv_cache_gib = _nan(kv) if kv is not None and kv == kv and kv > 0 else float("nan")
+    note = report.get("kv_cache_note")
+    if note is None and outcome.kv_cache_gib != outcome.kv_cache_gib:
+        note = "no KV cache (one forward pass per batch)"
+    if note:
+        outcome.extra["kv_cache_note"] = note
+
+
 def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
     """Load one model in this process, measure it and encode every task. Any exception is
     caught and returned as a failed outcome with its reason."""
     from embedlab.backends import load_backend
 
     outcome = ModelOutcome(model=spec.name)
-    sampler = probe.MemorySampler().start()
-    gpu: dict[str, float | None] = {"gpu_used_before_gib": sampler.gpu_used_gib()}
+    sampler = probe.MemorySampler()
     try:
-        outcome.rss_before_gib = probe.rss_gib()
+        sampler.start()
+        outcome.host_rss_before_gib = probe.rss_gib()
+        outcome.gpu_mem_before_gib = _nan(sampler.gpu_used_gib())
         start = time.perf_counter()
         backend = load_backend(spec)
         outcome.load_s = time.perf_counter() - start
-        outcome.rss_after_load_gib = probe.tree_rss_gib()
-        gpu["gpu_used_after_load_gib"] = sampler.gpu_used_gib()
+        outcome.host_rss_after_load_gib = probe.tree_rss_gib()
+        outcome.gpu_mem_after_load_gib = _nan(sampler.gpu_used_gib())
+        effective = getattr(backend, "effective_settings", None)
+        if effective is not None:
+            outcome.extra["effective"] = dict(effective())
         lexical = spec.lexical
         warm = [t for task in tasks for t in (*task.queries, *task.documents)][: settings.warmup_texts]
         start = time.perf_counter()
@@ -153,9 +211,12 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             if lexical:
                 backend.index(task.documents)
                 result.scores = np.asarray(backend.score(task.queries), dtype=np.float32)
+                check_finite(result.scores, f"{task.dataset}: scores")
             else:
                 result.query_embeddings = _batched_encode(backend, task.queries, "query", settings, task.instruction, f"{spec.name} {task.dataset} queries")
                 result.doc_embeddings = _batched_encode(backend, task.documents, "document", settings, task.instruction, f"{spec.name} {task.dataset} corpus")
+                check_finite(result.query_embeddings, f"{task.dataset}: query embeddings")
+                check_finite(result.doc_embeddings, f"{task.dataset}: document embeddings")
                 outcome.dim = int(result.doc_embeddings.shape[1])
             result.encode_s = time.perf_counter() - start
             outcome.datasets[task.dataset] = result
@@ -171,37 +232,123 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             if count is not None:
                 outcome.throughput_tokens_per_s = count(texts) / elapsed
         report = getattr(backend, "memory_report", None)
-        if report is not None:
-            outcome.extra.update(report())
+        memory = dict(report()) if report is not None else {}
+        _memory_facts(outcome, memory)
+        outcome.extra.update({k: v for k, v in memory.items() if k not in ("weights_gib", "kv_cache_gib", "kv_cache_note")})
     except Exception as exc:  # noqa: BLE001 - one failing model must not stop the others
         outcome.status = "failed"
-        outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.error = " ".join(f"{type(exc).__name__}: {exc}".split())
         outcome.extra["traceback"] = traceback.format_exc(limit=8)
         outcome.datasets = {}
     finally:
         sampler.stop()
-    outcome.peak_mem_gib = max(probe.peak_rss_gib(), sampler.rss_peak_gib)
-    if sampler.gpu_peak_gib is not None:
-        gpu["gpu_used_peak_gib"] = sampler.gpu_peak_gib
-        outcome.extra.update({k: v for k, v in gpu.items() if v is not None})
+    outcome.host_rss_peak_gib = max(probe.peak_rss_gib(), sampler.rss_peak_gib)
+    if sampler.device is not None:
+        source = "process" if sampler.process_peak_gib is not None else "device"
+        outcome.gpu_mem_peak_gib = _nan(sampler.process_peak_gib if source == "process" else sampler.device_peak_gib)
+        if source == "process" and outcome.gpu_mem_before_gib != outcome.gpu_mem_before_gib:
+            outcome.gpu_mem_before_gib = 0.0  # NVML lists a process only once it holds memory
+        outcome.extra.update(gpu_mem_source=source, gpu_device=sampler.device.label(), gpu_found_by=sampler.device.how)
     outcome.extra.update(probe.runtime_info())
     return outcome
+
+
+STDERR_TAIL_LINES = 12
+
+
+def _tail_text(text: str, lines: int = STDERR_TAIL_LINES, limit: int = 600) -> str:
+    """The last `lines` lines of a worker's stderr as one line; a progress bar redrawn with
+    carriage returns counts as its last state."""
+    kept = []
+    for line in text.split("\n"):
+        states = [s for s in line.split("\r") if s.strip()]
+        if states:
+            kept.append(" ".join(states[-1].split()))
+    return " | ".join(kept[-lines:])[-limit:]
 
 
 def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
     """`run_model` in a fresh interpreter (`python -m embedlab.worker`), so the model's
     memory is measured where it lives and is released when the process exits. Works from
     scripts, notebooks and stdin alike (no `__main__` guard needed). A crash of that
-    process (killed, out of memory, segfault) becomes a failed outcome, not an exception."""
+    process (killed, out of memory, segfault) or a run past `settings.timeout_s` becomes a
+    failed outcome with the tail of the worker's stderr, not an exception or a hang. The
+    worker's stderr (progress, engine logs) is passed through as it comes."""
+    import codecs
+    import collections
+    import os
+    import signal
+    import threading
+
     with tempfile.TemporaryDirectory(prefix="embedlab-worker-") as tmp:
         job, result = Path(tmp) / "job.pkl", Path(tmp) / "result.pkl"
         # pickle only crosses between this process and its own child, never a file kept on disk
         job.write_bytes(pickle.dumps((spec, list(tasks), settings)))
-        proc = subprocess.run([sys.executable, "-m", "embedlab.worker", str(job), str(result)], stdin=subprocess.DEVNULL)
-        if proc.returncode != 0 or not result.exists():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "embedlab.worker", str(job), str(result)],
+            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        tail: collections.deque[bytes] = collections.deque(maxlen=64)  # the last 64 KiB at most
+
+        def pump() -> None:
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            while chunk := os.read(proc.stderr.fileno(), 1024):
+                tail.append(chunk)
+                try:
+                    sys.stderr.write(decoder.decode(chunk))
+                    sys.stderr.flush()
+                except (OSError, ValueError):  # a closed or odd stderr must not stop the pump
+                    pass
+
+        reader = threading.Thread(target=pump, name="embedlab-worker-stderr", daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=settings.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and any engine process it started
+            proc.wait()
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        reader.join(timeout=5)
+        stderr = _tail_text(b"".join(tail).decode("utf-8", errors="replace"))
+        if timed_out:
+            error = f"worker timed out after {settings.timeout_s:g} s (settings.timeout_s / --timeout) and was killed"
+        elif proc.returncode != 0 or not result.exists():
             how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-            return ModelOutcome(model=spec.name, status="failed", error=f"worker process crashed ({how})")
-        return pickle.loads(result.read_bytes())  # noqa: S301 - written by our own child
+            error = f"worker process crashed ({how})"
+        else:
+            return pickle.loads(result.read_bytes())  # noqa: S301 - written by our own child
+        if stderr:
+            error += f"; stderr: {stderr}"
+        return ModelOutcome(model=spec.name, status="failed", error=error)
+
+
+# Columns every runs.csv row has, filled or empty: a CPU run's GPU columns stay empty.
+RUN_COLUMNS = (
+    "model", "dataset", "status", "error", "backend", "load_s", "warmup_s", "dim",
+    "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
+    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
+    "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
+    "max_length", "dtype", "throughput_texts_per_s", "throughput_tokens_per_s",
+)
+
+
+def outcome_row(spec: ModelSpec, dataset: str, outcome: ModelOutcome, effective: dict[str, Any]) -> dict[str, Any]:
+    """One runs.csv row: the model's measurements (named after what they measure) and the
+    engine settings it actually ran with."""
+    row: dict[str, Any] = {k: "" for k in RUN_COLUMNS}
+    row.update({k: getattr(outcome, k) for k in MEASUREMENTS})
+    row.update(
+        model=spec.name, dataset=dataset, status=outcome.status, error=outcome.error, backend=spec.backend,
+        gpu_mem_load_gib=outcome.gpu_mem_after_load_gib - outcome.gpu_mem_before_gib,
+    )
+    row.update({k: v for k, v in outcome.extra.items() if k not in ("traceback", "effective")})
+    row.update({k: effective[k] for k in ("max_length", "dtype", "pooling", "normalize", "device") if k in effective})
+    return row
 
 
 def evaluate(
@@ -219,7 +366,7 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from embedlab.datasets import load_dataset
-    from embedlab.models import get_model
+    from embedlab.models import get_model, prompt_warnings
     from embedlab.results import Report
     from embedlab.scoring import cosine_scores, per_query_table
 
@@ -240,45 +387,55 @@ def evaluate(
 
     frames, run_rows, scores_kept = [], [], {}
     for spec in tqdm(specs, desc="models", disable=not settings.progress):
+        for warning in prompt_warnings(spec):
+            print(f"embedlab: warning: {warning}", file=sys.stderr)
         outcome = runner(spec, tasks, settings)
+        effective = outcome.extra.get("effective") or {}
         for dataset in sets:
             result = outcome.datasets.get(dataset.name)
-            row = {
-                "model": spec.name, "dataset": dataset.name, "status": outcome.status, "error": outcome.error,
-                "backend": spec.backend, "load_s": outcome.load_s, "warmup_s": outcome.warmup_s,
-                "dim": outcome.dim, "rss_before_gib": outcome.rss_before_gib,
-                "rss_after_load_gib": outcome.rss_after_load_gib, "peak_mem_gib": outcome.peak_mem_gib,
-                "throughput_texts_per_s": outcome.throughput_texts_per_s,
-                "throughput_tokens_per_s": outcome.throughput_tokens_per_s,
-                **{k: v for k, v in outcome.extra.items() if k != "traceback"},
-            }
-            if result is not None and result.latency is not None:
-                row.update(
-                    latency_median_s=result.latency.median, latency_iqr_s=result.latency.iqr,
-                    latency_times_s=json.dumps([round(t, 6) for t in result.latency.times]),
-                    n_timed=result.n_timed, texts_per_s=result.n_timed / result.latency.median,
-                    encode_s=result.encode_s,
-                )
+            row = outcome_row(spec, dataset.name, outcome, effective)
+            table = None
+            if result is not None:
+                try:
+                    if result.scores is not None:
+                        scores = result.scores
+                        table = per_query_table(dataset, spec.name, scores=scores, candidates=spec.options.get("candidates"))
+                    else:
+                        cells = len(result.query_embeddings) * len(result.doc_embeddings)
+                        scores = cosine_scores(result.query_embeddings, result.doc_embeddings) if cells <= keep_scores else None
+                        table = per_query_table(
+                            dataset, spec.name, scores=scores, query_embeddings=result.query_embeddings,
+                            doc_embeddings=result.doc_embeddings, candidates=spec.options.get("candidates"),
+                        )
+                except ValueError as exc:  # non-finite scores: never ranked, the row fails
+                    row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
+                    table = None
+                if table is not None and result.latency is not None:
+                    row.update(
+                        latency_median_s=result.latency.median, latency_iqr_s=result.latency.iqr,
+                        latency_times_s=json.dumps([round(t, 6) for t in result.latency.times]),
+                        n_timed=result.n_timed, texts_per_s=result.n_timed / result.latency.median,
+                        encode_s=result.encode_s,
+                    )
             run_rows.append(row)
-            if result is None:
+            if table is None:
                 continue
-            if result.scores is not None:
-                scores = result.scores
-                table = per_query_table(dataset, spec.name, scores=scores)
-            else:
-                cells = len(result.query_embeddings) * len(result.doc_embeddings)
-                scores = cosine_scores(result.query_embeddings, result.doc_embeddings) if cells <= keep_scores else None
-                table = per_query_table(dataset, spec.name, scores=scores, query_embeddings=result.query_embeddings, doc_embeddings=result.doc_embeddings)
             if scores is not None and scores.size <= keep_scores:
                 scores_kept[(spec.name, dataset.name)] = scores
             frames.append(table)
+            if row["status"] != "ok":
+                print(f"embedlab: model {spec.name!r} failed on {dataset.name!r}: {row['error']}", file=sys.stderr)
         if outcome.status != "ok":
             print(f"embedlab: model {spec.name!r} failed: {outcome.error}", file=sys.stderr)
+    effective_by_model = {row["model"]: {k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")} for row in run_rows}
     per_query = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
     return Report(
         per_query=per_query,
         runs=pd.DataFrame(run_rows),
-        config={"models": [s.to_dict() for s in specs], "datasets": names, "settings": settings.to_dict(), **(config or {})},
+        config={
+            "models": [s.to_dict() for s in specs], "datasets": names, "settings": settings.to_dict(),
+            "effective": effective_by_model, **(config or {}),
+        },
         environment={"packages": probe.package_versions(), "hardware": probe.hardware(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
         datasets={d.name: d.fingerprint() for d in sets},
         scores=scores_kept,

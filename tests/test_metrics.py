@@ -84,3 +84,16 @@ def test_margin_positive_when_answer_wins() -> None:
     gains = np.array([[1, 0, 0]])
     assert margin(scores, gains)[0] == pytest.approx(0.3)
     assert first_relevant_rank(scores, gains)[0] == 1
+
+
+def test_non_finite_scores_are_refused_not_ranked() -> None:
+    """A NaN relevant score used to give rank 1 (NaN >= x is false): now it is an error."""
+    from embedlab.metrics import score_queries
+
+    gains = np.array([[1, 0, 0]])
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="finite"):
+            score_queries(np.array([[bad, 0.5, 0.2]]), gains)
+    eligible = np.array([[True, True, False]])
+    result = score_queries(np.array([[0.9, 0.5, np.nan]]), gains, eligible)  # a NaN outside the candidates is never ranked
+    assert result.rank[0] == 1

@@ -68,3 +68,60 @@ def test_single_query_with_a_difference_has_exact_p_one() -> None:
     cmp = paired_comparison(np.array([1.0]), np.array([0.0]))
     assert (cmp.n, cmp.diff, cmp.wins, cmp.losses) == (1, 1.0, 1, 0)
     assert cmp.p_value == 1.0
+
+
+def _wilson_by_hand(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize(("k", "n"), [(8, 8), (7, 8), (0, 8), (1, 1), (64, 112), (13, 112)])
+def test_wilson_ci_matches_the_formula(k: int, n: int) -> None:
+    from embedlab.stats import wilson_ci
+
+    low, high = wilson_ci(k, n)
+    ref_low, ref_high = _wilson_by_hand(k, n)
+    assert low == pytest.approx(max(ref_low, 0.0), abs=1e-12)
+    assert high == pytest.approx(min(ref_high, 1.0), abs=1e-12)
+
+
+def test_wilson_ci_is_never_zero_width() -> None:
+    from embedlab.stats import hit_rate_ci, wilson_ci
+
+    low, high = wilson_ci(8, 8)
+    assert high == 1.0 and low == pytest.approx(0.6756, abs=1e-4)  # 8/8 is not certainty
+    assert hit_rate_ci(np.ones(8)) == (low, high)
+    assert wilson_ci(0, 8)[0] == 0.0 and wilson_ci(0, 8)[1] > 0.3
+    with pytest.raises(ValueError):
+        hit_rate_ci(np.array([0.5, 1.0]))
+
+
+def test_wilson_ci_covers_better_than_the_percentile_bootstrap_at_small_n() -> None:
+    """Coverage of the true rate over many simulated 8-query runs: Wilson stays near 95%,
+    the percentile bootstrap falls well short (zero-width at 8/8 and 0/8)."""
+    from embedlab.stats import wilson_ci
+
+    rng = np.random.default_rng(1)
+    true_p, n, trials = 0.9, 8, 400
+    hits_w = hits_b = 0
+    for _ in range(trials):
+        sample = (rng.random(n) < true_p).astype(float)
+        lo, hi = wilson_ci(int(sample.sum()), n)
+        hits_w += lo <= true_p <= hi
+        lo, hi = bootstrap_ci(sample, n_resamples=500, seed=rng)
+        hits_b += lo <= true_p <= hi
+    assert hits_w / trials >= 0.90
+    assert hits_b / trials < hits_w / trials - 0.1
+
+
+def test_holm_adjusts_step_down_and_keeps_nan() -> None:
+    from embedlab.stats import holm
+
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, max(0.04*1, 0.06) = 0.06
+    adjusted = holm(np.array([0.01, 0.04, 0.03, 0.005, np.nan]))
+    np.testing.assert_allclose(adjusted[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(adjusted[4])
+    assert holm(np.array([0.9, 0.8])).max() == 1.0  # capped
+    assert holm(np.array([])).size == 0
