@@ -43,3 +43,11 @@ class UnknownNameError(EmbedlabError, KeyError):
 
 class BackendUnavailableError(EmbedlabError, ImportError):
     """A backend needs an optional dependency that is not installed."""
+
+
+class PromptWarning(UserWarning):
+    """A model known to take a query prompt or task instruction runs without one."""
+
+
+class RecordMismatchWarning(UserWarning):
+    """A folder given for a registered record does not look like that record's weights."""
