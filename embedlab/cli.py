@@ -95,6 +95,15 @@ def _register_report() -> None:
 _register_report()
 
 
+def _register_check() -> None:
+    from embedlab.check import check  # numpy and typer only; backends load in worker processes
+
+    app.command("check", help="Check models on this machine first: versions, device, weights, inputs sent, agreement with transformers.")(check)
+
+
+_register_check()
+
+
 def main() -> None:
     app()
 
