@@ -66,6 +66,7 @@ QUESTION = re.compile(r"[？?]|[吗呢](?=[，,。！!；;…]|$)|怎么|为什�
 ADVICE_OPENING = re.compile(r"(?:^|[，,。！!？?；;：:])\s*(?:可以|应)")
 CLAUSE_SPLIT = re.compile(r"[，,；;。！!？?]")
 OVERALL = "(all)"
+ROLE_COLORS = {"answer": "#c44e52", "distractor": "#4c72b0"}
 
 
 @dataclass(frozen=True)
@@ -528,6 +529,36 @@ def _warnings(dataset: Dataset, groups: _Groups, th: Thresholds) -> list[str]:
     return out
 
 
+def lint_sets(datasets: Sequence[Dataset], thresholds: Thresholds | None = None, *, model: bool = False) -> list[LintReport]:
+    """`lint` on each data set (for notebooks: several trap sets side by side)."""
+    return [lint(ds, thresholds, model=model) for ds in datasets]
+
+
+PARTS = ("cues", "groups", "documents", "queries", "near_duplicates", "cross_query")
+
+
+def stack(reports: Sequence[LintReport], part: str) -> pd.DataFrame:
+    """One of the reports' tables (`PARTS`) for all reports, with a `dataset` column."""
+    if part not in PARTS:
+        raise ValueError(f"part: expected one of {PARTS}, got {part!r}")
+    frames = [(r.cue_frame() if part == "cues" else getattr(r, part)).assign(dataset=r.dataset) for r in reports]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=["dataset"])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["dataset", *[c for c in out.columns if c != "dataset"]]]
+
+
+def warnings_markdown(reports: Sequence[LintReport]) -> str:
+    """Each report's verdict and warnings as a Markdown list."""
+    lines = []
+    for r in reports:
+        verdict = f"**flagged cues: {', '.join(r.flagged)}**" if r.flagged else "no flagged cue"
+        lines.append(f"- **{r.dataset}** ({r.n_queries} queries): {verdict}; {len(r.warnings)} warnings")
+        lines += [f"    - {w}" for w in r.warnings]
+    return "\n".join(lines)
+
+
 # ---- figures --------------------------------------------------------------------------
 
 
@@ -539,15 +570,19 @@ def plot_lengths(documents: pd.DataFrame, ax=None):
     ax = _axes(ax, figsize=(7, 0.6 + 0.55 * max(1, documents.groupby(["dataset", "role"]).ngroups)))
     if documents.empty:
         return note(ax, "no documents")
-    labels, values = [], []
+    labels, values, colors = [], [], []
     for (ds, role), group in documents.groupby(["dataset", "role"], sort=False):
         labels.append(f"{ds} · {role} (n={len(group)})")
         values.append(group["length"].to_numpy(dtype=float))
+        colors.append(ROLE_COLORS.get(role, "#777777"))
     positions = np.arange(len(values))
-    ax.boxplot(values, positions=positions, vert=False, widths=0.6, showfliers=False)
+    import matplotlib
+
+    # `orientation` replaced `vert` in matplotlib 3.10
+    horizontal = {"orientation": "horizontal"} if tuple(int(p) for p in matplotlib.__version__.split(".")[:2]) >= (3, 10) else {"vert": False}
+    ax.boxplot(values, positions=positions, widths=0.6, showfliers=False, medianprops={"color": "black"}, **horizontal)
     rng = np.random.default_rng(0)
-    for pos, vals, label in zip(positions, values, labels):
-        color = "#c44e52" if "answer" in label else "#4c72b0"
+    for pos, vals, color in zip(positions, values, colors):
         ax.scatter(vals, pos + rng.uniform(-0.18, 0.18, len(vals)), s=8, alpha=0.5, color=color, zorder=3)
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()
@@ -620,4 +655,4 @@ def _fmt(value: float) -> str:
     return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.2f}"
 
 
-__all__ = ["Cue", "LintReport", "Thresholds", "clause_count", "lint", "near_duplicates", "pair_auc", "plot_lengths", "plot_overlap"]
+__all__ = ["Cue", "LintReport", "Thresholds", "clause_count", "lint", "lint_sets", "near_duplicates", "pair_auc", "plot_lengths", "plot_overlap", "stack", "warnings_markdown"]

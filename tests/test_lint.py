@@ -204,3 +204,29 @@ def test_bm25_in_judged_mode_solves_the_seed():
     bm25 = cue(data, "bm25-judged")
     assert bm25["top1"] == 1.0 and bm25["flagged"] is True
     assert bm25["chance"] < 0.1
+
+
+def test_stack_and_figures_for_several_sets(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    from embedlab.lint import lint_sets, plot_lengths, plot_overlap, stack, warnings_markdown
+
+    sets = [load_dataset(trap_file(tmp_path / f"{name}.yaml", planted=name == "planted")) for name in ("planted", "balanced")]
+    reports = lint_sets(sets)
+    cues = stack(reports, "cues")
+    assert cues.groupby("dataset")["flagged"].any().to_dict() == {"balanced": False, "planted": True}
+    documents = stack(reports, "documents")
+    assert len(documents) == 2 * 12 * 4 and set(documents["role"]) == {"answer", "distractor"}
+    ax = plot_lengths(documents)
+    assert isinstance(ax, Axes)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["planted · answer (n=12)", "planted · distractor (n=36)", "balanced · answer (n=12)", "balanced · distractor (n=36)"]
+    ax = plot_overlap(stack(reports, "queries"))
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 24
+    note = warnings_markdown(reports)
+    assert "**planted** (12 queries): **flagged cues: length, length-judged**" in note
+    assert "**balanced** (12 queries): no flagged cue" in note
+    with pytest.raises(ValueError, match="part"):
+        stack(reports, "cue")
