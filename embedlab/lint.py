@@ -618,15 +618,15 @@ def plot_overlap(queries: pd.DataFrame, ax=None):
 
 def lint_command(
     dataset: Annotated[str, typer.Argument(help="Bundled data set name, BEIR folder, trap file (.yaml/.jsonl) or pairs CSV.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="table (readable) or json.")] = "table",
+    output_format: Annotated[str, typer.Option("--format", "-f", help="table (readable) or json.")] = "table",
     threshold: Annotated[Optional[list[str]], typer.Option("--threshold", "-t", help="NAME=VALUE, e.g. auc_high=0.65; repeatable (see docs/writing-traps.md).")] = None,
     model: Annotated[bool, typer.Option("--model/--no-model", help="Check with multilingual-e5-small which answers also fit another query.")] = True,
 ) -> None:
     """Find shortcut cues (length, word overlap, style) in a data set; exit 1 if any is flagged."""
     from embedlab.datasets import load_dataset
 
-    if format not in ("table", "json"):
-        typer.echo(f"error: --format: expected 'table' or 'json', got {format!r}", err=True)
+    if output_format not in ("table", "json"):
+        typer.echo(f"error: --format: expected 'table' or 'json', got {output_format!r}", err=True)
         raise typer.Exit(2)
     try:
         thresholds = Thresholds().with_overrides(threshold or [])
@@ -634,7 +634,7 @@ def lint_command(
     except EmbedlabError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    if format == "json":
+    if output_format == "json":
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         typer.echo(report.to_text())
