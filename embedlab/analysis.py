@@ -58,6 +58,27 @@ ARTICLE_PROMPT = "指令: {instruction}\n查询: {text}"
 ARTICLE_INSTRUCTION = "根据给定的搜索查询,检索最相关的段落来回答问题"
 REPORTED_LABEL = "reported in the article (GPU, not measured here)"
 MEASURED_LABEL = "measured here"
+CUE_LABEL = "cue baseline"
+# Records of the form-cue baselines (contracts: backend "length"); added to every overview.
+CUE_BASELINES: tuple[str, ...] = ("length", "length-judged")
+CUE_BACKEND = "length"
+# What the run measures of GPU memory (runs.csv columns -> label) and, on a CPU run, of host
+# memory. The article's figure is `torch.cuda.memory_allocated()` after load minus before, in
+# its notebook process (GiB, printed as "GB"): about the weights, so `weights_gib` and
+# `gpu_mem_load_gib` are the closest of ours.
+GPU_MEMORY_MEASURES: dict[str, str] = {
+    "weights_gib": "weights",
+    "gpu_mem_load_gib": "load delta (after load − before)",
+    "gpu_mem_peak_gib": "peak",
+    "kv_cache_gib": "KV cache",
+}
+HOST_RSS_LABEL = "host RSS, CPU run"
+HOST_MEMORY_MEASURES: dict[str, str] = {
+    "weights_gib": "weights (parameter bytes, CPU run)",
+    "host_rss_after_load_gib": f"after load ({HOST_RSS_LABEL})",
+    "host_rss_peak_gib": f"peak ({HOST_RSS_LABEL})",
+}
+REPORTED_MEMORY_MEASURE = "GPU memory, reported (memory_allocated after load − before)"
 # The article's results table (shared/seed/README.md): the only numbers not measured by a run.
 ARTICLE_REPORTED = pd.DataFrame(
     [
@@ -73,11 +94,20 @@ ARTICLE_REPORTED = pd.DataFrame(
 # ---- runs ------------------------------------------------------------------------------
 
 
+def _spec(entry: str | Mapping[str, Any] | ModelSpec) -> ModelSpec:
+    if isinstance(entry, ModelSpec):
+        return entry
+    if isinstance(entry, Mapping) and set(entry) == set(ModelSpec.__dataclass_fields__):
+        return ModelSpec(**entry)  # a complete record (`ModelSpec.to_dict()`, as `embedlab report --config` passes it)
+    return spec_from_config(dict(entry) if isinstance(entry, Mapping) else entry)
+
+
 def resolve_models(models: Sequence[str | Mapping[str, Any] | ModelSpec] | None = None) -> list[ModelSpec]:
-    """Model records from names, config mappings (`{name, model, path, backend, ...}`) or
-    specs; None means the bundled models."""
+    """Model records from names (`NAME=PATH` too), config mappings (`{name, model, path,
+    backend, ...}`), complete records (`ModelSpec.to_dict()`) or specs; None means the
+    bundled models."""
     entries = list(models) if models is not None else list(DEFAULT_MODELS)
-    return [m if isinstance(m, ModelSpec) else spec_from_config(dict(m) if isinstance(m, Mapping) else m) for m in entries]
+    return [_spec(m) for m in entries]
 
 
 def resolve_datasets(datasets: Sequence[str | Dataset] | None = None, default: Sequence[str] = TRAP_SETS) -> list[Dataset]:
@@ -90,10 +120,78 @@ def _settings(settings: RunSettings, cache_dir: Any) -> RunSettings:
     return replace(settings, cache_dir=str(cache_dir) if cache_dir else str(default_cache_dir()))
 
 
-def trap_report(models=None, datasets=None, cache_dir=None, settings: RunSettings = REPORT_SETTINGS) -> Report:
+def trap_report(models=None, datasets=None, cache_dir=None, settings: RunSettings = REPORT_SETTINGS, cues: bool = False) -> Report:
     """The models on the trap sets (default: bundled models on seed + traps-zh), cached: the
-    first call computes, later calls (every other notebook, a re-render) read the cache."""
-    return evaluate(resolve_models(models), resolve_datasets(datasets), _settings(settings, cache_dir))
+    first call computes, later calls (every other notebook, a re-render) read the cache.
+    `cues=True` adds the cue baselines (`with_cue_baselines`)."""
+    specs = with_cue_baselines(models) if cues else resolve_models(models)
+    return evaluate(specs, resolve_datasets(datasets), _settings(settings, cache_dir))
+
+
+# ---- cue baselines ---------------------------------------------------------------------
+
+
+def with_cue_baselines(models=None) -> list[ModelSpec]:
+    """The models (None: the bundled ones) plus the registered cue baselines (`length`,
+    `length-judged`) that are not among them already."""
+    specs = resolve_models(models)
+    have = {s.name for s in specs}
+    return specs + [MODELS[n] for n in CUE_BASELINES if n in MODELS and n not in have]
+
+
+def cue_models(report: Report) -> list[str]:
+    """Models of a run that are cue baselines (their `backend` is "length")."""
+    runs = report.runs
+    if "backend" not in runs.columns:
+        return []
+    return list(dict.fromkeys(runs.loc[runs["backend"] == CUE_BACKEND, "model"]))
+
+
+def cue_table(report: Report, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The summary with a `kind` column ("cue baseline" or "model"), per data set sorted by
+    top-1 (best first), so each model stands beside the form cues."""
+    summary = report.summary() if summary is None else summary
+    cues = set(cue_models(report))
+    out = summary.assign(kind=np.where(summary["model"].isin(cues), CUE_LABEL, "model"))
+    order = {d: i for i, d in enumerate(dict.fromkeys(out["dataset"]))}
+    out = out.assign(_order=out["dataset"].map(order)).sort_values(["_order", "top1"], ascending=[True, False], kind="stable")
+    return out.drop(columns="_order").reset_index(drop=True)
+
+
+def cue_flags(report: Report) -> pd.DataFrame | None:
+    """`Report.cue_flags()`: per data set and model, top-1 against the best cue baseline
+    and whether the model barely beats it; None when this embedlab's Report has no
+    `cue_flags` (see `cue_note`)."""
+    if not hasattr(report, "cue_flags"):
+        return None
+    return report.cue_flags()
+
+
+def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
+    """Markdown reading `cue_flags`: which models barely beat a form cue, per data set."""
+    if not cues:
+        return (
+            "No cue baseline in this run (records `length`, `length-judged` with backend `length`), "
+            "so nothing here says whether form alone (document length) would do as well."
+        )
+    if flags is None:
+        return "This embedlab's `Report` has no `cue_flags()`, so no model is flagged here; the cue rows above can be read by eye."
+    if flags.empty:
+        return "No model to compare with the cue baselines."
+    lines = []
+    for r in flags.itertuples():
+        verdict = "**barely beats the cue (flagged)**" if r.flagged else "clearly ahead of the cue"
+        lines.append(
+            f"- {r.dataset}: {r.model} top-1 {r.top1:.3f} vs {r.best_cue} {r.best_cue_top1:.3f} "
+            f"(difference {r.diff:+.3f}, paired p = {r.p_value:.3g}): {verdict}."
+        )
+    flagged = flags[flags["flagged"].astype(bool)]
+    head = (
+        f"{len(flagged)} of {len(flags)} model × data set rows barely beat a cue baseline "
+        "(top-1 less than 0.05 above the best cue, or paired p ≥ 0.05): on those, form alone does about as well."
+        if not flagged.empty else "Every model is clearly ahead of the best cue baseline on every data set."
+    )
+    return head + "\n\n" + "\n".join(lines)
 
 
 # ---- one category ----------------------------------------------------------------------
@@ -145,6 +243,22 @@ def _doc_kind(ds: Dataset, q: str, d: str) -> str:
     return "other-answer" if kind == "answer" else (kind or "unjudged")
 
 
+def top_ranked(report: Report, dataset: Dataset, model: str, query_ids: Sequence[str]) -> np.ndarray:
+    """Index (into `dataset.doc_ids`) of the document `model` ranked first for each query,
+    the way the tables rank: ties count against the model (among equal top scores the least
+    relevant document is first), and a model or data set in judged-candidates mode ranks
+    only the judged documents."""
+    from embedlab.metrics import pessimistic_order
+
+    all_q = dataset.query_ids
+    rows = [all_q.index(q) for q in query_ids]
+    options = next((m.get("options") or {} for m in report.config.get("models", []) if m.get("name") == model), {})
+    mode = options.get("candidates") or dataset.meta.candidates
+    eligible = dataset.judged(list(query_ids)) if mode == "judged" else None
+    scores = report.scores[(model, dataset.name)][rows]
+    return pessimistic_order(scores, dataset.gains(list(query_ids)), eligible)[:, 0]
+
+
 def similarity_frame(
     report: Report,
     datasets: Sequence[Dataset] | None = None,
@@ -158,7 +272,8 @@ def similarity_frame(
     22, as in the article), else every document judged for the shown queries plus any
     document a model ranked first for them. Columns: model, dataset, query_id, query_label,
     doc_id, doc_label, kind (for this query: answer, a distractor kind, other-answer),
-    column_kind (the document's own kind), score, relevant, is_top1, row, col."""
+    column_kind (the document's own kind), score, relevant, is_top1 (the document the model
+    ranks first, as `top_ranked`: ties count against the model), row, col."""
     sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
     lexical = {m["name"] for m in report.config.get("models", []) if m.get("lexical")}
     rows = []
@@ -175,13 +290,12 @@ def similarity_frame(
         else:
             shown = list(dict.fromkeys(d for q in query_ids for d, _ in sorted(ds.qrels.get(q, {}).items(), key=lambda i: -i[1])))
             for m in models:
-                top = report.scores[(m, ds.name)][q_index].argmax(axis=1)
+                top = top_ranked(report, ds, m, query_ids)
                 shown = list(dict.fromkeys([*shown, *(doc_ids[i] for i in top)]))
         d_index = [doc_ids.index(d) for d in shown]
         for m in models:
             scores = report.scores[(m, ds.name)][np.ix_(q_index, d_index)]
-            full = report.scores[(m, ds.name)][q_index]
-            top1 = full.argmax(axis=1)
+            top1 = top_ranked(report, ds, m, query_ids)
             for r, q in enumerate(query_ids):
                 for c, d in enumerate(shown):
                     rows.append(
@@ -288,9 +402,33 @@ def category_table(report: Report, category: str | None = None) -> pd.DataFrame:
 # ---- the article beside our runs -------------------------------------------------------
 
 
+def _values(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column as floats, NaN where the frame does not have it (an older results folder)."""
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce")
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[column].fillna("").astype(str)
+
+
+def on_gpu(runs: pd.DataFrame) -> pd.Series:
+    """Per run row: whether GPU memory was measured (`gpu_mem_peak_gib` or
+    `gpu_mem_load_gib` filled, or a `gpu_device` named). False on a CPU run."""
+    return _values(runs, "gpu_mem_peak_gib").notna() | _values(runs, "gpu_mem_load_gib").notna() | (_text(runs, "gpu_device") != "")
+
+
 def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed") -> pd.DataFrame:
     """The article's reported table and our measurements (a Report or its summary) on the
-    same data set, one row per (model, source); `source` says which is which."""
+    same data set, one row per (model, source); `source` says which is which.
+
+    Memory stays in separately named columns, so a CPU run's host RSS never sits in the
+    article's GPU column: measured rows fill `weights_gib`, `gpu_mem_load_gib`,
+    `gpu_mem_peak_gib` (NaN on a CPU run) and `host_rss_peak_gib`; reported rows fill
+    `reported_gpu_memory_gib` only."""
     summary = report.summary() if isinstance(report, Report) else report
     ours = summary[summary["dataset"] == dataset]
     measured = pd.DataFrame(
@@ -298,7 +436,9 @@ def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed
             "model": ours["model"], "source": MEASURED_LABEL, "dataset": dataset, "n_queries": ours["n_queries"],
             "top1": ours["top1"], "top1_low": ours["top1_low"], "top1_high": ours["top1_high"],
             "top3": ours["top3"], "top3_low": ours["top3_low"], "top3_high": ours["top3_high"],
-            "texts_per_s": ours.get("texts_per_s"), "memory_gib": ours.get("peak_mem_gib"), "dim": ours.get("dim"),
+            "texts_per_s": _values(ours, "texts_per_s"),
+            **{c: _values(ours, c) for c in ("weights_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "host_rss_peak_gib")},
+            "reported_gpu_memory_gib": np.nan, "dim": _values(ours, "dim"),
         }
     )
     reported = pd.DataFrame(
@@ -306,10 +446,18 @@ def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed
             "model": ARTICLE_REPORTED["article_name"], "source": REPORTED_LABEL, "dataset": "seed", "n_queries": 8,
             "top1": ARTICLE_REPORTED["top1"], "top1_low": np.nan, "top1_high": np.nan,
             "top3": ARTICLE_REPORTED["top3"], "top3_low": np.nan, "top3_high": np.nan,
-            "texts_per_s": ARTICLE_REPORTED["texts_per_s"], "memory_gib": ARTICLE_REPORTED["gpu_memory_gb"], "dim": ARTICLE_REPORTED["dim"],
+            "texts_per_s": ARTICLE_REPORTED["texts_per_s"],
+            "weights_gib": np.nan, "gpu_mem_load_gib": np.nan, "gpu_mem_peak_gib": np.nan, "host_rss_peak_gib": np.nan,
+            "reported_gpu_memory_gib": ARTICLE_REPORTED["gpu_memory_gb"], "dim": ARTICLE_REPORTED["dim"],
         }
     )
     return pd.concat([measured, reported], ignore_index=True)
+
+
+def _memory_dataset(runs: pd.DataFrame, dataset: str | None) -> str:
+    if dataset is not None:
+        return dataset
+    return "traps-zh" if "traps-zh" in set(runs["dataset"]) else str(runs["dataset"].iloc[0])
 
 
 def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
@@ -317,29 +465,111 @@ def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
     the model record), from the run's records, plus the article's reported rows.
 
     `texts_per_s` is the median timed encode of the data set's first texts (latency
-    protocol); `throughput_*` come from the separate throughput pass when it ran."""
+    protocol); `throughput_*` come from the separate throughput pass when it ran. Memory:
+    GPU columns as the run wrote them (NaN on a CPU run), host RSS in its own columns, the
+    article's GPU figure in `reported_gpu_memory_gib` (see `memory_frame` for plotting)."""
     runs = report.runs
-    if dataset is None:
-        dataset = "traps-zh" if "traps-zh" in set(runs["dataset"]) else runs["dataset"].iloc[0]
+    dataset = _memory_dataset(runs, dataset)
     runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok")]
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
-    cols = ["load_s", "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s", "peak_mem_gib", "rss_after_load_gib", "dim", "n_timed", "latency_median_s"]
-    measured = runs[["model", *[c for c in cols if c in runs.columns]]].copy()
-    measured.insert(1, "source", MEASURED_LABEL)
-    measured.insert(2, "dataset", dataset)
-    measured["params_m"] = [params.get(m) for m in measured["model"]]
-    measured["memory_gib"] = measured["peak_mem_gib"]
-    for col in ("cached", "measured_at"):
+    numeric = ["load_s", "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s", *dict.fromkeys([*GPU_MEMORY_MEASURES, *HOST_MEMORY_MEASURES]), "dim", "n_timed", "latency_median_s"]
+    measured = pd.DataFrame({"model": runs["model"].to_numpy(), "source": MEASURED_LABEL, "dataset": dataset})
+    for col in numeric:
+        measured[col] = _values(runs, col).to_numpy()
+    for col in ("gpu_device", "gpu_mem_source", "kv_cache_note", "dtype", "max_length", "cached", "measured_at"):
         measured[col] = runs[col].to_numpy() if col in runs.columns else None
+    measured["params_m"] = [params.get(m) for m in measured["model"]]
     reported = pd.DataFrame(
         {
             "model": ARTICLE_REPORTED["article_name"], "source": REPORTED_LABEL, "dataset": "seed (30 texts)",
             "texts_per_s": ARTICLE_REPORTED["texts_per_s"], "latency_median_s": ARTICLE_REPORTED["time_30_texts_s"],
-            "memory_gib": ARTICLE_REPORTED["gpu_memory_gb"], "dim": ARTICLE_REPORTED["dim"],
+            "reported_gpu_memory_gib": ARTICLE_REPORTED["gpu_memory_gb"], "dim": ARTICLE_REPORTED["dim"],
             "params_m": [MODELS[m].params_m for m in ARTICLE_REPORTED["model"]], "n_timed": 30,
         }
     )
     return pd.concat([measured, reported], ignore_index=True)
+
+
+MEMORY_COLUMNS = ["model", "source", "device", "measure", "value_gib", "params_m", "gpu_device", "gpu_mem_source", "note"]
+
+
+def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
+    """Memory per model, long format (one row per model and measure, GiB), for plotting.
+
+    A model whose run measured GPU memory gets its weights, load delta (after load −
+    before), peak and KV cache (`device` "GPU"; a KV cache the engine did not allocate is
+    left out and its `kv_cache_note` kept in `note`). A model run on CPU gets its host RSS
+    after load and peak, labelled "host RSS, CPU run" (`device` "CPU"). The article's
+    reported GPU figures are added (source REPORTED_LABEL, keyed by record name) only when
+    some model here has GPU measurements: host RSS is never set beside them."""
+    runs = report.runs
+    if runs.empty:
+        return pd.DataFrame(columns=MEMORY_COLUMNS)
+    dataset = _memory_dataset(runs, dataset)
+    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok")]
+    params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
+    gpu = on_gpu(runs)
+    rows = []
+    for i, (_, run) in enumerate(runs.iterrows()):
+        one = runs.iloc[[i]]
+        measures = GPU_MEMORY_MEASURES if gpu.iloc[i] else HOST_MEMORY_MEASURES
+        for col, label in measures.items():
+            value = _values(one, col).iloc[0]
+            note = _text(one, "kv_cache_note").iloc[0] if col == "kv_cache_gib" else ""
+            if np.isnan(value) and not note:
+                continue
+            rows.append(
+                {
+                    "model": run["model"], "source": MEASURED_LABEL, "device": "GPU" if gpu.iloc[i] else "CPU", "measure": label,
+                    "value_gib": value, "params_m": params.get(run["model"]), "gpu_device": _text(one, "gpu_device").iloc[0],
+                    "gpu_mem_source": _text(one, "gpu_mem_source").iloc[0], "note": note,
+                }
+            )
+    if gpu.any():
+        for rec in ARTICLE_REPORTED.itertuples():
+            rows.append(
+                {
+                    "model": rec.model, "source": REPORTED_LABEL, "device": "GPU", "measure": REPORTED_MEMORY_MEASURE,
+                    "value_gib": rec.gpu_memory_gb, "params_m": MODELS[rec.model].params_m, "gpu_device": "not stated",
+                    "gpu_mem_source": "torch.cuda.memory_allocated", "note": f"{rec.article_name}, the article's table",
+                }
+            )
+    return pd.DataFrame(rows, columns=MEMORY_COLUMNS)
+
+
+def memory_note(frame: pd.DataFrame) -> str:
+    """Markdown saying what the memory figures are: GPU memory of which device (and how it
+    was read), or host RSS of a CPU run, and where the article's numbers are."""
+    measured = frame[frame["source"] == MEASURED_LABEL]
+    if measured.empty:
+        return "No memory measurements in this run's records."
+    lines = []
+    gpu = measured[measured["device"] == "GPU"]
+    cpu = measured[measured["device"] == "CPU"]
+    if not gpu.empty:
+        devices = ", ".join(sorted({d for d in gpu["gpu_device"] if d})) or "device not recorded"
+        sources = ", ".join(sorted({s for s in gpu["gpu_mem_source"] if s})) or "not recorded"
+        lines.append(
+            f"**GPU run** ({', '.join(dict.fromkeys(gpu['model']))}): GPU memory on {devices}, read per "
+            f"`{sources}` (`process` = this worker's own usage, `device` = the whole device's used memory). "
+            "`weights` is the engine's parameter bytes, `load delta` what loading added, `peak` the highest "
+            "reading while encoding, `KV cache` what the engine allocated for it."
+        )
+        notes = {f"{m}: {n}" for m, n in zip(gpu["model"], gpu["note"]) if n}
+        if notes:
+            lines.append("KV cache: " + "; ".join(sorted(notes)) + ".")
+        lines.append(
+            "The article's figures (hatched, *reported*) are `torch.cuda.memory_allocated()` after load minus "
+            "before in its own process: about the weights, so compare them with `weights` and `load delta`."
+        )
+    if not cpu.empty:
+        lines.append(
+            f"**{HOST_RSS_LABEL}** ({', '.join(dict.fromkeys(cpu['model']))}): no GPU was used, so no GPU memory "
+            "was measured; the figures are the resident memory of the worker process that held the model. "
+            "Host RSS is not GPU memory, so the article's GPU figures are not drawn beside it (they are in the "
+            "table of reported numbers)."
+        )
+    return "\n\n".join(lines)
 
 
 def machine_table(report: Report) -> pd.DataFrame:
@@ -432,7 +662,10 @@ def support_note(frame: pd.DataFrame, flag: str, what: str, example_field: str) 
 
 # ---- instructions ----------------------------------------------------------------------
 
-VARIANTS = ("no instruction", "article prompt", "documented format")
+VARIANTS = ("no instruction", "article prompt", "English instruction", "Chinese instruction")
+# The documented format: the record's template with the data set's English task instruction
+# (Qwen3-Embedding's model card advises English instructions, even for multilingual use).
+DOCUMENTED = "English instruction"
 
 
 def instruction_support(models=None) -> pd.DataFrame:
@@ -451,47 +684,83 @@ def instruction_support(models=None) -> pd.DataFrame:
     )
 
 
+def chinese_instruction(ds: Dataset) -> str:
+    """The data set's Chinese task instruction (`meta.instruction_zh`); "" when it has none."""
+    return getattr(ds.meta, "instruction_zh", "") or ""
+
+
+def instruction_table(datasets=None) -> pd.DataFrame:
+    """Per data set: the English task instruction (what models get by default) and the
+    Chinese one (the fourth variant; "" when the data set has none)."""
+    sets = resolve_datasets(datasets)
+    return pd.DataFrame(
+        {"dataset": [d.name for d in sets], "instruction_en": [d.meta.instruction for d in sets], "instruction_zh": [chinese_instruction(d) for d in sets]}
+    )
+
+
 def _article_queries(ds: Dataset) -> Dataset:
     queries = {q: ARTICLE_PROMPT.format(instruction=ARTICLE_INSTRUCTION, text=t) for q, t in ds.queries.items()}
     return replace(ds, queries=queries)
 
 
-def instruction_variants(spec: ModelSpec) -> dict[str, tuple[ModelSpec, bool]]:
-    """The three prompt variants of a dense model: variant -> (spec, rewrite queries with
-    the article's prompt). For a model without an instruction slot, "no instruction" and
-    "documented format" are one run (its documented format has no instruction); its fixed
+def _chinese_queries(ds: Dataset) -> Dataset:
+    return replace(ds, meta=replace(ds.meta, instruction=chinese_instruction(ds)))
+
+
+def instruction_variants(spec: ModelSpec) -> dict[str, tuple[ModelSpec, str]]:
+    """The prompt variants of a dense model: variant -> (spec, how the data set is
+    presented: "as is", "article" = queries rewritten with the article's prompt, "zh" = the
+    Chinese instruction in the record's template). For a model without an instruction slot,
+    "no instruction" and "English instruction" are one run (its documented format has no
+    instruction) and the Chinese variant is left out (it would be that run again); its fixed
     prefixes (e5's `query: `) stay, as the backend adds them."""
     takes = "{instruction}" in spec.prompts.get("query", "")
     bare = replace(spec, prompts={**spec.prompts, "query": "{text}"}) if takes else spec
-    return {"no instruction": (bare, False), "article prompt": (bare, True), "documented format": (spec, False)}
+    variants = {"no instruction": (bare, "as is"), "article prompt": (bare, "article"), DOCUMENTED: (spec, "as is")}
+    if takes:
+        variants["Chinese instruction"] = (spec, "zh")
+    return variants
+
+
+def _present(ds: Dataset, how: str) -> Dataset | None:
+    """The data set as a variant presents it; None when it has no Chinese instruction."""
+    if how == "article":
+        return _article_queries(ds)
+    if how == "zh":
+        return _chinese_queries(ds) if chinese_instruction(ds) else None
+    return ds
 
 
 def instruction_report(
     models=None, datasets=None, cache_dir=None, settings: RunSettings = REPORT_SETTINGS, variant_settings: RunSettings = LIGHT_SETTINGS,
 ) -> Report:
-    """Each dense model under the three prompt variants on the same queries, as one Report
-    whose models are named `model [variant]`, with `base_model` and `variant` columns in
-    `per_query` and `runs`. A variant identical to the documented format runs with
-    `settings` (the trap run's cache entry); the others with `variant_settings` (their
-    timings are not shown). Lexical models are left out (a prompt is just more words)."""
+    """Each dense model under the prompt variants on the same queries, as one Report whose
+    models are named `model [variant]`, with `base_model` and `variant` columns in
+    `per_query` and `runs`. The Chinese variant runs only on data sets that have a Chinese
+    instruction. The documented format runs with `settings` (the trap run's cache entry); the
+    others with `variant_settings` (their timings are not shown). Lexical models are left out
+    (a prompt is just more words)."""
     specs = [s for s in resolve_models(models) if not s.lexical]
     sets = resolve_datasets(datasets)
     per_query, runs, scores = [], [], {}
     for spec in specs:
-        for variant, (vspec, rewrite) in instruction_variants(spec).items():
+        for variant, (vspec, how) in instruction_variants(spec).items():
+            presented = [p for p in (_present(d, how) for d in sets) if p is not None]
+            if not presented:
+                continue
             named = replace(vspec, name=f"{spec.name} [{variant}]")
-            chosen = settings if vspec == spec and not rewrite else variant_settings
-            run = evaluate([named], [_article_queries(d) if rewrite else d for d in sets], _settings(chosen, cache_dir))
+            chosen = settings if vspec == spec and how == "as is" else variant_settings
+            run = evaluate([named], presented, _settings(chosen, cache_dir))
             for frame in (run.per_query, run.runs):
                 frame["base_model"], frame["variant"] = spec.name, variant
             per_query.append(run.per_query)
             runs.append(run.runs)
             scores.update(run.scores)
-    if not specs:
+    if not per_query:
         return Report(pd.DataFrame(columns=["model", "dataset", "query_id", "category", "base_model", "variant", "top1", "margin"]), pd.DataFrame(columns=["model", "dataset", "status"]))
     return Report(
         per_query=pd.concat(per_query, ignore_index=True), runs=pd.concat(runs, ignore_index=True),
-        config={"models": [s.to_dict() for s in specs], "variants": list(VARIANTS), "article_prompt": ARTICLE_PROMPT, "article_instruction": ARTICLE_INSTRUCTION},
+        config={"models": [s.to_dict() for s in specs], "variants": list(VARIANTS), "documented": DOCUMENTED, "article_prompt": ARTICLE_PROMPT, "article_instruction": ARTICLE_INSTRUCTION},
         datasets={d.name: d.fingerprint() for d in sets}, scores=scores,
     )
 
@@ -503,9 +772,12 @@ def variant_prompts(models=None, datasets=None) -> pd.DataFrame:
     rows = []
     for spec in [s for s in resolve_models(models) if not s.lexical]:
         for ds in resolve_datasets(datasets):
-            for variant, (vspec, rewrite) in instruction_variants(spec).items():
-                query = (_article_queries(ds) if rewrite else ds).queries[ds.query_ids[0]]
-                rows.append({"model": spec.name, "dataset": ds.name, "variant": variant, "model_input": vspec.format([query], "query", ds.instruction)[0]})
+            for variant, (vspec, how) in instruction_variants(spec).items():
+                shown = _present(ds, how)
+                if shown is None:
+                    continue
+                query = shown.queries[ds.query_ids[0]]
+                rows.append({"model": spec.name, "dataset": ds.name, "variant": variant, "model_input": vspec.format([query], "query", shown.instruction)[0]})
     return pd.DataFrame(rows, columns=["model", "dataset", "variant", "model_input"])
 
 
@@ -520,16 +792,21 @@ def variant_summary(report: Report) -> pd.DataFrame:
 
 
 def variant_comparisons(report: Report, metric: str = "top1") -> pd.DataFrame:
-    """Paired tests between the variants of each model on each data set."""
+    """Each variant against the documented format (the English instruction) for each model
+    and data set, paired over the same queries: `diff` is the variant minus the documented
+    format, with its interval, permutation p-value and wins / ties / losses."""
+    columns = ["dataset", "base_model", "variant", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"]
     rows = []
     if report.per_query.empty:
-        return pd.DataFrame(columns=["dataset", "base_model", "model_a", "model_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])
+        return pd.DataFrame(columns=columns)
     for (dataset, base), group in report.per_query.groupby(["dataset", "base_model"], sort=False):
-        names = {v: f"{base} [{v}]" for v in VARIANTS if f"{base} [{v}]" in set(group["model"])}
-        for a, b in itertools.combinations(VARIANTS, 2):
-            if a in names and b in names:
-                rows.append({"dataset": dataset, "base_model": base, **report.compare(names[b], names[a], dataset, metric).to_dict()})
-    return pd.DataFrame(rows)
+        present = set(group["model"])
+        documented = f"{base} [{DOCUMENTED}]"
+        if documented not in present:
+            continue
+        for variant in (v for v in VARIANTS if v != DOCUMENTED and f"{base} [{v}]" in present):
+            rows.append({"dataset": dataset, "base_model": base, "variant": variant, **report.compare(f"{base} [{variant}]", documented, dataset, metric).to_dict()})
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
 # ---- public data sets ------------------------------------------------------------------

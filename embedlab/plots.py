@@ -28,9 +28,11 @@ KIND_COLORS = {
     "antonym": "#b8860b", "near-miss": "#4C72B0", "topical": "#937860", "off-topic": "#8C8C8C",
     "other-answer": "#64B5CD", "unjudged": "#8C8C8C", "": "#444444",
 }
+REPORTED_SOURCE = "reported in the article (GPU, not measured here)"  # analysis.REPORTED_LABEL
 SOURCE_STYLE = {
     "measured here": {"marker": "o", "hatch": None, "alpha": 0.95},
-    "reported in the article (GPU, not measured here)": {"marker": "^", "hatch": "//", "alpha": 0.45},
+    REPORTED_SOURCE: {"marker": "^", "hatch": "//", "alpha": 0.45},
+    "cue baseline": {"marker": "s", "hatch": "xx", "alpha": 0.5},
 }
 
 
@@ -158,7 +160,7 @@ def grouped_bars(
     ylim: tuple[float, float] | None = None,
 ):
     """Bars of `value` per `x`, side by side per `hue`, with error bars from the `low` /
-    `high` columns (an interval, e.g. a 95% bootstrap CI) where they are not NaN."""
+    `high` columns (an interval, e.g. a 95% CI) where they are not NaN."""
     ax = _axes(ax, (max(6.0, 1.2 * frame[x].nunique() + 2), 4.2))
     if frame.empty:
         return note(ax, "no data")
@@ -201,7 +203,18 @@ def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset
     frame = summary[summary["status"] == "ok"] if "status" in summary else summary
     bounded = metric in ("top1", "top3", "top5", "top10", "mrr", "ndcg_at_10")
     ax = grouped_bars(frame, x, metric, hue, f"{metric}_low", f"{metric}_high", ax=ax, ylim=(0, 1.08) if bounded else None)
-    ax.set_title(f"{metric} with 95% bootstrap CI over queries")
+    method = "Wilson score" if metric.startswith("top") else "seeded bootstrap"
+    ax.set_title(f"{metric} with 95% CI over queries ({method})")
+    return ax
+
+
+def cue_bars(frame: pd.DataFrame, metric: str = "top1", ax=None):
+    """Per-model bars of a metric with its interval, one bar per data set, the cue
+    baselines (form alone, e.g. document length) cross-hatched beside the models. From
+    `analysis.cue_table`."""
+    frame = frame[frame["status"] == "ok"] if "status" in frame else frame
+    ax = grouped_bars(frame, "model", metric, "dataset", f"{metric}_low", f"{metric}_high", ax=ax, hatch_by="kind", ylim=(0, 1.08))
+    ax.set_title(f"{metric} of each model beside the cue baselines (cross-hatched)")
     return ax
 
 
@@ -417,6 +430,67 @@ def size_scatter(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m
     ax.set_ylabel(y)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(f"{y} against model size")
+    return ax
+
+
+def _memory_parts(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """What a memory figure draws: GPU rows and the article's reported rows when any model
+    has GPU measurements (CPU-run models are then named, not drawn), else host RSS rows."""
+    measured_gpu = (frame["source"] != REPORTED_SOURCE) & (frame["device"] == "GPU")
+    if measured_gpu.any():
+        left_out = _order(frame.loc[frame["device"] == "CPU", "model"])
+        return frame[frame["device"] == "GPU"], left_out
+    return frame[frame["device"] == "CPU"], []
+
+
+def memory_bars(frame: pd.DataFrame, ax=None):
+    """Memory per model (GiB), one bar per measure. A GPU run: weights, load delta, peak and
+    KV cache beside the article's reported GPU figures (hatched). A CPU run: host RSS only,
+    titled "host RSS, CPU run", never beside the article's GPU numbers. From
+    `analysis.memory_frame`."""
+    data, left_out = _memory_parts(frame) if not frame.empty else (frame, [])
+    ax = grouped_bars(data, "model", "value_gib", "measure", ax=ax, hatch_by="source")
+    if data.empty:
+        return ax
+    ax.set_ylabel("GiB")
+    if (data["device"] == "GPU").any():
+        title = "GPU memory per model (GiB): measured here, and reported in the article (hatched)"
+        if left_out:
+            title += f"\nrun on CPU, not drawn (host RSS is not GPU memory): {', '.join(left_out)}"
+    else:
+        title = "host RSS, CPU run (GiB): not GPU memory; the article's GPU figures are not drawn beside it"
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def memory_scatter(frame: pd.DataFrame, ax=None):
+    """Memory against model size (parameters, millions; log-log). A GPU run: measured
+    weights and peak as filled markers, the article's reported GPU figures as hollow
+    triangles. A CPU run: host RSS peak, titled "host RSS, CPU run". From
+    `analysis.memory_frame`."""
+    ax = _axes(ax, (7.5, 4.8))
+    data, _ = _memory_parts(frame) if not frame.empty else (frame, [])
+    data = data.dropna(subset=["params_m", "value_gib"])
+    gpu = (data["device"] == "GPU").any()
+    keep = ("weights", "peak") if gpu else ("peak (host RSS, CPU run)",)
+    data = data[data["measure"].isin(keep) | (data["source"] == REPORTED_SOURCE)]
+    if data.empty:
+        return note(ax, "no model has both a size and a memory measurement in this run")
+    markers = {"weights": "o", "peak": "s", "peak (host RSS, CPU run)": "o"}
+    for (source, measure), sub in data.groupby(["source", "measure"], sort=False):
+        reported = source == REPORTED_SOURCE
+        ax.scatter(sub["params_m"], sub["value_gib"], marker="^" if reported else markers.get(measure, "D"), s=60,
+                   label=f"{measure} ({source})" if reported else measure,
+                   facecolor="none" if reported else None, edgecolor="#C44E52" if reported else None, lw=1.5)
+        for rec in sub.itertuples():
+            ax.annotate(rec.model, (rec.params_m, rec.value_gib), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    if (data["value_gib"] > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("parameters (millions, from the model record)")
+    ax.set_ylabel("GiB")
+    ax.legend(loc="best", fontsize=7)
+    ax.set_title("GPU memory against model size" if gpu else "host RSS, CPU run, against model size (not GPU memory)", fontsize=10)
     return ax
 
 

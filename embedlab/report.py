@@ -374,7 +374,7 @@ def prime(parameters: Mapping[str, Any] | None = None, notebooks: Sequence[Path]
     names = {n.stem[:2] for n in notebooks} if notebooks else None
     models, datasets, cache_dir = p.get("models"), p.get("datasets"), p.get("cache_dir")
     steps = {
-        "trap run": (lambda: analysis.trap_report(models, datasets, cache_dir), {f"{i:02d}" for i in range(10)}),
+        "trap run": (lambda: analysis.trap_report(models, datasets, cache_dir, cues=True), {f"{i:02d}" for i in range(10)}),
         "dimensions": (lambda: analysis.dimension_report(models, datasets, p.get("dims"), cache_dir), {"10"}),
         "instructions": (lambda: analysis.instruction_report(models, datasets, cache_dir), {"11"}),
         "public sets": (lambda: analysis.real_data_report(models, analysis.real_datasets(p.get("samples"), p.get("sample_seed", 0)), cache_dir), {"12"}),
@@ -463,10 +463,95 @@ def build(
 # ---- command line ------------------------------------------------------------------------
 
 
+def absolute_path(value: str, cwd: Path) -> str:
+    """`value` as an absolute path when it names something on disk relative to `cwd` (or
+    is written as a path: `./x`, `../x`, `~/x`, `/x`); else unchanged (a registered name,
+    a bundled data set, a hub id such as `Qwen/Qwen3-Embedding-0.6B`)."""
+    path = Path(value).expanduser()
+    target = path if path.is_absolute() else cwd / path
+    if target.exists() or value.startswith(("./", "../", "~")):
+        return str(target.resolve())
+    return value
+
+
+def resolve_model_arg(value: str, cwd: Path) -> str:
+    """A `-m` value with its path made absolute: a registered name stays as it is, a
+    folder becomes absolute, and in `NAME=PATH` the PATH part does."""
+    from embedlab.models import MODELS
+
+    if value.lower() in MODELS:
+        return value
+    name, sep, path = value.partition("=")
+    if sep and name and path:
+        return f"{name}={absolute_path(path, cwd)}"
+    return absolute_path(value, cwd)
+
+
+def resolve_dataset_arg(value: str, cwd: Path) -> str:
+    """A `-d` value with its path made absolute (an existing path wins over a bundled name,
+    as in `load_dataset`). A value that is neither raises ConfigError now, not inside a
+    notebook."""
+    from embedlab.datasets import bundled_datasets
+    from embedlab.errors import ConfigError
+
+    path = Path(value).expanduser()
+    target = path if path.is_absolute() else cwd / path
+    if target.exists():
+        return str(target.resolve())
+    if value in bundled_datasets():
+        return value
+    raise ConfigError(f"data set {value!r}: not a bundled name ({', '.join(bundled_datasets())}) and no such path under {cwd}")
+
+
+def _spec_entry(spec, cwd: Path) -> str | dict[str, Any]:
+    """A config's model record as a notebook parameter: its name when it is the registered
+    record unchanged, else the complete record (JSON-able) with its path made absolute."""
+    from embedlab.models import MODELS
+
+    if MODELS.get(spec.name) == spec:
+        return spec.name
+    entry = spec.to_dict()
+    if entry.get("path"):
+        entry["path"] = absolute_path(str(entry["path"]), cwd)
+    return entry
+
+
+def report_parameters(
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    config: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    cwd: str | Path | None = None,
+) -> dict[str, Any]:
+    """The notebooks' `models`, `datasets` and `cache_dir`, with every path absolute (the
+    notebooks run from notebooks/, not from where the command was typed). With `config` (a
+    run config, `embedlab.config.load_config`), its models, data sets and cache folder are
+    used unless `models` / `datasets` / `cache_dir` are given, which override them."""
+    cwd = Path(cwd or Path.cwd()).resolve()
+    chosen_models: list[Any] | None = [resolve_model_arg(m, cwd) for m in models] if models else None
+    chosen_sets: list[str] | None = [resolve_dataset_arg(d, cwd) for d in datasets] if datasets else None
+    chosen_cache = str(cache_dir) if cache_dir else None
+    if config is not None:
+        from embedlab.config import load_config
+
+        cfg = load_config(config if Path(config).is_absolute() else cwd / config)
+        if chosen_models is None:
+            chosen_models = [_spec_entry(s, cwd) for s in cfg.models]
+        if chosen_sets is None:
+            chosen_sets = [resolve_dataset_arg(d, cwd) for d in cfg.datasets]
+        if chosen_cache is None and cfg.settings.cache_dir:
+            chosen_cache = cfg.settings.cache_dir
+    if chosen_cache is not None:
+        chosen_cache = str((cwd / Path(chosen_cache).expanduser()).resolve())
+    return {"models": chosen_models, "datasets": chosen_sets, "cache_dir": chosen_cache}
+
+
+
 def report(
     notebook: Annotated[Optional[list[str]], typer.Option("--notebook", "-n", help="Only notebooks whose name starts with this (e.g. 00, 03_idiom); repeatable.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name or folder; repeatable (default: the bundled models).")] = None,
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Trap data set for notebooks 00-11; repeatable (default: seed, traps-zh).")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable (default: the config's, else the bundled models).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Trap data set (name or path) for notebooks 00-11; repeatable (default: the config's, else seed, traps-zh).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; -m / -d / --cache-dir override them.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")] = None,
     figures: Annotated[Optional[Path], typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")] = None,
     notebooks_dir: Annotated[Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")] = None,
@@ -474,12 +559,19 @@ def report(
     jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 2,
 ) -> None:
     """Execute every notebook and render reports/*.html, figures/ and reports/index.html."""
+    from embedlab.errors import EmbedlabError
+
     paths = list_notebooks(notebooks_dir, notebook)
     if not paths:
         typer.echo("error: no notebook matched", err=True)
         raise typer.Exit(2)
+    try:
+        parameters = report_parameters(model, dataset, config, cache_dir)
+    except EmbedlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     start = time.perf_counter()
-    results = build(paths, out, figures, {"models": model or None, "datasets": dataset or None, "cache_dir": str(cache_dir) if cache_dir else None}, jobs=jobs)
+    results = build(paths, out, figures, parameters, jobs=jobs)
     for r in results:
         typer.echo(f"{'ok    ' if r.error is None else 'FAILED'} {r.seconds:6.1f}s  {r.html or r.executed}")
         if r.error:

@@ -149,19 +149,39 @@ def test_dimension_report_sweeps_mrl_models_only(tmp_path) -> None:
 def test_instruction_variants_and_their_paired_tests(tmp_path) -> None:
     spec = fake_spec()
     variants = analysis.instruction_variants(spec)
-    assert variants["no instruction"][0].prompts["query"] == "{text}" and variants["article prompt"][1]
-    assert variants["documented format"][0] == spec
+    assert list(variants) == list(analysis.VARIANTS)
+    assert variants["no instruction"][0].prompts["query"] == "{text}" and variants["article prompt"][1] == "article"
+    assert variants["English instruction"] == (spec, "as is") and variants["Chinese instruction"] == (spec, "zh")
     e5 = get_model("multilingual-e5-small")
-    assert analysis.instruction_variants(e5)["no instruction"][0] == e5  # no instruction slot: same run
-    prompts = analysis.variant_prompts([spec], [toy()]).set_index("variant")["model_input"]
+    e5_variants = analysis.instruction_variants(e5)
+    assert e5_variants["no instruction"][0] == e5 and "Chinese instruction" not in e5_variants  # no instruction slot
+    ds = replace(toy(), meta=DatasetMeta(name="toy", instruction="Find the passage that answers the question", instruction_zh="找出回答问题的段落"))
+    prompts = analysis.variant_prompts([spec], [ds]).set_index("variant")["model_input"]
     assert prompts["no instruction"] == "问题一"
     assert prompts["article prompt"] == "指令: 根据给定的搜索查询,检索最相关的段落来回答问题\n查询: 问题一"
-    assert prompts["documented format"] == "Instruct: retrieve the passage\nQuery:问题一"
-    run = analysis.instruction_report([spec, "bm25"], [toy()], tmp_path, settings=LIGHT, variant_settings=LIGHT)
+    assert prompts["English instruction"] == "Instruct: Find the passage that answers the question\nQuery:问题一"
+    assert prompts["Chinese instruction"] == "Instruct: 找出回答问题的段落\nQuery:问题一"
+    assert analysis.instruction_table([ds]).iloc[0].to_dict() == {"dataset": "toy", "instruction_en": "Find the passage that answers the question", "instruction_zh": "找出回答问题的段落"}
+    run = analysis.instruction_report([spec, "bm25"], [ds], tmp_path, settings=LIGHT, variant_settings=LIGHT)
     summary = analysis.variant_summary(run)
     assert sorted(summary["variant"]) == sorted(analysis.VARIANTS) and set(summary["base_model"]) == {"fake-mrl"}
     comparisons = analysis.variant_comparisons(run)
-    assert len(comparisons) == 3 and set(comparisons["n"]) == {2}
+    # each other variant against the documented format (English instruction), paired over both queries
+    assert list(comparisons["variant"]) == ["no instruction", "article prompt", "Chinese instruction"]
+    assert set(comparisons["model_b"]) == {"fake-mrl [English instruction]"} and set(comparisons["n"]) == {2}
+    english = run.per_query[run.per_query["variant"] == "English instruction"].set_index("query_id")["top1"]
+    chinese = run.per_query[run.per_query["variant"] == "Chinese instruction"].set_index("query_id")["top1"]
+    row = comparisons.set_index("variant").loc["Chinese instruction"]
+    assert row["diff"] == pytest.approx((chinese - english).mean()) and row["wins"] == int(((chinese - english) > 0).sum())
+
+
+def test_the_chinese_variant_is_skipped_without_a_chinese_instruction(tmp_path) -> None:
+    spec = fake_spec()
+    ds = replace(toy(), meta=DatasetMeta(name="toy", instruction="Find the passage"))
+    assert "Chinese instruction" not in set(analysis.variant_prompts([spec], [ds])["variant"])
+    run = analysis.instruction_report([spec], [ds], tmp_path, settings=LIGHT, variant_settings=LIGHT)
+    assert set(run.per_query["variant"]) == {"no instruction", "article prompt", "English instruction"}
+    assert len(analysis.variant_comparisons(run)) == 2
 
 
 def test_trap_report_goes_through_the_cache(tmp_path) -> None:
@@ -200,3 +220,111 @@ def test_lexical_contrast_on_one_query_gives_no_interval() -> None:
     one = Report(pd.concat([per_query, lexical]).query("query_id == 'q1'"), report.runs)
     row = analysis.lexical_contrast(one, "antonym").iloc[0]
     assert row["n"] == 1 and row["diff"] == -1.0 and np.isnan(row["p_value"]) and row["losses"] == 1
+
+
+def test_first_ranked_document_counts_ties_against_the_model() -> None:
+    """q2's answer a2 ties with the antonym d3 at 0.8: argmax would pick the answer (lower
+    index); the tables rank the distractor first, and so does the heatmap's dot."""
+    report = toy_report(SCORES)
+    frame = analysis.similarity_frame(report, [toy()], category="antonym")
+    first = frame[frame["is_top1"]].set_index("query_id")["doc_id"]
+    assert first.to_dict() == {"q1": "d1", "q2": "d3"}
+    assert SCORES[1].argmax() == 3  # the answer: what argmax would have dotted
+    tables = report.per_query.set_index("query_id")
+    assert tables.loc["q2", "rank"] == 2 and tables.loc["q2", "top1_doc_id"] == first["q2"]
+    # a tie between two distractors above the answer: one dot per row, on a distractor
+    tied = SCORES.copy()
+    tied[0] = [0.5, 0.9, 0.9, 0.1, 0.1]
+    dots = analysis.similarity_frame(toy_report(tied), [toy()], category="antonym")
+    q1 = dots[(dots["query_id"] == "q1") & dots["is_top1"]]
+    assert len(q1) == 1 and q1["doc_id"].iloc[0] in {"d1", "d2"}
+
+
+def test_first_ranked_document_in_judged_mode_ignores_unjudged_documents() -> None:
+    """A model run with `candidates: judged` ranks only each query's judged documents."""
+    scores = SCORES.copy()
+    scores[1] = [0.99, 0.1, 0.1, 0.8, 0.5]  # a1 is not judged for q2
+    report = toy_report(scores)
+    assert analysis.similarity_frame(report, [toy()]).query("query_id == 'q2' and is_top1")["doc_id"].tolist() == ["a1"]
+    judged = replace(report, config={"models": [{"name": "m", "options": {"candidates": "judged"}}]})
+    assert analysis.similarity_frame(judged, [toy()]).query("query_id == 'q2' and is_top1")["doc_id"].tolist() == ["a2"]
+
+
+def _memory_runs(gpu: bool) -> Report:
+    """A run record as runner.py writes it: GPU columns filled on a GPU run, NaN on CPU."""
+    nan = float("nan")
+    rows = [
+        {"model": "qwen3-embedding-0.6b", "backend": "vllm", "params_m": 596},
+        {"model": "bge-m3", "backend": "vllm", "params_m": 568},
+    ]
+    for row, (weights, kv, note) in zip(rows, [(1.11, 3.2, ""), (1.06, nan, "encoder-only: no KV cache")]):
+        row.update(
+            dataset="traps-zh", status="ok", host_rss_before_gib=0.3, host_rss_after_load_gib=1.5, host_rss_peak_gib=1.9,
+            gpu_mem_before_gib=nan, gpu_mem_after_load_gib=nan, gpu_mem_load_gib=nan, gpu_mem_peak_gib=nan, gpu_mem_source="",
+            gpu_device="", weights_gib=nan, kv_cache_gib=nan, kv_cache_note="",
+        )
+        if gpu:
+            row.update(gpu_mem_before_gib=0.0, gpu_mem_after_load_gib=weights + 0.5 + (kv if kv == kv else 0), gpu_mem_load_gib=weights + 0.5 + (kv if kv == kv else 0),
+                       gpu_mem_peak_gib=weights + 0.9 + (kv if kv == kv else 0), gpu_mem_source="process", gpu_device="NVIDIA H100 (index 2)",
+                       weights_gib=weights, kv_cache_gib=kv, kv_cache_note=note)
+    runs = pd.DataFrame(rows)
+    config = {"models": [{"name": r["model"], "params_m": r["params_m"]} for r in rows]}
+    return Report(pd.DataFrame(columns=["model", "dataset", "query_id", "top1"]), runs.drop(columns="params_m"), config=config)
+
+
+def test_memory_of_a_cpu_run_is_host_rss_and_never_beside_the_article() -> None:
+    frame = analysis.memory_frame(_memory_runs(gpu=False))
+    assert set(frame["source"]) == {analysis.MEASURED_LABEL}, "the article's GPU figures must not sit beside host RSS"
+    assert set(frame["device"]) == {"CPU"} and all(analysis.HOST_RSS_LABEL in m for m in frame["measure"])
+    cpu = _memory_runs(gpu=False)
+    cpu.runs.loc[0, "weights_gib"] = 2.2  # parameter bytes of a model loaded on the CPU: still a CPU run
+    weights = analysis.memory_frame(cpu)
+    assert set(weights["device"]) == {"CPU"} and set(weights["source"]) == {analysis.MEASURED_LABEL}
+    assert weights.loc[weights["measure"].str.startswith("weights"), "measure"].tolist() == ["weights (parameter bytes, CPU run)"]
+    peak = frame[frame["measure"].str.startswith("peak")].set_index("model")["value_gib"]
+    assert peak.to_dict() == {"qwen3-embedding-0.6b": 1.9, "bge-m3": 1.9}
+    assert "host RSS, CPU run" in analysis.memory_note(frame) and "GPU run" not in analysis.memory_note(frame)
+    side = analysis.reported_beside_measured(pd.DataFrame(
+        {"model": ["m"], "dataset": ["seed"], "status": ["ok"], "n_queries": [8], "top1": [1.0], "top1_low": [0.6], "top1_high": [1.0],
+         "top3": [1.0], "top3_low": [0.6], "top3_high": [1.0], "host_rss_peak_gib": [1.9], "gpu_mem_peak_gib": [np.nan]}))
+    measured = side[side["source"] == analysis.MEASURED_LABEL].iloc[0]
+    assert measured["host_rss_peak_gib"] == 1.9 and np.isnan(measured["gpu_mem_peak_gib"]) and np.isnan(measured["reported_gpu_memory_gib"])
+    assert side.loc[side["source"] == analysis.REPORTED_LABEL, "host_rss_peak_gib"].isna().all()
+
+
+def test_memory_of_a_gpu_run_is_gpu_memory_beside_the_reported_figures() -> None:
+    frame = analysis.memory_frame(_memory_runs(gpu=True))
+    measured = frame[frame["source"] == analysis.MEASURED_LABEL]
+    assert set(measured["device"]) == {"GPU"}
+    qwen = measured[measured["model"] == "qwen3-embedding-0.6b"].set_index("measure")["value_gib"]
+    assert qwen.to_dict() == pytest.approx({"weights": 1.11, "load delta (after load − before)": 4.81, "peak": 5.21, "KV cache": 3.2})
+    bge_kv = measured[(measured["model"] == "bge-m3") & (measured["measure"] == "KV cache")]
+    assert len(bge_kv) == 1 and np.isnan(bge_kv["value_gib"].iloc[0]) and bge_kv["note"].iloc[0] == "encoder-only: no KV cache"
+    reported = frame[frame["source"] == analysis.REPORTED_LABEL].set_index("model")["value_gib"]
+    assert reported.to_dict() == {"bge-m3": 1.06, "qwen3-embedding-0.6b": 1.12, "qwen3-embedding-4b": 7.55, "qwen3-embedding-8b": 14.10}
+    note = analysis.memory_note(frame)
+    assert "NVIDIA H100 (index 2)" in note and "`process`" in note and "encoder-only" in note and "host RSS" not in note
+    speed = analysis.speed_table(_memory_runs(gpu=True))
+    assert "memory_gib" not in speed.columns and "peak_mem_gib" not in speed.columns
+    assert speed.loc[speed["source"] == analysis.MEASURED_LABEL, "weights_gib"].tolist() == [1.11, 1.06]
+
+
+def test_cue_baselines_stand_beside_the_models() -> None:
+    assert [s.name for s in analysis.with_cue_baselines(["bm25"])] == ["bm25", *[n for n in analysis.CUE_BASELINES if n in analysis.MODELS]]
+    assert [s.name for s in analysis.with_cue_baselines(["bm25", "length"]) if s.name == "length"] == (["length"] if "length" in analysis.MODELS else [])
+    per_query = pd.DataFrame(
+        {"model": ["dense"] * 4 + ["length"] * 4, "dataset": "d", "query_id": [f"q{i}" for i in range(4)] * 2, "category": "",
+         "top1": [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], "top3": 1.0, "top5": 1.0, "mrr": 1.0, "ndcg_at_10": 1.0, "margin": 0.1}
+    )
+    runs = pd.DataFrame({"model": ["dense", "length"], "dataset": ["d", "d"], "status": ["ok", "ok"], "backend": ["st", "length"]})
+    report = Report(per_query, runs)
+    assert analysis.cue_models(report) == ["length"]
+    table = analysis.cue_table(report)
+    assert table.set_index("model")["kind"].to_dict() == {"dense": "model", "length": analysis.CUE_LABEL}
+    flags = pd.DataFrame({"dataset": ["d"], "model": ["dense"], "top1": [0.75], "best_cue": ["length"], "best_cue_top1": [0.75],
+                          "diff": [0.0], "p_value": [1.0], "flagged": [True]})
+    note = analysis.cue_note(flags, ["length"])
+    assert "1 of 1" in note and "dense top-1 0.750 vs length 0.750" in note and "flagged" in note
+    assert "No cue baseline" in analysis.cue_note(None, [])
+    if hasattr(Report, "cue_flags"):
+        assert analysis.cue_flags(report) is not None

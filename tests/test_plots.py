@@ -91,7 +91,10 @@ def test_every_figure_of_a_real_run_renders_chinese(seed_run: el.Report) -> None
         plots.outcome_grid(analysis.outcomes(seed_run, None, sets)).figure,
         plots.margin_figure(analysis.margins(seed_run, None, sets)),
         plots.reported_bars(analysis.reported_beside_measured(seed_run)).figure,
-        plots.size_scatter(analysis.speed_table(seed_run, "seed"), "memory_gib").figure,
+        plots.size_scatter(analysis.speed_table(seed_run, "seed"), "texts_per_s").figure,
+        plots.memory_bars(analysis.memory_frame(seed_run, "seed")).figure,
+        plots.memory_scatter(analysis.memory_frame(seed_run, "seed")).figure,
+        plots.cue_bars(analysis.cue_table(seed_run)).figure,
         *plots.similarity_figures(analysis.similarity_frame(seed_run, sets)).values(),
     ]
     for fig in figures:
@@ -187,3 +190,52 @@ def test_save_figure_writes_png_and_svg_and_shows_the_png() -> None:
     for path in saved.paths:
         path.unlink()
     folder.rmdir()
+
+
+def test_heatmap_dot_follows_the_pessimistic_rank() -> None:
+    """A tie between the answer and a distractor: the dot sits on the distractor, as the
+    tables rank it, not on the answer argmax would pick."""
+    from tests.test_analysis import SCORES, toy, toy_report
+
+    frame = analysis.similarity_frame(toy_report(SCORES), [toy()], category="antonym")
+    ax = plots.similarity_heatmap(frame)
+    (dots,) = ax.collections
+    assert sorted(map(tuple, dots.get_offsets().tolist())) == [(1.0, 0.0), (4.0, 1.0)]  # (column, row): d1 for q1, d3 for q2
+
+
+def _memory_frame(gpu: bool) -> pd.DataFrame:
+    from tests.test_analysis import _memory_runs
+
+    return analysis.memory_frame(_memory_runs(gpu))
+
+
+def test_memory_bars_of_a_cpu_run_say_host_rss_and_draw_no_reported_bar() -> None:
+    ax = plots.memory_bars(_memory_frame(gpu=False))
+    assert "host RSS, CPU run" in ax.get_title() and "not GPU memory" in ax.get_title()
+    assert not [p for p in ax.patches if p.get_hatch()], "no reported (hatched) GPU bar beside host RSS"
+    assert sorted(round(p.get_height(), 2) for p in ax.patches) == [1.5, 1.5, 1.9, 1.9]
+    scatter = plots.memory_scatter(_memory_frame(gpu=False))
+    assert "host RSS, CPU run" in scatter.get_title()
+    assert all("reported" not in t.get_text() for t in scatter.get_legend().get_texts())
+
+
+def test_memory_bars_of_a_gpu_run_set_gpu_memory_beside_the_reported_figures() -> None:
+    ax = plots.memory_bars(_memory_frame(gpu=True))
+    assert ax.get_title().startswith("GPU memory") and ax.get_ylabel() == "GiB"
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert sorted(round(p.get_height(), 2) for p in hatched) == [1.06, 1.12, 7.55, 14.1]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"weights", "peak", "KV cache"} <= set(legend) and any("reported" in t for t in legend)
+    assert not any("host RSS" in t for t in legend)
+    scatter = plots.memory_scatter(_memory_frame(gpu=True))
+    assert scatter.get_title() == "GPU memory against model size"
+    assert any("reported" in t.get_text() for t in scatter.get_legend().get_texts())
+
+
+def test_cue_bars_hatch_the_cue_baselines() -> None:
+    frame = pd.DataFrame(
+        {"model": ["dense", "length"], "dataset": ["d", "d"], "status": ["ok", "ok"], "kind": ["model", analysis.CUE_LABEL],
+         "top1": [0.8, 0.6], "top1_low": [0.6, 0.4], "top1_high": [0.9, 0.8]}
+    )
+    ax = plots.cue_bars(frame)
+    assert [p.get_hatch() for p in ax.patches] == [None, "xx"]

@@ -151,9 +151,9 @@ def _check_page(browser: Chromium, page: Path, shot: Path) -> dict:
 def test_overview_report_in_chromium(rendered: Path, browser: Chromium, tmp_path: Path) -> None:
     state = _check_page(browser, rendered / "00_overview.html", tmp_path / "overview.png")
     headings = " | ".join(state["headings"])
-    for expected in ("00 · Overview", "Summary", "Accuracy per model, with confidence intervals", "Per trap category", "The article's reported numbers beside ours"):
+    for expected in ("00 · Overview", "Summary", "Accuracy per model, with confidence intervals", "Cue baselines", "Per trap category", "Memory", "The article's reported numbers beside ours"):
         assert expected in headings, f"{expected!r} not in {headings}"
-    assert len(state["images"]) >= 4  # top-1, MRR, category heat, reported vs measured
+    assert len(state["images"]) >= 6  # top-1, MRR, beside the cues, category heat, memory, reported vs measured
     assert not state["errors"]
 
 
