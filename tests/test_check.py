@@ -179,3 +179,8 @@ def test_reference_with_another_pooling_fails_agreement(qwen_spec: ModelSpec) ->
     assert rows.loc["agreement", "value"] < FP32_MIN_COSINE
     assert rows.loc["token_ids", "status"] == "pass"  # same inputs: only the pooling differs
     assert (table.loc[table["check"] == "load", "status"] == "pass").all()
+    # the record's size against the weights' (here: the 0.6B record on 64-d tiny weights)
+    wrong = run_checks([spec.with_options(dim=1024)], texts=1, reference=None, progress=False).set_index("check")
+    assert wrong.loc["dim", "status"] == "fail" and wrong.loc["dim", "value"] == 64
+    assert "the record says 1024" in wrong.loc["dim", "detail"]
+    assert wrong.loc["agreement", "status"] == "skip"
