@@ -311,20 +311,29 @@ def agreement_threshold(*dtypes: str) -> tuple[float, str]:
     return FP32_MIN_COSINE, f">= {FP32_MIN_COSINE} (float32)"
 
 
+def _dim_row(spec: ModelSpec, run: BackendRun, label: str, reference_dim: int | None = None) -> dict[str, Any]:
+    """The embedding size against the record's `dim` and, when given, the reference's
+    (-1: the reference's query and document sizes differ from ours)."""
+    dim = run.embedding("document").shape[1]
+    record_ok = spec.dim is None or spec.dim == dim
+    same = reference_dim is None or reference_dim == dim
+    parts = ([f"= {reference_dim} (reference)"] if reference_dim not in (None, -1) else []) + ([f"= {spec.dim} (record)"] if spec.dim else [])
+    detail = "" if record_ok else f"the record says {spec.dim}: are these the weights of {spec.name}? (set dim: in the config if intended)"
+    if not same:
+        detail = f"the reference gives {'another size' if reference_dim == -1 else reference_dim}; " + detail
+    return _row(spec.name, "dim", label, "pass" if same and record_ok else "fail", dim, ", ".join(parts) or "any", detail.strip("; "))
+
+
 def _pair_rows(spec: ModelSpec, texts: CheckTexts, ours: BackendRun, ref: BackendRun, label: str) -> list[dict[str, Any]]:
     """dim, token ids and agreement of the configured backend against the reference."""
     name = spec.name
     if ours.status != "ok" or ref.status != "ok":
         which = "configured backend" if ours.status != "ok" else "reference"
         return [_row(name, check, label, "skip", detail=f"the {which} did not run") for check in ("dim", "token_ids", "agreement")]
-    rows = []
     dims = {kind: (ours.embedding(kind).shape[1], ref.embedding(kind).shape[1]) for kind in ("query", "document")}
     ours_dim, ref_dim = dims["document"]
     same = all(a == b for a, b in dims.values())
-    record_ok = spec.dim is None or spec.dim == ours_dim
-    threshold = f"= {ref_dim} (reference)" + (f", = {spec.dim} (record)" if spec.dim else "")
-    detail = "" if record_ok else f"the record says {spec.dim}: are these the weights of {name}? (set dim: in the config if intended)"
-    rows.append(_row(name, "dim", label, "pass" if same and record_ok else "fail", ours_dim, threshold, detail))
+    rows = [_dim_row(spec, ours, label, ref_dim if same else -1)]
     if all(kind in run.token_ids for run in (ours, ref) for kind in ("query", "document")):
         differ = [(kind, i) for kind in ("query", "document") for i, (a, b) in enumerate(zip(ours.token_ids[kind], ref.token_ids[kind])) if a != b]
         detail = "" if not differ else f"first difference: {differ[0][0]} {differ[0][1]}: {ours.token_ids[differ[0][0]][differ[0][1]]} vs {ref.token_ids[differ[0][0]][differ[0][1]]}"
@@ -379,14 +388,18 @@ def check_model(
     ours = run(spec, "configured")
     rows += _backend_rows(spec, ours, spec.backend)
     rows += _input_rows(spec, ours, spec.backend)
-    if reference is None:
-        return rows
     label = f"{spec.backend} vs {reference}"
-    if not _has_transformers_files(path):
-        rows.append(_row(name, "agreement", label, "skip", detail=f"{path} has no config.json: no {reference} reference for this model"))
-        return rows
-    if spec.backend == reference and not reference_changes:
-        rows.append(_row(name, "agreement", label, "skip", detail="the configured backend is the reference"))
+    alone = ""
+    if reference is None:
+        alone = "no reference asked for"
+    elif not _has_transformers_files(path):
+        alone = f"{path} has no config.json: no {reference} reference for this model"
+    elif spec.backend == reference and not reference_changes:
+        alone = "the configured backend is the reference"
+    if alone:
+        if ours.status == "ok":
+            rows.append(_dim_row(spec, ours, spec.backend))
+        rows.append(_row(name, "agreement", label if reference else spec.backend, "skip", detail=alone))
         return rows
     ref_spec = spec.with_options(backend=reference, **dict(reference_changes or {}))
     ref = run(ref_spec, "reference")
