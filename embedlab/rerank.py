@@ -3,11 +3,16 @@ lexical) model, and the result is reported as its own model rows, "<embedder>+<r
 
 Qwen3-Reranker is a causal LM read as a yes/no judge: after a fixed prompt (system line,
 `<Instruct>: ...\\n<Query>: ...\\n<Document>: ...`, then the assistant turn with an empty
-think block), the score is P("yes") = softmax(logit("no"), logit("yes"))[1] at the last
-position. Both backends build the same token ids: prefix + body (truncated) + suffix.
-- "transformers": `AutoModelForCausalLM`, left padding, last-position logits.
+think block), the score is the log-odds logit("yes") - logit("no") at the last position,
+i.e. logit(P("yes")). It orders documents exactly as P("yes") does, but P("yes") in float32
+rounds to 1.0 for every confident document (log-odds above about 17) and ties them; the
+log-odds does not. Both backends build the same token ids: prefix + body (truncated to the
+`hub.effective_max_length` of the record) + suffix, and run in `hub.effective_dtype`.
+- "transformers": `AutoModelForCausalLM`, left padding, last-position logits, the
+  difference taken in float64.
 - "vllm": `LLM(..., runner="pooling")` with the documented `hf_overrides`
-  (`Qwen3ForSequenceClassification`, `classifier_from_token=["no", "yes"]`), `llm.classify`.
+  (`Qwen3ForSequenceClassification`, `classifier_from_token=["no", "yes"]`: one score
+  row, lm_head[yes] - lm_head[no]), `llm.classify` without its sigmoid.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from embedlab.backends.hub import resolve_model_path
+from embedlab.backends.hub import effective_max_length, resolve_model_path
 from embedlab.datasets import Dataset
 from embedlab.errors import UnknownNameError
 from embedlab.models import QWEN3_DEFAULT_INSTRUCTION, ModelSpec
@@ -51,7 +56,7 @@ def _records() -> dict[str, ModelSpec]:
             normalize=False,
             license="Apache-2.0",
             params_m=params,
-            description=f"Qwen3-Reranker-{size}: P(yes) of a causal LM after the documented prompt",
+            description=f"Qwen3-Reranker-{size}: log-odds of 'yes' of a causal LM after the documented prompt",
         )
     return specs
 
@@ -75,7 +80,8 @@ def rerank_prompt(query: str, doc: str, instruction: str) -> str:
 
 @runtime_checkable
 class Reranker(Protocol):
-    """Scores (query, document) pairs: float32 of shape (n_pairs,), higher is more relevant."""
+    """Scores (query, document) pairs: float64 of shape (n_pairs,), finite, higher is more
+    relevant (any real number: a log-odds, not a probability)."""
 
     spec: ModelSpec
 
@@ -83,15 +89,15 @@ class Reranker(Protocol):
 
 
 class _Qwen3Prompt:
-    """Token ids of the documented prompt: prefix + body truncated to fit + suffix."""
+    """Token ids of the documented prompt: prefix + body truncated to fit + suffix, in
+    `max_length` tokens in all."""
 
-    def __init__(self, tokenizer: Any, spec: ModelSpec, engine_limit: int | None = None) -> None:
+    def __init__(self, tokenizer: Any, spec: ModelSpec, max_length: int) -> None:
         self.spec = spec
         self.tokenizer = tokenizer
         self.prefix = tokenizer.encode(QWEN3_RERANK_PREFIX, add_special_tokens=False)
         self.suffix = tokenizer.encode(QWEN3_RERANK_SUFFIX, add_special_tokens=False)
-        limits = [v for v in (spec.max_tokens, spec.options.get("max_length"), engine_limit) if v]
-        self.max_length = min(limits) if limits else 8192
+        self.max_length = max_length
         self.yes = tokenizer.convert_tokens_to_ids("yes")
         self.no = tokenizer.convert_tokens_to_ids("no")
 
@@ -106,7 +112,8 @@ class _Qwen3Prompt:
 
 
 class TransformersReranker:
-    """Qwen3-Reranker through `AutoModelForCausalLM`. Options: device, dtype, batch_size (16)."""
+    """Qwen3-Reranker through `AutoModelForCausalLM`. Options: device, dtype, max_length,
+    batch_size (16)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
@@ -118,10 +125,20 @@ class TransformersReranker:
         self.device = pick_device(spec)
         self._torch = torch
         path = resolve_model_path(spec)
+        self._dtype = pick_dtype(spec, self.device, path)
         self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side="left")
-        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(spec, self.device), local_files_only=True).to(self.device).eval()
-        self._prompt = _Qwen3Prompt(self._tokenizer, spec, getattr(self._model.config, "max_position_embeddings", None))
+        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=self._dtype, local_files_only=True).to(self.device).eval()
+        self._prompt = _Qwen3Prompt(self._tokenizer, spec, effective_max_length(spec, path))
         self._batch_size = int(spec.options.get("batch_size", 16))
+
+    def effective_settings(self) -> dict[str, Any]:
+        """max_length (tokens), dtype, device and engine this reranker runs with."""
+        from importlib.metadata import version
+
+        return {
+            "max_length": self._prompt.max_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": "last",
+            "normalize": False, "device": self.device, "engine": f"transformers {version('transformers')}",
+        }
 
     def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
         return self._prompt.token_ids(pairs, instruction)
@@ -129,28 +146,38 @@ class TransformersReranker:
     def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
         torch = self._torch
         ids = self.token_ids(pairs, instruction)
-        out = np.empty(len(ids), dtype=np.float32)
+        out = np.empty(len(ids), dtype=np.float64)
         order = np.argsort([-len(seq) for seq in ids], kind="stable")
         with torch.inference_mode():
             for start in range(0, len(ids), self._batch_size):
                 rows = order[start : start + self._batch_size]
                 batch = self._tokenizer.pad([{"input_ids": ids[i]} for i in rows], padding=True, return_tensors="pt").to(self.device)
                 logits = self._model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
-                pair = torch.stack([logits[:, self._prompt.no], logits[:, self._prompt.yes]], dim=1).float()
-                out[rows] = torch.softmax(pair, dim=1)[:, 1].cpu().numpy()
+                pair = torch.stack([logits[:, self._prompt.no], logits[:, self._prompt.yes]], dim=1).double()
+                log_p = torch.log_softmax(pair, dim=1)  # log P(no), log P(yes) over the two tokens
+                out[rows] = (log_p[:, 1] - log_p[:, 0]).cpu().numpy()
         return out
 
 
 class VLLMReranker:
-    """Qwen3-Reranker through vLLM's sequence-classification conversion. Options as for
-    the vLLM embedding backend (max_model_len, kv_cache_memory_bytes, dtype, ...)."""
+    """Qwen3-Reranker through vLLM's sequence-classification conversion, read without its
+    sigmoid. Options as for the vLLM embedding backend (max_length / max_model_len,
+    kv_cache_memory_bytes, dtype, ...)."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        from embedlab.backends.vllm import start_engine
+        from embedlab.backends.vllm import raw_score_params, start_engine
 
         self.spec = spec
         self._llm, self.facts = start_engine(spec, hf_overrides=dict(QWEN3_RERANK_OVERRIDES))
-        self._prompt = _Qwen3Prompt(self._llm.get_tokenizer(), spec, self.facts["max_model_len"])
+        self._params = raw_score_params()
+        self._prompt = _Qwen3Prompt(self._llm.get_tokenizer(), spec, int(self.facts["max_model_len"]))
+
+    def effective_settings(self) -> dict[str, Any]:
+        """max_length (tokens), dtype, device and engine this reranker runs with."""
+        return {
+            "max_length": self._prompt.max_length, "dtype": self.facts["dtype"], "pooling": "last", "normalize": False,
+            "device": self.facts["device"], "engine": f"vllm {self.facts['vllm_version']}",
+        }
 
     def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
         return self._prompt.token_ids(pairs, instruction)
@@ -158,9 +185,9 @@ class VLLMReranker:
     def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
         ids = self.token_ids(pairs, instruction)
         if not ids:
-            return np.zeros(0, dtype=np.float32)
-        outputs = self._llm.classify([{"prompt_token_ids": seq} for seq in ids], use_tqdm=False)
-        return np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float32)
+            return np.zeros(0, dtype=np.float64)
+        outputs = self._llm.classify([{"prompt_token_ids": seq} for seq in ids], pooling_params=self._params, use_tqdm=False)
+        return np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float64)
 
 
 RERANK_BACKENDS = {"vllm": VLLMReranker, "transformers": TransformersReranker}
@@ -174,18 +201,8 @@ def load_reranker(spec: ModelSpec | str) -> Reranker:
     return RERANK_BACKENDS[spec.backend](spec)
 
 
-def rerank_scores(
-    dataset: Dataset,
-    scores: np.ndarray,
-    reranker: Reranker,
-    *,
-    top_k: int = 10,
-    instruction: str | None = None,
-) -> np.ndarray:
-    """A new (n_queries, n_docs) score matrix: each query's `top_k` documents by `scores`
-    (rows in `dataset.query_ids` order, columns in `doc_ids` order) get the reranker's score
-    in [0, 1]; every other document keeps the first stage's order below them (shifted under
-    -1, ties kept). Pair data sets (`candidates="judged"`) rerank judged documents only."""
+def _rerank(dataset: Dataset, scores: np.ndarray, reranker: Reranker, top_k: int, instruction: str | None) -> tuple[np.ndarray, int]:
+    """`rerank_scores` and the number of pairs the reranker scored."""
     scores = np.asarray(scores, dtype=np.float64)
     n_queries, n_docs = len(dataset.query_ids), len(dataset.doc_ids)
     if scores.shape != (n_queries, n_docs):
@@ -201,15 +218,44 @@ def rerank_scores(
             if eligible[row, col]:
                 pairs.append((queries[row], docs[col]))
                 cells.append((row, col))
-    rescored = reranker.score(pairs, instruction or dataset.instruction or None) if pairs else np.zeros(0)
+    rescored = np.asarray(reranker.score(pairs, instruction or dataset.instruction or None), dtype=np.float64) if pairs else np.zeros(0)
+    if rescored.shape != (len(pairs),):
+        raise ValueError(f"reranker {reranker.spec.name!r} returned shape {rescored.shape} for {len(pairs)} pairs")
+    if not np.isfinite(rescored).all():
+        bad = int((~np.isfinite(rescored)).sum())
+        raise ValueError(f"reranker {reranker.spec.name!r} gave {bad} non-finite scores of {len(pairs)} on {dataset.name!r}")
+    # each row's reranked documents keep their scores; the others go below the lowest of
+    # them, in the first stage's order
+    floor = np.zeros((n_queries, 1))
+    if cells:
+        rows, cols = np.array(cells).T
+        lowest = np.full(n_queries, np.inf)
+        np.minimum.at(lowest, rows, rescored)
+        floor[:, 0] = np.where(np.isfinite(lowest), lowest, 0.0)
     finite = np.isfinite(first)
     row_max = np.max(np.where(finite, first, -np.inf), axis=1, keepdims=True)
     row_max = np.where(np.isfinite(row_max), row_max, 0.0)
-    out = np.where(finite, first - row_max - 1.0, first)
+    out = np.where(finite, first - row_max - 1.0 + floor, first)
     if cells:
-        rows, cols = np.array(cells).T
         out[rows, cols] = rescored
-    return out
+    return out, len(pairs)
+
+
+def rerank_scores(
+    dataset: Dataset,
+    scores: np.ndarray,
+    reranker: Reranker,
+    *,
+    top_k: int = 10,
+    instruction: str | None = None,
+) -> np.ndarray:
+    """A new (n_queries, n_docs) score matrix: each query's `top_k` documents by `scores`
+    (rows in `dataset.query_ids` order, columns in `doc_ids` order) get the reranker's score
+    (a log-odds); every other document keeps the first stage's order below them (shifted
+    under the row's lowest reranked score, ties kept). Pair data sets
+    (`candidates="judged"`) rerank judged documents only. Non-finite reranker scores raise
+    ValueError."""
+    return _rerank(dataset, scores, reranker, top_k, instruction)[0]
 
 
 def rerank(
@@ -228,10 +274,10 @@ def rerank(
     from embedlab.scoring import per_query_table
 
     start = time.perf_counter()
-    new_scores = rerank_scores(dataset, scores, reranker, top_k=top_k, instruction=instruction)
+    new_scores, n_pairs = _rerank(dataset, scores, reranker, top_k, instruction)
     elapsed = time.perf_counter() - start
     table = per_query_table(dataset, f"{embedder}+{reranker.spec.name}", scores=new_scores)
-    table.attrs.update(rerank_s=elapsed, top_k=top_k, n_reranked=int((new_scores >= 0).sum()))
+    table.attrs.update(rerank_s=elapsed, top_k=top_k, n_reranked=n_pairs)
     return table
 
 

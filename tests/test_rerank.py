@@ -1,10 +1,12 @@
-"""The rerank stage: the documented Qwen3-Reranker prompt, P("yes") through vLLM and
-transformers agreeing on a tiny random reranker, and the reranked rows of an embedder's
-top-k reported as their own model."""
+"""The rerank stage: the documented Qwen3-Reranker prompt, the log-odds of "yes" through vLLM
+and transformers agreeing on a tiny random reranker (also where P("yes") saturates at 1.0 in
+float32 and would tie), and the reranked rows of an embedder's top-k reported as their own
+model."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,23 +51,24 @@ def test_transformers_reranker_builds_the_prompt_ids(reranker_transformers) -> N
 def test_vllm_and_transformers_rerankers_agree(reranker_vllm, reranker_transformers) -> None:
     ours = reranker_vllm.score(PAIRS)
     reference = reranker_transformers.score(PAIRS)
-    assert ours.shape == (len(PAIRS),) and ((ours > 0) & (ours < 1)).all()
-    np.testing.assert_allclose(ours, reference, atol=1e-4)
+    assert ours.shape == (len(PAIRS),) and np.isfinite(ours).all() and ours.dtype == np.float64
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
     assert np.ptp(reference) > 1e-3  # the pairs get different scores
     assert reranker_vllm.token_ids(PAIRS, None) == reranker_transformers.token_ids(PAIRS, None)
 
 
 class AnswerFinder:
-    """A stand-in reranker: 1 for a document that is relevant to the query, else 0.5."""
+    """A stand-in reranker: `hit` for a document that is relevant to the query, else `miss`."""
 
-    def __init__(self, dataset: el.Dataset) -> None:
+    def __init__(self, dataset: el.Dataset, hit: float = 1.0, miss: float = 0.5) -> None:
         self.spec = ModelSpec(name="oracle", backend="test")
         self.relevant = {(dataset.queries[q], dataset.corpus[d]) for q, docs in dataset.qrels.items() for d, g in docs.items() if g > 0}
         self.calls: list[tuple[str, str]] = []
+        self.hit, self.miss = hit, miss
 
     def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
         self.calls.extend(pairs)
-        return np.array([1.0 if pair in self.relevant else 0.5 for pair in pairs], dtype=np.float32)
+        return np.array([self.hit if pair in self.relevant else self.miss for pair in pairs], dtype=np.float64)
 
 
 def test_rerank_reorders_the_top_k_and_reports_rows() -> None:
@@ -84,16 +87,25 @@ def test_rerank_reorders_the_top_k_and_reports_rows() -> None:
     assert table.attrs["top_k"] == 5 and table.attrs["n_reranked"] == 5 * n_q
 
 
-def test_rerank_scores_keep_the_first_stage_order_below_the_top_k() -> None:
+@pytest.mark.parametrize(("hit", "miss"), [(1.0, 0.5), (-3.0, -40.0), (250.0, 90.0)])
+def test_rerank_scores_keep_the_first_stage_order_below_the_top_k(hit: float, miss: float) -> None:
+    """Log-odds can have any sign and size: the documents outside the top k stay below."""
     dataset = el.load_dataset("seed")
     scores = np.tile(np.arange(len(dataset.doc_ids), dtype=float), (len(dataset.query_ids), 1))
-    new = rerank_scores(dataset, scores, AnswerFinder(dataset), top_k=3)
+    new = rerank_scores(dataset, scores, AnswerFinder(dataset, hit, miss), top_k=3)
     top = np.argsort(-scores[0])[:3]
     rest = np.setdiff1d(np.arange(len(dataset.doc_ids)), top)
-    assert new[0, top].min() >= 0.5 and new[0, rest].max() <= -1.0
+    assert set(np.unique(new[0, top])) <= {hit, miss} and new[0, rest].max() < new[0, top].min()
     assert (np.argsort(-new[0, rest]) == np.argsort(-scores[0, rest])).all()
     with pytest.raises(ValueError, match="shape"):
         rerank_scores(dataset, scores[:, :3], AnswerFinder(dataset))
+
+
+def test_non_finite_reranker_scores_are_refused() -> None:
+    dataset = el.load_dataset("seed")
+    scores = np.random.default_rng(0).normal(size=(len(dataset.query_ids), len(dataset.doc_ids)))
+    with pytest.raises(ValueError, match="non-finite"):
+        rerank_scores(dataset, scores, AnswerFinder(dataset, hit=np.nan), top_k=len(dataset.doc_ids))
 
 
 @pytest.mark.vllm
@@ -106,3 +118,63 @@ def test_rerank_with_the_tiny_reranker_over_bm25(reranker_vllm) -> None:
     assert set(table["model"]) == {"bm25+qwen3-reranker-0.6b"}
     assert len(table) == len(dataset.query_ids)
     assert table["rank"].min() >= 1
+
+
+# ---- a confident reranker: P("yes") rounds to 1.0 in float32, the log-odds still orders ----
+
+@pytest.fixture(scope="module")
+def confident_reranker(tiny_reranker_dir: Path, reranker_spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny reranker with its "yes" row of lm_head moved so that every pair of PAIRS gets
+    a log-odds of at least 40 (P("yes") = 1.0 in float32), different per pair. Returns the
+    spec and the log-odds expected from the construction (float64)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from embedlab.rerank import load_reranker
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_reranker_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_reranker_dir, dtype=torch.float32).eval()
+    ids = load_reranker(reranker_spec.with_options(backend="transformers")).token_ids(PAIRS)
+    with torch.no_grad():
+        last = torch.stack([model.model(torch.tensor([seq])).last_hidden_state[0, -1] for seq in ids]).double()
+        direction = last.mean(0)
+        base = last @ direction
+        assert (base > 0).all(), "the construction needs a common direction"
+        u = direction * (40.0 / base.min())
+        yes, no = tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no")
+        head = model.model.embed_tokens.weight.detach().clone()  # untie: lm_head gets its own rows
+        head[yes] = head[no] + u.float()
+        model.config.tie_word_embeddings = False
+        model.lm_head.weight = torch.nn.Parameter(head)
+    out = tmp_path_factory.mktemp("confident-reranker") / "model"
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return reranker_spec.with_options(path=str(out)), (last @ u).numpy()
+
+
+@pytest.mark.st
+def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
+    from embedlab.rerank import load_reranker
+
+    spec, expected = confident_reranker
+    scores = load_reranker(spec.with_options(backend="transformers", batch_size=4)).score(PAIRS)
+    p_yes = 1.0 / (1.0 + np.exp(-scores.astype(np.float32)))
+    assert (p_yes == np.float32(1.0)).all(), "the construction must saturate P(yes) in float32"
+    assert len(np.unique(scores)) == len(PAIRS), "the log-odds must not tie"
+    assert (np.argsort(scores) == np.argsort(expected)).all()
+    np.testing.assert_allclose(scores, expected, rtol=1e-4)
+
+
+@pytest.mark.vllm
+@pytest.mark.st
+def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
+    from embedlab.rerank import load_reranker
+
+    spec, expected = confident_reranker
+    reranker = load_reranker(spec.with_options(backend="vllm"))
+    scores = reranker.score(PAIRS)
+    assert (scores > 20).all() and len(np.unique(scores)) == len(PAIRS)
+    assert (np.argsort(scores) == np.argsort(expected)).all()
+    np.testing.assert_allclose(scores, expected, rtol=1e-3)
+    settings = reranker.effective_settings()
+    assert settings["max_length"] == 512 and settings["dtype"] == "float32"
