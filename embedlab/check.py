@@ -113,6 +113,11 @@ class BackendRun:
     token_ids: dict[str, list[list[int]]] = field(default_factory=dict)
     embeddings: dict[str, list[list[float]]] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, Any]:
+        """Everything but the texts, ids and embeddings (for check.json)."""
+        keep = ("backend", "status", "stage", "error", "load_s", "versions", "device", "gpu", "settings")
+        return {k: getattr(self, k) for k in keep}
+
     def embedding(self, kind: str) -> np.ndarray:
         return np.asarray(self.embeddings[kind], dtype=np.float32)
 
@@ -367,8 +372,10 @@ def check_model(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     origin: str = "",
     progress: bool = True,
+    runs: dict[str, BackendRun] | None = None,
 ) -> list[dict[str, Any]]:
-    """The check rows of one model (see `run_checks`)."""
+    """The check rows of one model (see `run_checks`); each worker's BackendRun is also put
+    in `runs` under its role ("configured", "reference") when given."""
     from embedlab.backends.hub import resolve_model_path
 
     name = spec.name
@@ -383,7 +390,10 @@ def check_model(
     def run(role_spec: ModelSpec, role: str) -> BackendRun:
         if progress:
             print(f"embedlab check: {name}: {role} backend {role_spec.backend} ...", file=sys.stderr, flush=True)
-        return run_backend_isolated(role_spec, texts, timeout_s)
+        result = run_backend_isolated(role_spec, texts, timeout_s)
+        if runs is not None:
+            runs[role] = result
+        return result
 
     ours = run(spec, "configured")
     rows += _backend_rows(spec, ours, spec.backend)
@@ -428,14 +438,20 @@ def run_checks(
     Each backend runs in its own worker process, one at a time. `reference` is the backend
     the configured one is compared with (None: no comparison); `reference_changes` are
     record fields or options changed for the reference only. `origins` maps a model name
-    to where its path came from (added to a missing-weights reason)."""
+    to where its path came from (added to a missing-weights reason). `table.attrs["backends"]`
+    holds, per model and role, the worker's versions, GPU identity and effective settings."""
     import pandas as pd
 
     texts = CheckTexts.builtin(texts) if isinstance(texts, int) else texts
     rows: list[dict[str, Any]] = []
+    backends: dict[str, dict[str, dict[str, Any]]] = {}
     for spec in specs:
-        rows += check_model(spec, texts, reference, reference_changes, timeout_s, (origins or {}).get(spec.name, ""), progress)
-    return pd.DataFrame(rows, columns=COLUMNS)
+        runs: dict[str, BackendRun] = {}
+        rows += check_model(spec, texts, reference, reference_changes, timeout_s, (origins or {}).get(spec.name, ""), progress, runs)
+        backends[spec.name] = {role: run.summary() for role, run in runs.items()}
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.attrs["backends"] = backends
+    return table
 
 
 # ---------------------------------------------------------------- CLI
@@ -548,8 +564,17 @@ def write_outputs(table: pd.DataFrame, out: Path, meta: Mapping[str, Any]) -> No
     """`out/check.csv` (the table) and `out/check.json` (the table plus `meta`)."""
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "check.csv", index=False)
-    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in table.to_dict("records")]
-    (out / "check.json").write_text(json.dumps({**meta, "rows": records}, ensure_ascii=False, indent=1), encoding="utf-8")
+    def clean(value: Any) -> Any:  # strict JSON: NaN becomes null
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    payload = clean({**meta, "rows": table.to_dict("records")})
+    (out / "check.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8")
 
 
 def check(
@@ -578,7 +603,8 @@ def check(
         typer.echo(f"FAIL {row['model']} {row['check']} ({row['backend']}): {row['detail']}", err=True)
     if out is not None:
         meta = {"argv": sys.argv[1:], "config": str(config) if config else None, "reference": ref,
-                "texts": asdict(text_set), "thresholds": {"float32": FP32_MIN_COSINE, "half": HALF_MIN_COSINE, "unit_norm": NORM_TOLERANCE}}
+                "texts": asdict(text_set), "thresholds": {"float32": FP32_MIN_COSINE, "half": HALF_MIN_COSINE, "unit_norm": NORM_TOLERANCE},
+                "backends": table.attrs.get("backends", {})}
         write_outputs(table, out, meta)
         typer.echo(f"written to {out / 'check.csv'} and {out / 'check.json'}")
     n_models = table["model"].nunique()

@@ -92,6 +92,8 @@ def test_seed_config_without_weights_names_what_is_missing_for_every_model(tmp_p
     proc = _cli("--config", str(ROOT / "configs" / "seed.yaml"), "--out", str(tmp_path), env=env, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     table = _read(tmp_path)
+    payload = json.loads((tmp_path / "check.json").read_text(encoding="utf-8"))
+    assert payload["thresholds"]["float32"] == FP32_MIN_COSINE and payload["backends"]["bge-m3"] == {}  # nothing started
     seed = yaml.safe_load((ROOT / "configs" / "seed.yaml").read_text(encoding="utf-8"))
     names = [m["name"] for m in seed["models"]]
     assert sorted(table["model"].unique()) == sorted(names)
@@ -167,6 +169,11 @@ def test_tiny_qwen3_and_xlm_roberta_pass_through_vllm(tiny_qwen_dir: Path, tiny_
     assert qwen.loc[("query_input", "vllm"), "detail"].endswith("151643]")  # <|endoftext|> appended
     assert bge.loc[("query_input", "vllm"), "detail"].startswith(repr(CHECK_QUERIES[0]) + " -> ")
     assert "inputs sent" in proc.stdout and "engines and devices" in proc.stdout
+    backends = json.loads((tmp_path / "out" / "check.json").read_text(encoding="utf-8"))["backends"]
+    for name in ("qwen3-embedding-0.6b", "bge-m3"):
+        assert backends[name]["configured"]["settings"]["dtype"] == "float32"
+        assert backends[name]["configured"]["versions"]["vllm_version"]
+        assert backends[name]["reference"]["backend"] == "transformers" and backends[name]["reference"]["load_s"] > 0
 
 
 @pytest.mark.slow
