@@ -203,6 +203,8 @@ def test_bge_m3_shape_gets_the_same_settings_in_both_backends(tiny_xlmr_dir: Pat
         settings = backend.effective_settings()
         assert {k: settings[k] for k in expected} == expected, settings
     assert st.effective_settings()["engine"].startswith("sentence-transformers ")
+    own = SentenceTransformersBackend(spec.with_options(backend="st", pooling=None))  # the folder's own Pooling module
+    assert own.effective_settings()["pooling"] in ("cls", "cls_token")
     long_text = "很长的文本" * 400
     assert len(plain.token_ids([long_text])[0]) == 512
     assert (_cosines(st.encode(TEXTS), plain.encode(TEXTS)) >= 0.999).all()

@@ -122,8 +122,10 @@ class SentenceTransformersBackend:
         normalize, device, engine."""
         pooling = self.spec.pooling
         if pooling is None:
-            modes = [m.get_pooling_mode_str() for m in self._model if hasattr(m, "get_pooling_mode_str")]
-            pooling = modes[0] if modes else "the model's own"
+            # the folder's Pooling module: `pooling_mode` (sentence-transformers >= 6), else
+            # the older `get_pooling_mode_str()`
+            modes = [getattr(m, "pooling_mode", None) or m.get_pooling_mode_str() for m in self._model if hasattr(m, "pooling_mode") or hasattr(m, "get_pooling_mode_str")]
+            pooling = "+".join(modes[0]) if modes and not isinstance(modes[0], str) else (modes[0] if modes else "the model's own")
         return {
             "max_length": self._model.max_seq_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": pooling,
             "normalize": self.spec.normalize, "device": self.device, "engine": f"sentence-transformers {_version('sentence-transformers')}",
