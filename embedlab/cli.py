@@ -14,6 +14,25 @@ from embedlab.errors import EmbedlabError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose a text-embedding model by testing it on your own data.")
 
 
+def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: str | None):
+    """The run config the command line asks for: the config file's (or the defaults'),
+    with -m/-d replacing its models/data sets and --backend applied to every model."""
+    from embedlab.config import RunConfig
+    from embedlab.models import DEFAULT_MODELS, get_model
+    from embedlab.runner import RunSettings
+
+    if cfg is None:
+        cfg = RunConfig(models=[], datasets=["seed", "traps-zh"], settings=RunSettings())
+        models = models or list(DEFAULT_MODELS)
+    specs = list(cfg.models)
+    if models:
+        by_name = {s.name: s for s in cfg.models}
+        specs = [by_name[m] if m in by_name else get_model(m) for m in models]
+    if backend:
+        specs = [s.with_options(backend=backend) for s in specs]
+    return replace(cfg, models=specs, datasets=list(datasets) if datasets else cfg.datasets)
+
+
 @app.command()
 def run(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name (see `embedlab models`) or model folder; repeatable.")] = None,
@@ -27,21 +46,26 @@ def run(
     sample: Annotated[Optional[int], typer.Option(help="Evaluate a seeded sample of this many queries per data set.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder.")] = None,
     isolate: Annotated[bool, typer.Option(help="Run each model in its own worker process.")] = True,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds a model's worker may take before it is killed and reported failed.")] = None,
 ) -> None:
-    """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json."""
-    from embedlab.config import RunConfig, load_config
+    """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json.
+
+    With --config, -m/-d replace the config's models/data sets (a -m naming one of the
+    config's models keeps that entry's settings) and --backend applies to every model."""
+    from embedlab.config import load_config
     from embedlab.datasets import load_dataset
-    from embedlab.models import DEFAULT_MODELS, get_model
-    from embedlab.runner import RunSettings, evaluate
+    from embedlab.runner import evaluate
 
     try:
-        if config is not None:
-            cfg = load_config(config)
-        else:
-            names = model or list(DEFAULT_MODELS)
-            specs = [get_model(m, **({"backend": backend} if backend else {})) for m in names]
-            cfg = RunConfig(models=specs, datasets=dataset or ["seed", "traps-zh"], settings=RunSettings())
-        changes = {k: v for k, v in {"repeats": repeats, "throughput_texts": throughput_texts, "dimensions": dimensions, "cache_dir": str(cache_dir) if cache_dir else None}.items() if v is not None}
+        cfg = select(load_config(config) if config is not None else None, model, dataset, backend)
+        changes = {
+            k: v
+            for k, v in {
+                "repeats": repeats, "throughput_texts": throughput_texts, "dimensions": dimensions,
+                "cache_dir": str(cache_dir) if cache_dir else None, "timeout_s": timeout,
+            }.items()
+            if v is not None
+        }
         settings = replace(cfg.settings, isolate=isolate, **changes)
         out_dir = out or (Path(cfg.out) if cfg.out else None)
         if out_dir is None:
@@ -56,8 +80,8 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     summary = report.summary()
-    cols = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "ndcg_at_10", "texts_per_s", "peak_mem_gib"]
-    typer.echo(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    cols = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "ndcg_at_10", "texts_per_s", *report.memory_columns()[:2]]
+    typer.echo(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
     typer.echo(f"results written to {out_dir}")
     if (summary["status"] != "ok").any():
         failed = summary.loc[summary["status"] != "ok", ["model", "error"]].drop_duplicates()
@@ -102,6 +126,15 @@ def _register_check() -> None:
 
 
 _register_check()
+
+
+def _register_lint() -> None:
+    from embedlab.lint import lint_command
+
+    app.command("lint", help="Find shortcut cues (length, word overlap, style) in a data set; exit 1 if any is flagged.")(lint_command)
+
+
+_register_lint()
 
 
 def main() -> None:

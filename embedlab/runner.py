@@ -434,7 +434,7 @@ def evaluate(
         runs=pd.DataFrame(run_rows),
         config={
             "models": [s.to_dict() for s in specs], "datasets": names, "settings": settings.to_dict(),
-            "effective": effective_by_model, **(config or {}),
+            "effective": effective_by_model, "dataset_meta": {d.name: d.meta.to_dict() for d in sets}, **(config or {}),
         },
         environment={"packages": probe.package_versions(), "hardware": probe.hardware(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
         datasets={d.name: d.fingerprint() for d in sets},

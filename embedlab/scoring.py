@@ -38,6 +38,23 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(scores, idx, axis=1)
 
 
+def judged_candidates(dataset: Dataset, query_ids: list[str] | None = None) -> np.ndarray:
+    """Boolean mask (n_queries, n_docs) of each query's candidates in judged mode: the
+    documents its qrels judge. A query whose qrels judge no non-relevant document (a
+    shared-corpus set such as `seed`, which lists only answers) would otherwise be "ranked"
+    among its answers alone and always win; its candidates are its judged documents plus
+    every document that answers no query, its distractors by construction (the rule
+    `embedlab lint` uses too)."""
+    query_ids = dataset.query_ids if query_ids is None else query_ids
+    judged = dataset.judged(query_ids)
+    gains = dataset.gains(query_ids)
+    lonely = ~(judged & (gains == 0)).any(axis=1)
+    if lonely.any():
+        answers_none = (dataset.gains(dataset.query_ids) == 0).all(axis=0)
+        judged[lonely] |= answers_none
+    return judged
+
+
 def per_query_table(
     dataset: Dataset,
     model: str,
@@ -53,7 +70,7 @@ def per_query_table(
     it was the answer of another query).
 
     `candidates` ("all" or "judged") overrides `dataset.meta.candidates`: "judged" ranks
-    each query only among the documents its qrels judge (cue baselines use it)."""
+    each query only among its candidates (`judged_candidates`; cue baselines use it)."""
     query_ids = dataset.query_ids
     doc_ids = np.array(dataset.doc_ids, dtype=object)
     kinds = np.array([dataset.kinds.get(d, "") for d in dataset.doc_ids], dtype=object)
@@ -63,7 +80,7 @@ def per_query_table(
     mode = dataset.meta.candidates if candidates is None else candidates
     if mode not in CANDIDATE_MODES:
         raise ConfigError(f"candidates: expected one of {CANDIDATE_MODES}, got {mode!r}")
-    judged = dataset.judged(query_ids) if mode == "judged" else None
+    judged = judged_candidates(dataset, query_ids) if mode == "judged" else None
     if scores is not None:
         blocks: Iterator[tuple[int, np.ndarray]] = ((s, scores[s : s + BLOCK]) for s in range(0, len(scores), BLOCK))
     else:

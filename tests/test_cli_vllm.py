@@ -49,7 +49,7 @@ def test_seed_config_runs_through_vllm_with_tiny_models(tiny_qwen_dir: Path, tmp
         row = summary.loc[name]
         assert row["status"] == "ok", row["error"]
         assert row["dim"] == dim and row["n_queries"] == 8
-        assert row["throughput_texts_per_s"] > 0 and row["peak_mem_gib"] > 0
+        assert row["throughput_texts_per_s"] > 0 and row["host_rss_peak_gib"] > 0
     runs = pd.read_csv(tmp_path / "out" / "runs.csv").set_index("model")
     assert runs.loc["qwen3-embedding-0.6b", "backend"] == "vllm"
     assert "vllm_version" in runs.columns and runs["vllm_version"].notna().any()

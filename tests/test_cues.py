@@ -89,3 +89,24 @@ def test_unknown_candidates_mode_is_an_error():
     ds = tiny()
     with pytest.raises(ConfigError, match="candidates"):
         per_query_table(ds, "length", scores=length_scores(ds), candidates="judge")
+
+
+def test_judged_mode_never_ranks_a_query_among_its_answers_alone() -> None:
+    """`seed` judges only each query's answer: judged mode then uses every document that
+    answers no query as the distractors, so `length-judged` cannot score 8/8 by default."""
+    import numpy as np
+
+    from embedlab.datasets import load_dataset
+    from embedlab.scoring import judged_candidates
+
+    ds = load_dataset("seed")
+    mask = judged_candidates(ds)
+    gains = ds.gains()
+    answers_none = (gains == 0).all(axis=0)
+    assert answers_none.sum() > 0
+    for row in range(len(ds.query_ids)):
+        assert mask[row, gains[row] > 0].all()  # its answers
+        assert mask[row, answers_none].all()  # and every document that answers no query
+        assert not mask[row, (gains[row] == 0) & ~answers_none].any()  # not other queries' answers
+    traps = load_dataset("traps-zh")
+    np.testing.assert_array_equal(judged_candidates(traps), traps.judged())  # judged distractors exist: unchanged

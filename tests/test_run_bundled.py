@@ -19,7 +19,7 @@ from embedlab.results import Report
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY_COLUMNS = [
     "model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "top5", "mrr",
-    "ndcg_at_10", "mean_margin", "load_s", "texts_per_s", "peak_mem_gib", "dim",
+    "ndcg_at_10", "mean_margin", "load_s", "texts_per_s", "host_rss_peak_gib", "dim",
 ]
 
 
@@ -49,7 +49,7 @@ def test_run_writes_every_file(seed_run: Path) -> None:
     assert (traps["top1_high"] - traps["top1_low"] > 0).any()  # real intervals, not points
     dense = summary[summary["model"] != "bm25"]
     assert set(dense["dim"]) == {512, 384}
-    assert (summary["texts_per_s"] > 0).all() and (summary["peak_mem_gib"] > 0).all()
+    assert (summary["texts_per_s"] > 0).all() and (summary["host_rss_peak_gib"] > 0).all()
 
 
 def test_per_query_and_categories(seed_run: Path) -> None:
