@@ -22,6 +22,7 @@ from embedlab.check import (
     FP32_MIN_COSINE,
     HALF_MIN_COSINE,
     CheckTexts,
+    _device_label,
     agreement_threshold,
     min_cosine,
     run_backend_isolated,
@@ -66,6 +67,26 @@ def test_threshold_depends_on_precision() -> None:
     assert agreement_threshold("float32", "float32") == (FP32_MIN_COSINE, ">= 0.999 (float32)")
     assert agreement_threshold("bfloat16", "float32")[0] == HALF_MIN_COSINE == 0.99
     assert agreement_threshold("float32", "float16")[1] == ">= 0.99 (float16)"
+
+
+def test_device_label_names_the_gpu_and_its_visibility() -> None:
+    gpu = {"gpu_name": "NVIDIA H100 80GB HBM3", "gpu_device": "NVIDIA H100 80GB HBM3 (nvml 3, GPU-1234)", "gpu_total_gib": 79.6,
+           "cuda_visible_devices": "3", "gpu_found_by": "torch device 0 UUID"}
+    label = _device_label("cuda", gpu)
+    assert label.startswith("NVIDIA H100 80GB HBM3 (nvml 3, GPU-1234), 79.6 GiB, CUDA_VISIBLE_DEVICES=3")
+    assert "torch device 0 UUID" in label
+    assert _device_label("cpu", {}) == "CPU"
+    assert _device_label("cpu", gpu) == "CPU (a GPU is present: NVIDIA H100 80GB HBM3)"
+
+
+def test_name_equals_path_without_weights_names_the_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "Qwen3-Embedding-4B"
+    proc = _cli("-m", f"qwen3-embedding-4b={missing}", "-m", "bge-m3", env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}, timeout=300)
+    assert proc.returncode == 1
+    assert f"FAIL qwen3-embedding-4b weights (-): model 'qwen3-embedding-4b': folder '{missing}' does not exist" in proc.stderr
+    assert "huggingface-cli download Qwen/Qwen3-Embedding-4B" in proc.stderr
+    bge = next(line for line in proc.stderr.splitlines() if line.startswith("FAIL bge-m3"))
+    assert "-m bge-m3=DIR" in bge and bge.count("huggingface-cli download BAAI/bge-m3") == 1
 
 
 def test_builtin_texts_are_chinese_and_bounded() -> None:
