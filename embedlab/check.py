@@ -228,6 +228,15 @@ def _stderr_tail(path: Path, lines: int = 6) -> str:
     return " | ".join(kept[-lines:])
 
 
+def _kill_session(pid: int) -> None:
+    """Kill what is left of the worker's own session (started with start_new_session, so its
+    process group id is its pid): the worker and any engine process it started."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def run_backend_isolated(spec: ModelSpec, texts: CheckTexts, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendRun:
     """`probe_backend` in a fresh interpreter; a crash, a kill or a timeout is a failed
     run whose reason carries the tail of the worker's stderr."""
@@ -242,9 +251,10 @@ def run_backend_isolated(spec: ModelSpec, texts: CheckTexts, timeout_s: float = 
             try:
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)  # the worker's own session: it and its engine processes
+                _kill_session(proc.pid)
                 proc.wait()
                 return BackendRun(spec.backend, "failed", "worker", f"no result after {timeout_s:.0f} s (killed); stderr: {_stderr_tail(stderr)}")
+            _kill_session(proc.pid)  # engine processes the worker may have left behind
         if code != 0 or not result.exists():
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             return BackendRun(spec.backend, "failed", "worker", f"worker process crashed ({how}); stderr: {_stderr_tail(stderr)}")

@@ -130,7 +130,8 @@ def test_seed_config_without_weights_names_what_is_missing_for_every_model(tmp_p
     assert "4 check(s) failed" in proc.stdout
 
 
-def test_crashing_hanging_and_overflowing_backends_are_failed_rows(tmp_path: Path) -> None:
+def test_crashing_hanging_and_overflowing_backends_are_failed_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # the workers import tests.crashing_backend from here
     texts = CheckTexts.builtin(1)
     crash = run_backend_isolated(ModelSpec(name="crash", backend="tests.crashing_backend:CrashBackend", path=str(tmp_path)), texts)
     assert crash.status == "failed" and "exit code 137" in crash.error
