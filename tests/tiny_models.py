@@ -42,6 +42,20 @@ def _copy_tokenizer(tokenizer_dir: Path, out: Path) -> None:
             shutil.copy(tokenizer_dir / name, out / name)
 
 
+def _save_random(model_class, config, out: Path, seed: int) -> None:
+    """Build `model_class(config)` with seeded random weights, larger than the default
+    init so embeddings differ clearly per text, and save it as float32 safetensors."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_class(config)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.2)
+    model.to(torch.float32).save_pretrained(out, safe_serialization=True)
+
+
 def _tiny_qwen3(out: Path, tokenizer_dir: Path, seed: int, *, layers: int = 2, max_len: int = 512) -> Path:
     """A random Qwen3ForCausalLM (hidden 64, 4 heads of 32, 2 KV heads) saved as float32."""
     import torch
@@ -65,13 +79,7 @@ def _tiny_qwen3(out: Path, tokenizer_dir: Path, seed: int, *, layers: int = 2, m
         bos_token_id=None,
         torch_dtype="float32",
     )
-    torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(config)
-    with torch.no_grad():  # larger than the default init, so embeddings differ clearly per text
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.normal_(0.0, 0.2)
-    model.to(torch.float32).save_pretrained(out, safe_serialization=True)
+    _save_random(Qwen3ForCausalLM, config, out, seed)
     return out
 
 
@@ -130,13 +138,7 @@ def build_xlm_roberta_embedding(out: Path, tokenizer_dir: Path | None = None, se
         architectures=["XLMRobertaModel"],
         torch_dtype="float32",
     )
-    torch.manual_seed(seed)
-    model = XLMRobertaModel(config)
-    with torch.no_grad():  # larger than the default init, so embeddings differ clearly per text
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.normal_(0.0, 0.2)
-    model.to(torch.float32).save_pretrained(out, safe_serialization=True)
+    _save_random(XLMRobertaModel, config, out, seed)
     (out / "1_Pooling").mkdir(exist_ok=True)
     (out / "1_Pooling" / "config.json").write_text(
         json.dumps({"word_embedding_dimension": 64, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False, "include_prompt": True}),
