@@ -148,14 +148,12 @@ def cue_models(report: Report) -> list[str]:
 
 
 def cue_table(report: Report, summary: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The summary with a `kind` column ("cue baseline" or "model"), per data set sorted by
-    top-1 (best first), so each model stands beside the form cues."""
+    """The summary with a `kind` column ("cue baseline" or "model"), the models first and
+    the cue baselines after them, so each model stands beside the form cues."""
     summary = report.summary() if summary is None else summary
     cues = set(cue_models(report))
     out = summary.assign(kind=np.where(summary["model"].isin(cues), CUE_LABEL, "model"))
-    order = {d: i for i, d in enumerate(dict.fromkeys(out["dataset"]))}
-    out = out.assign(_order=out["dataset"].map(order)).sort_values(["_order", "top1"], ascending=[True, False], kind="stable")
-    return out.drop(columns="_order").reset_index(drop=True)
+    return out.sort_values("kind", key=lambda k: k == CUE_LABEL, kind="stable").reset_index(drop=True)
 
 
 def cue_flags(report: Report) -> pd.DataFrame | None:
@@ -470,7 +468,7 @@ def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
     article's GPU figure in `reported_gpu_memory_gib` (see `memory_frame` for plotting)."""
     runs = report.runs
     dataset = _memory_dataset(runs, dataset)
-    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok")]
+    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (_text(runs, "backend") != CUE_BACKEND)]
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
     numeric = ["load_s", "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s", *dict.fromkeys([*GPU_MEMORY_MEASURES, *HOST_MEMORY_MEASURES]), "dim", "n_timed", "latency_median_s"]
     measured = pd.DataFrame({"model": runs["model"].to_numpy(), "source": MEASURED_LABEL, "dataset": dataset})
@@ -501,12 +499,13 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
     left out and its `kv_cache_note` kept in `note`). A model run on CPU gets its host RSS
     after load and peak, labelled "host RSS, CPU run" (`device` "CPU"). The article's
     reported GPU figures are added (source REPORTED_LABEL, keyed by record name) only when
-    some model here has GPU measurements: host RSS is never set beside them."""
+    some model here has GPU measurements: host RSS is never set beside them. Cue baselines
+    (backend "length") are left out."""
     runs = report.runs
     if runs.empty:
         return pd.DataFrame(columns=MEMORY_COLUMNS)
     dataset = _memory_dataset(runs, dataset)
-    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok")]
+    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (_text(runs, "backend") != CUE_BACKEND)]  # cue baselines hold no model
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
     gpu = on_gpu(runs)
     rows = []

@@ -449,16 +449,18 @@ def memory_bars(frame: pd.DataFrame, ax=None):
     titled "host RSS, CPU run", never beside the article's GPU numbers. From
     `analysis.memory_frame`."""
     data, left_out = _memory_parts(frame) if not frame.empty else (frame, [])
+    if ax is None:
+        ax = _axes(None, (min(13.5, max(7.0, 1.7 * data["model"].nunique() + 4.5)), 4.8))  # room for the legend
     ax = grouped_bars(data, "model", "value_gib", "measure", ax=ax, hatch_by="source")
     if data.empty:
         return ax
     ax.set_ylabel("GiB")
     if (data["device"] == "GPU").any():
-        title = "GPU memory per model (GiB): measured here, and reported in the article (hatched)"
+        title = "GPU memory per model (GiB)\nmeasured here, and reported in the article (hatched)"
         if left_out:
             title += f"\nrun on CPU, not drawn (host RSS is not GPU memory): {', '.join(left_out)}"
     else:
-        title = "host RSS, CPU run (GiB): not GPU memory; the article's GPU figures are not drawn beside it"
+        title = "host RSS, CPU run (GiB)\nnot GPU memory: the article's GPU figures are not drawn beside it"
     ax.set_title(title, fontsize=10)
     return ax
 
@@ -480,7 +482,7 @@ def memory_scatter(frame: pd.DataFrame, ax=None):
     for (source, measure), sub in data.groupby(["source", "measure"], sort=False):
         reported = source == REPORTED_SOURCE
         ax.scatter(sub["params_m"], sub["value_gib"], marker="^" if reported else markers.get(measure, "D"), s=60,
-                   label=f"{measure} ({source})" if reported else measure,
+                   label=measure,
                    facecolor="none" if reported else None, edgecolor="#C44E52" if reported else None, lw=1.5)
         for rec in sub.itertuples():
             ax.annotate(rec.model, (rec.params_m, rec.value_gib), textcoords="offset points", xytext=(5, 4), fontsize=8)

@@ -281,6 +281,8 @@ def test_memory_of_a_cpu_run_is_host_rss_and_never_beside_the_article() -> None:
     weights = analysis.memory_frame(cpu)
     assert set(weights["device"]) == {"CPU"} and set(weights["source"]) == {analysis.MEASURED_LABEL}
     assert weights.loc[weights["measure"].str.startswith("weights"), "measure"].tolist() == ["weights (parameter bytes, CPU run)"]
+    cue = replace(cpu, runs=pd.concat([cpu.runs, cpu.runs.iloc[[0]].assign(model="length", backend="length")], ignore_index=True))
+    assert "length" not in set(analysis.memory_frame(cue)["model"]) and "length" not in set(analysis.speed_table(cue)["model"])
     peak = frame[frame["measure"].str.startswith("peak")].set_index("model")["value_gib"]
     assert peak.to_dict() == {"qwen3-embedding-0.6b": 1.9, "bge-m3": 1.9}
     assert "host RSS, CPU run" in analysis.memory_note(frame) and "GPU run" not in analysis.memory_note(frame)
