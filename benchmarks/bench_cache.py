@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def entries(cache: Path) -> dict[str, str]:
     """Embedding-cache entry -> measured_at, to tell computed entries from reused ones."""
     out = {}
-    for meta in cache.glob("v1/*/*/meta.json"):
+    for meta in cache.glob("v*/[0-9a-f][0-9a-f]/*/meta.json"):
         out[meta.parent.name] = json.loads(meta.read_text(encoding="utf-8")).get("measured_at", "")
     return out
 

@@ -136,7 +136,7 @@ def with_cue_baselines(models=None) -> list[ModelSpec]:
     `length-judged`) that are not among them already."""
     specs = resolve_models(models)
     have = {s.name for s in specs}
-    return specs + [MODELS[n] for n in CUE_BASELINES if n in MODELS and n not in have]
+    return specs + [MODELS[n] for n in CUE_BASELINES if n not in have]
 
 
 def cue_models(report: Report) -> list[str]:
@@ -156,36 +156,31 @@ def cue_table(report: Report, summary: pd.DataFrame | None = None) -> pd.DataFra
     return out.sort_values("kind", key=lambda k: k == CUE_LABEL, kind="stable").reset_index(drop=True)
 
 
-def cue_flags(report: Report) -> pd.DataFrame | None:
+def cue_flags(report: Report) -> pd.DataFrame:
     """`Report.cue_flags()`: per data set and model, top-1 against the best cue baseline
-    and whether the model barely beats it; None when this embedlab's Report has no
-    `cue_flags` (see `cue_note`)."""
-    if not hasattr(report, "cue_flags"):
-        return None
+    and whether the model does not clearly beat it."""
     return report.cue_flags()
 
 
 def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
-    """Markdown reading `cue_flags`: which models barely beat a form cue, per data set."""
+    """Markdown reading `cue_flags`: which models do not clearly beat a form cue, per data set."""
     if not cues:
         return (
             "No cue baseline in this run (records `length`, `length-judged` with backend `length`), "
             "so nothing here says whether form alone (document length) would do as well."
         )
-    if flags is None:
-        return "This embedlab's `Report` has no `cue_flags()`, so no model is flagged here; the cue rows above can be read by eye."
     if flags.empty:
         return "No model to compare with the cue baselines."
     lines = []
     for r in flags.itertuples():
-        verdict = "**barely beats the cue (flagged)**" if r.flagged else "clearly ahead of the cue"
+        verdict = "**does not clearly beat the cue (flagged)**" if r.flagged else "clearly ahead of the cue"
         lines.append(
             f"- {r.dataset}: {r.model} top-1 {r.top1:.3f} vs {r.best_cue} {r.best_cue_top1:.3f} "
             f"(difference {r.diff:+.3f}, paired p = {r.p_value:.3g}): {verdict}."
         )
     flagged = flags[flags["flagged"].astype(bool)]
     head = (
-        f"{len(flagged)} of {len(flags)} model × data set rows barely beat a cue baseline "
+        f"{len(flagged)} of {len(flags)} model × data set rows do not clearly beat a cue baseline "
         "(top-1 less than 0.05 above the best cue, or paired p ≥ 0.05): on those, form alone does about as well."
         if not flagged.empty else "Every model is clearly ahead of the best cue baseline on every data set."
     )

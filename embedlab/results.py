@@ -23,7 +23,7 @@ MEMORY_COLUMNS = [
     "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
     "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
 ]
-# A model "barely beats" a cue baseline when it is less than this far above it on top-1,
+# A model "does not clearly beat" a cue baseline when it is less than this far above it on top-1,
 # or not significantly above it (paired permutation test) at this level.
 CUE_MIN_DIFF = 0.05
 CUE_ALPHA = 0.05
@@ -214,7 +214,7 @@ class Report:
                 lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors. A model is flagged when it is less than {CUE_MIN_DIFF:.0%} above the best cue on top-1 or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
                 lines.append(block(flags))
                 for r in flags[flags["flagged"]].itertuples():
-                    lines.append(f"- **{r.model}** barely beats the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")
+                    lines.append(f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")
                 lines.append("")
             if (self.per_query["category"].fillna("") != "").any():
                 lines += ["## Top-1 by category", ""]

@@ -312,8 +312,8 @@ def test_memory_of_a_gpu_run_is_gpu_memory_beside_the_reported_figures() -> None
 
 
 def test_cue_baselines_stand_beside_the_models() -> None:
-    assert [s.name for s in analysis.with_cue_baselines(["bm25"])] == ["bm25", *[n for n in analysis.CUE_BASELINES if n in analysis.MODELS]]
-    assert [s.name for s in analysis.with_cue_baselines(["bm25", "length"]) if s.name == "length"] == (["length"] if "length" in analysis.MODELS else [])
+    assert [s.name for s in analysis.with_cue_baselines(["bm25"])] == ["bm25", "length", "length-judged"]
+    assert [s.name for s in analysis.with_cue_baselines(["length", "bm25"])] == ["length", "bm25", "length-judged"]
     per_query = pd.DataFrame(
         {"model": ["dense"] * 4 + ["length"] * 4, "dataset": "d", "query_id": [f"q{i}" for i in range(4)] * 2, "category": "",
          "top1": [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], "top3": 1.0, "top5": 1.0, "mrr": 1.0, "ndcg_at_10": 1.0, "margin": 0.1}
@@ -328,5 +328,4 @@ def test_cue_baselines_stand_beside_the_models() -> None:
     note = analysis.cue_note(flags, ["length"])
     assert "1 of 1" in note and "dense top-1 0.750 vs length 0.750" in note and "flagged" in note
     assert "No cue baseline" in analysis.cue_note(None, [])
-    if hasattr(Report, "cue_flags"):
-        assert analysis.cue_flags(report) is not None
+    assert analysis.cue_flags(report).equals(report.cue_flags())
