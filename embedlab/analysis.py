@@ -20,7 +20,7 @@ import pandas as pd
 from embedlab.categories import CATEGORIES, DOCUMENT_KINDS, get_category
 from embedlab.datasets import Dataset, load_dataset
 from embedlab.models import DEFAULT_MODELS, MODELS, ModelSpec, spec_from_config
-from embedlab.results import Report
+from embedlab.results import CUE_BACKEND, Report, gpu_rows
 from embedlab.runner import RunSettings, evaluate
 from embedlab.stats import paired_comparison
 
@@ -61,7 +61,6 @@ MEASURED_LABEL = "measured here"
 CUE_LABEL = "cue baseline"
 # Records of the form-cue baselines (contracts: backend "length"); added to every overview.
 CUE_BASELINES: tuple[str, ...] = ("length", "length-judged")
-CUE_BACKEND = "length"
 # What the run measures of GPU memory (runs.csv columns -> label) and, on a CPU run, of host
 # memory. The article's figure is `torch.cuda.memory_allocated()` after load minus before, in
 # its notebook process (GiB, printed as "GB"): about the weights, so `weights_gib` and
@@ -141,10 +140,7 @@ def with_cue_baselines(models=None) -> list[ModelSpec]:
 
 def cue_models(report: Report) -> list[str]:
     """Models of a run that are cue baselines (their `backend` is "length")."""
-    runs = report.runs
-    if "backend" not in runs.columns:
-        return []
-    return list(dict.fromkeys(runs.loc[runs["backend"] == CUE_BACKEND, "model"]))
+    return report.cue_models()
 
 
 def cue_table(report: Report, summary: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -409,9 +405,8 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def on_gpu(runs: pd.DataFrame) -> pd.Series:
-    """Per run row: whether GPU memory was measured (`gpu_mem_peak_gib` or
-    `gpu_mem_load_gib` filled, or a `gpu_device` named). False on a CPU run."""
-    return _values(runs, "gpu_mem_peak_gib").notna() | _values(runs, "gpu_mem_load_gib").notna() | (_text(runs, "gpu_device") != "")
+    """Per run row: whether GPU memory was measured (`results.gpu_rows`)."""
+    return gpu_rows(runs)
 
 
 def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed") -> pd.DataFrame:

@@ -23,7 +23,6 @@ import math
 import os
 import pickle
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -219,27 +218,21 @@ def worker_main(job: str, result: str) -> int:
 
 
 def _stderr_tail(path: Path, lines: int = 6) -> str:
-    """The last non-empty lines of a worker's stderr, joined on one line."""
+    """The last non-empty lines of a worker's stderr file, joined on one line."""
+    from embedlab.runner import stderr_tail
+
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-    kept = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(kept[-lines:])
-
-
-def _kill_session(pid: int) -> None:
-    """Kill what is left of the worker's own session (started with start_new_session, so its
-    process group id is its pid): the worker and any engine process it started."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    return stderr_tail(text, lines)
 
 
 def run_backend_isolated(spec: ModelSpec, texts: CheckTexts, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendRun:
     """`probe_backend` in a fresh interpreter; a crash, a kill or a timeout is a failed
     run whose reason carries the tail of the worker's stderr."""
+    from embedlab.runner import stop_session
+
     with tempfile.TemporaryDirectory(prefix="embedlab-check-") as tmp:
         job, result, stderr = Path(tmp) / "job.pkl", Path(tmp) / "result.json", Path(tmp) / "stderr.txt"
         job.write_bytes(pickle.dumps((spec, texts)))
@@ -251,10 +244,10 @@ def run_backend_isolated(spec: ModelSpec, texts: CheckTexts, timeout_s: float = 
             try:
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                _kill_session(proc.pid)
+                stop_session(proc.pid)
                 proc.wait()
                 return BackendRun(spec.backend, "failed", "worker", f"no result after {timeout_s:.0f} s (killed); stderr: {_stderr_tail(stderr)}")
-            _kill_session(proc.pid)  # engine processes the worker may have left behind
+            stop_session(proc.pid)  # engine processes the worker may have left behind
         if code != 0 or not result.exists():
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             return BackendRun(spec.backend, "failed", "worker", f"worker process crashed ({how}); stderr: {_stderr_tail(stderr)}")

@@ -26,6 +26,7 @@ MEMORY_COLUMNS = [
 # A model "does not clearly beat" a cue baseline when it is less than this far above it on top-1,
 # or not significantly above it (paired permutation test) at this level.
 CUE_MIN_DIFF = 0.05
+CUE_BACKEND = "length"  # rows of this backend are cue baselines, not models
 CUE_ALPHA = 0.05
 SUMMARY_COLUMNS = [
     "model", "dataset", "status", "n_queries",
@@ -126,10 +127,10 @@ class Report:
         return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
     def cue_models(self) -> list[str]:
-        """Models that are cue baselines (backend "length"), not real models."""
+        """Models that are cue baselines (backend CUE_BACKEND), not real models."""
         if "backend" not in self.runs:
             return []
-        return list(dict.fromkeys(self.runs.loc[self.runs["backend"] == "length", "model"]))
+        return list(dict.fromkeys(self.runs.loc[self.runs["backend"] == CUE_BACKEND, "model"]))
 
     def cue_flags(self, metric: str = "top1") -> pd.DataFrame:
         """Each real model against the best cue baseline of each data set: flagged when it
@@ -167,9 +168,8 @@ class Report:
         return f"Report({ok['model'].nunique()} models ok, {self.runs['dataset'].nunique()} data sets, {len(self.per_query)} query results)"
 
     def on_gpu(self) -> bool:
-        """True when any model ran on a GPU (its GPU memory columns are filled)."""
-        col = self.runs.get("gpu_mem_peak_gib")
-        return col is not None and pd.to_numeric(col, errors="coerce").notna().any()
+        """True when any model ran on a GPU (see `gpu_rows`)."""
+        return bool(gpu_rows(self.runs).any())
 
     def memory_columns(self) -> list[str]:
         """The memory columns worth showing: GPU memory when a GPU was used, else host RSS."""
@@ -267,6 +267,16 @@ class Report:
         per_query = per_query.fillna({"category": "", "winner_kind": "", "top1_kind": "", "best_wrong_kind": ""})
         runs = pd.read_csv(out / RUNS_FILE, dtype={"error": str}).fillna({"error": ""})
         return cls(per_query, runs, meta.get("config", {}), meta.get("environment", {}), meta.get("datasets", {}), seed=meta.get("seed", 0), confidence=meta.get("confidence", 0.95))
+
+
+def gpu_rows(runs: pd.DataFrame) -> pd.Series:
+    """Per run row: whether GPU memory was measured (`gpu_mem_peak_gib` or
+    `gpu_mem_load_gib` filled, or a `gpu_device` named). False on a CPU run."""
+    def numbers(column: str) -> pd.Series:
+        return pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(np.nan, index=runs.index, dtype=float)
+
+    device = runs["gpu_device"].fillna("").astype(str) if "gpu_device" in runs else pd.Series("", index=runs.index, dtype=object)
+    return numbers("gpu_mem_peak_gib").notna() | numbers("gpu_mem_load_gib").notna() | (device != "")
 
 
 def _atomic_write(path: Path, text: str) -> None:

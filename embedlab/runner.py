@@ -256,7 +256,7 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
 STDERR_TAIL_LINES = 12
 
 
-def _tail_text(text: str, lines: int = STDERR_TAIL_LINES, limit: int = 600) -> str:
+def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES, limit: int = 600) -> str:
     """The last `lines` lines of a worker's stderr as one line; a progress bar redrawn with
     carriage returns counts as its last state."""
     kept = []
@@ -265,6 +265,18 @@ def _tail_text(text: str, lines: int = STDERR_TAIL_LINES, limit: int = 600) -> s
         if states:
             kept.append(" ".join(states[-1].split()))
     return " | ".join(kept[-lines:])[-limit:]
+
+
+def stop_session(pid: int) -> None:
+    """Kill what is left of a worker's own session (started with start_new_session, so its
+    process group id is its pid): the worker and any engine process it started."""
+    import os
+    import signal
+
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
@@ -277,7 +289,6 @@ def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: R
     import codecs
     import collections
     import os
-    import signal
     import threading
 
     with tempfile.TemporaryDirectory(prefix="embedlab-worker-") as tmp:
@@ -307,14 +318,15 @@ def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: R
             proc.wait(timeout=settings.timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and any engine process it started
+            stop_session(proc.pid)
             proc.wait()
         except BaseException:
-            os.killpg(proc.pid, signal.SIGKILL)
+            stop_session(proc.pid)
             proc.wait()
             raise
+        stop_session(proc.pid)  # engine processes the worker may have left behind
         reader.join(timeout=5)
-        stderr = _tail_text(b"".join(tail).decode("utf-8", errors="replace"))
+        stderr = stderr_tail(b"".join(tail).decode("utf-8", errors="replace"))
         if timed_out:
             error = f"worker timed out after {settings.timeout_s:g} s (settings.timeout_s / --timeout) and was killed"
         elif proc.returncode != 0 or not result.exists():
