@@ -84,7 +84,7 @@ def row(pair: str, model: str, n: int, ours: Times, direct: Times) -> dict[str, 
 def bench_vllm(spec: Any, texts: list[str], repeats: int, kind: str) -> dict[str, Any]:
     import numpy as np
 
-    from embedlab.backends.vllm import VLLMBackend
+    from embedlab.models.backends.vllm import VLLMBackend
 
     backend = VLLMBackend(spec.with_options(backend="vllm"))
     llm = backend._llm
@@ -101,7 +101,7 @@ def bench_vllm(spec: Any, texts: list[str], repeats: int, kind: str) -> dict[str
 
 
 def bench_st(spec: Any, texts: list[str], repeats: int, kind: str) -> dict[str, Any]:
-    from embedlab.backends.st import SentenceTransformersBackend
+    from embedlab.models.backends.st import SentenceTransformersBackend
 
     backend = SentenceTransformersBackend(spec.with_options(backend="st"))
     model = backend._model
@@ -115,7 +115,7 @@ def bench_st(spec: Any, texts: list[str], repeats: int, kind: str) -> dict[str, 
 
 
 def environment() -> dict[str, Any]:
-    from embedlab import probe
+    from embedlab.run import probe
 
     hw = probe.hardware()
     return {**{k: hw.get(k) for k in ("cpu", "cores", "memory_gib", "gpu_name", "gpu_driver")}, **probe.runtime_info(), "load_average": os.getloadavg()}
@@ -133,7 +133,7 @@ def main() -> int:
     if args.texts < 1000:
         print("note: fewer than 1,000 texts is a latency figure, not a throughput one", file=sys.stderr)
 
-    from embedlab.models import get_model
+    from embedlab.models.records import get_model
 
     texts = bench_texts(args.texts)
     cpu_options = {"dtype": "float32", "max_model_len": 512, "kv_cache_memory_bytes": 256 * 2**20, "enforce_eager": True}

@@ -189,9 +189,10 @@ def main() -> int:
     import torch
     from transformers import AutoTokenizer
 
-    from embedlab import probe
-    from embedlab.models import get_model
-    from embedlab.runner import EncodeTask, RunSettings, outcome_row, run_model_isolated
+    from embedlab.run import probe
+    from embedlab.models.records import get_model
+    from embedlab.run.runner import outcome_row, run_model_isolated
+    from embedlab.types import EncodeTask, RunSettings
 
     on_gpu = torch.cuda.is_available()
     device = "cuda" if on_gpu else "cpu"

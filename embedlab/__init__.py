@@ -2,11 +2,11 @@
 
 `import embedlab` is light: no torch, no vLLM, no model is loaded until asked for."""
 
-from embedlab.datasets import Dataset, DatasetMeta, bundled_datasets, load_dataset
+from embedlab.data.datasets import Dataset, DatasetMeta, bundled_datasets, load_dataset
 from embedlab.errors import BackendUnavailableError, ConfigError, DataError, EmbedlabError, UnknownNameError
-from embedlab.models import DEFAULT_MODELS, MODELS, ModelSpec, get_model
-from embedlab.results import Report
-from embedlab.runner import RunSettings, evaluate
+from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, get_model
+from embedlab.evaluation import Report, evaluate
+from embedlab.types import RunSettings
 
 __version__ = "0.1.0"
 

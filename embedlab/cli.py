@@ -17,9 +17,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose a tex
 def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: str | None):
     """The run config the command line asks for: the config file's (or the defaults'),
     with -m/-d replacing its models/data sets and --backend applied to every model."""
-    from embedlab.config import RunConfig
-    from embedlab.models import DEFAULT_MODELS, get_model
-    from embedlab.runner import RunSettings
+    from embedlab.run.config import RunConfig
+    from embedlab.models.records import DEFAULT_MODELS, get_model
+    from embedlab.types import RunSettings
 
     if cfg is None:
         cfg = RunConfig(models=[], datasets=["seed", "traps-zh"], settings=RunSettings())
@@ -52,9 +52,9 @@ def run(
 
     With --config, -m/-d replace the config's models/data sets (a -m naming one of the
     config's models keeps that entry's settings) and --backend applies to every model."""
-    from embedlab.config import load_config
-    from embedlab.datasets import load_dataset
-    from embedlab.runner import evaluate
+    from embedlab.run.config import load_config
+    from embedlab.data.datasets import load_dataset
+    from embedlab.evaluation import evaluate
 
     try:
         cfg = select(load_config(config) if config is not None else None, model, dataset, backend)
@@ -93,7 +93,7 @@ def run(
 @app.command()
 def models() -> None:
     """List the registered models."""
-    from embedlab.models import MODELS
+    from embedlab.models.records import MODELS
 
     for spec in MODELS.values():
         dim = spec.dim or "-"
@@ -103,7 +103,7 @@ def models() -> None:
 @app.command()
 def datasets() -> None:
     """List the bundled data sets."""
-    from embedlab.datasets import bundled_datasets, load_dataset
+    from embedlab.data.datasets import bundled_datasets, load_dataset
 
     for name in bundled_datasets():
         ds = load_dataset(name)
@@ -111,7 +111,7 @@ def datasets() -> None:
 
 
 def _register_report() -> None:
-    from embedlab.report import report as render_report  # typer only; notebooks load lazily
+    from embedlab.report.render import report as render_report  # typer only; notebooks load lazily
 
     app.command("report", help="Execute the notebooks and render reports/*.html, figures/ and an index page.")(render_report)
 
@@ -120,7 +120,7 @@ _register_report()
 
 
 def _register_check() -> None:
-    from embedlab.check import check  # numpy and typer only; backends load in worker processes
+    from embedlab.run.check import check  # numpy and typer only; backends load in worker processes
 
     app.command("check", help="Check models on this machine first: versions, device, weights, inputs sent, agreement with transformers.")(check)
 
@@ -129,7 +129,7 @@ _register_check()
 
 
 def _register_lint() -> None:
-    from embedlab.lint import lint_command
+    from embedlab.report.lint import lint_command
 
     app.command("lint", help="Find shortcut cues (length, word overlap, style) in a data set; exit 1 if any is flagged.")(lint_command)
 

@@ -4,7 +4,7 @@
     python scripts/make_notebooks.py --check   # exit 1 if a notebook differs from this script
 
 The notebooks stay thin: each cell calls embedlab (analysis computes, plots draws, report
-saves); category titles come from embedlab.categories. Parameters (papermill: the cell
+saves); category titles come from embedlab.data.categories. Parameters (papermill: the cell
 tagged `parameters`) default to the bundled models and data sets."""
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from embedlab.categories import CATEGORIES  # noqa: E402
+from embedlab.data.categories import CATEGORIES  # noqa: E402
 
 SETUP = """\
 from IPython.display import Markdown, display
 
-from embedlab import analysis, plots
-from embedlab import report as rep
+from embedlab.report import analysis
+from embedlab.report import plots
+from embedlab.report import render as rep
 
 plots.use_style()"""
 
@@ -149,7 +150,7 @@ def category_notebook(index: int, category) -> tuple[str, nbformat.NotebookNode]
         stem,
         f'category = "{category.id}"',
     ) + [
-        md("## What the trap is\n\nFrom the category's declaration in `embedlab.categories` (Chinese, with an English gloss)."),
+        md("## What the trap is\n\nFrom the category's declaration in `embedlab.data.categories` (Chinese, with an English gloss)."),
         code("display(Markdown(analysis.category_card(category)))"),
         md("## Its cases\n\nEach query with the documents judged for it: the answer first, then the distractors and their kinds."),
         code('sets = analysis.resolve_datasets(datasets)\ncases = analysis.category_cases(sets, category)\nrep.table(cases, ["dataset", "query_id", "query", "kind", "document"])'),
@@ -329,14 +330,14 @@ cache_dir = None  # figure cache; None: $EMBEDLAB_CACHE_DIR, else .cache/embedla
             md(
                 "# 13 · Data quality: can form alone find the answer? / 数据质量：只看形式能否找到答案？\n\n"
                 "A trap set measures meaning only if its answers and distractors differ in meaning alone. "
-                "`embedlab lint` (`embedlab.lint`) measures the shortcuts a model could take instead: length "
+                "`embedlab lint` (`embedlab.report.lint`) measures the shortcuts a model could take instead: length "
                 "(answers longer than distractors), word overlap with the query (what BM25 uses), and style "
                 "(semicolons, question forms, advice openings 可以/应, clause count), per category and overall, "
                 "each query ranked among its own answer and distractors. Thresholds and the rules behind each "
                 "flag: `docs/writing-traps.md`. No model is run unless `cross_query` is set.\n\n"
                 "如果答案总比干扰项长、或与查询共享更多词语、或文风不同，模型不读懂也能得分。本笔记本逐类检查这些形式线索。"
             ),
-            code(SETUP + "\nfrom embedlab import lint"),
+            code(SETUP + "\nfrom embedlab.report import lint"),
             code(params, parameters=True),
             code(f'figures = rep.figure_folder(figures_dir, "{stem}")\ndraw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn'),
             code("sets = analysis.resolve_datasets(datasets)\nreports = lint.lint_sets(sets, model=cross_query)"),

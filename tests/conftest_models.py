@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from embedlab.models import ModelSpec, get_model
+from embedlab.models.records import ModelSpec, get_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -54,7 +54,7 @@ def minilm_spec() -> ModelSpec:
 @pytest.fixture(scope="session")
 def qwen_vllm(qwen_spec: ModelSpec):
     pytest.importorskip("vllm")
-    from embedlab.backends.vllm import VLLMBackend
+    from embedlab.models.backends.vllm import VLLMBackend
 
     return VLLMBackend(qwen_spec.with_options(backend="vllm"))
 
@@ -62,7 +62,7 @@ def qwen_vllm(qwen_spec: ModelSpec):
 @pytest.fixture(scope="session")
 def qwen_transformers(qwen_spec: ModelSpec):
     pytest.importorskip("transformers")
-    from embedlab.backends.st import TransformersBackend
+    from embedlab.models.backends.st import TransformersBackend
 
     return TransformersBackend(qwen_spec.with_options(backend="transformers", batch_size=4))
 
@@ -70,7 +70,7 @@ def qwen_transformers(qwen_spec: ModelSpec):
 @pytest.fixture(scope="session")
 def minilm_vllm(minilm_spec: ModelSpec):
     pytest.importorskip("vllm")
-    from embedlab.backends.vllm import VLLMBackend
+    from embedlab.models.backends.vllm import VLLMBackend
 
     return VLLMBackend(minilm_spec.with_options(backend="vllm", max_model_len=256))
 
@@ -78,14 +78,14 @@ def minilm_vllm(minilm_spec: ModelSpec):
 @pytest.fixture(scope="session")
 def minilm_st(minilm_spec: ModelSpec):
     pytest.importorskip("sentence_transformers")
-    from embedlab.backends.st import SentenceTransformersBackend
+    from embedlab.models.backends.st import SentenceTransformersBackend
 
     return SentenceTransformersBackend(minilm_spec.with_options(backend="st"))
 
 
 @pytest.fixture(scope="session")
 def reranker_spec(tiny_reranker_dir: Path) -> ModelSpec:
-    from embedlab.rerank import get_reranker
+    from embedlab.models.rerank import get_reranker
 
     return get_reranker("qwen3-reranker-0.6b", path=str(tiny_reranker_dir), max_tokens=512, **VLLM_TEST_OPTIONS)
 
@@ -93,7 +93,7 @@ def reranker_spec(tiny_reranker_dir: Path) -> ModelSpec:
 @pytest.fixture(scope="session")
 def reranker_vllm(reranker_spec: ModelSpec):
     pytest.importorskip("vllm")
-    from embedlab.rerank import load_reranker
+    from embedlab.models.rerank import load_reranker
 
     return load_reranker(reranker_spec.with_options(backend="vllm"))
 
@@ -101,7 +101,7 @@ def reranker_vllm(reranker_spec: ModelSpec):
 @pytest.fixture(scope="session")
 def reranker_transformers(reranker_spec: ModelSpec):
     pytest.importorskip("transformers")
-    from embedlab.rerank import load_reranker
+    from embedlab.models.rerank import load_reranker
 
     return load_reranker(reranker_spec.with_options(backend="transformers", batch_size=4))
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embedlab.backends import l2_normalize, truncate
-from embedlab.models import ModelSpec
+from embedlab.models.backends import l2_normalize, truncate
+from embedlab.models.records import ModelSpec
 
 TARGET = "tests.fake_encoders:FakeEncoder"
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 import embedlab as el
-from embedlab import analysis
-from embedlab.datasets import Dataset, DatasetMeta
-from embedlab.models import get_model
-from embedlab.results import Report
+from embedlab.report import analysis
+from embedlab.data.datasets import Dataset, DatasetMeta
+from embedlab.models.records import get_model
+from embedlab.evaluation.results import Report
 
 from tests.fake_encoders import FakeEncoder, fake_spec
 
@@ -31,7 +31,7 @@ def toy() -> Dataset:
 
 
 def toy_report(scores: np.ndarray) -> Report:
-    from embedlab.scoring import per_query_table
+    from embedlab.evaluation.scoring import per_query_table
 
     ds = toy()
     per_query = per_query_table(ds, "m", scores=scores)

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import embedlab as el
-from embedlab import cache as cache_module
-from embedlab.cache import EmbeddingCache, cached_runner, default_cache_dir, weights_identity
-from embedlab.datasets import Dataset, DatasetMeta
-from embedlab.runner import EncodeTask, RunSettings, run_model
+from embedlab.run import cache as cache_module
+from embedlab.run.cache import EmbeddingCache, cached_runner, default_cache_dir, weights_identity
+from embedlab.data.datasets import Dataset, DatasetMeta
+from embedlab.run.runner import run_model
+from embedlab.types import EncodeTask, RunSettings
 
 from tests.fake_encoders import FakeEncoder, fake_spec
 
@@ -122,7 +123,7 @@ def test_corrupted_entry_is_detected_and_rebuilt(tmp_path: Path, damage: str, ca
         meta["files"]["query.npy"]["sha256"] = __import__("hashlib").sha256(buffer.getvalue()).hexdigest()
         (entry / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     FakeEncoder.calls.clear()
-    with caplog.at_level(logging.WARNING, logger="embedlab.cache"):
+    with caplog.at_level(logging.WARNING, logger="embedlab.run.cache"):
         again = run(tmp_path, datasets=[tiny_dataset()])
     assert "corrupted entry" in caplog.text
     assert FakeEncoder.calls["load"] == 1, "the damaged entry must be recomputed"
@@ -147,7 +148,7 @@ def test_stale_entry_is_detected_and_rebuilt(tmp_path: Path, change: str, caplog
         changes = {"repeats": 3}
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     FakeEncoder.calls.clear()
-    with caplog.at_level(logging.WARNING, logger="embedlab.cache"):
+    with caplog.at_level(logging.WARNING, logger="embedlab.run.cache"):
         again = run(tmp_path, datasets=[tiny_dataset()], **changes)
     assert "stale entry" in caplog.text
     assert FakeEncoder.calls["load"] == 1 and not again.runs["cached"].any()
@@ -284,7 +285,7 @@ def test_changed_effective_settings_miss(tmp_path: Path, change: str, monkeypatc
     elif change == "checkpoint positions":
         (folder / "config.json").write_text(json.dumps({"model_type": "qwen3", "max_position_embeddings": 256, "torch_dtype": "bfloat16"}), encoding="utf-8")
     else:  # nothing in the record or the folder changes: only the rule's default
-        monkeypatch.setattr("embedlab.backends.hub.DEFAULT_MAX_LENGTH", 4096)
+        monkeypatch.setattr("embedlab.models.backends.hub.DEFAULT_MAX_LENGTH", 4096)
     cache.forget()
     after = cache.context(spec)["settings"]
     assert after != before, f"the {change} must change the effective settings"
@@ -306,7 +307,7 @@ def test_edited_encoding_source_misses(tmp_path: Path, monkeypatch: pytest.Monke
 def test_encoding_sources_cover_every_backend_module() -> None:
     package = Path(el.__file__).parent
     listed = {Path(p).resolve() for p in cache_module.ENCODING_SOURCES}
-    assert set((package / "backends").glob("*.py")) | {package / "models.py"} <= listed
+    assert set((package / "models" / "backends").glob("*.py")) | {package / "models" / "records.py"} <= listed
     assert all(Path(p).is_file() for p in listed)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from embedlab.check import (
+from embedlab.run.check import (
     CHECK_QUERIES,
     FP32_MIN_COSINE,
     HALF_MIN_COSINE,
@@ -29,7 +29,7 @@ from embedlab.check import (
     run_checks,
 )
 from embedlab.errors import ConfigError
-from embedlab.models import MODELS, ModelSpec
+from embedlab.models.records import MODELS, ModelSpec
 
 pytest_plugins = ["tests.conftest_models"]
 ROOT = Path(__file__).resolve().parents[1]

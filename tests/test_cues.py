@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedlab.backends import LexicalScorer, load_backend
-from embedlab.datasets import Dataset, DatasetMeta
+from embedlab.models.backends import LexicalScorer, load_backend
+from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.errors import ConfigError
-from embedlab.models import get_model
-from embedlab.scoring import per_query_table
+from embedlab.models.records import get_model
+from embedlab.evaluation.scoring import per_query_table
 
 
 def tiny() -> Dataset:
@@ -96,8 +96,8 @@ def test_judged_mode_never_ranks_a_query_among_its_answers_alone() -> None:
     answers no query as the distractors, so `length-judged` cannot score 8/8 by default."""
     import numpy as np
 
-    from embedlab.datasets import load_dataset
-    from embedlab.scoring import judged_candidates
+    from embedlab.data.datasets import load_dataset
+    from embedlab.evaluation.scoring import judged_candidates
 
     ds = load_dataset("seed")
     mask = judged_candidates(ds)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from embedlab.datasets import Dataset, bundled_datasets, load_dataset
+from embedlab.data.datasets import Dataset, bundled_datasets, load_dataset
 from embedlab.errors import DataError, UnknownNameError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ def test_to_beir_failure_leaves_existing_folder_intact(tmp_path: Path, monkeypat
     ds = load_dataset("seed")
     target = ds.to_beir(tmp_path / "seed")
     before = (target / "corpus.jsonl").read_bytes()
-    import embedlab.datasets as mod
+    import embedlab.data.datasets as mod
 
     def boom(*args, **kwargs):
         raise OSError("disk full")
@@ -215,7 +215,7 @@ def test_traps_zh_meets_the_brief() -> None:
     ds = load_dataset("traps-zh")
     frame = ds.queries_frame()
     counts = frame.groupby("category").size()
-    from embedlab.categories import CATEGORY_IDS, DOCUMENT_KINDS
+    from embedlab.data.categories import CATEGORY_IDS, DOCUMENT_KINDS
 
     assert set(counts.index) == set(CATEGORY_IDS)
     assert (counts >= 12).all(), counts.to_dict()

@@ -17,8 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from embedlab import figure_cache, plots  # noqa: E402
-from embedlab import report as rep  # noqa: E402
+from embedlab.report import figure_cache
+from embedlab.report import plots  # noqa: E402
+from embedlab.report import render as rep  # noqa: E402
 
 CALLS: list[str] = []
 

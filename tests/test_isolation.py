@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import embedlab as el
-from embedlab.models import ModelSpec
+from embedlab.models.records import ModelSpec
 
 pytest_plugins = ["tests.conftest_models"]
 
@@ -66,7 +66,7 @@ def test_both_backends_rank_alike(isolated_run) -> None:
 def test_worker_leaves_no_process_behind(isolated_run) -> None:
     import psutil
 
-    assert not [p for p in psutil.Process().children(recursive=True) if "embedlab.worker" in " ".join(p.cmdline())]
+    assert not [p for p in psutil.Process().children(recursive=True) if "embedlab.run.worker" in " ".join(p.cmdline())]
 
 
 def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from embedlab.datasets import load_dataset
+from embedlab.data.datasets import load_dataset
 from embedlab.errors import ConfigError
-from embedlab.lint import Thresholds, clause_count, lint, near_duplicates, pair_auc
+from embedlab.report.lint import Thresholds, clause_count, lint, near_duplicates, pair_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 # characters for filler documents; queries use other characters, so word overlap is zero
@@ -212,7 +212,7 @@ def test_stack_and_figures_for_several_sets(tmp_path):
     matplotlib.use("Agg")
     from matplotlib.axes import Axes
 
-    from embedlab.lint import lint_sets, plot_lengths, plot_overlap, stack, warnings_markdown
+    from embedlab.report.lint import lint_sets, plot_lengths, plot_overlap, stack, warnings_markdown
 
     sets = [load_dataset(trap_file(tmp_path / f"{name}.yaml", planted=name == "planted")) for name in ("planted", "balanced")]
     reports = lint_sets(sets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedlab.metrics import (
+from embedlab.evaluation.metrics import (
     first_relevant_rank,
     margin,
     ndcg_at_k,
@@ -88,7 +88,7 @@ def test_margin_positive_when_answer_wins() -> None:
 
 def test_non_finite_scores_are_refused_not_ranked() -> None:
     """A NaN relevant score used to give rank 1 (NaN >= x is false): now it is an error."""
-    from embedlab.metrics import score_queries
+    from embedlab.evaluation.metrics import score_queries
 
     gains = np.array([[1, 0, 0]])
     for bad in (np.nan, np.inf, -np.inf):

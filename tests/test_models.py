@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from embedlab.errors import ConfigError, PromptWarning, RecordMismatchWarning, UnknownNameError
-from embedlab.models import (
+from embedlab.models.records import (
     MODELS,
     SHAPES,
     get_model,

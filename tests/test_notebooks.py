@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from embedlab import report as rep
-from embedlab.categories import CATEGORIES
+from embedlab.report import render as rep
+from embedlab.data.categories import CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = rep.list_notebooks(ROOT / "notebooks")
@@ -87,7 +87,7 @@ def executed(request, tmp_path_factory) -> dict[str, rep.NotebookResult]:
     cache, but every figure drawn (the figure cache off, in the kernels too), so a missing
     glyph cannot hide behind a cached PNG. The figure cache has its own tests
     (test_figure_cache.py)."""
-    from embedlab import figure_cache
+    from embedlab.report import figure_cache
 
     out = tmp_path_factory.mktemp("notebooks")
     with pytest.MonkeyPatch.context() as mp:
@@ -229,7 +229,7 @@ def test_report_parameters_from_a_config_and_overrides(tmp_path: Path) -> None:
     assert bm25 == "bm25"  # the registered record unchanged: its name
     assert qwen["name"] == "my-qwen" and qwen["path"] == str((root / "weights" / "Qwen3-Embedding-0.6B").resolve())
     assert qwen["prompts"]["query"].startswith("Instruct: {instruction}")  # the record's facts travel with it
-    from embedlab import analysis
+    from embedlab.report import analysis
 
     (spec,) = analysis.resolve_models([qwen])
     assert spec.name == "my-qwen" and spec.path == qwen["path"] and spec.backend == qwen["backend"]

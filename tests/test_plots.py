@@ -20,8 +20,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import embedlab as el  # noqa: E402
-from embedlab import analysis, plots  # noqa: E402
-from embedlab import report as rep  # noqa: E402
+from embedlab.report import analysis
+from embedlab.report import plots  # noqa: E402
+from embedlab.report import render as rep  # noqa: E402
 
 ZH = "银行的利率政策对经济发展的影响 画龙点睛 苹果公司"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from embedlab import report as rep
+from embedlab.report import render as rep
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import embedlab as el
-from embedlab.models import ModelSpec
-from embedlab.rerank import QWEN3_RERANK_PREFIX, QWEN3_RERANK_SUFFIX, get_reranker, rerank, rerank_prompt, rerank_scores
-from embedlab.scoring import per_query_table
+from embedlab.models.records import ModelSpec
+from embedlab.evaluation.rerank import rerank, rerank_scores
+from embedlab.models.rerank import QWEN3_RERANK_PREFIX, QWEN3_RERANK_SUFFIX, get_reranker, rerank_prompt
+from embedlab.evaluation.scoring import per_query_table
 
 pytest_plugins = ["tests.conftest_models"]
 
@@ -111,7 +112,7 @@ def test_non_finite_reranker_scores_are_refused() -> None:
 @pytest.mark.vllm
 def test_rerank_with_the_tiny_reranker_over_bm25(reranker_vllm) -> None:
     report = el.evaluate(["bm25"], ["seed"], el.RunSettings(progress=False, isolate=False, repeats=5, throughput_texts=0))
-    from embedlab.rerank import rerank_report
+    from embedlab.evaluation.rerank import rerank_report
 
     dataset = el.load_dataset("seed")
     table = rerank_report(report, dataset, reranker_vllm, "bm25", top_k=3)
@@ -130,7 +131,7 @@ def confident_reranker(tiny_reranker_dir: Path, reranker_spec: ModelSpec, tmp_pa
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from embedlab.rerank import load_reranker
+    from embedlab.models.rerank import load_reranker
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_reranker_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_reranker_dir, dtype=torch.float32).eval()
@@ -154,7 +155,7 @@ def confident_reranker(tiny_reranker_dir: Path, reranker_spec: ModelSpec, tmp_pa
 
 @pytest.mark.st
 def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
-    from embedlab.rerank import load_reranker
+    from embedlab.models.rerank import load_reranker
 
     spec, expected = confident_reranker
     scores = load_reranker(spec.with_options(backend="transformers", batch_size=4)).score(PAIRS)
@@ -168,7 +169,7 @@ def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> N
 @pytest.mark.vllm
 @pytest.mark.st
 def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
-    from embedlab.rerank import load_reranker
+    from embedlab.models.rerank import load_reranker
 
     spec, expected = confident_reranker
     reranker = load_reranker(spec.with_options(backend="vllm"))

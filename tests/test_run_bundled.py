@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import embedlab as el
-from embedlab.models import ModelSpec
-from embedlab.results import Report
+from embedlab.models.records import ModelSpec
+from embedlab.evaluation.results import Report
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY_COLUMNS = [
@@ -94,7 +94,7 @@ def test_unseen_beir_folder_runs_with_no_code_change(tmp_path: Path) -> None:
 
 
 def test_failing_model_is_reported_and_others_finish() -> None:
-    broken = ModelSpec(name="broken", backend="embedlab.backends.bundled:NoSuchBackend")
+    broken = ModelSpec(name="broken", backend="embedlab.models.backends.bundled:NoSuchBackend")
     report = el.evaluate([broken, "bm25"], ["seed"], el.RunSettings(progress=False, repeats=5))
     runs = report.runs.set_index("model")
     assert runs.loc["broken", "status"] == "failed"

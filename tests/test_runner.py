@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 import embedlab as el
-from embedlab.models import ModelSpec
-from embedlab.probe import resolve_visible_device
-from embedlab.runner import RUN_COLUMNS
+from embedlab.models.records import ModelSpec
+from embedlab.run.probe import resolve_visible_device
+from embedlab.run.runner import RUN_COLUMNS
 from tests.fake_encoders import fake_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def test_resolve_visible_device_refuses_what_it_cannot_know() -> None:
 
 
 def test_memory_sampler_on_cpu_has_no_gpu_figures() -> None:
-    from embedlab.probe import MemorySampler
+    from embedlab.run.probe import MemorySampler
 
     with MemorySampler() as sampler:
         assert sampler.device is None and sampler.gpu_used_gib() is None
@@ -95,13 +95,13 @@ def test_hung_crashed_and_overflowing_models_fail_with_a_reason_and_the_others_f
     assert set(report.per_query["model"]) == {"fake"}  # nothing of a failed model is ranked
     import psutil
 
-    assert not [p for p in psutil.Process().children(recursive=True) if "embedlab.worker" in " ".join(p.cmdline())]
+    assert not [p for p in psutil.Process().children(recursive=True) if "embedlab.run.worker" in " ".join(p.cmdline())]
 
 
 def test_non_finite_scores_are_never_ranked() -> None:
     """Scores reaching the metrics with a NaN (e.g. from a cache written before the check)
     fail that row instead of counting NaN as a hit."""
-    from embedlab.scoring import per_query_table
+    from embedlab.evaluation.scoring import per_query_table
 
     ds = el.load_dataset("seed")
     scores = np.zeros((len(ds.query_ids), len(ds.doc_ids)), dtype=np.float32)
@@ -140,7 +140,7 @@ def test_cpu_run_has_empty_gpu_columns_and_names_host_rss(tmp_path: Path) -> Non
 
 def test_config_takes_command_line_models_datasets_and_backend(tmp_path: Path) -> None:
     from embedlab.cli import select
-    from embedlab.config import load_config
+    from embedlab.run.config import load_config
 
     config = tmp_path / "run.yaml"
     config.write_text(

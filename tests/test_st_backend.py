@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedlab.backends import l2_normalize
-from embedlab.backends.hub import end_token_id, resolve_model_path, tokenize
+from embedlab.models.backends import l2_normalize
+from embedlab.models.backends.hub import end_token_id, resolve_model_path, tokenize
 from embedlab.errors import ConfigError
-from embedlab.models import ModelSpec, get_model, spec_from_folder
+from embedlab.models.records import ModelSpec, get_model, spec_from_folder
 from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]
@@ -34,7 +34,7 @@ def test_left_padding_and_last_token_pooling_do_not_depend_on_the_batch(qwen_tra
 
 
 def test_right_padding_gives_the_same_last_token(qwen_spec: ModelSpec) -> None:
-    from embedlab.backends.st import TransformersBackend
+    from embedlab.models.backends.st import TransformersBackend
 
     right = TransformersBackend(qwen_spec.with_options(backend="transformers", padding_side="right", batch_size=3))
     left = TransformersBackend(qwen_spec.with_options(backend="transformers", batch_size=3))
@@ -44,7 +44,7 @@ def test_right_padding_gives_the_same_last_token(qwen_spec: ModelSpec) -> None:
 def test_sentence_transformers_and_transformers_agree_on_qwen3(qwen_spec: ModelSpec, qwen_transformers) -> None:
     """sentence-transformers reads the folder's last-token pooling; the end token is
     appended as text there, as an id in the transformers backend."""
-    from embedlab.backends.st import SentenceTransformersBackend
+    from embedlab.models.backends.st import SentenceTransformersBackend
 
     st = SentenceTransformersBackend(qwen_spec.with_options(backend="st"))
     assert st.prepare(["天气"], "query", "find") == ["Instruct: find\nQuery:天气<|endoftext|>"]
@@ -54,7 +54,7 @@ def test_sentence_transformers_and_transformers_agree_on_qwen3(qwen_spec: ModelS
 
 
 def test_minilm_transformers_mean_pooling_matches_sentence_transformers(minilm_spec: ModelSpec, minilm_st) -> None:
-    from embedlab.backends.st import TransformersBackend
+    from embedlab.models.backends.st import TransformersBackend
 
     plain = TransformersBackend(minilm_spec.with_options(backend="transformers"))
     texts = ["How do I reset my password?", "The cat sat on the mat.", "hi"]
@@ -115,7 +115,7 @@ def test_model_paths_resolve_without_downloading(tmp_path: Path, monkeypatch: py
 
 
 def test_st_backend_runs_a_plain_transformers_folder_with_the_record_pooling(qwen_spec: ModelSpec, tmp_path: Path, qwen_transformers) -> None:
-    from embedlab.backends.st import SentenceTransformersBackend, TransformersBackend
+    from embedlab.models.backends.st import SentenceTransformersBackend, TransformersBackend
 
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -145,7 +145,7 @@ def _folder(tmp_path: Path, config: dict, st_max: int | None = None) -> Path:
 
 
 def test_one_max_length_rule(tmp_path: Path) -> None:
-    from embedlab.backends.hub import DEFAULT_MAX_LENGTH, effective_max_length
+    from embedlab.models.backends.hub import DEFAULT_MAX_LENGTH, effective_max_length
 
     bge = get_model("bge-m3")
     # XLM-RoBERTa's positions start after the padding index: 514 positions -> 512 tokens
@@ -166,7 +166,7 @@ def test_one_max_length_rule(tmp_path: Path) -> None:
 
 
 def test_one_dtype_rule(tmp_path: Path) -> None:
-    from embedlab.backends.hub import effective_dtype
+    from embedlab.models.backends.hub import effective_dtype
 
     bf16 = _folder(tmp_path / "q", {"model_type": "qwen3", "torch_dtype": "bfloat16"})
     fp32 = _folder(tmp_path / "b", {"model_type": "xlm-roberta", "torch_dtype": "float32"})  # bge-m3 ships float32
@@ -184,7 +184,7 @@ def test_one_dtype_rule(tmp_path: Path) -> None:
 
 
 def test_transformers_backend_refuses_a_record_without_pooling(tiny_qwen_dir: Path) -> None:
-    from embedlab.backends.st import TransformersBackend
+    from embedlab.models.backends.st import TransformersBackend
 
     with pytest.raises(ConfigError, match="pooling:"):
         TransformersBackend(ModelSpec(name="mine", backend="transformers", path=str(tiny_qwen_dir)))
@@ -193,7 +193,7 @@ def test_transformers_backend_refuses_a_record_without_pooling(tiny_qwen_dir: Pa
 def test_bge_m3_shape_gets_the_same_settings_in_both_backends(tiny_xlmr_dir: Path) -> None:
     """The bge-m3 record (8192 tokens documented) on an XLM-RoBERTa folder with 512 usable
     positions: both in-process backends truncate at 512 and run float32."""
-    from embedlab.backends.st import SentenceTransformersBackend, TransformersBackend
+    from embedlab.models.backends.st import SentenceTransformersBackend, TransformersBackend
 
     spec = get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64)
     st = SentenceTransformersBackend(spec.with_options(backend="st"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedlab.stats import bootstrap_ci, paired_comparison
+from embedlab.evaluation.stats import bootstrap_ci, paired_comparison
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_mean() -> None:
@@ -79,7 +79,7 @@ def _wilson_by_hand(k: int, n: int, z: float = 1.959963984540054) -> tuple[float
 
 @pytest.mark.parametrize(("k", "n"), [(8, 8), (7, 8), (0, 8), (1, 1), (64, 112), (13, 112)])
 def test_wilson_ci_matches_the_formula(k: int, n: int) -> None:
-    from embedlab.stats import wilson_ci
+    from embedlab.evaluation.stats import wilson_ci
 
     low, high = wilson_ci(k, n)
     ref_low, ref_high = _wilson_by_hand(k, n)
@@ -88,7 +88,7 @@ def test_wilson_ci_matches_the_formula(k: int, n: int) -> None:
 
 
 def test_wilson_ci_is_never_zero_width() -> None:
-    from embedlab.stats import hit_rate_ci, wilson_ci
+    from embedlab.evaluation.stats import hit_rate_ci, wilson_ci
 
     low, high = wilson_ci(8, 8)
     assert high == 1.0 and low == pytest.approx(0.6756, abs=1e-4)  # 8/8 is not certainty
@@ -101,7 +101,7 @@ def test_wilson_ci_is_never_zero_width() -> None:
 def test_wilson_ci_covers_better_than_the_percentile_bootstrap_at_small_n() -> None:
     """Coverage of the true rate over many simulated 8-query runs: Wilson stays near 95%,
     the percentile bootstrap falls well short (zero-width at 8/8 and 0/8)."""
-    from embedlab.stats import wilson_ci
+    from embedlab.evaluation.stats import wilson_ci
 
     rng = np.random.default_rng(1)
     true_p, n, trials = 0.9, 8, 400
@@ -117,7 +117,7 @@ def test_wilson_ci_covers_better_than_the_percentile_bootstrap_at_small_n() -> N
 
 
 def test_holm_adjusts_step_down_and_keeps_nan() -> None:
-    from embedlab.stats import holm
+    from embedlab.evaluation.stats import holm
 
     # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, max(0.04*1, 0.06) = 0.06
     adjusted = holm(np.array([0.01, 0.04, 0.03, 0.005, np.nan]))

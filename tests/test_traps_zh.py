@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from embedlab.categories import CATEGORY_IDS, DOCUMENT_KINDS
-from embedlab.datasets import load_dataset
+from embedlab.data.categories import CATEGORY_IDS, DOCUMENT_KINDS
+from embedlab.data.datasets import load_dataset
 
 TRAPS = Path(__file__).resolve().parents[1] / "data" / "traps-zh" / "traps-zh.yaml"
 V1_RETIRED = {"cross-domain-09"}
@@ -89,7 +89,7 @@ def test_clause_structure_is_balanced(groups) -> None:
 
 
 def test_lint_flags_no_cue_on_traps_zh() -> None:
-    from embedlab.lint import lint
+    from embedlab.report.lint import lint
 
     report = lint(load_dataset("traps-zh"), model=False)
     flagged = [c.name for c in report.cues if c.flagged]

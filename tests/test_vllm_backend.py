@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedlab.backends import l2_normalize
-from embedlab.backends.vllm import CPU_DEFAULTS, GPU_DEFAULTS, engine_kwargs
-from embedlab.models import QWEN3_DEFAULT_INSTRUCTION, get_model
+from embedlab.models.backends import l2_normalize
+from embedlab.models.backends.vllm import CPU_DEFAULTS, GPU_DEFAULTS, engine_kwargs
+from embedlab.models.records import QWEN3_DEFAULT_INSTRUCTION, get_model
 from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]
@@ -156,14 +156,14 @@ def test_vllm_and_transformers_run_one_record_with_the_same_settings(qwen_vllm, 
 def bge_shape_vllm(tiny_xlmr_dir):
     """The bge-m3 record (8192 tokens documented) on a tiny XLM-RoBERTa with 512 usable
     positions, through vLLM with no test options: the backend's own rules decide."""
-    from embedlab.backends.vllm import VLLMBackend
+    from embedlab.models.backends.vllm import VLLMBackend
 
     return VLLMBackend(get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64, kv_cache_gib=0.0625))
 
 
 @pytest.mark.st
 def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_shape_vllm, tiny_xlmr_dir) -> None:
-    from embedlab.backends.st import TransformersBackend
+    from embedlab.models.backends.st import TransformersBackend
 
     reference = TransformersBackend(get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64, backend="transformers"))
     ours = bge_shape_vllm.effective_settings()
@@ -177,7 +177,7 @@ def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_sha
 
 
 def test_pooler_config_uses_the_installed_field_names() -> None:
-    from embedlab.backends.vllm import _field_names, pooler_config, raw_score_params
+    from embedlab.models.backends.vllm import _field_names, pooler_config, raw_score_params
 
     import vllm
     from vllm.config import PoolerConfig
@@ -195,7 +195,7 @@ def test_pooler_config_without_known_fields_is_a_clear_error(monkeypatch: pytest
 
     import vllm.config
 
-    from embedlab.backends.vllm import pooler_config
+    from embedlab.models.backends.vllm import pooler_config
     from embedlab.errors import BackendUnavailableError
 
     @dataclasses.dataclass
@@ -213,7 +213,7 @@ def test_startup_log_works_without_the_private_logging_hook(monkeypatch: pytest.
 
     import vllm.entrypoints.llm as llm_module
 
-    from embedlab.backends.vllm import _StartupLog
+    from embedlab.models.backends.vllm import _StartupLog
 
     monkeypatch.delattr(llm_module, "configure_logging_if_needed", raising=False)
     with _StartupLog() as log:

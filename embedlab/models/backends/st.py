@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.backends import l2_normalize, truncate
-from embedlab.backends.hub import effective_dtype, effective_max_length, end_token_id, resolve_model_path, tokenize
+from embedlab.models.backends import l2_normalize, truncate
+from embedlab.models.backends.hub import effective_dtype, effective_max_length, end_token_id, resolve_model_path, tokenize
 from embedlab.errors import ConfigError
-from embedlab.models import Kind, ModelSpec
+from embedlab.models.records import Kind, ModelSpec
 
 GIB = 1024**3
 POOLINGS = ("cls", "mean", "last")

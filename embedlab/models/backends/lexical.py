@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embedlab.models import ModelSpec
+from embedlab.models.records import ModelSpec
 
 
 def segment(texts: Sequence[str]) -> list[list[str]]:

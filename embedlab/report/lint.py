@@ -57,8 +57,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from embedlab.categories import CATEGORY_IDS, DOCUMENT_KINDS
-from embedlab.datasets import Dataset
+from embedlab.data.categories import CATEGORY_IDS, DOCUMENT_KINDS
+from embedlab.data.datasets import Dataset
 from embedlab.errors import ConfigError, EmbedlabError
 
 SEMICOLON = re.compile(r"[；;]")
@@ -273,7 +273,7 @@ def _groups(dataset: Dataset) -> _Groups:
 
 def _judged_top1(dataset: Dataset, scores: np.ndarray, groups: _Groups) -> np.ndarray:
     """Top-1 per query (ties against) among the query's candidates, via embedlab's scoring."""
-    from embedlab.scoring import per_query_table
+    from embedlab.evaluation.scoring import per_query_table
 
     mode = "judged" if groups.candidates == "judged" else "all"
     table = per_query_table(dataset, "cue", scores=scores, candidates=mode)
@@ -285,7 +285,7 @@ def _word_overlap(dataset: Dataset, groups: _Groups) -> tuple[np.ndarray, np.nda
     distractors (NaN when it has none)."""
     from scipy import sparse
 
-    from embedlab.backends.lexical import segment
+    from embedlab.models.backends.lexical import segment
 
     doc_words = segment(dataset.document_texts())
     query_words = segment(dataset.query_texts())
@@ -321,8 +321,8 @@ def _cross_query(dataset: Dataset, margin: float) -> pd.DataFrame:
     """For each answer: the other query it fits best (cosine with multilingual-e5-small),
     that query's similarity with its own best answer, and whether the foreign answer comes
     within `margin` of it (`plausible`)."""
-    from embedlab.backends import load_backend
-    from embedlab.models import get_model
+    from embedlab.models.backends import load_backend
+    from embedlab.models.records import get_model
 
     query_ids = dataset.query_ids
     index = {d: i for i, d in enumerate(dataset.doc_ids)}
@@ -371,8 +371,8 @@ def _rate_gap(answer: np.ndarray, distractor: np.ndarray) -> tuple[float, float,
 def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool = True) -> LintReport:
     """Measure every cue of `dataset` (per category and overall) and collect warnings.
     `model=False` skips the cross-query check (the only part that runs an embedding model)."""
-    from embedlab.backends.lexical import BM25Backend, LengthBackend
-    from embedlab.models import get_model
+    from embedlab.models.backends.lexical import BM25Backend, LengthBackend
+    from embedlab.models.records import get_model
 
     th = thresholds or Thresholds()
     groups = _groups(dataset)
@@ -565,7 +565,7 @@ def warnings_markdown(reports: Sequence[LintReport]) -> str:
 def plot_lengths(documents: pd.DataFrame, ax=None):
     """Length (characters) of answers and distractors per data set, as box plots with every
     document drawn as a dot. From `LintReport.documents` (several reports concatenated)."""
-    from embedlab.plots import _axes, note
+    from embedlab.report.plots import _axes, note
 
     ax = _axes(ax, figsize=(7, 0.6 + 0.55 * max(1, documents.groupby(["dataset", "role"]).ngroups)))
     if documents.empty:
@@ -595,7 +595,7 @@ def plot_overlap(queries: pd.DataFrame, ax=None):
     """Per query: share of its words (jieba) in its answer (y) against in its distractors
     (x), one colour per data set; above the diagonal word overlap points to the answer.
     From `LintReport.queries` (several reports concatenated)."""
-    from embedlab.plots import _axes, note
+    from embedlab.report.plots import _axes, note
 
     ax = _axes(ax, figsize=(5.5, 5))
     data = queries.dropna(subset=["overlap_answer", "overlap_distractor"])
@@ -623,7 +623,7 @@ def lint_command(
     model: Annotated[bool, typer.Option("--model/--no-model", help="Check with multilingual-e5-small which answers also fit another query.")] = True,
 ) -> None:
     """Find shortcut cues (length, word overlap, style) in a data set; exit 1 if any is flagged."""
-    from embedlab.datasets import load_dataset
+    from embedlab.data.datasets import load_dataset
 
     if output_format not in ("table", "json"):
         typer.echo(f"error: --format: expected 'table' or 'json', got {output_format!r}", err=True)

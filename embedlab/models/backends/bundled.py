@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.backends import l2_normalize
-from embedlab.models import Kind, ModelSpec
+from embedlab.models.backends import l2_normalize
+from embedlab.models.records import Kind, ModelSpec
 
 
 class USEBackend:

@@ -1,4 +1,4 @@
-"""Entry point of a model worker process: `python -m embedlab.worker JOB RESULT`.
+"""Entry point of a model worker process: `python -m embedlab.run.worker JOB RESULT`.
 
 Reads (spec, tasks, settings) from JOB, runs the model, writes its ModelOutcome to RESULT.
 Used by `runner.run_model_isolated`; not a user-facing command."""
@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def main(job: str, result: str) -> int:
-    from embedlab.runner import run_model
+    from embedlab.run.runner import run_model
 
     spec, tasks, settings = pickle.loads(Path(job).read_bytes())  # noqa: S301 - from our parent
     outcome = run_model(spec, tasks, settings)

@@ -1,7 +1,7 @@
-"""Figures. Each function takes a long-format DataFrame (from `embedlab.analysis` or a
+"""Figures. Each function takes a long-format DataFrame (from `embedlab.report.analysis` or a
 Report) and `ax=None`, draws, and returns the Axes; functions named `*_figure(s)` draw
 several panels and return the Figure(s). None of them shows or saves anything: notebooks
-decide that (`embedlab.report.save_figure`).
+decide that (`embedlab.report.render.save_figure`).
 
 Chinese labels need a CJK font: `use_style()` (or any plot function) registers one with
 matplotlib (the `paperang-p2-fonts-cjk` package's WenQuanYi Micro Hei, else a system CJK
@@ -273,7 +273,7 @@ def kind_beat_heat(frame: pd.DataFrame, ax=None):
     """Which distractor kinds fool which model: share of (query, distractor) pairs where the
     distractor scored at least as high as the answer, pooled over data sets; cells show
     beaten / pairs. From `analysis.kind_beat_rates`."""
-    from embedlab.categories import DOCUMENT_KINDS
+    from embedlab.data.categories import DOCUMENT_KINDS
 
     ax = _axes(ax, (1.4 * max(frame["model"].nunique(), 1) + 3.5, 0.45 * max(frame["kind"].nunique(), 1) + 1.4))
     if frame.empty:

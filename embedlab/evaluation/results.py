@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedlab.stats import PairedComparison, bootstrap_ci, hit_rate_ci, holm, paired_comparison
+from embedlab.evaluation.stats import PairedComparison, bootstrap_ci, hit_rate_ci, holm, paired_comparison
 
 CI_METRICS = ("top1", "top3", "top5", "mrr", "ndcg_at_10")
 HIT_METRICS = ("top1", "top3", "top5")  # proportions: Wilson intervals; the others: bootstrap

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from embedlab.backends import l2_normalize
-from embedlab.datasets import CANDIDATE_MODES, Dataset
+from embedlab.models.backends import l2_normalize
+from embedlab.data.datasets import CANDIDATE_MODES, Dataset
 from embedlab.errors import ConfigError
-from embedlab.metrics import K_VALUES, score_queries
+from embedlab.evaluation.metrics import K_VALUES, score_queries
 
 BLOCK = 512
 

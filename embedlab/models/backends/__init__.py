@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from embedlab.errors import BackendUnavailableError
-from embedlab.models import Kind, ModelSpec
+from embedlab.models.records import Kind, ModelSpec
 
 
 @runtime_checkable
@@ -47,10 +47,10 @@ class LexicalScorer(Protocol):
 
 
 EXTRAS = {
-    "embedlab.backends.vllm": "vllm",
-    "embedlab.backends.st": "st",
-    "embedlab.backends.bundled": "core",
-    "embedlab.backends.lexical": "core",
+    "embedlab.models.backends.vllm": "vllm",
+    "embedlab.models.backends.st": "st",
+    "embedlab.models.backends.bundled": "core",
+    "embedlab.models.backends.lexical": "core",
 }
 
 

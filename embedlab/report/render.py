@@ -33,7 +33,7 @@ COMMON_PARAMETERS = ("models", "datasets", "cache_dir", "figures_dir", "dims", "
 
 def project_root() -> Path:
     """The checkout embedlab runs from (where pyproject.toml is), else the current folder."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").exists() else Path.cwd()
 
 
@@ -119,26 +119,26 @@ def save_figure(fig, name: str, folder: str | Path, formats: Sequence[str] = FIG
 
 
 class Drawer:
-    """`draw(name, plot, *args, **kwargs)`: call a plotting function (one of embedlab.plots,
+    """`draw(name, plot, *args, **kwargs)`: call a plotting function (one of embedlab.report.plots,
     or any function returning a Figure / Axes, or a mapping of them), save what it drew into
     `folder` as `<name>.png/.svg` (`<name>-<key>` for a mapping) and return it for display.
 
-    Through the figure cache (`embedlab.figure_cache`, under `cache_dir`; None: the
+    Through the figure cache (`embedlab.report.figure_cache`, under `cache_dir`; None: the
     embedding cache's folder): when the same
     function was called on the same data with the same style before, its saved files are
     copied instead of drawn again, so a warm re-render draws only what changed. To get the
     Figure itself (to change it), call the plotting function directly and `save_figure`."""
 
     def __init__(self, folder: str | Path, cache_dir: str | Path | None = None, formats: Sequence[str] = FIGURE_FORMATS) -> None:
-        from embedlab import figure_cache
-        from embedlab.cache import default_cache_dir
+        from embedlab.report import figure_cache
+        from embedlab.run.cache import default_cache_dir
 
         self.folder = Path(folder)
         self.formats = tuple(formats)
         self.cache = figure_cache.FigureCache(Path(cache_dir) if cache_dir else default_cache_dir()) if figure_cache.enabled() else None
 
     def __call__(self, name: str, plot: Any, *args: Any, **kwargs: Any) -> SavedFigure | SavedFigures:
-        from embedlab import figure_cache
+        from embedlab.report import figure_cache
 
         key = None
         if self.cache is not None:
@@ -368,7 +368,7 @@ def prime(parameters: Mapping[str, Any] | None = None, notebooks: Sequence[Path]
     (00-09), the dimension sweep (10), the instruction variants (11) and the public-set run
     (12), with the same arguments the notebooks get. Returns seconds per step. Failures are
     left for the notebooks to report."""
-    from embedlab import analysis
+    from embedlab.report import analysis
 
     p = dict(parameters or {})
     names = {n.stem[:2] for n in notebooks} if notebooks else None
@@ -477,7 +477,7 @@ def absolute_path(value: str, cwd: Path) -> str:
 def resolve_model_arg(value: str, cwd: Path) -> str:
     """A `-m` value with its path made absolute: a registered name stays as it is, a
     folder becomes absolute, and in `NAME=PATH` the PATH part does."""
-    from embedlab.models import MODELS
+    from embedlab.models.records import MODELS
 
     if value.lower() in MODELS:
         return value
@@ -491,7 +491,7 @@ def resolve_dataset_arg(value: str, cwd: Path) -> str:
     """A `-d` value with its path made absolute (an existing path wins over a bundled name,
     as in `load_dataset`). A value that is neither raises ConfigError now, not inside a
     notebook."""
-    from embedlab.datasets import bundled_datasets
+    from embedlab.data.datasets import bundled_datasets
     from embedlab.errors import ConfigError
 
     path = Path(value).expanduser()
@@ -506,7 +506,7 @@ def resolve_dataset_arg(value: str, cwd: Path) -> str:
 def _spec_entry(spec, cwd: Path) -> str | dict[str, Any]:
     """A config's model record as a notebook parameter: its name when it is the registered
     record unchanged, else the complete record (JSON-able) with its path made absolute."""
-    from embedlab.models import MODELS
+    from embedlab.models.records import MODELS
 
     if MODELS.get(spec.name) == spec:
         return spec.name
@@ -525,14 +525,14 @@ def report_parameters(
 ) -> dict[str, Any]:
     """The notebooks' `models`, `datasets` and `cache_dir`, with every path absolute (the
     notebooks run from notebooks/, not from where the command was typed). With `config` (a
-    run config, `embedlab.config.load_config`), its models, data sets and cache folder are
+    run config, `embedlab.run.config.load_config`), its models, data sets and cache folder are
     used unless `models` / `datasets` / `cache_dir` are given, which override them."""
     cwd = Path(cwd or Path.cwd()).resolve()
     chosen_models: list[Any] | None = [resolve_model_arg(m, cwd) for m in models] if models else None
     chosen_sets: list[str] | None = [resolve_dataset_arg(d, cwd) for d in datasets] if datasets else None
     chosen_cache = str(cache_dir) if cache_dir else None
     if config is not None:
-        from embedlab.config import load_config
+        from embedlab.run.config import load_config
 
         cfg = load_config(config if Path(config).is_absolute() else cwd / config)
         if chosen_models is None:

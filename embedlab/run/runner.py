@@ -22,102 +22,18 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from embedlab import probe
-from embedlab.datasets import Dataset
-from embedlab.models import ModelSpec
+from embedlab.models.records import ModelSpec
+from embedlab.run import probe
+from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings
 
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How models are measured. Times in seconds. `timeout_s`: a worker that has not
-    finished by then is killed and its model reported failed (None = wait for ever)."""
-
-    repeats: int = 5
-    timing_texts: int = 256
-    warmup_texts: int = 8
-    throughput_texts: int = 1000
-    batch_size: int = 256
-    dimensions: int | None = None
-    isolate: bool = True
-    progress: bool = True
-    seed: int = 0
-    cache_dir: str | None = None
-    timeout_s: float | None = 3600.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class EncodeTask:
-    """The texts of one data set, as a worker needs them."""
-
-    dataset: str
-    queries: list[str]
-    documents: list[str]
-    instruction: str
-
-    @classmethod
-    def from_dataset(cls, dataset: Dataset) -> EncodeTask:
-        return cls(dataset.name, dataset.query_texts(), dataset.document_texts(), dataset.instruction)
-
-
-@dataclass
-class DatasetOutcome:
-    """What one model produced on one data set: embeddings (dense) or scores (lexical),
-    and the latency of the timed encodes."""
-
-    query_embeddings: np.ndarray | None = None
-    doc_embeddings: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    latency: probe.Timing | None = None
-    n_timed: int = 0
-    encode_s: float = float("nan")
-
-
-# Numeric measurements of one model run (GiB, seconds, texts/s): what the cache stores
-# beside the embeddings. Text facts (GPU device, memory source, engine settings) go to `extra`.
-MEASUREMENTS = (
-    "load_s", "warmup_s", "dim",
-    "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
-    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_peak_gib", "weights_gib", "kv_cache_gib",
-    "throughput_texts_per_s", "throughput_tokens_per_s",
-)
-
-
-@dataclass
-class ModelOutcome:
-    """One model's run: status, load time, memory and per-data-set outputs.
-
-    Memory, GiB: `host_rss_*` is resident host memory of the worker process tree (the only
-    memory figure of a CPU run); `gpu_mem_*` is GPU memory of the device the worker used,
-    from NVML (this process's own usage when NVML reports it, else the device's used
-    memory: `extra["gpu_mem_source"]`); NaN without a GPU. `weights_gib` is the size of the
-    loaded parameters, `kv_cache_gib` the KV cache the engine allocated (NaN if none)."""
-
-    model: str
-    status: str = "ok"
-    error: str = ""
-    load_s: float = float("nan")
-    warmup_s: float = float("nan")
-    dim: int | None = None
-    host_rss_before_gib: float = float("nan")
-    host_rss_after_load_gib: float = float("nan")
-    host_rss_peak_gib: float = float("nan")
-    gpu_mem_before_gib: float = float("nan")
-    gpu_mem_after_load_gib: float = float("nan")
-    gpu_mem_peak_gib: float = float("nan")
-    weights_gib: float = float("nan")
-    kv_cache_gib: float = float("nan")
-    throughput_texts_per_s: float = float("nan")
-    throughput_tokens_per_s: float = float("nan")
-    extra: dict[str, Any] = field(default_factory=dict)
-    datasets: dict[str, DatasetOutcome] = field(default_factory=dict)
+__all__ = [
+    "MEASUREMENTS", "RUN_COLUMNS", "DatasetOutcome", "EncodeTask", "ModelOutcome", "NonFiniteError", "RunSettings",
+    "check_finite", "model_runner", "outcome_row", "run_model", "run_model_isolated", "stderr_tail", "stop_session",
+]
 
 
 class NonFiniteError(ValueError):
@@ -167,7 +83,7 @@ def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
 def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
     """Load one model in this process, measure it and encode every task. Any exception is
     caught and returned as a failed outcome with its reason."""
-    from embedlab.backends import load_backend
+    from embedlab.models.backends import load_backend
 
     outcome = ModelOutcome(model=spec.name)
     sampler = probe.MemorySampler()
@@ -280,7 +196,7 @@ def stop_session(pid: int) -> None:
 
 
 def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
-    """`run_model` in a fresh interpreter (`python -m embedlab.worker`), so the model's
+    """`run_model` in a fresh interpreter (`python -m embedlab.run.worker`), so the model's
     memory is measured where it lives and is released when the process exits. Works from
     scripts, notebooks and stdin alike (no `__main__` guard needed). A crash of that
     process (killed, out of memory, segfault) or a run past `settings.timeout_s` becomes a
@@ -296,7 +212,7 @@ def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: R
         # pickle only crosses between this process and its own child, never a file kept on disk
         job.write_bytes(pickle.dumps((spec, list(tasks), settings)))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "embedlab.worker", str(job), str(result)],
+            [sys.executable, "-m", "embedlab.run.worker", str(job), str(result)],
             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
         tail: collections.deque[bytes] = collections.deque(maxlen=64)  # the last 64 KiB at most
@@ -363,93 +279,12 @@ def outcome_row(spec: ModelSpec, dataset: str, outcome: ModelOutcome, effective:
     return row
 
 
-def evaluate(
-    models: Sequence[ModelSpec | str],
-    datasets: Sequence[Dataset | str],
-    settings: RunSettings | None = None,
-    config: dict[str, Any] | None = None,
-    keep_scores: int = 2_000_000,
-):
-    """Run every model on every data set and return a Report.
-
-    `keep_scores`: score matrices up to this many cells are kept on the Report (for
-    heatmaps); larger ones are scored block by block and dropped."""
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from embedlab.datasets import load_dataset
-    from embedlab.models import get_model, prompt_warnings
-    from embedlab.results import Report
-    from embedlab.scoring import cosine_scores, per_query_table
-
-    settings = settings or RunSettings()
-    specs = [get_model(m) if isinstance(m, str) else m for m in models]
-    sets = [load_dataset(d) if isinstance(d, str) else d for d in datasets]
-    names = [d.name for d in sets]
-    if len(set(names)) != len(names):
-        raise ValueError(f"data set names must be unique, got {names}")
-    if len({s.name for s in specs}) != len(specs):
-        raise ValueError(f"model names must be unique, got {[s.name for s in specs]}")
-    tasks = [EncodeTask.from_dataset(d) for d in sets]
+def model_runner(settings: RunSettings):
+    """The function that runs one model on the tasks under `settings`: in its own worker
+    process when `settings.isolate`, through the embedding cache when `settings.cache_dir`."""
     runner = run_model_isolated if settings.isolate else run_model
     if settings.cache_dir:
-        from embedlab.cache import cached_runner
+        from embedlab.run.cache import cached_runner
 
         runner = cached_runner(runner, settings.cache_dir)
-
-    frames, run_rows, scores_kept = [], [], {}
-    for spec in tqdm(specs, desc="models", disable=not settings.progress):
-        for warning in prompt_warnings(spec):
-            print(f"embedlab: warning: {warning}", file=sys.stderr)
-        outcome = runner(spec, tasks, settings)
-        effective = outcome.extra.get("effective") or {}
-        for dataset in sets:
-            result = outcome.datasets.get(dataset.name)
-            row = outcome_row(spec, dataset.name, outcome, effective)
-            table = None
-            if result is not None:
-                try:
-                    if result.scores is not None:
-                        scores = result.scores
-                        table = per_query_table(dataset, spec.name, scores=scores, candidates=spec.options.get("candidates"))
-                    else:
-                        cells = len(result.query_embeddings) * len(result.doc_embeddings)
-                        scores = cosine_scores(result.query_embeddings, result.doc_embeddings) if cells <= keep_scores else None
-                        table = per_query_table(
-                            dataset, spec.name, scores=scores, query_embeddings=result.query_embeddings,
-                            doc_embeddings=result.doc_embeddings, candidates=spec.options.get("candidates"),
-                        )
-                except ValueError as exc:  # non-finite scores: never ranked, the row fails
-                    row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
-                    table = None
-                if table is not None and result.latency is not None:
-                    row.update(
-                        latency_median_s=result.latency.median, latency_iqr_s=result.latency.iqr,
-                        latency_times_s=json.dumps([round(t, 6) for t in result.latency.times]),
-                        n_timed=result.n_timed, texts_per_s=result.n_timed / result.latency.median,
-                        encode_s=result.encode_s,
-                    )
-            run_rows.append(row)
-            if table is None:
-                continue
-            if scores is not None and scores.size <= keep_scores:
-                scores_kept[(spec.name, dataset.name)] = scores
-            frames.append(table)
-            if row["status"] != "ok":
-                print(f"embedlab: model {spec.name!r} failed on {dataset.name!r}: {row['error']}", file=sys.stderr)
-        if outcome.status != "ok":
-            print(f"embedlab: model {spec.name!r} failed: {outcome.error}", file=sys.stderr)
-    effective_by_model = {row["model"]: {k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")} for row in run_rows}
-    per_query = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
-    return Report(
-        per_query=per_query,
-        runs=pd.DataFrame(run_rows),
-        config={
-            "models": [s.to_dict() for s in specs], "datasets": names, "settings": settings.to_dict(),
-            "effective": effective_by_model, "dataset_meta": {d.name: d.meta.to_dict() for d in sets}, **(config or {}),
-        },
-        environment={"packages": probe.package_versions(), "hardware": probe.hardware(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
-        datasets={d.name: d.fingerprint() for d in sets},
-        scores=scores_kept,
-        seed=settings.seed,
-    )
+    return runner

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.backends import l2_normalize
-from embedlab.backends.hub import effective_dtype, effective_max_length, end_token_id, read_model_config, resolve_model_path, tokenize
+from embedlab.models.backends import l2_normalize
+from embedlab.models.backends.hub import effective_dtype, effective_max_length, end_token_id, read_model_config, resolve_model_path, tokenize
 from embedlab.errors import BackendUnavailableError, ConfigError
-from embedlab.models import Kind, ModelSpec, spec_from_folder
+from embedlab.models.records import Kind, ModelSpec, spec_from_folder
 
 GIB = 1024**3
 MIB = 1024**2

@@ -354,10 +354,10 @@ def data_dir() -> Path:
     env = os.environ.get("EMBEDLAB_DATA_DIR")
     if env:
         return Path(env)
-    packaged = Path(__file__).parent / "_data"
+    packaged = Path(__file__).resolve().parents[1] / "_data"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[1] / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def bundled_datasets() -> list[str]:

@@ -4,7 +4,7 @@ distractor kinds beat the answer, BM25 on the same cases), the article's reporte
 beside ours, speed against model size, MRL dimension sweeps, instruction variants, samples
 of the public sets and their lexical overlap.
 
-Every function returns a long-format DataFrame, a Report or Markdown text; `embedlab.plots`
+Every function returns a long-format DataFrame, a Report or Markdown text; `embedlab.report.plots`
 draws the frames. Nothing here draws, prints or writes files (the cache aside)."""
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedlab.categories import CATEGORIES, DOCUMENT_KINDS, get_category
-from embedlab.datasets import Dataset, load_dataset
-from embedlab.models import DEFAULT_MODELS, MODELS, ModelSpec, spec_from_config
-from embedlab.results import CUE_BACKEND, Report, gpu_rows
-from embedlab.runner import RunSettings, evaluate
-from embedlab.stats import paired_comparison
+from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category
+from embedlab.data.datasets import Dataset, load_dataset
+from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, spec_from_config
+from embedlab.evaluation.results import CUE_BACKEND, Report, gpu_rows
+from embedlab.evaluation import evaluate
+from embedlab.types import RunSettings
+from embedlab.evaluation.stats import paired_comparison
 
 TRAP_SETS: tuple[str, ...] = ("seed", "traps-zh")
 # The report's measurement protocol, the same as configs/default.yaml, so that `embedlab run
@@ -114,7 +115,7 @@ def resolve_datasets(datasets: Sequence[str | Dataset] | None = None, default: S
 
 
 def _settings(settings: RunSettings, cache_dir: Any) -> RunSettings:
-    from embedlab.cache import default_cache_dir
+    from embedlab.run.cache import default_cache_dir
 
     return replace(settings, cache_dir=str(cache_dir) if cache_dir else str(default_cache_dir()))
 
@@ -237,7 +238,7 @@ def top_ranked(report: Report, dataset: Dataset, model: str, query_ids: Sequence
     the way the tables rank: ties count against the model (among equal top scores the least
     relevant document is first), and a model or data set in judged-candidates mode ranks
     only the judged documents."""
-    from embedlab.metrics import pessimistic_order
+    from embedlab.evaluation.metrics import pessimistic_order
 
     all_q = dataset.query_ids
     rows = [all_q.index(q) for q in query_ids]
@@ -867,7 +868,7 @@ def lexical_overlap(datasets: Sequence[Dataset]) -> pd.DataFrame:
     """Per query: the share of its words (jieba) found in its relevant document, and the
     highest such share among the other candidate documents (judged ones, or the whole
     corpus). `overlap_gap` > 0 means word overlap alone points to the answer."""
-    from embedlab.backends.lexical import segment
+    from embedlab.models.backends.lexical import segment
 
     rows = []
     for ds in datasets:

@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 
 import embedlab
-from embedlab import probe
-from embedlab.backends import hub
-from embedlab.models import ModelSpec
-from embedlab.runner import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings
+from embedlab.run import probe
+from embedlab.models.backends import hub
+from embedlab.models.records import ModelSpec
+from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings, Timing
 
 FORMAT = "embedlab-cache/2"
 ENV_VAR = "EMBEDLAB_CACHE_DIR"
@@ -67,14 +67,14 @@ BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "transformers": ("transformers", "torch"),
 }
 MODEL_FIELDS = MEASUREMENTS  # the numeric measurements of a run, stored with its embeddings
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]
 # The source files that turn texts into vectors: an edit to any of them invalidates entries.
-# (tests/test_cache.py checks that every module of embedlab/backends is listed.)
+# (tests/test_cache.py checks that every module of embedlab/models/backends is listed.)
 ENCODING_SOURCES: tuple[Path, ...] = tuple(
     _PACKAGE / name
     for name in (
-        "backends/__init__.py", "backends/bundled.py", "backends/hub.py", "backends/lexical.py",
-        "backends/st.py", "backends/vllm.py", "models.py",
+        "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
+        "models/backends/lexical.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing
@@ -85,7 +85,7 @@ HASHED_SUFFIXES = (".json", ".txt", ".model", ".tiktoken", ".vocab")
 # Backends that may run on a GPU (then the dtype rule reads the checkpoint's dtype).
 GPU_BACKENDS = ("vllm", "st", "transformers")
 
-log = logging.getLogger("embedlab.cache")
+log = logging.getLogger("embedlab.run.cache")
 Runner = Callable[[ModelSpec, Sequence[EncodeTask], RunSettings], ModelOutcome]
 
 
@@ -95,7 +95,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").exists():
         return root / ".cache" / "embedlab"
     return Path.home() / ".cache" / "embedlab"
@@ -371,7 +371,7 @@ class EmbeddingCache:
             query_embeddings=arrays.get("query.npy"),
             doc_embeddings=arrays.get("document.npy"),
             scores=arrays.get("scores.npy"),
-            latency=probe.Timing(tuple(float(t) for t in times)) if times else None,
+            latency=Timing(tuple(float(t) for t in times)) if times else None,
             n_timed=int(measured.get("n_timed", 0)),
             encode_s=_float(measured.get("encode_s")),
         )

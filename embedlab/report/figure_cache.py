@@ -10,7 +10,7 @@ does not match its checksum makes the entry *corrupted*: it is deleted and the f
 drawn again. Arguments that cannot be fingerprinted (an open Axes, a model) make the call
 uncached, never wrong. Nothing is pickled.
 
-The embedding cache (`embedlab.cache`) is what makes a warm report cheap to compute; this one
+The embedding cache (`embedlab.run.cache`) is what makes a warm report cheap to compute; this one
 makes it cheap to draw. `EMBEDLAB_FIGURE_CACHE=0` turns it off (every figure is drawn).
 """
 
@@ -36,7 +36,7 @@ PACKAGES = ("matplotlib", "seaborn", "pandas", "numpy", "pillow")
 # rcParams that do not change a saved file (the interactive backend, window behaviour).
 IGNORED_RC = ("backend", "backend_fallback", "interactive", "figure.raise_window", "toolbar", "webagg.")
 
-log = logging.getLogger("embedlab.figure_cache")
+log = logging.getLogger("embedlab.report.figure_cache")
 
 
 class Unfingerprintable(TypeError):
@@ -101,7 +101,7 @@ def _sha256(raw: bytes) -> str:
 def _code_digest(module_file: str | None) -> str:
     """embedlab's plotting code and style, plus the plotting function's own module."""
     here = Path(__file__).resolve().parent
-    files = [here / "plots.py", here / "report.py", here / "figure_cache.py", *sorted((here / "style").glob("*.mplstyle"))]
+    files = [here / "plots.py", here / "render.py", here / "figure_cache.py", *sorted((here / "style").glob("*.mplstyle"))]
     if module_file and Path(module_file).resolve() not in files:
         files.append(Path(module_file).resolve())
     h = hashlib.sha256()
@@ -130,7 +130,7 @@ def _rc_state() -> list[tuple[str, str]]:
 
 def _font_state() -> dict[str, Any]:
     """The CJK font file embedlab's figures use (registered first, as the plots do)."""
-    from embedlab.plots import cjk_font_file, ensure_cjk_font
+    from embedlab.report.plots import cjk_font_file, ensure_cjk_font
 
     family = ensure_cjk_font()
     path = cjk_font_file()

@@ -4,7 +4,7 @@ visibility, or CPU), whether the weights are there and load (how long), the exac
 and token ids sent for one query and one document, and whether the configured backend
 agrees with a reference backend (transformers by default) on a few Chinese texts.
 
-Each backend runs in its own worker process (`python -m embedlab.check JOB RESULT`), one
+Each backend runs in its own worker process (`python -m embedlab.run.check JOB RESULT`), one
 after the other: a crash or an out-of-memory kill of one is a failed row, not a dead
 command, and two copies of a large model are never resident at once.
 
@@ -36,7 +36,7 @@ import numpy as np
 import typer
 
 from embedlab.errors import ConfigError, EmbedlabError
-from embedlab.models import ModelSpec
+from embedlab.models.records import ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,7 +155,7 @@ def _torch_gpu() -> dict[str, Any]:
 
 def _environment(run: BackendRun, backend: Any | None) -> None:
     """Versions this process actually imported, the effective settings and the device."""
-    from embedlab import probe
+    from embedlab.run import probe
 
     info = probe.runtime_info()
     versions = {k: str(v) for k, v in info.items() if k.endswith("_version") and v not in (None, "")}
@@ -178,7 +178,7 @@ def _environment(run: BackendRun, backend: Any | None) -> None:
 def probe_backend(spec: ModelSpec, texts: CheckTexts) -> BackendRun:
     """Load `spec` in this process and encode the check texts; every exception becomes a
     failed run with the stage ("load", "encode") and the reason."""
-    from embedlab.backends import load_backend
+    from embedlab.models.backends import load_backend
 
     run = BackendRun(backend=spec.backend)
     backend = None
@@ -204,7 +204,7 @@ def probe_backend(spec: ModelSpec, texts: CheckTexts) -> BackendRun:
 
 
 def worker_main(job: str, result: str) -> int:
-    """`python -m embedlab.check JOB RESULT`: JOB holds (spec, texts) pickled by our parent;
+    """`python -m embedlab.run.check JOB RESULT`: JOB holds (spec, texts) pickled by our parent;
     RESULT gets the BackendRun as JSON."""
     spec, texts = pickle.loads(Path(job).read_bytes())  # noqa: S301 - written by our own parent
     run = probe_backend(spec, texts)
@@ -219,7 +219,7 @@ def worker_main(job: str, result: str) -> int:
 
 def _stderr_tail(path: Path, lines: int = 6) -> str:
     """The last non-empty lines of a worker's stderr file, joined on one line."""
-    from embedlab.runner import stderr_tail
+    from embedlab.run.runner import stderr_tail
 
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -231,14 +231,14 @@ def _stderr_tail(path: Path, lines: int = 6) -> str:
 def run_backend_isolated(spec: ModelSpec, texts: CheckTexts, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendRun:
     """`probe_backend` in a fresh interpreter; a crash, a kill or a timeout is a failed
     run whose reason carries the tail of the worker's stderr."""
-    from embedlab.runner import stop_session
+    from embedlab.run.runner import stop_session
 
     with tempfile.TemporaryDirectory(prefix="embedlab-check-") as tmp:
         job, result, stderr = Path(tmp) / "job.pkl", Path(tmp) / "result.json", Path(tmp) / "stderr.txt"
         job.write_bytes(pickle.dumps((spec, texts)))
         with stderr.open("wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "embedlab.check", str(job), str(result)],
+                [sys.executable, "-m", "embedlab.run.check", str(job), str(result)],
                 stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
             )
             try:
@@ -389,7 +389,7 @@ def check_model(
 ) -> list[dict[str, Any]]:
     """The check rows of one model (see `run_checks`); each worker's BackendRun is also put
     in `runs` under its role ("configured", "reference") when given."""
-    from embedlab.backends.hub import resolve_model_path
+    from embedlab.models.backends.hub import resolve_model_path
 
     name = spec.name
     if spec.lexical:
@@ -478,7 +478,7 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def weights_hint(record: str) -> str:
     """How to get the weights of the registered record `record` ("" when it has no hub id)."""
-    from embedlab.models import MODELS
+    from embedlab.models.records import MODELS
 
     spec = MODELS.get(record.lower())
     model_id = (spec.path or "") if spec else ""
@@ -517,14 +517,14 @@ def config_origins(path: Path) -> dict[str, str]:
 def load_targets(config: Path | None, models: Sequence[str], backend: str | None) -> tuple[list[ModelSpec], dict[str, str]]:
     """The models to check (the config's, then each `-m`), with `backend` applied to all,
     and where each one's path came from."""
-    from embedlab.models import get_model
+    from embedlab.models.records import get_model
 
     if config is None and not models:
         raise ConfigError("give --config FILE and/or -m MODEL (a name, a folder or NAME=PATH)")
     specs: list[ModelSpec] = []
     origins: dict[str, str] = {}
     if config is not None:
-        from embedlab.config import load_config
+        from embedlab.run.config import load_config
 
         specs += load_config(config).models
         origins.update(config_origins(config))

@@ -1,0 +1,101 @@
+"""The whole evaluation of a run: every model on every data set (run stage), then scores,
+per-query metrics and the Report (this stage)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from embedlab.data.datasets import Dataset, load_dataset
+from embedlab.evaluation.results import Report
+from embedlab.evaluation.scoring import cosine_scores, per_query_table
+from embedlab.models.records import ModelSpec, get_model, prompt_warnings
+from embedlab.run import probe
+from embedlab.run.runner import model_runner, outcome_row
+from embedlab.types import EncodeTask, RunSettings
+
+
+def evaluate(
+    models: Sequence[ModelSpec | str],
+    datasets: Sequence[Dataset | str],
+    settings: RunSettings | None = None,
+    config: dict[str, Any] | None = None,
+    keep_scores: int = 2_000_000,
+):
+    """Run every model on every data set and return a Report.
+
+    `keep_scores`: score matrices up to this many cells are kept on the Report (for
+    heatmaps); larger ones are scored block by block and dropped."""
+    settings = settings or RunSettings()
+    specs = [get_model(m) if isinstance(m, str) else m for m in models]
+    sets = [load_dataset(d) if isinstance(d, str) else d for d in datasets]
+    names = [d.name for d in sets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"data set names must be unique, got {names}")
+    if len({s.name for s in specs}) != len(specs):
+        raise ValueError(f"model names must be unique, got {[s.name for s in specs]}")
+    tasks = [EncodeTask.from_dataset(d) for d in sets]
+    runner = model_runner(settings)
+
+    frames, run_rows, scores_kept = [], [], {}
+    for spec in tqdm(specs, desc="models", disable=not settings.progress):
+        for warning in prompt_warnings(spec):
+            print(f"embedlab: warning: {warning}", file=sys.stderr)
+        outcome = runner(spec, tasks, settings)
+        effective = outcome.extra.get("effective") or {}
+        for dataset in sets:
+            result = outcome.datasets.get(dataset.name)
+            row = outcome_row(spec, dataset.name, outcome, effective)
+            table = None
+            if result is not None:
+                try:
+                    if result.scores is not None:
+                        scores = result.scores
+                        table = per_query_table(dataset, spec.name, scores=scores, candidates=spec.options.get("candidates"))
+                    else:
+                        cells = len(result.query_embeddings) * len(result.doc_embeddings)
+                        scores = cosine_scores(result.query_embeddings, result.doc_embeddings) if cells <= keep_scores else None
+                        table = per_query_table(
+                            dataset, spec.name, scores=scores, query_embeddings=result.query_embeddings,
+                            doc_embeddings=result.doc_embeddings, candidates=spec.options.get("candidates"),
+                        )
+                except ValueError as exc:  # non-finite scores: never ranked, the row fails
+                    row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
+                    table = None
+                if table is not None and result.latency is not None:
+                    row.update(
+                        latency_median_s=result.latency.median, latency_iqr_s=result.latency.iqr,
+                        latency_times_s=json.dumps([round(t, 6) for t in result.latency.times]),
+                        n_timed=result.n_timed, texts_per_s=result.n_timed / result.latency.median,
+                        encode_s=result.encode_s,
+                    )
+            run_rows.append(row)
+            if table is None:
+                continue
+            if scores is not None and scores.size <= keep_scores:
+                scores_kept[(spec.name, dataset.name)] = scores
+            frames.append(table)
+            if row["status"] != "ok":
+                print(f"embedlab: model {spec.name!r} failed on {dataset.name!r}: {row['error']}", file=sys.stderr)
+        if outcome.status != "ok":
+            print(f"embedlab: model {spec.name!r} failed: {outcome.error}", file=sys.stderr)
+    effective_by_model = {row["model"]: {k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")} for row in run_rows}
+    per_query = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
+    return Report(
+        per_query=per_query,
+        runs=pd.DataFrame(run_rows),
+        config={
+            "models": [s.to_dict() for s in specs], "datasets": names, "settings": settings.to_dict(),
+            "effective": effective_by_model, "dataset_meta": {d.name: d.meta.to_dict() for d in sets}, **(config or {}),
+        },
+        environment={"packages": probe.package_versions(), "hardware": probe.hardware(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+        datasets={d.name: d.fingerprint() for d in sets},
+        scores=scores_kept,
+        seed=settings.seed,
+    )
