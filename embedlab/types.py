@@ -38,8 +38,8 @@ class Timing:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How models are measured. Times in seconds. `timeout_s`: a worker that has not
-    finished by then is killed and its model reported failed (None = wait for ever)."""
+    """How models are measured and scored. Times in seconds. `timeout_s`: a worker that has
+    not finished by then is killed and its model reported failed (None = wait for ever)."""
 
     repeats: int = 5
     timing_texts: int = 256
@@ -52,6 +52,12 @@ class RunSettings:
     seed: int = 0
     cache_dir: str | None = None
     timeout_s: float | None = 3600.0
+    # scale (README "Large corpora"): queries scored per block against the whole corpus,
+    # the nearest-neighbour search used for top-k, and where the corpus is encoded
+    query_block: int = 256
+    search: dict[str, Any] | None = None  # {"index": "flat" | "hnsw" | "ivf", ...}; None: exact, numpy
+    engine: str = "local"  # "local": one worker process per model; "ray": corpus encoded on a Ray cluster
+    ray_address: str | None = None  # None with engine "ray": a local Ray cluster
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -8,6 +8,8 @@ import time
 
 import numpy as np
 
+from embedlab.models.backends import BaseEncoder
+
 
 class CrashBackend:
     def __init__(self, spec) -> None:
@@ -27,11 +29,14 @@ class HangingBackend:
         time.sleep(3600)
 
 
-class OverflowEncoder:
+class OverflowEncoder(BaseEncoder):
     """Finite for documents, NaN/inf for queries (as an overflowing half-precision model)."""
 
     def __init__(self, spec) -> None:
         self.spec = spec
+
+    def effective_settings(self):
+        return {"dtype": "float16", "device": "cpu", "engine": "overflow on purpose"}
 
     def encode(self, texts, kind="document", *, instruction=None, dimensions=None):
         out = np.ones((len(texts), 8), dtype=np.float32)

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embedlab.models.backends import l2_normalize, truncate
+from embedlab.models.backends import BaseEncoder, l2_normalize, truncate
 from embedlab.models.records import ModelSpec
 
 TARGET = "tests.fake_encoders:FakeEncoder"
 
 
-class FakeEncoder:
+class FakeEncoder(BaseEncoder):
     calls: Counter = Counter()
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -26,6 +26,9 @@ class FakeEncoder:
             raise RuntimeError("this fake model was asked to fail")
         self.spec = spec
         FakeEncoder.calls["load"] += 1
+
+    def effective_settings(self) -> dict[str, object]:
+        return {"max_length": None, "dtype": "float32", "pooling": "none (seeded by SHA-256)", "normalize": True, "device": "cpu", "engine": "fake"}
 
     def encode(self, texts: Sequence[str], kind: str = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
         FakeEncoder.calls["encode"] += 1

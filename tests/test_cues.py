@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedlab.models.backends import LexicalScorer, load_backend
+from embedlab.models.backends import Scorer, load_backend
 from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.errors import ConfigError
 from embedlab.models.records import get_model
@@ -29,7 +29,7 @@ def tiny() -> Dataset:
 
 def length_scores(ds: Dataset, name: str = "length") -> np.ndarray:
     backend = load_backend(get_model(name))
-    assert isinstance(backend, LexicalScorer)
+    assert isinstance(backend, Scorer)
     backend.index(ds.document_texts())
     return backend.score(ds.query_texts())
 

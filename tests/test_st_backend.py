@@ -115,14 +115,15 @@ def test_model_paths_resolve_without_downloading(tmp_path: Path, monkeypatch: py
 
 
 def test_st_backend_runs_a_plain_transformers_folder_with_the_record_pooling(qwen_spec: ModelSpec, tmp_path: Path, qwen_transformers) -> None:
-    from embedlab.models.backends.st import SentenceTransformersBackend, TransformersBackend
+    from embedlab.models.backends import load_backend
+    from embedlab.models.backends.st import TransformersBackend
 
     plain = tmp_path / "plain"
     plain.mkdir()
     for item in Path(qwen_spec.path).iterdir():  # the same weights, no sentence-transformers files
         if item.is_file() and item.name not in ("modules.json", "config_sentence_transformers.json"):
             (plain / item.name).symlink_to(item)
-    backend = SentenceTransformersBackend(qwen_spec.with_options(backend="st", path=str(plain)))
+    backend = load_backend(qwen_spec.with_options(backend="st", path=str(plain)))
     assert isinstance(backend, TransformersBackend) and backend.spec.pooling == "last"
     np.testing.assert_allclose(backend.encode(TEXTS), qwen_transformers.encode(TEXTS), atol=1e-5)
 

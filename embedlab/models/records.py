@@ -23,7 +23,7 @@ BACKENDS: dict[str, str] = {
     "bm25": "embedlab.models.backends.lexical:BM25Backend",
     "length": "embedlab.models.backends.lexical:LengthBackend",
     "vllm": "embedlab.models.backends.vllm:VLLMBackend",
-    "st": "embedlab.models.backends.st:SentenceTransformersBackend",
+    "st": "embedlab.models.backends.st:sentence_transformers_or_transformers",
     "transformers": "embedlab.models.backends.st:TransformersBackend",
 }
 

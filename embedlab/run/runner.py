@@ -96,9 +96,7 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         outcome.load_s = time.perf_counter() - start
         outcome.host_rss_after_load_gib = probe.tree_rss_gib()
         outcome.gpu_mem_after_load_gib = _nan(sampler.gpu_used_gib())
-        effective = getattr(backend, "effective_settings", None)
-        if effective is not None:
-            outcome.extra["effective"] = dict(effective())
+        outcome.extra["effective"] = dict(backend.effective_settings())
         lexical = spec.lexical
         warm = [t for task in tasks for t in (*task.queries, *task.documents)][: settings.warmup_texts]
         start = time.perf_counter()
@@ -144,11 +142,10 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             _batched_encode(backend, texts, "document", settings, "", f"{spec.name} throughput")
             elapsed = time.perf_counter() - start
             outcome.throughput_texts_per_s = len(texts) / elapsed
-            count = getattr(backend, "count_tokens", None)
-            if count is not None:
-                outcome.throughput_tokens_per_s = count(texts) / elapsed
-        report = getattr(backend, "memory_report", None)
-        memory = dict(report()) if report is not None else {}
+            tokens = backend.count_tokens(texts)
+            if tokens is not None:
+                outcome.throughput_tokens_per_s = tokens / elapsed
+        memory = dict(backend.memory_report())
         _memory_facts(outcome, memory)
         outcome.extra.update({k: v for k, v in memory.items() if k not in ("weights_gib", "kv_cache_gib", "kv_cache_note")})
     except Exception as exc:  # noqa: BLE001 - one failing model must not stop the others

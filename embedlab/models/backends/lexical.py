@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from embedlab.models.backends import BaseScorer
 from embedlab.models.records import ModelSpec
 
 
@@ -23,7 +24,7 @@ def segment(texts: Sequence[str]) -> list[list[str]]:
     return out
 
 
-class BM25Backend:
+class BM25Backend(BaseScorer):
     """Okapi BM25 (bm25s, k1=1.5, b=0.75 unless `options` say otherwise)."""
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -33,6 +34,15 @@ class BM25Backend:
         self._bm25s = bm25s
         self._retriever = None
         self._n_docs = 0
+
+    def effective_settings(self) -> dict[str, object]:
+        """BM25 over jieba search-mode tokens, on the CPU."""
+        from importlib.metadata import version
+
+        return {
+            "k1": float(self.spec.options.get("k1", 1.5)), "b": float(self.spec.options.get("b", 0.75)),
+            "device": "cpu", "engine": f"bm25s {version('bm25s')}, jieba {version('jieba')}",
+        }
 
     def index(self, corpus: Sequence[str]) -> None:
         tokens = segment(corpus)
@@ -57,7 +67,7 @@ class BM25Backend:
         return out
 
 
-class LengthBackend:
+class LengthBackend(BaseScorer):
     """Cue baseline: a document's score is its length in characters, the same for every
     query (longer scores higher). It reads no meaning at all, so a model that barely beats
     it on a trap set may be scoring on form (answers longer than distractors), not sense.
@@ -67,6 +77,9 @@ class LengthBackend:
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self._lengths: np.ndarray | None = None
+
+    def effective_settings(self) -> dict[str, object]:
+        return {"device": "cpu", "engine": "document length in characters"}
 
     def index(self, corpus: Sequence[str]) -> None:
         self._lengths = np.array([len(text) for text in corpus], dtype=np.float32)

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.backends import l2_normalize, truncate
+from embedlab.models.backends import BaseEncoder, l2_normalize, truncate
 from embedlab.models.backends.hub import effective_dtype, effective_max_length, end_token_id, resolve_model_path, tokenize
 from embedlab.errors import ConfigError
 from embedlab.models.records import Kind, ModelSpec
+from embedlab.types import GIB
 
-GIB = 1024**3
 POOLINGS = ("cls", "mean", "last")
 
 
@@ -66,18 +66,13 @@ def _param_bytes(model: Any) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-class SentenceTransformersBackend:
+class SentenceTransformersBackend(BaseEncoder):
     """A sentence-transformers model folder (modules.json: transformer, pooling, normalise).
     A folder without modules.json is run by `TransformersBackend` instead, with the
     record's pooling (sentence-transformers would silently fall back to mean pooling).
 
     Options: device, dtype, batch_size (default 32), max_length (dtype and max length through
     `hub.effective_dtype` / `hub.effective_max_length`, as every backend)."""
-
-    def __new__(cls, spec: ModelSpec) -> Any:
-        if cls is SentenceTransformersBackend and not (Path(resolve_model_path(spec)) / "modules.json").exists():
-            return TransformersBackend(spec)
-        return super().__new__(cls)
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
@@ -144,7 +139,7 @@ class SentenceTransformersBackend:
         }
 
 
-class TransformersBackend:
+class TransformersBackend(BaseEncoder):
     """`AutoModel` plus the record's pooling: "cls", "mean" or "last" (the last real token,
     found from the attention mask, so left and right padding both work). Padding side from
     the record (Qwen3-Embedding: left); the record's end token appended after truncation.
@@ -249,3 +244,12 @@ class TransformersBackend:
             "load_weights_s": self.load_weights_s, "weights_gib": self._weights_bytes / GIB, "device": self.device,
             **NO_KV_CACHE, **cuda_memory_report(self.device, self._weights_bytes),
         }
+
+
+def sentence_transformers_or_transformers(spec: ModelSpec) -> SentenceTransformersBackend | TransformersBackend:
+    """The `st` backend: a folder with modules.json runs through sentence-transformers; one
+    without runs through plain transformers with the record's pooling (sentence-transformers
+    would silently fall back to mean pooling there)."""
+    if (Path(resolve_model_path(spec)) / "modules.json").exists():
+        return SentenceTransformersBackend(spec)
+    return TransformersBackend(spec)

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.backends import l2_normalize
+from embedlab.models.backends import BaseEncoder, l2_normalize
 from embedlab.models.backends.hub import effective_dtype, effective_max_length, end_token_id, read_model_config, resolve_model_path, tokenize
 from embedlab.errors import BackendUnavailableError, ConfigError
 from embedlab.models.records import Kind, ModelSpec, spec_from_folder
+from embedlab.types import GIB
 
-GIB = 1024**3
 MIB = 1024**2
 # Defaults when the record's options do not say: small and fixed, so every model gets the
 # same KV budget and the engine never reserves a share of the whole device (raised to one
@@ -278,7 +278,7 @@ def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> t
     return llm, facts
 
 
-class VLLMBackend:
+class VLLMBackend(BaseEncoder):
     """An embedding model through vLLM's pooling runner.
 
     Options: dtype and max_length / max_model_len (read through `hub.effective_dtype` /
