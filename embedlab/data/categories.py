@@ -78,6 +78,7 @@ CATEGORIES: tuple[TrapCategory, ...] = (
 
 CATEGORY_IDS: tuple[str, ...] = tuple(c.id for c in CATEGORIES)
 
+OTHER_ANSWER = "other-answer"
 DOCUMENT_KINDS: dict[str, str] = {
     "answer": "the document that answers the query",
     "other-sense": "uses the query's key word in another sense",
@@ -87,8 +88,17 @@ DOCUMENT_KINDS: dict[str, str] = {
     "near-miss": "about the neighbouring concept the query did not ask about",
     "topical": "same topic, shares words, does not answer the query",
     "off-topic": "unrelated",
-    "other-answer": "the answer of another query (in a shared corpus)",
+    OTHER_ANSWER: "the answer of another query (in a shared corpus)",
 }
+
+
+def kind_for_query(kind: str, relevant: bool) -> str:
+    """A document's kind as one query sees it: "answer" only when it answers that query;
+    a document that answers another query is "other-answer"; distractor kinds stay, and an
+    unlabelled document stays "". The one place this rule lives."""
+    if relevant:
+        return "answer"
+    return OTHER_ANSWER if kind == "answer" else kind
 
 
 def get_category(category_id: str) -> TrapCategory:

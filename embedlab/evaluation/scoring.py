@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from embedlab.models.backends import l2_normalize
+from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import CANDIDATE_MODES, Dataset
 from embedlab.errors import ConfigError
 from embedlab.evaluation.metrics import K_VALUES, score_queries
@@ -74,8 +75,8 @@ def per_query_table(
     query_ids = dataset.query_ids
     doc_ids = np.array(dataset.doc_ids, dtype=object)
     kinds = np.array([dataset.kinds.get(d, "") for d in dataset.doc_ids], dtype=object)
-    # a non-relevant document whose kind is "answer" is another query's answer
-    wrong_kinds = np.where(kinds == "answer", "other-answer", kinds)
+    # the kind each document has for a query it does not answer
+    wrong_kinds = np.array([kind_for_query(k, relevant=False) for k in kinds], dtype=object)
     gains = dataset.gains(query_ids)
     mode = dataset.meta.candidates if candidates is None else candidates
     if mode not in CANDIDATE_MODES:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category
+from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category, kind_for_query
 from embedlab.data.datasets import Dataset, load_dataset
 from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, spec_from_config
 from embedlab.evaluation.results import CUE_BACKEND, Report, gpu_rows
@@ -226,11 +226,7 @@ def _shorten(text: str, n: int) -> str:
 
 
 def _doc_kind(ds: Dataset, q: str, d: str) -> str:
-    grade = ds.qrels.get(q, {}).get(d, 0)
-    kind = ds.kinds.get(d, "")
-    if grade > 0:
-        return "answer"
-    return "other-answer" if kind == "answer" else (kind or "unjudged")
+    return kind_for_query(ds.kinds.get(d, ""), relevant=ds.qrels.get(q, {}).get(d, 0) > 0) or "unjudged"
 
 
 def top_ranked(report: Report, dataset: Dataset, model: str, query_ids: Sequence[str]) -> np.ndarray:
@@ -310,7 +306,7 @@ def margins(report: Report, category: str | None = None, datasets: Sequence[Data
     sets = {d.name: d for d in (datasets if datasets is not None else resolve_datasets(frame["dataset"].unique()))}
     frame = frame[["model", "dataset", "query_id", "category", "rank", "top1", "margin", "winner_kind", "best_wrong_kind"]].copy()
     for col in ("winner_kind", "best_wrong_kind"):  # another query's answer, not this one's
-        frame[col] = frame[col].fillna("").replace({"answer": "other-answer"})
+        frame[col] = [kind_for_query(k, relevant=False) for k in frame[col].fillna("")]
     frame["query_label"] = [f"{q} {_shorten(sets[d].queries[q], label_chars)}" for d, q in zip(frame["dataset"], frame["query_id"])]
     return frame.reset_index(drop=True)
 
