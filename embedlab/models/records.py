@@ -64,6 +64,23 @@ class ModelSpec:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def supports_mrl(self) -> bool:
+        """Matryoshka (MRL) embeddings: a prefix of `dimensions` components is an embedding."""
+        return self.mrl_min_dim is not None and not self.lexical
+
+    def check_dimensions(self, dimensions: int | None, full: int | None = None) -> None:
+        """The one MRL rule: `dimensions` (None = the model's own) must lie in
+        [mrl_min_dim, full] (full: the output width, default `dim`) for an MRL model; any
+        other model takes no `dimensions`. ValueError otherwise."""
+        if dimensions is None:
+            return
+        if not self.supports_mrl:
+            raise ValueError(f"model {self.name!r} does not support MRL dimensions (no mrl_min_dim in its record)")
+        full = full or self.dim or dimensions
+        if not self.mrl_min_dim <= dimensions <= full:
+            raise ValueError(f"model {self.name!r}: dimensions must be in [{self.mrl_min_dim}, {full}], got {dimensions}")
+
     def format(self, texts: list[str], kind: Kind, instruction: str | None = None) -> list[str]:
         """The exact strings the model receives for `texts` of this kind."""
         template = self.prompts.get(kind, "{text}")

@@ -589,7 +589,7 @@ def mrl_support(models=None) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "model": [s.name for s in specs], "backend": [s.backend for s in specs], "dim": [s.dim for s in specs],
-            "mrl_min_dim": [s.mrl_min_dim for s in specs], "supports_mrl": [s.mrl_min_dim is not None and not s.lexical for s in specs],
+            "mrl_min_dim": [s.mrl_min_dim for s in specs], "supports_mrl": [s.supports_mrl for s in specs],
         }
     )
 

@@ -148,10 +148,7 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 
 def truncate(x: np.ndarray, dimensions: int | None, spec: ModelSpec) -> np.ndarray:
     """MRL: keep the first `dimensions` components, then renormalise."""
+    spec.check_dimensions(dimensions, full=x.shape[-1])
     if dimensions is None or dimensions == x.shape[-1]:
         return x
-    if spec.mrl_min_dim is None:
-        raise ValueError(f"model {spec.name!r} does not support MRL dimensions")
-    if not spec.mrl_min_dim <= dimensions <= x.shape[-1]:
-        raise ValueError(f"dimensions must be in [{spec.mrl_min_dim}, {x.shape[-1]}], got {dimensions}")
     return l2_normalize(x[..., :dimensions])

