@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ BACKENDS: dict[str, str] = {
     "vllm": "embedlab.models.backends.vllm:VLLMBackend",
     "st": "embedlab.models.backends.st:sentence_transformers_or_transformers",
     "transformers": "embedlab.models.backends.st:TransformersBackend",
+    "openai": "embedlab.models.backends.openai:OpenAIBackend",
 }
 
 QWEN3_QUERY = "Instruct: {instruction}\nQuery:{text}"
@@ -632,6 +634,8 @@ def get_model(name_or_path: str, **overrides: Any) -> ModelSpec:
         spec = by_path[name.lower()]
     elif "/" in name and "backend" in overrides:
         spec = ModelSpec(name=name, backend=overrides.pop("backend"), path=name)
+    elif overrides.get("backend") == "openai":  # a served model without a base record
+        spec = ModelSpec(name=name, backend=overrides.pop("backend"))
     else:
         known = ", ".join(sorted(MODELS))
         raise UnknownNameError(
@@ -640,9 +644,54 @@ def get_model(name_or_path: str, **overrides: Any) -> ModelSpec:
         )
     if overrides:
         spec = spec.with_options(**overrides)
+    if spec.backend == "openai":
+        check_served(spec)
     for message in prompt_warnings(spec):
         warnings.warn(message, PromptWarning, stacklevel=2)
     return spec
+
+
+# Options of a served model (backend "openai"); README "Served models (OpenAI-compatible API)".
+SERVED_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "base_url": str, "served_model": str, "api_key_env": str, "batch_size": int, "max_concurrency": int,
+    "timeout_s": (int, float), "max_retries": int, "backoff_s": (int, float), "max_backoff_s": (int, float),
+    "send_dimensions": bool, "encoding_format": str,
+}
+
+
+def check_served(spec: ModelSpec) -> None:
+    """Validate a served model's options (`base_url`, `served_model`, `api_key_env`, ...):
+    ConfigError naming the model and the field. The API key itself is never an option: only
+    the name of the environment variable holding it."""
+    from urllib.parse import urlsplit
+
+    where = f"model {spec.name!r} (backend openai)"
+    opts = spec.options
+    if "api_key" in opts:
+        raise ConfigError(f"{where}: field 'api_key' is not accepted; put the key in an environment variable and name it in 'api_key_env'")
+    for required in ("base_url", "served_model"):
+        if not opts.get(required):
+            raise ConfigError(f"{where}: field {required!r} is required (e.g. base_url: http://127.0.0.1:8000/v1, served_model: the name the server expects)")
+    for key, kind in SERVED_OPTIONS.items():
+        value = opts.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ConfigError(f"{where}: field {key!r} must be {getattr(kind, '__name__', 'a number')}, got {type(value).__name__}")
+        if key in ("batch_size", "max_concurrency", "timeout_s") and value <= 0:
+            raise ConfigError(f"{where}: field {key!r} must be > 0, got {value}")
+        if key in ("max_retries", "backoff_s", "max_backoff_s") and value < 0:
+            raise ConfigError(f"{where}: field {key!r} must be >= 0, got {value}")
+    url = urlsplit(str(opts["base_url"]))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"{where}: field 'base_url' must be an http(s) URL such as http://127.0.0.1:8000/v1")
+    if url.username or url.password or url.query or url.fragment:
+        raise ConfigError(f"{where}: field 'base_url' must hold no credentials, query or fragment; name the key's environment variable in 'api_key_env'")
+    env = opts.get("api_key_env")
+    if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+        raise ConfigError(f"{where}: field 'api_key_env' must name an environment variable (e.g. OPENAI_API_KEY), not hold the key")
+    if opts.get("encoding_format", "float") not in ("float", "base64"):
+        raise ConfigError(f"{where}: field 'encoding_format' must be 'float' or 'base64', got {opts['encoding_format']!r}")
 
 
 def _documented_record(spec: ModelSpec) -> ModelSpec | None:

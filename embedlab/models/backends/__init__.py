@@ -121,6 +121,7 @@ EXTRAS = {
     "embedlab.models.backends.st": "st",
     "embedlab.models.backends.bundled": "core",
     "embedlab.models.backends.lexical": "core",
+    "embedlab.models.backends.openai": "openai",
 }
 
 

