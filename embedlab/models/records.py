@@ -26,6 +26,8 @@ BACKENDS: dict[str, str] = {
     "vllm": "embedlab.models.backends.vllm:VLLMBackend",
     "st": "embedlab.models.backends.st:sentence_transformers_or_transformers",
     "transformers": "embedlab.models.backends.st:TransformersBackend",
+    "bge-m3-vllm": "embedlab.models.backends.bge_m3:BGEM3VLLMBackend",
+    "bge-m3-transformers": "embedlab.models.backends.bge_m3:BGEM3TransformersBackend",
     "openai": "embedlab.models.backends.openai:OpenAIBackend",
 }
 
@@ -178,6 +180,29 @@ def _records() -> dict[str, ModelSpec]:
             description="BAAI BGE-M3 dense retrieval; no query instruction",
         ),
     ]
+    # BGE-M3's other modes score a corpus themselves (Scorer backends, `lexical` set): sparse
+    # lexical weights, ColBERT multi-vector, and the model card's weighted hybrid of the three
+    # ([dense, sparse, colbert] weights, overridable: `weights: [...]` in a config entry).
+    for mode, weights, what in (
+        ("sparse", None, "sparse lexical weights (sparse_linear.pt): sum of shared tokens' weight products"),
+        ("colbert", None, "ColBERT multi-vector (colbert_linear.pt): mean over query tokens of the best match"),
+        ("hybrid", [0.4, 0.2, 0.4], "hybrid: weighted mean of dense, sparse and ColBERT scores (model card weights)"),
+    ):
+        specs.append(
+            ModelSpec(
+                name=f"bge-m3-{mode}",
+                backend="bge-m3-vllm",
+                path="BAAI/bge-m3",
+                dim=1024,
+                max_tokens=8192,
+                pooling="cls",
+                lexical=True,
+                license="MIT",
+                params_m=568,
+                description=f"BAAI BGE-M3 {what}",
+                options={"mode": mode, **({"weights": weights} if weights else {})},
+            )
+        )
     for size, dim, params in (("0.6B", 1024, 596), ("4B", 2560, 4022), ("8B", 4096, 7568)):
         specs.append(
             ModelSpec(

