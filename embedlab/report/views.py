@@ -1,0 +1,260 @@
+"""Views of a trap run for the notebooks: the models beside the cue baselines, and per
+trap category its cases, similarity matrices, margins, which distractor kinds beat the
+answer, BM25 on the same cases and top-1 per category. Long-format DataFrames or Markdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category, kind_for_query
+from embedlab.data.datasets import Dataset
+from embedlab.evaluation.results import Report
+from embedlab.evaluation.stats import paired_comparison
+from embedlab.report.runs import CUE_LABEL, resolve_datasets
+
+
+def cue_models(report: Report) -> list[str]:
+    """Models of a run that are cue baselines (their `backend` is "length")."""
+    return report.cue_models()
+
+
+def cue_table(report: Report, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The summary with a `kind` column ("cue baseline" or "model"), the models first and
+    the cue baselines after them, so each model stands beside the form cues."""
+    summary = report.summary() if summary is None else summary
+    cues = set(cue_models(report))
+    out = summary.assign(kind=np.where(summary["model"].isin(cues), CUE_LABEL, "model"))
+    return out.sort_values("kind", key=lambda k: k == CUE_LABEL, kind="stable").reset_index(drop=True)
+
+
+def cue_flags(report: Report) -> pd.DataFrame:
+    """`Report.cue_flags()`: per data set and model, top-1 against the best cue baseline
+    and whether the model does not clearly beat it."""
+    return report.cue_flags()
+
+
+def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
+    """Markdown reading `cue_flags`: which models do not clearly beat a form cue, per data set."""
+    if not cues:
+        return (
+            "No cue baseline in this run (records `length`, `length-judged` with backend `length`), "
+            "so nothing here says whether form alone (document length) would do as well."
+        )
+    if flags.empty:
+        return "No model to compare with the cue baselines."
+    lines = []
+    for r in flags.itertuples():
+        verdict = "**does not clearly beat the cue (flagged)**" if r.flagged else "clearly ahead of the cue"
+        lines.append(
+            f"- {r.dataset}: {r.model} top-1 {r.top1:.3f} vs {r.best_cue} {r.best_cue_top1:.3f} "
+            f"(difference {r.diff:+.3f}, paired p = {r.p_value:.3g}): {verdict}."
+        )
+    flagged = flags[flags["flagged"].astype(bool)]
+    head = (
+        f"{len(flagged)} of {len(flags)} model × data set rows do not clearly beat a cue baseline "
+        "(top-1 less than 0.05 above the best cue, or paired p ≥ 0.05): on those, form alone does about as well."
+        if not flagged.empty else "Every model is clearly ahead of the best cue baseline on every data set."
+    )
+    return head + "\n\n" + "\n".join(lines)
+
+
+def category_card(category: str) -> str:
+    """Markdown: the category's declaration (Chinese, with the English gloss) and the
+    document kinds its distractors use."""
+    cat = get_category(category)
+    kinds = "\n".join(f"- `{k}`: {v}" for k, v in DOCUMENT_KINDS.items() if k != "answer")
+    return (
+        f"**{cat.title_zh}** ({cat.title_en})\n\n"
+        f"> {cat.description_zh}\n>\n> *{cat.description_en}*\n\n"
+        f"Main score: `{cat.main_score}`. Distractor kinds:\n\n{kinds}"
+    )
+
+
+def category_query_ids(dataset: Dataset, category: str) -> list[str]:
+    return [q for q in dataset.query_ids if dataset.categories.get(q) == category]
+
+
+def category_cases(datasets: Sequence[Dataset], category: str) -> pd.DataFrame:
+    """The cases of one category: each query with the documents judged for it (answer first,
+    then distractors and their kinds). One row per (query, document)."""
+    rows = []
+    for ds in datasets:
+        for q in category_query_ids(ds, category):
+            judged = sorted(ds.qrels.get(q, {}).items(), key=lambda item: -item[1])
+            for d, grade in judged:
+                rows.append(
+                    {
+                        "dataset": ds.name, "query_id": q, "query": ds.queries[q], "doc_id": d,
+                        "kind": ds.kinds.get(d, "answer" if grade > 0 else ""), "relevance": grade, "document": ds.corpus[d],
+                    }
+                )
+    return pd.DataFrame(rows, columns=["dataset", "query_id", "query", "doc_id", "kind", "relevance", "document"])
+
+
+def _shorten(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _doc_kind(ds: Dataset, q: str, d: str) -> str:
+    return kind_for_query(ds.kinds.get(d, ""), relevant=ds.qrels.get(q, {}).get(d, 0) > 0) or "unjudged"
+
+
+def top_ranked(report: Report, dataset: Dataset, model: str, query_ids: Sequence[str]) -> np.ndarray:
+    """Index (into `dataset.doc_ids`) of the document `model` ranked first for each query,
+    the way the tables rank: ties count against the model (among equal top scores the least
+    relevant document is first), and a model or data set in judged-candidates mode ranks
+    only the judged documents."""
+    from embedlab.evaluation.metrics import pessimistic_order
+
+    all_q = dataset.query_ids
+    rows = [all_q.index(q) for q in query_ids]
+    options = next((m.get("options") or {} for m in report.config.get("models", []) if m.get("name") == model), {})
+    mode = options.get("candidates") or dataset.meta.candidates
+    eligible = dataset.judged(list(query_ids)) if mode == "judged" else None
+    scores = report.scores[(model, dataset.name)][rows]
+    return pessimistic_order(scores, dataset.gains(list(query_ids)), eligible)[:, 0]
+
+
+def similarity_frame(
+    report: Report,
+    datasets: Sequence[Dataset] | None = None,
+    category: str | None = None,
+    max_docs: int = 30,
+    label_chars: int = 12,
+) -> pd.DataFrame:
+    """Long frame of query x document scores per model and data set, for heatmaps.
+
+    Documents shown: the whole corpus when it has at most `max_docs` documents (the seed's
+    22, as in the article), else every document judged for the shown queries plus any
+    document a model ranked first for them. Columns: model, dataset, query_id, query_label,
+    doc_id, doc_label, kind (for this query: answer, a distractor kind, other-answer),
+    column_kind (the document's own kind), score, relevant, is_top1 (the document the model
+    ranks first, as `top_ranked`: ties count against the model), row, col."""
+    sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
+    lexical = {m["name"] for m in report.config.get("models", []) if m.get("lexical")}
+    rows = []
+    for ds in sets:
+        models = [m for (m, name) in report.scores if name == ds.name]
+        query_ids = category_query_ids(ds, category) if category else ds.query_ids
+        if not query_ids or not models:
+            continue
+        all_q = ds.query_ids
+        q_index = [all_q.index(q) for q in query_ids]
+        doc_ids = ds.doc_ids
+        if len(doc_ids) <= max_docs:
+            shown = list(doc_ids)
+        else:
+            shown = list(dict.fromkeys(d for q in query_ids for d, _ in sorted(ds.qrels.get(q, {}).items(), key=lambda i: -i[1])))
+            for m in models:
+                top = top_ranked(report, ds, m, query_ids)
+                shown = list(dict.fromkeys([*shown, *(doc_ids[i] for i in top)]))
+        d_index = [doc_ids.index(d) for d in shown]
+        for m in models:
+            scores = report.scores[(m, ds.name)][np.ix_(q_index, d_index)]
+            top1 = top_ranked(report, ds, m, query_ids)
+            for r, q in enumerate(query_ids):
+                for c, d in enumerate(shown):
+                    rows.append(
+                        {
+                            "model": m, "dataset": ds.name, "query_id": q,
+                            "query_label": f"{q} {_shorten(ds.queries[q], label_chars)}",
+                            "doc_id": d, "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {_shorten(ds.corpus[d], label_chars)}",
+                            "kind": _doc_kind(ds, q, d), "column_kind": ds.kinds.get(d, ""), "score": float(scores[r, c]),
+                            "score_name": "BM25 score" if m in lexical else "cosine similarity",
+                            "relevant": ds.qrels.get(q, {}).get(d, 0) > 0, "is_top1": doc_ids[top1[r]] == d, "row": r, "col": c,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def margins(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None, label_chars: int = 16) -> pd.DataFrame:
+    """Per query and model: margin (best relevant minus best non-relevant score; negative
+    means a distractor won), rank, and the kind of document that won when wrong."""
+    frame = report.per_query
+    if category:
+        frame = frame[frame["category"] == category]
+    sets = {d.name: d for d in (datasets if datasets is not None else resolve_datasets(frame["dataset"].unique()))}
+    frame = frame[["model", "dataset", "query_id", "category", "rank", "top1", "margin", "winner_kind", "best_wrong_kind"]].copy()
+    for col in ("winner_kind", "best_wrong_kind"):  # another query's answer, not this one's
+        frame[col] = [kind_for_query(k, relevant=False) for k in frame[col].fillna("")]
+    frame["query_label"] = [f"{q} {_shorten(sets[d].queries[q], label_chars)}" for d, q in zip(frame["dataset"], frame["query_id"])]
+    return frame.reset_index(drop=True)
+
+
+def kind_beat_rates(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None) -> pd.DataFrame:
+    """Which distractor kinds fool which model: for each model and kind, the share of
+    (query, distractor of that kind) pairs where the distractor scores at least as high as
+    the best relevant document (ties count against the model).
+
+    Distractors of a query are the documents judged non-relevant for it; where a query has
+    none (the seed), every other document, with other queries' answers as `other-answer`."""
+    sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
+    rows = []
+    for ds in sets:
+        all_q = ds.query_ids
+        doc_ids = ds.doc_ids
+        d_pos = {d: i for i, d in enumerate(doc_ids)}
+        query_ids = category_query_ids(ds, category) if category else all_q
+        for (m, name), scores in report.scores.items():
+            if name != ds.name:
+                continue
+            counts: dict[str, list[int]] = {}
+            for q in query_ids:
+                row = scores[all_q.index(q)]
+                judged = ds.qrels.get(q, {})
+                relevant = [d_pos[d] for d, g in judged.items() if g > 0]
+                negatives = [d for d, g in judged.items() if g == 0] or [d for d in doc_ids if judged.get(d, 0) <= 0]
+                best = row[relevant].max()
+                for d in negatives:
+                    kind = _doc_kind(ds, q, d)
+                    pair = counts.setdefault(kind, [0, 0])
+                    pair[0] += 1
+                    pair[1] += int(row[d_pos[d]] >= best)
+            for kind, (n, beat) in counts.items():
+                rows.append({"model": m, "dataset": ds.name, "kind": kind, "n_pairs": n, "n_beat": beat, "beat_rate": beat / n})
+    return pd.DataFrame(rows, columns=["model", "dataset", "kind", "n_pairs", "n_beat", "beat_rate"])
+
+
+def outcomes(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None) -> pd.DataFrame:
+    """Rank of the answer per query and model (1 = found first), for the outcome grid."""
+    return margins(report, category, datasets)[["model", "dataset", "query_id", "query_label", "rank", "top1", "margin", "winner_kind"]]
+
+
+def lexical_contrast(report: Report, category: str | None = None, lexical: str = "bm25", metric: str = "top1") -> pd.DataFrame:
+    """Every other model against the lexical baseline on the same queries (of one category,
+    or all): paired difference, its bootstrap interval, permutation p-value, wins/ties/losses."""
+    frame = report.per_query if category is None else report.per_query[report.per_query["category"] == category]
+    rows = []
+    for dataset, group in frame.groupby("dataset", sort=False):
+        table = group.pivot(index="query_id", columns="model", values=metric)
+        if lexical not in table.columns:
+            continue
+        for model in [m for m in dict.fromkeys(group["model"]) if m != lexical]:
+            pair = table[[model, lexical]].dropna()
+            a, b = pair[model].to_numpy(dtype=float), pair[lexical].to_numpy(dtype=float)
+            if len(pair) < 2:  # one query: a difference, but no interval and no test
+                d = a - b
+                row = {"metric": metric, "model_a": model, "model_b": lexical, "n": len(pair), "mean_a": a.mean(), "mean_b": b.mean(), "diff": d.mean(),
+                       "diff_low": np.nan, "diff_high": np.nan, "p_value": np.nan, "wins": int((d > 0).sum()), "ties": int((d == 0).sum()), "losses": int((d < 0).sum())}
+            else:
+                row = paired_comparison(a, b, metric, model, lexical, report.confidence, seed=report.seed).to_dict()
+            rows.append({"dataset": dataset, "category": category or "all", **row})
+    return pd.DataFrame(rows)
+
+
+def category_table(report: Report, category: str | None = None) -> pd.DataFrame:
+    """`Report.by_category()` (of one category, or all) with each category's Chinese and
+    English titles."""
+    if category is not None:
+        report = replace(report, per_query=report.per_query[report.per_query["category"] == category])
+    frame = report.by_category()
+    titles = {c.id: (c.title_zh, c.title_en) for c in CATEGORIES}
+    frame["title_zh"] = [titles.get(c, (c, c))[0] for c in frame["category"]]
+    frame["title_en"] = [titles.get(c, (c, c))[1] for c in frame["category"]]
+    order = {c.id: i for i, c in enumerate(CATEGORIES)}
+    return frame.sort_values(["dataset", "category"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable").reset_index(drop=True)

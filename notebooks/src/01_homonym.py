@@ -1,0 +1,97 @@
+# %% [markdown]
+# # 01 · 同形异义 / 一词多义 — Homonyms and polysemy
+#
+# One trap category, `homonym`: what the trap is, its cases, how each model scores every query against every document, the margin by which the answer wins or loses, which kinds of distractor fool which model, and how plain word overlap (BM25) does on the same cases.
+#
+# Every number below comes from the run this notebook makes (read from the embedding cache when an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
+
+# %%
+from IPython.display import Markdown, display
+
+from embedlab.report import analysis, plots
+from embedlab.report import render as rep
+
+plots.use_style()
+
+# %% tags=["parameters"]
+models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
+datasets = None  # trap data sets (names or paths); None: seed + traps-zh
+cache_dir = None  # embedding cache; None: $EMBEDLAB_CACHE_DIR, else .cache/embedlab in the checkout
+figures_dir = None  # where figures are saved; None: figures/ in the checkout
+category = "homonym"
+needs = {"trap_report": {}}  # runs primed into the cache before this notebook executes (scripts/make_notebooks.py)
+
+# %%
+figures = rep.figure_folder(figures_dir, "01_homonym")
+draw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn
+
+# %% [markdown]
+# ## What the trap is
+#
+# From the category's declaration in `embedlab.data.categories` (Chinese, with an English gloss).
+
+# %%
+display(Markdown(analysis.category_card(category)))
+
+# %% [markdown]
+# ## Its cases
+#
+# Each query with the documents judged for it: the answer first, then the distractors and their kinds.
+
+# %%
+sets = analysis.resolve_datasets(datasets)
+cases = analysis.category_cases(sets, category)
+rep.table(cases, ["dataset", "query_id", "query", "kind", "document"])
+
+# %%
+run = analysis.trap_report(models, sets, cache_dir)
+
+# %% [markdown]
+# ## Query × document similarity, per model
+#
+# Rows are this category's queries, columns the documents judged for them (the whole corpus for a small set such as the seed), each labelled `[kind] text` and coloured by kind. A black box marks the answer; a white dot marks the document the model ranked first. The colour scale is the model's own (cosine similarity, or the BM25 score).
+
+# %%
+frames = analysis.similarity_frame(run, sets, category=category)
+draw("heatmap", plots.similarity_figures, frames)
+
+# %% [markdown]
+# ## Margin per query and model
+#
+# Best relevant score minus best non-relevant score: below zero a distractor won. Each model has its own scale.
+
+# %%
+draw("margins", plots.margin_figure, analysis.margins(run, category, sets))
+
+# %% [markdown]
+# ## Which distractor kinds fool which model
+#
+# For each kind: the share of (query, distractor) pairs in which the distractor scored at least as high as the answer.
+
+# %%
+beats = analysis.kind_beat_rates(run, category, sets)
+draw("distractor-kinds", plots.kind_beat_heat, beats)
+
+# %%
+rep.table(beats)
+
+# %% [markdown]
+# ## BM25 on the same cases
+#
+# Rank of the answer per query and model (with the kind of document that won when the answer was not first), then each model against BM25 on these queries (paired).
+
+# %%
+draw("ranks", plots.outcome_grid, analysis.outcomes(run, category, sets))
+
+# %%
+rep.table(analysis.lexical_contrast(run, category), ["dataset", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])
+
+# %% [markdown]
+# ## Top-1 on this category, with confidence intervals
+
+# %%
+this = analysis.category_table(run, category)
+rep.table(this, ["model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mean_margin"])
+
+# %%
+draw("top1-by-model", plots.metric_bars, this, "top1")
