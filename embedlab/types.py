@@ -71,11 +71,98 @@ class EncodeTask:
     queries: list[str]
     documents: list[str]
     instruction: str
+    # what a scorer's worker needs to rank a big corpus itself (`DatasetOutcome.ranks`)
+    relevance: Relevance | None = None
+    keep_scores: int = 2_000_000  # scorer matrices up to this many cells come back whole
 
     @classmethod
-    def from_dataset(cls, dataset: Any) -> EncodeTask:
-        """From an `embedlab.data.Dataset` (or anything with its text accessors)."""
-        return cls(dataset.name, dataset.query_texts(), dataset.document_texts(), dataset.instruction)
+    def from_dataset(cls, dataset: Any, keep_scores: int = 2_000_000) -> EncodeTask:
+        """From an `embedlab.data.Dataset` (or anything with its text accessors and qrels)."""
+        return cls(
+            dataset.name, dataset.query_texts(), dataset.document_texts(), dataset.instruction,
+            Relevance.from_dataset(dataset), keep_scores,
+        )
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """A data set's qrels as sparse (query row, document column, grade) triples, sorted by
+    row then column, and its default candidate mode ("all" or "judged"): what ranking a
+    block of queries needs, never an n_queries × n_docs array."""
+
+    query_row: np.ndarray  # (n_pairs,) int64
+    doc_col: np.ndarray  # (n_pairs,) int64
+    gain: np.ndarray  # (n_pairs,) int64, relevance grade (0 = judged not relevant)
+    n_queries: int
+    n_docs: int
+    candidates: str = "all"
+
+    @classmethod
+    def from_dataset(cls, dataset: Any) -> Relevance:
+        """From an `embedlab.data.Dataset`, rows and columns in its id order."""
+        import numpy as np
+
+        index = {d: i for i, d in enumerate(dataset.doc_ids)}
+        triples = sorted(
+            (row, index[d], int(g))
+            for row, q in enumerate(dataset.query_ids) for d, g in dataset.qrels.get(q, {}).items()
+        )
+        arr = np.array(triples, dtype=np.int64).reshape(-1, 3)
+        return cls(arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), len(dataset.query_ids), len(index), dataset.meta.candidates)
+
+
+@dataclass(frozen=True)
+class RankSummary:
+    """What the metrics need of each query's ranking, kept instead of its scores against the
+    whole corpus. Ranks follow the pessimistic rule (ties count against the model: among
+    equal scores the less relevant document first, then the lower index).
+
+    Per query (length n_queries): `top_ids`/`top_scores` (n_queries, depth), best first,
+    -1/NaN past the last eligible document; `rank` the 1-based rank of the best relevant
+    document; `best_relevant`/`best_wrong` the best relevant and non-relevant scores
+    (-inf when none) and `best_wrong_doc` the first-indexed document with that score (-1).
+    Per judged pair of non-zero grade that the query may rank (`pair_*`, sorted by query):
+    its score, `pair_rank` the count of eligible documents scoring >= it (itself
+    included) and `pair_position` its 0-based place in the pessimistic order when below
+    `depth`, else -1."""
+
+    n_docs: int
+    top_ids: np.ndarray
+    top_scores: np.ndarray
+    rank: np.ndarray
+    best_relevant: np.ndarray
+    best_wrong: np.ndarray
+    best_wrong_doc: np.ndarray
+    pair_query: np.ndarray
+    pair_doc: np.ndarray
+    pair_gain: np.ndarray
+    pair_score: np.ndarray
+    pair_rank: np.ndarray
+    pair_position: np.ndarray
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.rank)
+
+    @property
+    def depth(self) -> int:
+        return self.top_ids.shape[1]
+
+    @classmethod
+    def concat(cls, parts: list[RankSummary]) -> RankSummary:
+        """Blocks of consecutive queries, in order, as one summary."""
+        import numpy as np
+
+        if not parts:
+            raise ValueError("RankSummary.concat needs at least one block")
+        offsets = np.cumsum([0] + [p.n_queries for p in parts[:-1]])
+        joined = {
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name in ("top_ids", "top_scores", "rank", "best_relevant", "best_wrong", "best_wrong_doc",
+                         "pair_doc", "pair_gain", "pair_score", "pair_rank", "pair_position")
+        }
+        joined["pair_query"] = np.concatenate([p.pair_query + off for p, off in zip(parts, offsets)])
+        return cls(n_docs=parts[0].n_docs, **joined)
 
 
 @dataclass
@@ -86,6 +173,7 @@ class DatasetOutcome:
     query_embeddings: np.ndarray | None = None
     doc_embeddings: np.ndarray | None = None
     scores: np.ndarray | None = None
+    ranks: RankSummary | None = None  # a scorer's ranking of a corpus too big to return `scores`
     latency: Timing | None = None
     n_timed: int = 0
     encode_s: float = float("nan")

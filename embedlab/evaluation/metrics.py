@@ -9,13 +9,19 @@ Conventions (checked against ranx in tests/test_metrics.py):
   average or a lucky one.
 - nDCG uses linear gain (grade) and log2(rank + 1) discount, as trec_eval and ranx do.
 - MRR is the reciprocal rank of the first relevant document, with no cut-off.
+`score_queries` ranks whole rows (the reference); `summary_scores` gives the same numbers
+from a streamed `RankSummary`, which is what evaluation uses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from embedlab.types import RankSummary
 
 K_VALUES: tuple[int, ...] = (1, 3, 5, 10)
 
@@ -141,4 +147,34 @@ def score_queries(
         recall={k: recall_at_k(ordered_gains, judged_gains, k) for k in k_values},
         mrr=reciprocal_rank(ranks),
         ndcg_at_10=ndcg_at_k(ordered_gains, judged_gains, 10),
+    )
+
+
+def summary_scores(summary: RankSummary, k_values: tuple[int, ...] = K_VALUES) -> QueryScores:
+    """Every per-query metric from a streamed ranking (`embedlab.data.ranking.rank_block`):
+    the same numbers as `score_queries` on the full score matrix, from the top of each
+    ranking and the places of the judged documents only."""
+    n_queries, n_docs = summary.n_queries, summary.n_docs
+    width = min(max(max(k_values), 10), n_docs)
+    ordered_gains = np.zeros((n_queries, width), dtype=np.int64)
+    placed = (summary.pair_position >= 0) & (summary.pair_position < width)
+    ordered_gains[summary.pair_query[placed], summary.pair_position[placed]] = summary.pair_gain[placed]
+    # the grades of each query's eligible judged documents, left-aligned, zero padded
+    counts = np.bincount(summary.pair_query, minlength=n_queries)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(len(summary.pair_query)) - first[summary.pair_query]
+    all_gains = np.zeros((n_queries, max(int(counts.max(initial=0)), width)), dtype=np.int64)
+    all_gains[summary.pair_query, slot] = summary.pair_gain
+    ranks = summary.rank
+    with np.errstate(invalid="ignore"):
+        margins = np.where(np.isinf(summary.best_wrong), np.nan, summary.best_relevant - summary.best_wrong)
+    return QueryScores(
+        rank=ranks,
+        margin=margins,
+        top_doc=summary.top_ids[:, 0],
+        best_wrong_doc=summary.best_wrong_doc,
+        hit={k: hit_at_k(ranks, k) for k in k_values},
+        recall={k: recall_at_k(ordered_gains, all_gains, k) for k in k_values},
+        mrr=reciprocal_rank(ranks),
+        ndcg_at_10=ndcg_at_k(ordered_gains, all_gains, 10),
     )

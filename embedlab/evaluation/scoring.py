@@ -1,4 +1,8 @@
-"""Similarity scores and the per-query result table of one model on one data set."""
+"""Similarity scores and the per-query result table of one model on one data set.
+
+Evaluation streams: queries are ranked a block at a time against the whole corpus
+(`rank_embeddings`, `rank_scores`, via `embedlab.data.ranking.rank_block`) into a
+`RankSummary`, so no n_queries × n_docs array is built beyond one block (docs/scale.md)."""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from embedlab.models.backends import l2_normalize
 from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import CANDIDATE_MODES, Dataset
+from embedlab.data.ranking import DEPTH, rank_block
 from embedlab.errors import ConfigError
-from embedlab.evaluation.metrics import K_VALUES, score_queries
+from embedlab.evaluation.metrics import K_VALUES, summary_scores
+from embedlab.models.backends import l2_normalize
+from embedlab.types import RankSummary, Relevance
 
-BLOCK = 512
+BLOCK = 256  # queries per block (RunSettings.query_block)
+DOC_CHUNK = 65_536  # documents normalised and multiplied at a time
 
 
 def cosine_scores(query_embeddings: np.ndarray, doc_embeddings: np.ndarray) -> np.ndarray:
@@ -56,6 +63,50 @@ def judged_candidates(dataset: Dataset, query_ids: list[str] | None = None) -> n
     return judged
 
 
+def rank_scores(
+    scores: np.ndarray, relevance: Relevance, candidates: str | None = None, block: int = BLOCK, depth: int = DEPTH
+) -> RankSummary:
+    """Streamed ranking of a score matrix (or any array-like of rows), `block` rows at a time."""
+    parts = [rank_block(scores[s : s + block], s, relevance, candidates, depth) for s in range(0, len(scores), block)]
+    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth)
+
+
+def cosine_block(queries: np.ndarray, doc_embeddings: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Cosine scores of unit-length `queries` against every document, shape (len(queries),
+    n_docs), float32: documents normalised DOC_CHUNK at a time, so the corpus is never copied."""
+    n = len(doc_embeddings)
+    out = np.empty((len(queries), n), dtype=np.float32) if out is None else out[:, :n]
+    if n <= DOC_CHUNK:
+        np.matmul(queries, l2_normalize(doc_embeddings).T, out=out)
+        return out
+    for lo in range(0, n, DOC_CHUNK):
+        out[:, lo : lo + DOC_CHUNK] = queries @ l2_normalize(doc_embeddings[lo : lo + DOC_CHUNK]).T
+    return out
+
+
+def rank_embeddings(
+    query_embeddings: np.ndarray,
+    doc_embeddings: np.ndarray,
+    relevance: Relevance,
+    candidates: str | None = None,
+    block: int = BLOCK,
+    depth: int = DEPTH,
+) -> RankSummary:
+    """Streamed exact cosine ranking: per block of queries, the scores against the whole
+    corpus (a matrix product in document chunks), ranked and dropped. Peak extra memory
+    about block × n_docs × 5 bytes (float32 scores and a boolean mask)."""
+    for name, array in (("query", query_embeddings), ("document", doc_embeddings)):
+        if not all(np.isfinite(array[lo : lo + DOC_CHUNK]).all() for lo in range(0, len(array), DOC_CHUNK)):
+            raise ValueError(f"{name} embeddings must be finite: found NaN or inf")
+    queries = l2_normalize(query_embeddings)
+    buffer = np.empty((min(block, len(queries)), len(doc_embeddings)), dtype=np.float32)
+    parts = []
+    for start in range(0, len(queries), block):
+        chunk = cosine_block(queries[start : start + block], doc_embeddings, buffer[: len(queries[start : start + block])])
+        parts.append(rank_block(chunk, start, relevance, candidates, depth, check_finite=False))  # finite inputs, unit vectors
+    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth)
+
+
 def per_query_table(
     dataset: Dataset,
     model: str,
@@ -63,54 +114,55 @@ def per_query_table(
     scores: np.ndarray | None = None,
     query_embeddings: np.ndarray | None = None,
     doc_embeddings: np.ndarray | None = None,
+    ranks: RankSummary | None = None,
     candidates: str | None = None,
+    block: int = BLOCK,
 ) -> pd.DataFrame:
     """One row per evaluated query: rank of the first relevant document (ties against the
     model), top1/top3/top5/top10 hits, MRR, nDCG@10, recall@k, margin, the document ranked
     first and, when the model was wrong, the kind of document that won ("other-answer" when
     it was the answer of another query).
 
-    `candidates` ("all" or "judged") overrides `dataset.meta.candidates`: "judged" ranks
-    each query only among its candidates (`judged_candidates`; cue baselines use it)."""
+    From `ranks` (a streamed RankSummary), else from `scores` or the embeddings, ranked
+    `block` queries at a time. `candidates` ("all" or "judged") overrides
+    `dataset.meta.candidates`: "judged" ranks each query only among its candidates
+    (`judged_candidates`; cue baselines use it)."""
+    mode = dataset.meta.candidates if candidates is None else candidates
+    if mode not in CANDIDATE_MODES:
+        raise ConfigError(f"candidates: expected one of {CANDIDATE_MODES}, got {mode!r}")
+    if ranks is None:
+        relevance = Relevance.from_dataset(dataset)
+        if scores is not None:
+            ranks = rank_scores(scores, relevance, mode, block)
+        else:
+            ranks = rank_embeddings(query_embeddings, doc_embeddings, relevance, mode, block)
     query_ids = dataset.query_ids
     doc_ids = np.array(dataset.doc_ids, dtype=object)
     kinds = np.array([dataset.kinds.get(d, "") for d in dataset.doc_ids], dtype=object)
     # the kind each document has for a query it does not answer
     wrong_kinds = np.array([kind_for_query(k, relevant=False) for k in kinds], dtype=object)
-    gains = dataset.gains(query_ids)
-    mode = dataset.meta.candidates if candidates is None else candidates
-    if mode not in CANDIDATE_MODES:
-        raise ConfigError(f"candidates: expected one of {CANDIDATE_MODES}, got {mode!r}")
-    judged = judged_candidates(dataset, query_ids) if mode == "judged" else None
-    if scores is not None:
-        blocks: Iterator[tuple[int, np.ndarray]] = ((s, scores[s : s + BLOCK]) for s in range(0, len(scores), BLOCK))
-    else:
-        blocks = score_blocks(query_embeddings, doc_embeddings)
-    frames = []
-    for start, block in blocks:
-        rows = slice(start, start + len(block))
-        m = score_queries(block, gains[rows], None if judged is None else judged[rows])
-        wrong = m.rank > 1
-        frame = {
-            "model": model,
-            "dataset": dataset.name,
-            "query_id": query_ids[rows],
-            "category": [dataset.categories.get(q, "") for q in query_ids[rows]],
-            "rank": m.rank,
+    m = summary_scores(ranks)
+    wrong = m.rank > 1
+    best_wrong = np.maximum(m.best_wrong_doc, 0)
+    frame = {
+        "model": model,
+        "dataset": dataset.name,
+        "query_id": query_ids,
+        "category": [dataset.categories.get(q, "") for q in query_ids],
+        "rank": m.rank,
+    }
+    frame.update({f"top{k}": m.hit[k] for k in K_VALUES})
+    frame.update(
+        {
+            "mrr": m.mrr,
+            "ndcg_at_10": m.ndcg_at_10,
+            **{f"recall_at_{k}": m.recall[k] for k in K_VALUES},
+            "margin": m.margin,
+            "top1_doc_id": doc_ids[m.top_doc],
+            "top1_kind": kinds[m.top_doc],
+            "winner_kind": np.where(wrong, wrong_kinds[m.top_doc], ""),
+            "best_wrong_doc_id": np.where(m.best_wrong_doc >= 0, doc_ids[best_wrong], ""),
+            "best_wrong_kind": np.where(m.best_wrong_doc >= 0, wrong_kinds[best_wrong], ""),
         }
-        frame.update({f"top{k}": m.hit[k] for k in K_VALUES})
-        frame.update(
-            {
-                "mrr": m.mrr,
-                "ndcg_at_10": m.ndcg_at_10,
-                **{f"recall_at_{k}": m.recall[k] for k in K_VALUES},
-                "margin": m.margin,
-                "top1_doc_id": doc_ids[m.top_doc],
-                "top1_kind": kinds[m.top_doc],
-                "winner_kind": np.where(wrong, wrong_kinds[m.top_doc], ""),
-                "best_wrong_doc_id": np.where(m.best_wrong_doc >= 0, doc_ids[np.maximum(m.best_wrong_doc, 0)], ""),
-                "best_wrong_kind": np.where(m.best_wrong_doc >= 0, wrong_kinds[np.maximum(m.best_wrong_doc, 0)], ""),
-            }
-        )
-        frames.append(pd.DataFrame(frame))
-    return pd.concat(frames, ignore_index=True)
+    )
+    return pd.DataFrame(frame)

@@ -501,7 +501,7 @@ def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
         outcome = runner(spec, tasks, settings)
         if outcome.status == "ok":
             for task in tasks:
-                if task.dataset in outcome.datasets:
+                if task.dataset in outcome.datasets and outcome.datasets[task.dataset].ranks is None:  # a streamed ranking depends on the qrels: not cached
                     cache.store(spec, task, settings, outcome, measured_at, run_id)
         outcome.extra.update(cached=False, measured_at=measured_at, run_id=run_id)
         return outcome

@@ -1,0 +1,69 @@
+"""FAISS search (`settings.search`): flat returns the exact top k, hnsw and ivf report their
+recall@k against the exact streamed top k; metrics always come from the exact pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import embedlab as el
+from embedlab.errors import ConfigError
+from embedlab.evaluation.scoring import rank_embeddings
+from embedlab.evaluation.search import SearchSettings, recall_at_k, search_top_k
+from embedlab.types import Relevance
+from tests.fake_encoders import fake_spec
+
+pytest.importorskip("faiss")
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    rng = np.random.default_rng(0)
+    queries = rng.standard_normal((50, 16)).astype(np.float32)
+    docs = rng.standard_normal((2000, 16)).astype(np.float32)
+    relevance = Relevance(np.arange(50), np.arange(50), np.ones(50, dtype=np.int64), 50, 2000)
+    exact = rank_embeddings(queries, docs, relevance).top_ids
+    return queries, docs, exact
+
+
+def test_flat_index_returns_the_exact_top_k(vectors) -> None:
+    queries, docs, exact = vectors
+    ids, scores, build_s, search_s = search_top_k(queries, docs, SearchSettings(index="flat"))
+    np.testing.assert_array_equal(ids, exact)
+    assert np.all(np.diff(scores, axis=1) <= 0) and build_s >= 0 and search_s >= 0
+
+
+def test_hnsw_recall_is_measured_against_exact(vectors) -> None:
+    queries, docs, exact = vectors
+    wide, *_ = search_top_k(queries, docs, SearchSettings(index="hnsw", hnsw_m=8, ef_search=2000))
+    narrow, *_ = search_top_k(queries, docs, SearchSettings(index="hnsw", hnsw_m=4, ef_construction=8, ef_search=10))
+    assert recall_at_k(wide, exact, 10) == 1.0
+    assert recall_at_k(narrow, exact, 10) <= recall_at_k(wide, exact, 10)
+
+
+def test_ivf_recall_is_exact_when_every_cell_is_probed_and_lower_with_one(vectors) -> None:
+    queries, docs, exact = vectors
+    every, *_ = search_top_k(queries, docs, SearchSettings(index="ivf", nlist=32, nprobe=32))
+    one, *_ = search_top_k(queries, docs, SearchSettings(index="ivf", nlist=32, nprobe=1))
+    assert recall_at_k(every, exact, 10) == 1.0
+    assert recall_at_k(one, exact, 10) < 1.0
+
+
+def test_bad_search_settings_fail_before_any_model_runs() -> None:
+    with pytest.raises(ConfigError, match="settings.search.index"):
+        SearchSettings.from_dict({"index": "annoy"})
+    with pytest.raises(ConfigError, match="unknown keys"):
+        el.evaluate([fake_spec("fake")], ["seed"], el.RunSettings(progress=False, isolate=False, search={"index": "flat", "efs": 3}))
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw", "ivf"])
+def test_evaluate_reports_search_recall_and_keeps_exact_metrics(index: str) -> None:
+    settings = el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0)
+    exact = el.evaluate([fake_spec("fake")], ["traps-zh"], settings)
+    searched = el.evaluate([fake_spec("fake")], ["traps-zh"], el.RunSettings(**{**settings.to_dict(), "search": {"index": index}}))
+    row = searched.runs.iloc[0]
+    assert row["search_index"] == index and 0.0 <= row["search_recall_at_10"] <= 1.0
+    if index == "flat":
+        assert row["search_recall_at_10"] == 1.0
+    cols = ["rank", "mrr", "ndcg_at_10", "top1"]
+    assert searched.per_query[cols].equals(exact.per_query[cols])
