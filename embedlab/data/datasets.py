@@ -516,7 +516,7 @@ class _LineDict(dict):
 def _yaml_loader():
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when built in: ~8x faster, same values and lines
         pass
 
     def construct_mapping(loader, node, deep=False):
