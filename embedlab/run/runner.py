@@ -28,7 +28,7 @@ import numpy as np
 
 from embedlab.models.records import ModelSpec
 from embedlab.run import probe
-from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings
+from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, RunSettings
 
 __all__ = [
     "MEASUREMENTS", "RUN_COLUMNS", "DatasetOutcome", "EncodeTask", "ModelOutcome", "NonFiniteError", "RunSettings",
@@ -80,6 +80,22 @@ def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
         outcome.extra["kv_cache_note"] = note
 
 
+def rank_in_blocks(backend, task: EncodeTask, block: int, candidates: str | None) -> RankSummary:
+    """A scorer's streamed ranking of a corpus too big to return whole: `block` queries
+    scored at a time by the backend's own index and summarised (`data.ranking.rank_block`),
+    so the worker never holds more than block × n_docs scores."""
+    from embedlab.data.ranking import rank_block
+
+    parts = []
+    for start in range(0, len(task.queries), block):
+        scores = np.asarray(backend.score(task.queries[start : start + block]), dtype=np.float32)
+        try:
+            parts.append(rank_block(scores, start, task.relevance, candidates))
+        except ValueError as exc:
+            raise NonFiniteError(f"{task.dataset}: {exc}") from None
+    return RankSummary.concat(parts)
+
+
 def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
     """Load one model in this process, measure it and encode every task. Any exception is
     caught and returned as a failed outcome with its reason."""
@@ -124,8 +140,11 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             start = time.perf_counter()
             if lexical:
                 backend.index(task.documents)
-                result.scores = np.asarray(backend.score(task.queries), dtype=np.float32)
-                check_finite(result.scores, f"{task.dataset}: scores")
+                if task.relevance is not None and len(task.queries) * len(task.documents) > task.keep_scores:
+                    result.ranks = rank_in_blocks(backend, task, settings.query_block, spec.options.get("candidates"))
+                else:
+                    result.scores = np.asarray(backend.score(task.queries), dtype=np.float32)
+                    check_finite(result.scores, f"{task.dataset}: scores")
             else:
                 result.query_embeddings = _batched_encode(backend, task.queries, "query", settings, task.instruction, f"{spec.name} {task.dataset} queries")
                 result.doc_embeddings = _batched_encode(backend, task.documents, "document", settings, task.instruction, f"{spec.name} {task.dataset} corpus")
