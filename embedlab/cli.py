@@ -30,7 +30,25 @@ def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: s
         specs = [by_name[m] if m in by_name else get_model(m) for m in models]
     if backend:
         specs = [s.with_options(backend=backend) for s in specs]
-    return replace(cfg, models=specs, datasets=list(datasets) if datasets else cfg.datasets)
+    names = {s.name for s in specs}
+    reranks = tuple(r for r in cfg.reranks if r.first_stage in names or r.first_stage in {f.name for f in cfg.fusions})
+    return replace(cfg, models=specs, datasets=list(datasets) if datasets else cfg.datasets, reranks=reranks)
+
+
+def second_stages(cfg, fuse: list[str] | None, fuse_method: str, fuse_k: float, rerank: str | None, rerank_top_k: int):
+    """The run config with `--fuse` fusions added and `--rerank` applied to every model
+    (cue baselines aside) and fusion of the run; names checked against the run's models."""
+    from embedlab.evaluation.results import CUE_BACKEND
+    from embedlab.run.config import Fusion, Rerank, check_stage_names, reranker_from_arg
+
+    fusions = (*cfg.fusions, *(Fusion.from_arg(text, fuse_method, fuse_k) for text in fuse or []))
+    reranks = cfg.reranks
+    if rerank:
+        spec = reranker_from_arg(rerank)
+        stages = [s.name for s in cfg.models if s.backend != CUE_BACKEND] + [f.name for f in fusions]
+        reranks = (*reranks, *(Rerank(name, spec, rerank_top_k) for name in stages))
+    check_stage_names(cfg.models, fusions, reranks, "--fuse/--rerank")
+    return replace(cfg, fusions=fusions, reranks=reranks)
 
 
 @app.command()
@@ -47,6 +65,11 @@ def run(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder.")] = None,
     isolate: Annotated[bool, typer.Option(help="Run each model in its own worker process.")] = True,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds a model's worker may take before it is killed and reported failed.")] = None,
+    fuse: Annotated[Optional[list[str]], typer.Option("--fuse", help="Fuse models of the run into a row of its own: [NAME=]A+B[+C]; repeatable.")] = None,
+    fuse_method: Annotated[str, typer.Option(help="Fusion method of --fuse: rrf (reciprocal rank) or wsum (min-max, equal weights).")] = "rrf",
+    fuse_k: Annotated[float, typer.Option(help="k of reciprocal rank fusion.")] = 60.0,
+    rerank: Annotated[Optional[str], typer.Option(help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'.")] = None,
+    rerank_top_k: Annotated[int, typer.Option(help="Documents per query the reranker re-scores.", min=1)] = 20,
 ) -> None:
     """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json.
 
@@ -58,6 +81,7 @@ def run(
 
     try:
         cfg = select(load_config(config) if config is not None else None, model, dataset, backend)
+        cfg = second_stages(cfg, fuse, fuse_method, fuse_k, rerank, rerank_top_k)
         changes = {
             k: v
             for k, v in {
@@ -74,7 +98,10 @@ def run(
         sets = [load_dataset(d) for d in cfg.datasets]
         if n:
             sets = [d.sample(n, seed=settings.seed) for d in sets]
-        report = evaluate(cfg.models, sets, settings, config={"config_file": str(config) if config else None, "argv": sys.argv[1:]})
+        report = evaluate(
+            cfg.models, sets, settings, config={"config_file": str(config) if config else None, "argv": sys.argv[1:]},
+            fusions=cfg.fusions, reranks=cfg.reranks,
+        )
         report.to_dir(out_dir)
     except EmbedlabError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -13,10 +13,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from embedlab.data.datasets import Dataset, load_dataset
+from embedlab.evaluation.fusion import check_second_stages, fused_rows
+from embedlab.evaluation.rerank import reranked_rows
 from embedlab.evaluation.results import Report
 from embedlab.evaluation.scoring import cosine_scores, per_query_table
 from embedlab.models.records import ModelSpec, get_model, prompt_warnings
 from embedlab.run import probe
+from embedlab.run.config import Fusion, Rerank
 from embedlab.run.runner import model_runner, outcome_row
 from embedlab.types import EncodeTask, RunSettings
 
@@ -27,11 +30,15 @@ def evaluate(
     settings: RunSettings | None = None,
     config: dict[str, Any] | None = None,
     keep_scores: int = 2_000_000,
+    fusions: Sequence[Fusion] = (),
+    reranks: Sequence[Rerank] = (),
 ):
     """Run every model on every data set and return a Report.
 
     `keep_scores`: score matrices up to this many cells are kept on the Report (for
-    heatmaps); larger ones are scored block by block and dropped."""
+    heatmaps); larger ones are scored block by block and dropped. `fusions` and `reranks`
+    add rows computed from the kept matrices after every model ran (second stages:
+    embedlab.evaluation.fusion, embedlab.evaluation.rerank)."""
     settings = settings or RunSettings()
     specs = [get_model(m) if isinstance(m, str) else m for m in models]
     sets = [load_dataset(d) if isinstance(d, str) else d for d in datasets]
@@ -40,6 +47,7 @@ def evaluate(
         raise ValueError(f"data set names must be unique, got {names}")
     if len({s.name for s in specs}) != len(specs):
         raise ValueError(f"model names must be unique, got {[s.name for s in specs]}")
+    check_second_stages(specs, sets, fusions, reranks, keep_scores)  # before any model runs
     tasks = [EncodeTask.from_dataset(d) for d in sets]
     runner = model_runner(settings)
 
@@ -85,6 +93,14 @@ def evaluate(
                 print(f"embedlab: model {spec.name!r} failed on {dataset.name!r}: {row['error']}", file=sys.stderr)
         if outcome.status != "ok":
             print(f"embedlab: model {spec.name!r} failed: {outcome.error}", file=sys.stderr)
+
+    # ---- second stages: fusions, then rerankers, over the score matrices kept above (no encoding) ----
+    fused = fused_rows(fusions, sets, run_rows, scores_kept)
+    reranked = reranked_rows(reranks, sets, [*run_rows, *fused.runs], {**scores_kept, **fused.scores}, settings)
+    for stage in (fused, reranked):
+        frames += stage.frames
+        run_rows += stage.runs
+        scores_kept.update(stage.scores)
     effective_by_model = {row["model"]: {k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")} for row in run_rows}
     per_query = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
     return Report(

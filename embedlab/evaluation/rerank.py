@@ -3,15 +3,23 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from embedlab.data.datasets import Dataset
+from embedlab.evaluation.results import StageRows
 from embedlab.evaluation.scoring import per_query_table
 from embedlab.models.rerank import Reranker
+from embedlab.run import probe
+from embedlab.run.config import Rerank
+from embedlab.run.runner import RUN_COLUMNS
+from embedlab.types import RunSettings
 
 
 def _rerank(dataset: Dataset, scores: np.ndarray, reranker: Reranker, top_k: int, instruction: str | None) -> tuple[np.ndarray, int]:
@@ -100,4 +108,73 @@ def rerank_report(report: Any, dataset: Dataset, reranker: Reranker, embedder: s
     return rerank(dataset, report.scores[key], reranker, embedder=embedder, top_k=top_k)
 
 
-__all__ = ["rerank", "rerank_report", "rerank_scores"]
+def _one_query_pairs(dataset: Dataset, scores: np.ndarray, top_k: int) -> list[tuple[str, str]]:
+    """The (query, document) pairs of the first query's top-k: what one user waits for."""
+    row = np.asarray(scores[0], dtype=np.float64)
+    if dataset.meta.candidates == "judged":
+        row = np.where(dataset.judged()[0], row, -np.inf)
+    top = [c for c in np.argsort(-row, kind="stable")[:top_k] if np.isfinite(row[c])]
+    query, docs = dataset.query_texts()[0], dataset.document_texts()
+    return [(query, docs[c]) for c in top]
+
+
+def reranked_rows(
+    reranks: Sequence[Rerank],
+    sets: Sequence[Dataset],
+    run_rows: Sequence[Mapping[str, Any]],
+    scores: Mapping[tuple[str, str], np.ndarray],
+    settings: RunSettings,
+) -> StageRows:
+    """Each reranker stage on each data set as a row of the run, "<first stage>+<reranker>"
+    (backend "rerank"), beside its first-stage row. The reranker is loaded once per record,
+    in this process (`load_s`). Columns of the latency the stage adds: `rerank_s` (seconds to
+    rerank the whole data set, batched), `rerank_latency_s` (one query's top-k reranked on
+    its own: median over `settings.repeats` runs; `rerank_latency_iqr_s`, `_times_s`). A first stage that
+    failed gives a failed row; a reranker that fails to load or score fails its rows."""
+    from embedlab.models.rerank import load_reranker
+
+    out = StageRows()
+    status = {(r["model"], r["dataset"]): (r["status"], r.get("error", "")) for r in run_rows}
+    loaded: dict[str, tuple[Reranker | None, float, str]] = {}
+    for stage in reranks:
+        key = json.dumps(stage.reranker.to_dict(), sort_keys=True, default=str)
+        if key not in loaded:
+            start = time.perf_counter()
+            try:
+                loaded[key] = (load_reranker(stage.reranker), time.perf_counter() - start, "")
+            except Exception as exc:  # noqa: BLE001 - a reranker that cannot load fails its rows, not the run
+                loaded[key] = (None, float("nan"), " ".join(f"{type(exc).__name__}: {exc}".split()))
+        reranker, load_s, load_error = loaded[key]
+        for dataset in sets:
+            row: dict[str, Any] = {k: "" for k in RUN_COLUMNS}
+            row.update(
+                model=stage.name, dataset=dataset.name, status="ok", error="", backend="rerank", stage=stage.describe(),
+                load_s=load_s, max_length=stage.reranker.max_tokens or "", dtype=stage.reranker.options.get("dtype", ""),
+            )
+            first_status, first_error = status.get((stage.first_stage, dataset.name), ("missing", "not run"))
+            try:
+                if first_status != "ok":
+                    raise RuntimeError(f"first stage {stage.first_stage!r} has no result on {dataset.name!r} ({first_error})")
+                if reranker is None:
+                    raise RuntimeError(f"reranker {stage.reranker.name!r} did not load: {load_error}")
+                if (stage.first_stage, dataset.name) not in scores:
+                    raise ValueError(f"no score matrix kept for {stage.first_stage!r} on {dataset.name!r} (raise keep_scores)")
+                first = scores[(stage.first_stage, dataset.name)]
+                if hasattr(reranker, "effective_settings"):
+                    effective = reranker.effective_settings()
+                    row.update(max_length=effective.get("max_length", ""), dtype=effective.get("dtype", ""))
+                start = time.perf_counter()
+                new_scores, n_pairs = _rerank(dataset, first, reranker, stage.top_k, None)
+                row.update(rerank_s=time.perf_counter() - start, n_reranked=n_pairs, top_k=stage.top_k)
+                pairs = _one_query_pairs(dataset, first, stage.top_k)
+                latency = probe.time_call(partial(reranker.score, pairs, dataset.instruction or None), max(settings.repeats, 1))
+                row.update(rerank_latency_s=latency.median, rerank_latency_iqr_s=latency.iqr, rerank_latency_times_s=json.dumps([round(t, 6) for t in latency.times]))
+                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores))
+                out.scores[(stage.name, dataset.name)] = new_scores
+            except Exception as exc:  # noqa: BLE001 - one failing stage must not stop the run
+                row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
+            out.runs.append(row)
+    return out
+
+
+__all__ = ["rerank", "rerank_report", "rerank_scores", "reranked_rows"]

@@ -35,9 +35,20 @@ SUMMARY_COLUMNS = [
     "mean_margin", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
     "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s",
     *MEMORY_COLUMNS, "max_length", "dtype", "dim", "backend", "error",
+    "stage", "rerank_s", "rerank_latency_s",  # fused / reranked rows (evaluation.fusion, evaluation.rerank)
 ]
 PER_QUERY_FILE = "per_query.csv"
 RUNS_FILE = "runs.csv"
+
+
+@dataclass(frozen=True)
+class StageRows:
+    """Rows a second stage (fusion, reranking) adds to a run: per-query tables, runs.csv
+    rows and the (n_queries, n_docs) score matrices it computed, keyed (row, data set)."""
+
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
