@@ -243,3 +243,40 @@ def test_cli_fuse_writes_a_third_row_whose_top1_is_the_rrf(tmp_path: Path) -> No
         other = per_query[per_query["model"] == member].set_index("query_id").loc[dataset.query_ids]
         assert (other["top1_doc_id"].to_numpy() != fused["top1_doc_id"].to_numpy()).any()
 
+
+# ---- notebook 14's views (embedlab.report.pipelines) ------------------------------------
+
+
+def test_pipeline_plan_fuses_lexical_with_dense_and_skips_missing_weights(tmp_path: Path) -> None:
+    from embedlab.models.records import MODELS
+    from embedlab.report import pipelines
+
+    plan = pipelines.pipeline_plan(["bm25", "use-multilingual-v3", "multilingual-e5-small"], reranker=f"qwen3-reranker-0.6b={tmp_path}")
+    assert [f.name for f in plan.fusions][:3] == ["bm25+use-multilingual-v3", "bm25+multilingual-e5-small", "use-multilingual-v3+multilingual-e5-small"]
+    assert all(f.method == "rrf" and f.k == 60 for f in plan.fusions)
+    assert [r.name for r in plan.reranks][-1] == "bm25+use-multilingual-v3+qwen3-reranker-0.6b"  # a folder that exists: configured
+    missing = pipelines.pipeline_plan(["bm25", "multilingual-e5-small"], reranker=f"qwen3-reranker-0.6b={tmp_path / 'none'}")
+    assert missing.reranks == () and ("qwen3-reranker-0.6b" in {name for name, _ in missing.skipped})
+    assert "does not exist" in pipelines.skipped_note(missing)
+    if pipelines.weights_missing(MODELS["bge-m3"]):  # no BGE-M3 weights here: its four rows are skipped, with the reason
+        assert {"bge-m3", "bge-m3-sparse", "bge-m3-colbert", "bge-m3-hybrid"} <= {name for name, _ in missing.skipped}
+        assert "bge-m3" not in [s.name for s in missing.models]
+
+
+def test_category_tests_pair_each_pipeline_with_its_base() -> None:
+    from embedlab.report import pipelines
+
+    settings = el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0, timing_texts=8)
+    report = el.evaluate(["bm25", "length"], ["traps-zh"], settings, fusions=[Fusion("bm25+length", ("bm25", "length"))])
+    assert pipelines.baselines(report) == [("bm25+length", "bm25"), ("bm25+length", "length")]
+    tests = pipelines.category_tests(report)
+    overall = tests[tests["category"] == "all"].set_index("model_b")
+    for base in ("bm25", "length"):
+        expected = report.compare("bm25+length", base, "traps-zh")
+        assert overall.loc[base, "diff"] == pytest.approx(expected.diff) and overall.loc[base, "p_value"] == pytest.approx(expected.p_value)
+    assert set(tests["category"]) - {"all"} == set(el.load_dataset("traps-zh").categories.values())
+    assert (tests["p_holm"] >= tests["p_value"] - 1e-12).all() and (tests.groupby("category")["n"].first().drop("all") == 26).all()
+    note = pipelines.tests_note(tests)
+    assert "`bm25+length` vs `bm25`" in note and f"{overall.loc['bm25', 'mean_a']:.3f}" in note
+    kinds = pipelines.pipeline_kinds(report).set_index("model")["kind"]
+    assert kinds["bm25+length"] == "fusion" and kinds["bm25"] == "lexical (BM25)"
