@@ -16,12 +16,13 @@ from embedlab.data.datasets import Dataset, load_dataset
 from embedlab.evaluation.fusion import check_second_stages, fused_rows
 from embedlab.evaluation.rerank import reranked_rows
 from embedlab.evaluation.results import Report
-from embedlab.evaluation.scoring import cosine_scores, per_query_table
+from embedlab.evaluation.scoring import cosine_scores, per_query_table, rank_embeddings, rank_scores
+from embedlab.evaluation.search import SearchSettings, require_faiss, search_columns
 from embedlab.models.records import ModelSpec, get_model, prompt_warnings
 from embedlab.run import probe
 from embedlab.run.config import Fusion, Rerank
 from embedlab.run.runner import model_runner, outcome_row
-from embedlab.types import EncodeTask, RunSettings
+from embedlab.types import DatasetOutcome, EncodeTask, RankSummary, Relevance, RunSettings
 
 
 def evaluate(
@@ -36,9 +37,10 @@ def evaluate(
     """Run every model on every data set and return a Report.
 
     `keep_scores`: score matrices up to this many cells are kept on the Report (for
-    heatmaps); larger ones are scored block by block and dropped. `fusions` and `reranks`
-    add rows computed from the kept matrices after every model ran (second stages:
-    embedlab.evaluation.fusion, embedlab.evaluation.rerank)."""
+    heatmaps); every model is evaluated streamed, `settings.query_block` queries at a time
+    (docs/scale.md), and `settings.search` adds a FAISS index's recall against the exact
+    top k. `fusions` and `reranks` add rows computed from the kept matrices after every
+    model ran (second stages: embedlab.evaluation.fusion, embedlab.evaluation.rerank)."""
     settings = settings or RunSettings()
     specs = [get_model(m) if isinstance(m, str) else m for m in models]
     sets = [load_dataset(d) if isinstance(d, str) else d for d in datasets]
@@ -48,7 +50,10 @@ def evaluate(
     if len({s.name for s in specs}) != len(specs):
         raise ValueError(f"model names must be unique, got {[s.name for s in specs]}")
     check_second_stages(specs, sets, fusions, reranks, keep_scores)  # before any model runs
-    tasks = [EncodeTask.from_dataset(d) for d in sets]
+    if settings.search:
+        SearchSettings.from_dict(settings.search)  # a bad search setting or no faiss fails before any model runs
+        require_faiss()
+    tasks = [EncodeTask.from_dataset(d, keep_scores) for d in sets]
     runner = model_runner(settings)
 
     frames, run_rows, scores_kept = [], [], {}
@@ -60,19 +65,13 @@ def evaluate(
         for dataset in sets:
             result = outcome.datasets.get(dataset.name)
             row = outcome_row(spec, dataset.name, outcome, effective)
-            table = None
+            table = scores = None
             if result is not None:
                 try:
-                    if result.scores is not None:
-                        scores = result.scores
-                        table = per_query_table(dataset, spec.name, scores=scores, candidates=spec.options.get("candidates"))
-                    else:
-                        cells = len(result.query_embeddings) * len(result.doc_embeddings)
-                        scores = cosine_scores(result.query_embeddings, result.doc_embeddings) if cells <= keep_scores else None
-                        table = per_query_table(
-                            dataset, spec.name, scores=scores, query_embeddings=result.query_embeddings,
-                            doc_embeddings=result.doc_embeddings, candidates=spec.options.get("candidates"),
-                        )
+                    ranks, scores = _rank(dataset, spec, result, settings, keep_scores)
+                    table = per_query_table(dataset, spec.name, ranks=ranks)
+                    if settings.search and result.doc_embeddings is not None:
+                        row.update(search_columns(result.query_embeddings, result.doc_embeddings, ranks.top_ids, settings.search))
                 except ValueError as exc:  # non-finite scores: never ranked, the row fails
                     row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
                     table = None
@@ -86,7 +85,7 @@ def evaluate(
             run_rows.append(row)
             if table is None:
                 continue
-            if scores is not None and scores.size <= keep_scores:
+            if scores is not None:
                 scores_kept[(spec.name, dataset.name)] = scores
             frames.append(table)
             if row["status"] != "ok":
@@ -115,3 +114,24 @@ def evaluate(
         scores=scores_kept,
         seed=settings.seed,
     )
+
+
+def _rank(dataset: Dataset, spec: ModelSpec, result: DatasetOutcome, settings: RunSettings, keep_scores: int) -> tuple[RankSummary, Any]:
+    """One model's streamed ranking of one data set and, when it has at most `keep_scores`
+    cells, its full score matrix for heatmaps (else None). A scorer's worker ranks a big
+    corpus itself (`result.ranks`); embeddings are ranked here block by block."""
+    candidates = spec.options.get("candidates")
+    depth = max(10, SearchSettings.from_dict(settings.search).k if settings.search else 10)
+    if result.ranks is not None:
+        return result.ranks, None
+    relevance = Relevance.from_dataset(dataset)
+    if result.scores is not None:
+        scores = result.scores
+    else:
+        cells = len(result.query_embeddings) * len(result.doc_embeddings)
+        scores = cosine_scores(result.query_embeddings, result.doc_embeddings) if cells <= keep_scores else None
+    if scores is not None:
+        ranks = rank_scores(scores, relevance, candidates, settings.query_block, depth)
+        return ranks, scores if scores.size <= keep_scores else None
+    ranks = rank_embeddings(result.query_embeddings, result.doc_embeddings, relevance, candidates, settings.query_block, depth)
+    return ranks, None

@@ -49,7 +49,8 @@ class SearchSettings:
         return out
 
 
-def _faiss():
+def require_faiss():
+    """The faiss module, or an ImportError naming the extra to install."""
     try:
         import faiss
     except ImportError as exc:
@@ -59,7 +60,7 @@ def _faiss():
 
 def build_index(doc_embeddings: np.ndarray, settings: SearchSettings):
     """A FAISS index holding the unit-length documents (it keeps its own copy)."""
-    faiss = _faiss()
+    faiss = require_faiss()
     docs = np.ascontiguousarray(l2_normalize(doc_embeddings))
     n, dim = docs.shape
     if settings.index == "flat":
