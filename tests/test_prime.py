@@ -133,3 +133,33 @@ def test_each_notebook_declares_what_it_calls(path: Path) -> None:
     declared = rep.declared_needs(path)
     assert declared is not None, f"{path.name}: no `needs` in its parameters cell"
     assert _need_calls(path) == declared, f"{path.name}: its calls differ from its `needs` declaration"
+
+
+def test_build_primes_light_needs_beside_the_notebooks_and_each_waits_for_its_own(tmp_path: Path) -> None:
+    """A need whose timings are not shown is primed in a thread while the lanes run; the
+    notebook that declares it starts only once it is in the cache (it reads it back cached),
+    and one that declares nothing does not wait for it."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    def notebook(path: Path, needs: str, *cells: str) -> Path:
+        param = new_code_cell(f"models = None\nsamples = None\nsample_seed = 0\ncache_dir = None\nneeds = {needs}")
+        param.metadata["tags"] = ["parameters"]
+        nb = new_notebook(cells=[new_markdown_cell(f"# {path.stem}"), param, *[new_code_cell(c) for c in cells]])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(path))
+        return path
+
+    public = notebook(
+        tmp_path / "a_public.ipynb", '{"real_data_report": {}}',
+        "from embedlab.report import analysis\nsets = analysis.real_datasets(samples, sample_seed)\n"
+        "run = analysis.real_data_report(models, sets, cache_dir)\nprint('cached', run.runs['cached'].tolist())",
+    )
+    free = notebook(tmp_path / "b_free.ipynb", "{}", "print('free')")
+    params = {"models": ["bm25"], "samples": {"pawsx-zh": [4, 8]}, "cache_dir": str(tmp_path / "cache")}
+    results = rep.build([public, free], tmp_path / "reports", tmp_path / "figures", params, jobs=2, progress=False)
+    assert [r.error for r in results] == [None, None]
+    text = "".join("".join(o.get("text", "")) for c in json.loads(results[0].executed.read_text(encoding="utf-8"))["cells"] for o in c.get("outputs", []))
+    assert "cached [True]" in text, text
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "real_data_report" in index  # the priming seconds are listed

@@ -25,7 +25,7 @@ from typing import Any
 from embedlab.report.index import NotebookResult, write_index
 from embedlab.report.notebook_files import declared_needs, declared_parameters, list_notebooks, notebook_title
 from embedlab.report.paths import default_figures_dir, default_reports_dir
-from embedlab.report.prime import Step, notebook_steps, run_steps
+from embedlab.report.prime import distinct, notebook_steps, run_steps
 
 KERNEL = "python3"
 CELL_TIMEOUT_S = 1800
@@ -199,15 +199,14 @@ def build(
     if params.get("cache_dir"):
         params["cache_dir"] = str(Path(params["cache_dir"]).resolve())
     per_notebook = [{k: v for k, v in params.items() if k in declared_parameters(path)} for path in paths]
-    steps = {path: notebook_steps(path, params) for path in paths} if prime_cache else {}
+    memo: dict = {}
+    steps = {path: notebook_steps(path, params, memo) for path in paths} if prime_cache else {}
     undeclared = [p.name for p in paths if prime_cache and declared_needs(p) is None]
     if undeclared:
         print(f"embedlab report: no `needs` in the parameters cell of {', '.join(undeclared)}: nothing primed for them", file=sys.stderr)
-    distinct: dict[str, Step] = {}
-    for step in (s for listed in steps.values() for s in listed):
-        distinct.setdefault(step.key, step)
-    primed = run_steps([s for s in distinct.values() if s.timed], "priming (timed runs, alone)", progress) if prime_cache else {}
-    later = [s for s in distinct.values() if not s.timed]
+    planned = distinct(s for listed in steps.values() for s in listed)
+    primed = run_steps([s for s in planned if s.timed], "priming (timed runs, alone)", progress) if prime_cache else {}
+    later = [s for s in planned if not s.timed]
     order = {s.key: i for i, s in enumerate(later)}
 
     def waits_for(path: Path) -> int:  # notebooks ready first go first

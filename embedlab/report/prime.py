@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -112,14 +112,19 @@ def notebook_parameters(path: str | Path, parameters: Mapping[str, Any] | None =
     return values
 
 
-def notebook_steps(path: str | Path, parameters: Mapping[str, Any] | None = None) -> list[Step]:
+def notebook_steps(path: str | Path, parameters: Mapping[str, Any] | None = None, memo: dict | None = None) -> list[Step]:
     """The steps a notebook declares, with its own parameter values. Raises ConfigError
     naming the notebook file and the need when the need is unknown, an option is not one
-    it takes, or the notebook does not assign a parameter the need reads."""
+    it takes, or the notebook does not assign a parameter the need reads. `memo` (a dict
+    shared by the notebooks of one plan) keeps an expansion for the next notebook that
+    declares the same need with the same values, so data sets load once.
+
+    A step's key is the call it makes (function, model record, data-set fingerprints,
+    cache folder, extra arguments), so two needs that make the same call share a step."""
     name = Path(path).name
     values = notebook_parameters(path, parameters)
     steps = []
-    fingerprints: dict[int, list[str]] = {}
+    memo = {} if memo is None else memo
     for need_name, options in (declared_needs(path) or {}).items():
         need = NEEDS.get(need_name)
         if need is None:
@@ -130,21 +135,36 @@ def notebook_steps(path: str | Path, parameters: Mapping[str, Any] | None = None
         missing = [p for p in need.parameters if p not in values]
         if missing:
             raise ConfigError(f"{name}: needs {need_name!r}, which reads {missing}, but its parameters cell assigns no such name")
-        for spec, sets, call, extra in need.expand({p: values[p] for p in need.parameters}, **options):
-            prints = fingerprints.setdefault(id(sets), [d.fingerprint() for d in sets])
-            key = json.dumps([need_name, spec.to_dict(), prints, values.get("cache_dir"), extra], sort_keys=True, default=str)
+        reads = {p: values[p] for p in need.parameters}
+        known = json.dumps([need_name, reads, options], sort_keys=True, default=str)
+        if known not in memo:
+            memo[known] = [
+                (spec, sets, call, extra, memo.setdefault(id(sets), [d.fingerprint() for d in sets]))
+                for spec, sets, call, extra in need.expand(reads, **options)
+            ]
+        for spec, sets, call, extra, prints in memo[known]:
+            function = getattr(call, "func", call)
+            key = json.dumps([f"{function.__module__}.{function.__qualname__}", spec.to_dict(), prints, values.get("cache_dir"), extra], sort_keys=True, default=str)
             steps.append(Step(need_name, spec.name, len(sets), key, need.timed, call))
     return steps
+
+
+def distinct(steps: Iterable[Step]) -> list[Step]:
+    """Each call once (the first step that makes it, timed if any of them is), timed steps
+    first, otherwise in the given order."""
+    kept: dict[str, Step] = {}
+    for step in steps:
+        first = kept.setdefault(step.key, step)
+        if step.timed and not first.timed:
+            kept[step.key] = replace(first, timed=True)
+    return sorted(kept.values(), key=lambda s: not s.timed)
 
 
 def plan(parameters: Mapping[str, Any] | None = None, notebooks: Sequence[str | Path] = ()) -> list[Step]:
     """The distinct steps of every notebook's declaration, timed ones first (in notebook
     order otherwise)."""
-    steps: dict[str, Step] = {}
-    for path in notebooks:
-        for step in notebook_steps(path, parameters):
-            steps.setdefault(step.key, step)
-    return sorted(steps.values(), key=lambda s: not s.timed)
+    memo: dict = {}
+    return distinct(step for path in notebooks for step in notebook_steps(path, parameters, memo))
 
 
 def run_steps(
