@@ -14,12 +14,15 @@ install`), with the results, reports, figures and cache in a temporary folder:
 
 Prints wall and CPU seconds (user + system of the process tree, less sensitive than wall
 time to other jobs on the machine) and the ratios to the cold run measured in the same
-invocation; the ratios are the result, not the times.
+invocation, the load average before and after each run (other jobs inflate wall time), and
+where the cold report's priming went (seconds per declared need, from reports/index.html).
+The set-up (`make install` in a fresh clone) is not timed here.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import platform
@@ -46,6 +49,18 @@ def figure_entries(cache: Path) -> int:
     return sum(1 for _ in cache.glob("figures/*/*/manifest.json"))
 
 
+def priming(reports: Path) -> str:
+    """The 'priming (s)' row of the index `embedlab report` wrote (seconds per need)."""
+    index = reports / "index.html"
+    if not index.exists():
+        return "no index"
+    text = index.read_text(encoding="utf-8")
+    marker = "<tr><th>priming (s)</th><td>"
+    if marker not in text:
+        raise SystemExit(f"{index}: no 'priming (s)' row; the index format changed")
+    return html.unescape(text.split(marker, 1)[1].split("</td>", 1)[0])
+
+
 def command(work: Path, notebooks: list[str], jobs: int) -> list[str]:
     if not notebooks:
         return ["make", "--no-print-directory", "report", f"OUT={work / 'results'}", f"REPORTS={work / 'reports'}", f"FIGURES={work / 'figures'}"]
@@ -55,8 +70,10 @@ def command(work: Path, notebooks: list[str], jobs: int) -> list[str]:
     return cmd
 
 
-def render(cmd: list[str], cache: Path, figure_cache: bool = True) -> tuple[float, float]:
-    """One run in fresh processes: wall-clock seconds and CPU seconds of the process tree."""
+def render(cmd: list[str], cache: Path, figure_cache: bool = True) -> tuple[float, float, float]:
+    """One run in fresh processes: wall-clock seconds, CPU seconds of the process tree and
+    the 1-minute load average before it started."""
+    load = os.getloadavg()[0]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "EMBEDLAB_CACHE_DIR": str(cache), "EMBEDLAB_FIGURE_CACHE": "1" if figure_cache else "0"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -66,7 +83,7 @@ def render(cmd: list[str], cache: Path, figure_cache: bool = True) -> tuple[floa
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"{' '.join(cmd[:2])} failed ({proc.returncode})")
-    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), load
 
 
 def main() -> int:
@@ -83,6 +100,7 @@ def main() -> int:
     try:
         cold = render(cmd, cache)
         after_cold, figures_cold = entries(cache), figure_entries(cache)
+        primed_cold = priming(work / "reports")
         warm = render(cmd, cache)
         after_warm = entries(cache)
         recomputed = sum(1 for k, v in after_warm.items() if after_cold.get(k) != v)
@@ -90,7 +108,9 @@ def main() -> int:
         no_figures = render(cmd, cache, figure_cache=False)
         print(f"command: {' '.join(c if len(c) < 60 else '...' for c in cmd)}")
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}; load average after {os.getloadavg()[0]:.1f}")
+        print(f"load average before: cold {cold[2]:.1f}, warm {warm[2]:.1f}, warm without figure cache {no_figures[2]:.1f}")
         print(f"cold  (empty cache: {len(after_cold)} embedding entries, {figures_cold} figure entries written): {cold[0]:7.1f} s wall {cold[1]:7.1f} s CPU")
+        print(f"      priming in the cold report (s): {primed_cold}")
         print(f"warm  ({recomputed} embedding entries recomputed, {redrawn} figure entries added):       {warm[0]:7.1f} s wall {warm[1]:7.1f} s CPU"
               f"  -> {cold[0] / warm[0]:5.1f}x wall, {cold[1] / warm[1]:5.1f}x CPU faster than cold")
         print(f"warm, figure cache off (every figure drawn):                        {no_figures[0]:7.1f} s wall {no_figures[1]:7.1f} s CPU"
