@@ -329,3 +329,36 @@ def test_cue_baselines_stand_beside_the_models() -> None:
     assert "1 of 1" in note and "dense top-1 0.750 vs length 0.750" in note and "flagged" in note
     assert "No cue baseline" in analysis.cue_note(None, [])
     assert analysis.cue_flags(report).equals(report.cue_flags())
+
+
+def test_the_articles_numbers_are_read_from_the_seed_data_file() -> None:
+    """data/seed/reported.csv is the one source of the reported rows (its comments say where
+    each number comes from)."""
+    from embedlab.report import reported
+
+    path = reported.reported_path()
+    assert path.relative_to(el.data_dir()) == reported.Path("seed", "reported.csv")
+    text = path.read_text(encoding="utf-8")
+    assert "qwen3_embedding_vs_bge_m3_article_zh.txt" in text  # the source is named in the file
+    table = reported.read_reported(path)
+    assert table.equals(analysis.ARTICLE_REPORTED)
+    assert table.loc[table["model"] == "bge-m3", "texts_per_s"].item() == 1496.5
+
+
+@pytest.mark.parametrize(
+    ("row", "match", "line", "field"),
+    [
+        ("BGE-M3,bge-m3,1.06,0.020,fast,1.000,1.000,1024", "'fast' is not a float", 3, "texts_per_s"),
+        ("BGE-M3,no-such-model,1.06,0.020,1496.5,1.000,1.000,1024", "no embedlab record named 'no-such-model'", 3, "model"),
+        ("BGE-M3,bge-m3,1.06", "3 fields, expected 8", 3, None),
+    ],
+)
+def test_a_malformed_reported_file_names_its_line_and_field(tmp_path, row: str, match: str, line: int, field: str | None) -> None:
+    from embedlab.errors import DataError
+    from embedlab.report import reported
+
+    path = tmp_path / "reported.csv"
+    path.write_text("# a comment\n" + ",".join(reported.COLUMNS) + "\n" + row + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=match) as caught:
+        reported.read_reported(path)
+    assert caught.value.line == line and caught.value.field == field and str(path) in str(caught.value)
