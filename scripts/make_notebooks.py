@@ -14,7 +14,8 @@ The sources are jupytext "percent" scripts, one per notebook (same stem):
   none). `embedlab report` reads it with `ast` (never executing the notebook) and computes
   exactly those runs into the embedding cache before the notebooks execute.
 The notebooks stay thin: each cell calls embedlab (analysis computes, plots draws, render
-saves). Full description: /work/notes/notebook-format.md."""
+saves). To let notebooks declare a new kind of run, add it to `NEEDS` in
+embedlab/report/prime.py; tests/test_prime.py checks that each notebook calls what it declares."""
 
 from __future__ import annotations
 
