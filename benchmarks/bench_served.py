@@ -48,21 +48,20 @@ def bench_texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 40))) + "." for _ in range(n)]
 
 
-def _alternate(first: Callable[[], Any], second: Callable[[], Any], repeats: int) -> tuple[list[float], list[float], list[float]]:
+def _alternate(first: Callable[[], Any], second: Callable[[], Any], repeats: int) -> tuple[list[float], list[float], list[float], list[float]]:
     """Wall times (s) of `first` and `second` run alternately (ABBA...), after one warm-up
-    each, and this process's CPU time (s) during each run of `first`."""
+    each, and this process's CPU time (s) during each run of either."""
     first(), second()
-    times: tuple[list[float], list[float]] = ([], [])
-    cpu_first: list[float] = []
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
     for i in range(repeats):
         order = (0, 1) if i % 2 == 0 else (1, 0)
         for side in order:
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu_start = time.perf_counter(), time.process_time()
             (first, second)[side]()
-            times[side].append(time.perf_counter() - start)
-            if side == 0:
-                cpu_first.append(time.process_time() - cpu)
-    return times[0], times[1], cpu_first
+            wall[side].append(time.perf_counter() - start)
+            cpu[side].append(time.process_time() - cpu_start)
+    return wall[0], wall[1], cpu[0], cpu[1]
 
 
 def bench_served(n_texts: int = 512, batch_size: int = 64, concurrency: int = 1, repeats: int = 5,
@@ -100,14 +99,14 @@ def bench_served(n_texts: int = 512, batch_size: int = 64, concurrency: int = 1,
                 "served_model": "minilm-served", "batch_size": batch_size, "max_concurrency": concurrency, "encoding_format": fmt,
             }))
             cos = float(np.min(np.sum(served.encode(texts) * reference, axis=1)))
-            t_served, t_local, cpu_served = _alternate(lambda backend=served: backend.encode(texts), in_process, repeats)
+            t_served, t_local, cpu_served, cpu_local = _alternate(lambda backend=served: backend.encode(texts), in_process, repeats)
             result["formats"][fmt] = {
                 "served_median_s": statistics.median(t_served), "in_process_median_s": statistics.median(t_local),
                 "served_min_s": min(t_served), "in_process_min_s": min(t_local),
                 "overhead_ratio": statistics.median(t_served) / statistics.median(t_local),
                 "overhead_ratio_min": min(t_served) / min(t_local),
                 "served_texts_per_s": n_texts / statistics.median(t_served), "in_process_texts_per_s": n_texts / statistics.median(t_local),
-                "client_cpu_s": statistics.median(cpu_served),
+                "client_cpu_s": statistics.median(cpu_served), "in_process_cpu_s": statistics.median(cpu_local),
                 "client_cpu_share": statistics.median(cpu_served) / statistics.median(t_local),
                 "min_cosine": cos, "retries": served.memory_report()["retries"],
                 "served_times_s": t_served, "in_process_times_s": t_local,
@@ -118,6 +117,27 @@ def bench_served(n_texts: int = 512, batch_size: int = 64, concurrency: int = 1,
     result["overhead_ratio"] = result["formats"][encoding_formats[0]]["overhead_ratio"]
     result["target"] = 1.1
     return result
+
+
+def part_c(scale: float, workdir: Path) -> dict[str, Any]:
+    """bench_scale.py's part (c), in its PARTS shape (`"c": part_c`): 512 texts at scale 1;
+    "embedlab" is the served side (this process's CPU: the client's own), "baseline" the
+    in-process engine; time_ratio = served / in-process median wall time (target 1.1)."""
+    import resource
+
+    del workdir  # nothing written: the server and the engine read the installed model folder
+    result = bench_served(n_texts=max(64, int(512 * scale)))
+    first = result["formats"]["float"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (this process: client and engine)
+    return {
+        "what": f"(c) served all-MiniLM-L6-v2 (vllm serve, openai backend, batch {result['batch_size']}, concurrency "
+                f"{result['concurrency']}) vs the same model in process",
+        "n_docs": result["n_texts"], "n_queries": 0,
+        "embedlab": {"wall_s": first["served_median_s"], "cpu_s": first["client_cpu_s"], "peak_rss_gib": peak},
+        "baseline": {"wall_s": first["in_process_median_s"], "cpu_s": first["in_process_cpu_s"], "peak_rss_gib": peak},
+        "time_ratio": first["overhead_ratio"], "base64_time_ratio": result["formats"]["base64"]["overhead_ratio"],
+        "targets": {"time_ratio": result["target"]}, "detail": result,
+    }
 
 
 def print_served(result: dict[str, Any]) -> None:
