@@ -400,6 +400,19 @@ def _candidate(item: Candidate | str | tuple[str, bool]) -> Candidate:
     return Candidate(text, "answer" if answer else "candidate", bool(answer))
 
 
+def classroom_models(models=None) -> list | None:
+    """`models` plus the bundled models (bm25, USE, multilingual-e5-small) not among them,
+    which the classroom exercises name; None stays None (the bundled models)."""
+    from embedlab.models.records import DEFAULT_MODELS
+    from embedlab.report.analysis import resolve_models
+
+    if models is None:
+        return None
+    specs = resolve_models(models)
+    have = {s.name for s in specs}
+    return specs + resolve_models([m for m in DEFAULT_MODELS if m not in have])
+
+
 @functools.cache
 def _default_memo() -> EmbeddingMemo:
     return EmbeddingMemo()
@@ -483,11 +496,22 @@ def query_outcomes(report: Report, model: str, compare: str | None = None) -> pd
     return both.reset_index(drop=True)
 
 
-def query_table(report: Report, datasets: Mapping[str, Dataset], model: str, compare: str | None = None, dataset: str | None = None,
-                category: str | None = None, outcome: str | None = None) -> pd.DataFrame:
+def _datasets(report: Report, datasets: Mapping[str, Dataset] | None) -> Mapping[str, Dataset]:
+    """The run's data sets by name: as given, else loaded by name."""
+    if datasets is not None:
+        return datasets
+    from embedlab.report.analysis import resolve_datasets
+
+    return {d.name: d for d in resolve_datasets(list(report.datasets))}
+
+
+def query_table(report: Report, model: str, compare: str | None = None, dataset: str | None = None, category: str | None = None,
+                outcome: str | None = None, datasets: Mapping[str, Dataset] | None = None) -> pd.DataFrame:
     """The queries of `model` (against `compare` when given) filtered by data set, category
     and outcome (`query_outcomes`), with their text. With a comparison, the queries where the
-    two models disagree come first."""
+    two models disagree come first. `datasets`: the run's data sets by name (default: loaded
+    by name)."""
+    datasets = _datasets(report, datasets)
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
     frame = query_outcomes(report, model, compare)
@@ -557,10 +581,10 @@ def category_losses(report: Report, model: str, other: str, dataset: str | None 
     return out.sort_values(["losses", "diff"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def loss_note(report: Report, datasets: Mapping[str, Dataset], model: str, other: str, dataset: str, query_id: str) -> str:
+def loss_note(report: Report, model: str, other: str, dataset: str, query_id: str, datasets: Mapping[str, Dataset] | None = None) -> str:
     """Markdown reading one query where `model` and `other` differ: the query, what each
     ranked first (kind and text) and each margin."""
-    ds = datasets[dataset]
+    ds = _datasets(report, datasets)[dataset]
     lines = [f"**{query_id}** ({ds.categories.get(query_id, '')}): {ds.queries[query_id]}", ""]
     for name in (model, other):
         top = ranked_documents(report, ds, name, query_id, k=1).iloc[0]
@@ -618,8 +642,8 @@ class ResultsExplorer:
 
     def table(self) -> pd.DataFrame:
         """The queries the filters select (`query_table`)."""
-        return query_table(self.report, self.datasets, self.model_box.value, self._choice(self.compare_box, NO_COMPARISON),
-                           self._choice(self.dataset_box), self._choice(self.category_box), self._choice(self.outcome_box))
+        return query_table(self.report, self.model_box.value, self._choice(self.compare_box, NO_COMPARISON), self._choice(self.dataset_box),
+                           self._choice(self.category_box), self._choice(self.outcome_box), self.datasets)
 
     def _filter(self) -> None:
         if self._quiet:
