@@ -118,6 +118,50 @@ def run(
 
 
 @app.command()
+def encode(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Model name or NAME=PATH (as in `run`); repeatable.")],
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Bundled data set or BEIR folder whose corpus to encode; repeatable.")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(help="A BEIR corpus.jsonl to encode instead of a data set.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML run config (its models, data sets and settings).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder (default: the run's).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster: host:port, ray://host:port or auto (default: the config's, else a local cluster).")] = None,
+    shard_texts: Annotated[Optional[int], typer.Option(help="Texts per shard, a multiple of the batch size (default 16 batches).")] = None,
+    actors: Annotated[Optional[int], typer.Option(help="Model replicas (default: one per GPU, else as many as the CPUs hold).", min=1)] = None,
+) -> None:
+    """Encode a corpus alone on a Ray cluster into the embedding cache's shards; a later
+    `embedlab run` with `engine: ray` and the same cache reads them instead of encoding."""
+    from embedlab.data.datasets import load_dataset
+    from embedlab.run.config import load_config
+    from embedlab.run.distributed import corpus_file_texts, encode_corpus
+
+    try:
+        cfg = select(load_config(config) if config is not None else None, model, dataset, None)
+        settings = replace(
+            cfg.settings, engine="ray", ray_address=ray_address or cfg.settings.ray_address,
+            cache_dir=str(cache_dir) if cache_dir else cfg.settings.cache_dir,
+        )
+        if corpus is not None and dataset:
+            raise typer.BadParameter("give --corpus or -d, not both")
+        sources = [(str(corpus), corpus_file_texts(corpus), "")] if corpus is not None else [
+            (d.name, d.document_texts(), d.instruction) for d in map(load_dataset, cfg.datasets)
+        ]
+        for spec in cfg.models:
+            for name, texts, instruction in sources:
+                summary = encode_corpus(spec, texts, settings, instruction, shard_texts, actors)
+                typer.echo(
+                    f"{spec.name} {name}: {len(texts)} texts, {summary.shards_total} shards "
+                    f"({summary.shards_cached} already cached, {summary.shards_encoded} encoded on {summary.actors} actor(s), "
+                    f"{summary.replicas or '-'}; {summary.wall_s:.1f} s)"
+                )
+    except EmbedlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (ValueError, RuntimeError) as exc:  # a bad --shard-texts, a replica that failed on Ray
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def models() -> None:
     """List the registered models."""
     from embedlab.models.records import MODELS

@@ -297,10 +297,19 @@ def outcome_row(spec: ModelSpec, dataset: str, outcome: ModelOutcome, effective:
 
 def model_runner(settings: RunSettings):
     """The function that runs one model on the tasks under `settings`: in its own worker
-    process when `settings.isolate`, through the embedding cache when `settings.cache_dir`."""
+    process when `settings.isolate`, through the embedding cache when `settings.cache_dir`;
+    with `settings.engine == "ray"`, dense models encode on a Ray cluster into the cache's
+    shards (`embedlab.run.distributed`) and scorers run as above."""
+    from embedlab.run.config import check_engine
+
+    check_engine(settings.engine, settings.ray_address, "settings")
     runner = run_model_isolated if settings.isolate else run_model
     if settings.cache_dir:
         from embedlab.run.cache import cached_runner
 
         runner = cached_runner(runner, settings.cache_dir)
+    if settings.engine == "ray":
+        from embedlab.run.distributed import ray_runner
+
+        runner = ray_runner(runner)
     return runner
