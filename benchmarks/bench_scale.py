@@ -249,7 +249,15 @@ def part_b(scale: float, workdir: Path) -> dict[str, Any]:
     }
 
 
-PARTS: dict[str, Callable[[float, Path], dict[str, Any]]] = {"a": part_a, "b": part_b}
+def part_c(scale: float, workdir: Path) -> dict[str, Any]:
+    """(c) the openai backend against a local `vllm serve` vs the same model in process: benchmarks/bench_served.py."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_served import part_c as served_part
+
+    return served_part(scale, workdir)
+
+
+PARTS: dict[str, Callable[[float, Path], dict[str, Any]]] = {"a": part_a, "b": part_b, "c": part_c}
 VARIANTS: dict[str, Callable[[float, Path], dict[str, Any]]] = {
     "a:embedlab": lambda scale, workdir: a_embedlab(workdir / "beir_zh"),
     "a:bm25s": lambda scale, workdir: a_bm25s(workdir / "beir_zh"),
@@ -265,7 +273,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", default="a,b", help="comma-separated parts to run (a, b)")
+    parser.add_argument("--parts", default="a,b", help="comma-separated parts to run (a, b, c)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every document and query count (tiny: 0.005)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write (default benchmarks/results/bench_scale_<date>.json)")
     parser.add_argument("--b-queries", type=int, default=None, help="part b: this many queries instead of 10,000 x scale")
