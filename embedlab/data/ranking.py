@@ -103,11 +103,12 @@ def rank_block(
     else:
         bad_mask = ~np.isfinite(scores) & eligible
         bad_rows, bad = np.flatnonzero(bad_mask.any(axis=1)), int(bad_mask.sum())
-        scores = np.where(eligible, scores, -np.inf).astype(scores.dtype, copy=False)
     if len(bad_rows):
         raise ValueError(
             f"scores must be finite: {bad} NaN/inf scores in {len(bad_rows)} queries (first at query row {start + bad_rows[0]})"
         )
+    if eligible is not None:  # a new array: the caller's scores are never changed
+        scores = np.where(eligible, scores, -np.inf).astype(scores.dtype, copy=False)
     keep = eligible[rows, cols] if eligible is not None else np.ones(len(rows), dtype=bool)
     rows, cols, gains = rows[keep], cols[keep], gains[keep]
     n_eligible = eligible.sum(axis=1) if eligible is not None else np.full(b, n)
