@@ -5,6 +5,7 @@ through the real CLI, checked against an RRF computed outside embedlab."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import embedlab as el
 from embedlab.errors import ConfigError
 from embedlab.evaluation.fusion import fuse_scores, min_max, pessimistic_ranks, rrf, weighted_sum
-from embedlab.evaluation.scoring import per_query_table
+from embedlab.evaluation.scoring import cosine_scores, per_query_table
 from embedlab.run.config import Fusion, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +213,18 @@ def _outside_rrf_top1(dataset: el.Dataset, matrices: list[np.ndarray], k: float 
 
     fused = sum(1.0 / (k + rankdata(-m, method="max", axis=1)) for m in matrices)
     best = fused.max(axis=1, keepdims=True)
-    return [{dataset.doc_ids[j] for j in np.flatnonzero(row)} for row in np.isclose(fused, best, rtol=0, atol=1e-15)]
+    return [{dataset.doc_ids[j] for j in np.flatnonzero(row)} for row in np.isclose(fused, best, rtol=0, atol=1e-12)]
+
+
+def _cached_arrays(cache: Path, model: str, dataset: str) -> dict[str, np.ndarray]:
+    """The arrays a run stored in the embedding cache for one model and data set, read with
+    numpy (query/document embeddings, or a lexical model's scores)."""
+    metas = []
+    for path in cache.rglob("meta.json"):
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        metas += [path] if (meta["model_name"], meta["dataset"]) == (model, dataset) else []
+    assert len(metas) == 1, f"{model} on {dataset}: {len(metas)} cache entries"
+    return {f.stem: np.load(f, allow_pickle=False) for f in metas[0].parent.glob("*.npy")}
 
 
 @pytest.mark.slow
@@ -227,11 +239,11 @@ def test_cli_fuse_writes_a_third_row_whose_top1_is_the_rrf(tmp_path: Path) -> No
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["model"]) == ["bm25", "multilingual-e5-small", "bm25+multilingual-e5-small"]
     assert (summary["status"] == "ok").all() and summary["backend"].iloc[2] == "fusion"
-    # the members' rankings, read back through the same cache (no re-encoding), fused outside embedlab
-    settings = el.RunSettings(progress=False, repeats=1, throughput_texts=0, cache_dir=str(cache))
-    members = el.evaluate(["bm25", "multilingual-e5-small"], ["traps-zh"], settings)
+    # the members' scores as the CLI's workers wrote them to the embedding cache, fused outside embedlab
     dataset = el.load_dataset("traps-zh")
-    tops = _outside_rrf_top1(dataset, [members.scores[("bm25", "traps-zh")], members.scores[("multilingual-e5-small", "traps-zh")]])
+    bm25 = _cached_arrays(cache, "bm25", "traps-zh")["scores"]
+    e5 = _cached_arrays(cache, "multilingual-e5-small", "traps-zh")
+    tops = _outside_rrf_top1(dataset, [bm25, cosine_scores(e5["query"], e5["document"])])
     per_query = pd.read_csv(out / "per_query.csv", dtype={"query_id": str, "top1_doc_id": str}, keep_default_na=False)
     fused = per_query[per_query["model"] == "bm25+multilingual-e5-small"].set_index("query_id").loc[dataset.query_ids]
     unique = [len(t) == 1 for t in tops]
