@@ -175,7 +175,12 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
     finally:
         sampler.stop()
     outcome.host_rss_peak_gib = max(probe.peak_rss_gib(), sampler.rss_peak_gib)
-    if sampler.device is not None:
+    served = (outcome.extra.get("effective") or {}).get("device") == "served"
+    if sampler.device is not None and served:
+        # the model runs in a server: this GPU's memory (if any) is not the model's
+        outcome.gpu_mem_before_gib = outcome.gpu_mem_after_load_gib = float("nan")
+        outcome.extra.update(gpu_mem_source="served: the server's GPU memory is not measured here")
+    elif sampler.device is not None:
         source = "process" if sampler.process_peak_gib is not None else "device"
         outcome.gpu_mem_peak_gib = _nan(sampler.process_peak_gib if source == "process" else sampler.device_peak_gib)
         if source == "process" and outcome.gpu_mem_before_gib != outcome.gpu_mem_before_gib:

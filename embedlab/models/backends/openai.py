@@ -214,12 +214,7 @@ class OpenAIBackend(BaseEncoder):
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
         """float32 (len(texts), dim): prompts applied here, batches sent concurrently, answers
         validated; rows L2-normalised when `spec.normalize`."""
-        if dimensions is not None:
-            if self.spec.mrl_min_dim is None:
-                raise ValueError(f"model {self.spec.name!r} does not support MRL dimensions")
-            full = self.spec.dim or dimensions
-            if not self.spec.mrl_min_dim <= dimensions <= full:
-                raise ValueError(f"dimensions must be in [{self.spec.mrl_min_dim}, {full}], got {dimensions}")
+        self.spec.check_dimensions(dimensions)
         prepared = self.prepare(texts, kind, instruction)
         if not prepared:
             return np.zeros((0, dimensions or self.spec.dim or 0), dtype=np.float32)
