@@ -36,6 +36,7 @@ SUMMARY_COLUMNS = [
     "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s",
     *MEMORY_COLUMNS, "max_length", "dtype", "dim", "backend", "error",
     "stage", "rerank_s", "rerank_latency_s",  # fused / reranked rows (evaluation.fusion, evaluation.rerank)
+    "search_index", "search_recall_at_10", "search_build_s", "search_s",  # settings.search (evaluation.search)
 ]
 PER_QUERY_FILE = "per_query.csv"
 RUNS_FILE = "runs.csv"
