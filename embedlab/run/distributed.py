@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import statistics
 import time
@@ -110,14 +111,15 @@ def ray_session(address: str | None, progress: bool = True) -> Iterator[str]:
             raise RayClusterError(f"could not {where}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
         started = True
     context = DataContext.get_current()
-    bars = context.enable_progress_bars
+    bars, original = context.enable_progress_bars, context.raise_original_map_exception
     context.enable_progress_bars = progress
+    context.raise_original_map_exception = True  # a replica's own error, not Ray's UserCodeException
     try:
         resources = ray.cluster_resources()
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         yield f"{address or 'local'}: {nodes} node(s), {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
     finally:
-        context.enable_progress_bars = bars
+        context.enable_progress_bars, context.raise_original_map_exception = bars, original
         if started:
             ray.shutdown()
 
@@ -218,16 +220,22 @@ class EncodeSummary:
     run_id: str = ""
 
 
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$", re.MULTILINE)
+
+
 def _root_cause(exc: BaseException) -> str:
-    """The innermost cause of a Ray error, as one line."""
+    """The innermost cause of a Ray error, as one line: the exception chain followed down,
+    then the first error line in its text that is not one of Ray's wrappers."""
     seen = exc
     while True:
         inner = getattr(seen, "cause", None) or seen.__cause__
-        if inner is None or inner is seen:
+        if not isinstance(inner, BaseException) or inner is seen:
             break
         seen = inner
-    text = " ".join(str(seen).split())
-    return f"{type(seen).__name__}: {text[:800]}"
+    for name, message in _ERROR_LINE.findall(str(seen)):
+        if not name.startswith("ray.") and name not in ("UserCodeException", "RayTaskError"):
+            return f"{name.rpartition('.')[2]}: {message.strip()[:800]}"
+    return f"{type(seen).__name__}: {' '.join(str(seen).split())[:800]}"
 
 
 def encode_missing(
