@@ -101,7 +101,7 @@ def score_candidates(spec: ModelSpec, model, memo: EmbeddingMemo, query: str, do
     if isinstance(model, Scorer) and not isinstance(model, Encoder):
         model.index(list(documents))
         scores = np.asarray(model.score([query]), dtype=np.float64)[0]
-        return scores, ("BM25 score" if spec.backend == "bm25" else f"{spec.name} score")
+        return scores, spec.score_name
     q = memo.embed(spec, model, [query], "query", instruction)
     d = memo.embed(spec, model, list(documents), "document", instruction)
     return d @ q[0], "cosine similarity"

@@ -337,7 +337,9 @@ def test_the_articles_numbers_are_read_from_the_seed_data_file() -> None:
     from embedlab.report import reported
 
     path = reported.reported_path()
-    assert path.relative_to(el.data_dir()) == reported.Path("seed", "reported.csv")
+    from embedlab.data.datasets import data_dir
+
+    assert path.relative_to(data_dir()) == reported.Path("seed", "reported.csv")
     text = path.read_text(encoding="utf-8")
     assert "qwen3_embedding_vs_bge_m3_article_zh.txt" in text  # the source is named in the file
     table = reported.read_reported(path)

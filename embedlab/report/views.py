@@ -14,6 +14,7 @@ from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category, k
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
 from embedlab.evaluation.stats import paired_comparison
+from embedlab.models.records import ModelSpec
 from embedlab.report.runs import CUE_LABEL, resolve_datasets
 
 
@@ -136,7 +137,7 @@ def similarity_frame(
     column_kind (the document's own kind), score, relevant, is_top1 (the document the model
     ranks first, as `top_ranked`: ties count against the model), row, col."""
     sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
-    lexical = {m["name"] for m in report.config.get("models", []) if m.get("lexical")}
+    score_names = {m["name"]: ModelSpec(**m).score_name for m in report.config.get("models", []) if m.get("lexical")}
     rows = []
     for ds in sets:
         models = [m for (m, name) in report.scores if name == ds.name]
@@ -165,7 +166,7 @@ def similarity_frame(
                             "query_label": f"{q} {_shorten(ds.queries[q], label_chars)}",
                             "doc_id": d, "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {_shorten(ds.corpus[d], label_chars)}",
                             "kind": _doc_kind(ds, q, d), "column_kind": ds.kinds.get(d, ""), "score": float(scores[r, c]),
-                            "score_name": "BM25 score" if m in lexical else "cosine similarity",
+                            "score_name": score_names.get(m, "cosine similarity"),
                             "relevant": ds.qrels.get(q, {}).get(d, 0) > 0, "is_top1": doc_ids[top1[r]] == d, "row": r, "col": c,
                         }
                     )
