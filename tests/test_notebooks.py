@@ -35,6 +35,7 @@ FIGURES = {
     "11_instructions": {"top1-by-variant", "mrr-by-variant"},
     "12_real_data": {"mrr-by-model", "top1-by-model", "top1-by-overlap"},
     "13_data_quality": {"lengths", "overlap"},
+    "14_pipelines": {"top1-by-category"},
     **{name: {"margins", "distractor-kinds", "ranks", "heatmap-seed", "heatmap-traps-zh", "top1-by-model"} for name in CATEGORY_NOTEBOOKS},
 }
 
