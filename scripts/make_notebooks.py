@@ -4,7 +4,10 @@
     python scripts/make_notebooks.py --check   # exit 1 if a committed notebook differs from its source
     ruff check notebooks/src                   # the sources are linted like the package
 
-The sources are jupytext "percent" scripts, one per notebook (same stem):
+The sources are jupytext "percent" scripts, one per notebook (same stem), except the eight
+trap-category notebooks 01-08, which come from one template, `notebooks/src/category.py`
+(its `{number}`, `{title_zh}`, `{title_en}`, `{category}` and `{notebook}` filled from
+`embedlab.data.categories.CATEGORIES`; the comment lines above its first cell are not copied):
 - `# %%` starts a code cell, `# %% [markdown]` a markdown cell (each of its lines starts `# `);
 - the one cell opened by `# %% tags=["parameters"]` is papermill's parameters cell: plain
   literal assignments only (`models`, `datasets`, `cache_dir`, `figures_dir`, `dims`,
@@ -26,15 +29,47 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from embedlab.data.categories import CATEGORIES
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "notebooks" / "src"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+CATEGORY_TEMPLATE = "category.py"
 
 
-def notebook(source: Path) -> nbformat.NotebookNode:
-    """The notebook of one percent script: its cells (only a `tags` metadata kept), a Python 3
-    kernelspec, no outputs, cell ids made stable (their position) so regeneration is diff-free."""
-    nb = jupytext.read(source, fmt="py:percent")
+def category_sources(template: str) -> dict[str, str]:
+    """The percent script of each trap-category notebook (`01_homonym` ...) from the template."""
+    body = template[template.index("# %%"):]
+    out = {}
+    for i, category in enumerate(CATEGORIES, start=1):
+        stem = f"{i:02d}_{category.id.replace('-', '_')}"
+        fields = {"number": f"{i:02d}", "title_zh": category.title_zh, "title_en": category.title_en, "category": category.id, "notebook": stem}
+        text = body
+        for key, value in fields.items():
+            text = text.replace("{" + key + "}", value)
+        out[stem] = text
+    return out
+
+
+def source_texts(sources: Path = SOURCES) -> dict[str, str]:
+    """Every notebook's percent script by stem, in name order: the NN_name.py files and the
+    category notebooks stamped from the template (an NN_name.py of the same stem wins)."""
+    texts = {}
+    template = sources / CATEGORY_TEMPLATE
+    if template.exists():
+        texts.update(category_sources(template.read_text(encoding="utf-8")))
+    texts.update({p.stem: p.read_text(encoding="utf-8") for p in sources.glob("[0-9][0-9]_*.py")})
+    if not texts:
+        raise SystemExit(f"no notebook source (NN_name.py or {CATEGORY_TEMPLATE}) in {sources}")
+    return dict(sorted(texts.items()))
+
+
+def notebook(source: Path | str) -> nbformat.NotebookNode:
+    """The notebook of one percent script (a path, or its text): its cells (only a `tags`
+    metadata kept), a Python 3 kernelspec, no outputs, cell ids made stable (their position)
+    so regeneration is diff-free."""
+    text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+    nb = jupytext.reads(text, fmt="py:percent")
     nb.metadata = nbformat.NotebookNode({"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}})
     for i, cell in enumerate(nb.cells):
         tags = cell.metadata.get("tags")
@@ -47,11 +82,8 @@ def notebook(source: Path) -> nbformat.NotebookNode:
 
 
 def all_notebooks(sources: Path = SOURCES) -> dict[str, nbformat.NotebookNode]:
-    """Every notebook by stem, from `sources`/*.py in name order."""
-    paths = sorted(sources.glob("[0-9][0-9]_*.py"))
-    if not paths:
-        raise SystemExit(f"no notebook source (NN_name.py) in {sources}")
-    return {p.stem: notebook(p) for p in paths}
+    """Every notebook by stem, in name order."""
+    return {stem: notebook(text) for stem, text in source_texts(sources).items()}
 
 
 def render(nb: nbformat.NotebookNode) -> str:
@@ -75,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(path.name)
         else:
             path.write_text(text, encoding="utf-8")
-    orphans = sorted(p.name for p in args.out.glob("[0-9][0-9]_*.ipynb") if not (args.src / f"{p.stem}.py").exists())
+    known = set(source_texts(args.src))
+    orphans = sorted(p.name for p in args.out.glob("[0-9][0-9]_*.ipynb") if p.stem not in known)
     if orphans:
         print(f"notebooks without a source in {args.src}: " + ", ".join(orphans), file=sys.stderr)
     if stale:

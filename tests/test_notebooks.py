@@ -24,7 +24,16 @@ NOTEBOOKS = rep.list_notebooks(ROOT / "notebooks")
 NAMES = [p.stem for p in NOTEBOOKS]
 CATEGORY_NOTEBOOKS = {f"{i:02d}_{c.id.replace('-', '_')}": c.id for i, c in enumerate(CATEGORIES, start=1)}
 BASELINE = ["00_overview", *CATEGORY_NOTEBOOKS, "09_speed_memory", "10_dimensions", "11_instructions", "12_real_data", "13_data_quality"]
-EXPECTED = sorted(p.stem for p in (ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))  # one notebook per source
+def _generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EXPECTED = list(_generator().source_texts())  # one notebook per source (01-08 from one template)
 # notebooks about the data alone (no model parameter) and the parameters only they declare
 DATA_ONLY = {"13_data_quality": {"cross_query"}}
 # figures each notebook saves (stems; heatmaps are per data set)
@@ -63,10 +72,15 @@ def test_the_generator_sees_a_changed_source(tmp_path: Path) -> None:
     assert subprocess.run(script, capture_output=True, text=True).returncode == 0
     assert sorted(p.stem for p in out.glob("*.ipynb")) == EXPECTED
     assert (out / "01_homonym.ipynb").read_text(encoding="utf-8") == (ROOT / "notebooks" / "01_homonym.ipynb").read_text(encoding="utf-8")
-    path = src / "01_homonym.py"
+    path = src / "category.py"  # the template of the eight category notebooks
     path.write_text(path.read_text(encoding="utf-8").replace("# ## What the trap is", "# ## What the trap is, changed"), encoding="utf-8")
     proc = subprocess.run([*script, "--check"], capture_output=True, text=True)
-    assert proc.returncode == 1 and "01_homonym.ipynb" in proc.stderr and "02_" not in proc.stderr
+    stale = set(proc.stderr.rpartition(": ")[2].split(", "))
+    assert proc.returncode == 1 and {f"{name}.ipynb" for name in CATEGORY_NOTEBOOKS} == {s.strip() for s in stale}
+    path = src / "00_overview.py"
+    path.write_text(path.read_text(encoding="utf-8").replace("# %%\n", "# %%\nchanged = 1\n", 1), encoding="utf-8")
+    proc = subprocess.run([*script, "--check"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "00_overview.ipynb" in proc.stderr
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -299,3 +313,12 @@ def test_report_command_passes_relative_paths_and_configs_to_the_notebooks(tmp_p
     assert "queries [1]" in text and "config models ['bm25']" in text
     bad = subprocess.run([embedlab, "report", "--notebooks-dir", "nbs", "-d", "data/missing.yaml"], cwd=root, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "data/missing.yaml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_category_notebooks_come_from_one_template() -> None:
+    """01-08 differ only in what CATEGORIES says of their category: one source, eight notebooks."""
+    texts = _generator().source_texts()
+    for stem, category in CATEGORY_NOTEBOOKS.items():
+        text = texts[stem]
+        assert f'category = "{category}"' in text and f'"{stem}"' in text and "{" + "category}" not in text
+    assert not list((ROOT / "notebooks" / "src").glob("0[1-8]_*.py"))

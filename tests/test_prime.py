@@ -34,7 +34,7 @@ def _with_needs(tmp_path: Path, stem: str, needs: str) -> Path:
     the way scripts/make_notebooks.py generates the committed ones."""
     import nbformat
 
-    source = (ROOT / "notebooks" / "src" / f"{stem}.py").read_text(encoding="utf-8")
+    source = _generator().source_texts(ROOT / "notebooks" / "src")[stem]
     changed, n = re.subn(r"^needs = .*$", f"needs = {needs}", source, count=1, flags=re.M)
     assert n == 1, f"{stem}.py declares no needs line"
     src = tmp_path / "src" / f"{stem}.py"

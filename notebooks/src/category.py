@@ -1,7 +1,10 @@
+# One template, eight notebooks: scripts/make_notebooks.py writes 01_homonym ... 08_register
+# from this file, filling {number}, {title_zh}, {title_en}, {category} and {notebook} from
+# embedlab.data.categories.CATEGORIES (an NN_name.py of the same stem would take precedence).
 # %% [markdown]
-# # 02 · 上下文依赖的名称 — Context-dependent names
+# # {number} · {title_zh} — {title_en}
 #
-# One trap category, `context-name`: what the trap is, its cases, how each model scores every query against every document, the margin by which the answer wins or loses, which kinds of distractor fool which model, and how plain word overlap (BM25) does on the same cases.
+# One trap category, `{category}`: what the trap is, its cases, how each model scores every query against every document, the margin by which the answer wins or loses, which kinds of distractor fool which model, and how plain word overlap (BM25) does on the same cases.
 #
 # Every number below comes from the run this notebook makes (read from the embedding cache when an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
 
@@ -18,11 +21,11 @@ models = None  # model names or {name, model, path, backend} mappings; None: the
 datasets = None  # trap data sets (names or paths); None: seed + traps-zh
 cache_dir = None  # embedding cache; None: $EMBEDLAB_CACHE_DIR, else .cache/embedlab in the checkout
 figures_dir = None  # where figures are saved; None: figures/ in the checkout
-category = "context-name"
+category = "{category}"
 needs = {"trap_report": {}}  # runs primed into the cache before this notebook executes (scripts/make_notebooks.py)
 
 # %%
-figures = rep.figure_folder(figures_dir, "02_context_name")
+figures = rep.figure_folder(figures_dir, "{notebook}")
 draw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn
 
 # %% [markdown]
