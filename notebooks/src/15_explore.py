@@ -1,0 +1,102 @@
+# %% [markdown]
+# # 15 · 语义陷阱探索 — Exploring semantic traps
+#
+# 给课堂用的笔记本:先输入一个查询和几段候选文档,看每个模型怎样给它们打分;再打开一次评测的结果,逐条查看模型在哪里出错。
+#
+# For the classroom: type a query and a few candidate documents and watch how each model scores them; then open a run's results and see, query by query, where a model goes wrong.
+#
+# 在 JupyterLab 里运行本笔记本才能交互;HTML 报告只显示初始状态。
+# Run this notebook in JupyterLab to interact with it; the HTML report shows only the initial state. Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
+
+# %%
+from IPython.display import Markdown, display
+
+from embedlab import explore
+from embedlab.report import analysis, plots
+from embedlab.report import render as rep
+
+plots.use_style()
+
+# %% tags=["parameters"]
+models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
+datasets = None  # trap data sets (names or paths); None: seed + traps-zh
+cache_dir = None  # embedding cache; None: $EMBEDLAB_CACHE_DIR, else .cache/embedlab in the checkout
+figures_dir = None  # where figures are saved; None: figures/ in the checkout
+needs = {"trap_report": {}}  # runs primed into the cache before this notebook executes (scripts/make_notebooks.py)
+
+# %%
+models = explore.classroom_models(models)  # the exercises name BM25, USE and e5-small: they are always here
+lexical, use, e5 = "bm25", "use-multilingual-v3", "multilingual-e5-small"
+
+# %% [markdown]
+# ## 1 · 陷阱探索器 / The trap explorer
+#
+# 选择一个陷阱(或自己输入查询),修改、添加或删除候选文档,勾选哪一段是答案。每个模型一组条形图:★ 标出它排在第一的文档,标题里是差距(答案得分 − 最高的其他文档得分,小于零说明干扰项赢了)。稠密模型的分数是余弦相似度;BM25 的分数是它自己的单位,只能和同一组里的其他条比较。只有改动过的文本会重新编码。
+#
+# Pick a trap (or type your own query), edit, add or remove candidate documents, and tick which one is the answer. Each model gets a group of bars: ★ marks the document it ranks first, and the title gives the margin (answer score − best other score; below zero a distractor won). Dense models score by cosine similarity; BM25's score has its own units, comparable only within its own group. Only the text you changed is encoded again.
+
+# %%
+explore.trap(models)
+
+# %% [markdown]
+# ## 练习一 / Exercise 1 · 骗过 BM25,骗不过 e5-small / Fool BM25 but not e5-small
+#
+# 写一个陷阱:BM25 把干扰项排第一,而 e5-small 把答案排第一。提示:让干扰项重复查询里的词,但意思不同;让答案换一种说法表达同一个意思。
+#
+# Write a trap in which BM25 ranks a distractor first while e5-small ranks the answer first. Hint: let a distractor repeat the query's words in another sense, and let the answer say the same thing in other words.
+#
+# 下面是评测里 e5-small 答对而 BM25 答错的陷阱(从结果中算出,不是手选的);探索器从第一个开始,你可以在它的基础上改写。
+# Below: the traps of the run that e5-small gets right and BM25 gets wrong (computed from the results, not picked by hand); the explorer starts from the first one, for you to rewrite.
+
+# %%
+run = analysis.trap_report(models, datasets, cache_dir)
+fooled = explore.query_table(run, e5, compare=lexical, outcome="won")
+rep.table(fooled, ["dataset", "query_id", "category", "query", "winner_kind_b", "margin", "margin_b"])
+
+# %%
+exercise = explore.trap(models, fooled["dataset"].iloc[0], fooled["query_id"].iloc[0])
+display(exercise)
+
+# %% [markdown]
+# 改完之后运行下一格:`outcome` 一栏里 BM25 应为 "distractor first",e5-small 应为 "answer first"。
+# When you are done, run the next cell: in the `outcome` column BM25 should read "distractor first" and e5-small "answer first".
+
+# %%
+rep.table(exercise.summary())
+
+# %% [markdown]
+# ## 2 · 结果浏览器 / The results explorer
+#
+# 按数据集、模型、类别和结果(won 答对 / lost 答错 / tied 并列)筛选查询;选中一条查询,可以看到它的热力图行、各模型排在前面的文档及其类型,以及差距。选择 "compare with" 比较两个模型时,结果指前一个模型相对于后一个:两者不一致的查询排在最前面。
+#
+# Filter the queries by data set, model, category and outcome (won / lost / tied); select a query to see its heatmap row, the documents each model ranked highest with their kinds, and the margin. With "compare with", the outcome is the first model's against the second's, and the queries where they disagree come first.
+
+# %%
+explore.results(run)
+
+# %% [markdown]
+# ## 练习二 / Exercise 2 · USE 在哪一类输给 e5-small 最多? / Where does USE lose most to e5-small?
+#
+# 每个数据集和类别:USE 答错而 e5-small 答对的查询数(losses),反过来的数目(wins)和两者的 top-1。第一行就是 USE 输得最多的类别。
+#
+# Per data set and category: the queries USE gets wrong and e5-small right (losses), the reverse (wins), and both top-1 rates. The first row is the category where USE loses most.
+
+# %%
+losses = explore.category_losses(run, use, e5)
+rep.table(losses)
+
+# %% [markdown]
+# 浏览器已经筛到这一类里 USE 输掉的查询。选一条,看 USE 把哪种干扰项排在了答案前面,然后用自己的话解释原因。
+# The explorer below is filtered to the queries of that category that USE loses. Pick one, see which kind of distractor USE put above the answer, and explain why in your own words.
+
+# %%
+worst = losses.iloc[0]
+lost = explore.results(run, dataset=worst["dataset"], model=use, compare=e5, category=worst["category"], outcome="lost")
+display(lost)
+
+# %%
+first = lost.table().iloc[0]
+display(Markdown(explore.loss_note(run, use, e5, first["dataset"], first["query_id"])))
+
+# %% [markdown]
+# **你的解释 / Your explanation:** 这段干扰项和查询共享了什么(字面、话题、实体)?答案又是怎样换一种说法表达同一个意思的? / What does the distractor share with the query (words, topic, entity), and how does the answer say the same thing in other words?
