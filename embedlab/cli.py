@@ -132,7 +132,8 @@ def encode(
     `embedlab run` with `engine: ray` and the same cache reads them instead of encoding."""
     from embedlab.data.datasets import load_dataset
     from embedlab.run.config import load_config
-    from embedlab.run.distributed import corpus_file_texts, encode_corpus
+    from embedlab.data.datasets import corpus_texts
+    from embedlab.run.distributed import encode_corpus
 
     try:
         cfg = select(load_config(config) if config is not None else None, model, dataset, None)
@@ -142,7 +143,7 @@ def encode(
         )
         if corpus is not None and dataset:
             raise typer.BadParameter("give --corpus or -d, not both")
-        sources = [(str(corpus), corpus_file_texts(corpus), "")] if corpus is not None else [
+        sources = [(str(corpus), corpus_texts(corpus), "")] if corpus is not None else [
             (d.name, d.document_texts(), d.instruction) for d in map(load_dataset, cfg.datasets)
         ]
         for spec in cfg.models:

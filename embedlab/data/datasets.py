@@ -216,20 +216,7 @@ class Dataset:
             meta_fields.update({k: v for k, v in raw.items() if k in DatasetMeta.__dataclass_fields__})
         meta = _make_meta(meta_fields, meta_path)
 
-        corpus: dict[str, str] = {}
-        titles: dict[str, str] = {}
-        kinds: dict[str, str] = {}
-        corpus_path = folder / "corpus.jsonl"
-        for line_no, record in _read_jsonl(corpus_path):
-            doc_id = _require_id(record, "_id", corpus_path, line_no)
-            if doc_id in corpus:
-                raise DataError(corpus_path, f"duplicate document id {doc_id!r}", line=line_no, field="_id")
-            corpus[doc_id] = _require_text(record, "text", corpus_path, line_no)
-            title = record.get("title")
-            if title:
-                titles[doc_id] = _optional_str(record, "title", corpus_path, line_no)
-            if record.get("kind"):
-                kinds[doc_id] = _optional_str(record, "kind", corpus_path, line_no)
+        corpus, titles, kinds = read_corpus(folder / "corpus.jsonl")
 
         queries: dict[str, str] = {}
         categories: dict[str, str] = {}
@@ -366,6 +353,32 @@ def bundled_datasets() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if p.is_dir() and _dataset_file(p) is not None)
+
+
+def read_corpus(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """A BEIR `corpus.jsonl`: texts, titles and kinds by document id, in file order. Errors
+    name the file, line and field (a duplicate id, a missing or empty text)."""
+    corpus: dict[str, str] = {}
+    titles: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for line_no, record in _read_jsonl(path):
+        doc_id = _require_id(record, "_id", path, line_no)
+        if doc_id in corpus:
+            raise DataError(path, f"duplicate document id {doc_id!r}", line=line_no, field="_id")
+        corpus[doc_id] = _require_text(record, "text", path, line_no)
+        if record.get("title"):
+            titles[doc_id] = _optional_str(record, "title", path, line_no)
+        if record.get("kind"):
+            kinds[doc_id] = _optional_str(record, "kind", path, line_no)
+    return corpus, titles, kinds
+
+
+def corpus_texts(path: str | Path) -> list[str]:
+    """The texts of a BEIR `corpus.jsonl` alone, in file order and joined exactly as a data
+    set's corpus is (`Dataset.document_texts`)."""
+    path = Path(path)
+    corpus, titles, _ = read_corpus(path)
+    return Dataset(_make_meta({"name": path.stem}, path), {}, corpus, {}, titles=titles).document_texts()
 
 
 def load_dataset(name_or_path: str | Path) -> Dataset:

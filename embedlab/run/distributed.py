@@ -426,23 +426,3 @@ def ray_runner(local: Runner) -> Runner:
         return run_on_ray(spec, tasks, settings)
 
     return run
-
-
-def corpus_file_texts(path: str | Path) -> list[str]:
-    """The texts of a BEIR `corpus.jsonl` (`_id`, `text`, optional `title`), in file order and
-    joined exactly as a data set's corpus is (`Dataset.document_texts`), so its shards are
-    the ones a run over the BEIR folder reads. Errors name the file, line and field."""
-    from embedlab.data.datasets import Dataset, _make_meta, _optional_str, _read_jsonl, _require_id, _require_text
-    from embedlab.errors import DataError
-
-    path = Path(path)
-    corpus: dict[str, str] = {}
-    titles: dict[str, str] = {}
-    for line, record in _read_jsonl(path):
-        doc_id = _require_id(record, "_id", path, line)
-        if doc_id in corpus:
-            raise DataError(path, f"duplicate document id {doc_id!r}", line=line, field="_id")
-        corpus[doc_id] = _require_text(record, "text", path, line)
-        if record.get("title"):
-            titles[doc_id] = _optional_str(record, "title", path, line)
-    return Dataset(_make_meta({"name": path.stem}, path), {}, corpus, {}, titles=titles).document_texts()
