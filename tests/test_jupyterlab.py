@@ -47,11 +47,12 @@ def _prepared_notebooks(folder: Path, figures: Path) -> None:
     """Copies of the notebooks with the parameters `embedlab report` would inject: the shared
     embedding cache, figures saved under the test's folder (not the checkout's)."""
     import nbformat
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     cache = os.environ.get("EMBEDLAB_CACHE_DIR") or str(ROOT / ".cache" / "embedlab")
     for name in NOTEBOOKS:
-        nb = nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), as_version=4)
+        nb = load_notebook_node(str(ROOT / "notebooks" / f"{name}.ipynb"))  # papermill's reading: every cell has its tags
         nb = parameterize_notebook(nb, {"cache_dir": cache, "figures_dir": str(figures)}, kernel_name="python3", language="python")
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
 
