@@ -112,7 +112,8 @@ async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd:
                 await ready(src)
             shutil.rmtree(figures_dir / src.stem, ignore_errors=True)  # no stale figure survives a re-render
             nb = _parameterized(src, parameters)
-            client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}})
+            # no widget state: a rendered page has no kernel, so widgets show their static HTML (embedlab.explore)
+            client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}}, store_widget_state=False)
             start = time.perf_counter()
             error = None
             try:
