@@ -137,11 +137,8 @@ def load_backend(spec: ModelSpec) -> Encoder | Scorer:
             f"model {spec.name!r} needs backend {spec.backend!r}, which could not be imported "
             f"({exc}); install it with: {hint}"
         ) from exc
-    factory = getattr(module, class_name)
     wanted, what = (Scorer, "a scorer (index/score)") if spec.lexical else (Encoder, "an encoder (encode)")
-    if isinstance(factory, type) and not issubclass(factory, (BaseScorer if spec.lexical else BaseEncoder)) and not hasattr(factory, "score" if spec.lexical else "encode"):
-        raise BackendUnavailableError(f"model {spec.name!r}: backend {spec.backend!r} is not {what}, which this record needs")
-    backend = factory(spec)
+    backend = getattr(module, class_name)(spec)
     if not isinstance(backend, wanted):
         raise BackendUnavailableError(f"model {spec.name!r}: backend {spec.backend!r} gave {type(backend).__name__}, not {what}, which this record needs")
     return backend
