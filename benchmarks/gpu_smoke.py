@@ -12,7 +12,7 @@ and prints the checks:
 - `weights_gib` within 2% of the parameter bytes of the real checkpoints in bf16
   (Qwen3-Embedding-0.6B 1.11 GiB, XLM-RoBERTa-large / BGE-M3 1.06 GiB);
 - GPU memory filled (`gpu_mem_load_gib`, `gpu_mem_peak_gib`) from the device the worker
-  used (`gpu_device`, `gpu_mem_source`);
+  used (`gpu_device`, `gpu_mem_source`), and what loading took at least the weights;
 - embedlab's throughput at least 1/1.05 of plain transformers' in the same run.
 
     python benchmarks/gpu_smoke.py --tokenizer DIR [--out DIR] [--shapes real|tiny] [--texts 1000]
@@ -107,8 +107,8 @@ def texts(n: int, seed: int = 0) -> list[str]:
 
 
 def plain_transformers(folder: str, pooling: str, dtype: str, device: str, n_texts: int, batch_size: int, max_length: int) -> dict:
-    """The baseline, in this (fresh) process: AutoModel + the same tokenisation, length
-    sorting, batch size and pooling, no embedlab. Returns texts/s of one timed pass."""
+    """The baseline, in this (fresh) process: AutoModel + the same token ids (end token
+    included), length sorting, batch size and pooling, no embedlab. Returns texts/s of one timed pass."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -120,8 +120,11 @@ def plain_transformers(folder: str, pooling: str, dtype: str, device: str, n_tex
     pool = texts(64 + 16)
     batch_texts = [pool[i % len(pool)] for i in range(n_texts)]
 
+    # the same ids embedlab feeds: Qwen3-Embedding's end token appended after truncation
+    end = [tokenizer.convert_tokens_to_ids("<|endoftext|>")] if pooling == "last" else []
+
     def run() -> None:
-        ids = tokenizer(batch_texts, truncation=True, max_length=max_length)["input_ids"]
+        ids = [seq + end for seq in tokenizer(batch_texts, truncation=True, max_length=max_length - len(end))["input_ids"]]
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
@@ -159,6 +162,9 @@ def checks(row: dict, real: bool, on_gpu: bool) -> list[tuple[str, str]]:
     if on_gpu:
         filled = all(row.get(k) == row.get(k) and row.get(k) is not None for k in ("gpu_mem_load_gib", "gpu_mem_peak_gib")) and bool(row.get("gpu_device"))
         out.append((f"GPU memory filled from {row.get('gpu_device')} ({row.get('gpu_mem_source')})", "pass" if filled else "FAIL"))
+        load, weights = row.get("gpu_mem_load_gib", float("nan")), row.get("weights_gib", float("nan"))
+        # what loading took holds the weights (plus the CUDA context); less means mixed readings
+        out.append((f"gpu_mem_load_gib {fmt(load)} >= weights_gib {fmt(weights)}", "pass" if load >= weights else "FAIL"))
         ratio = row.get("speed_ratio", float("nan"))
         out.append((f"texts/s {fmt(ratio)} x plain transformers (>= 1/{SPEED_TOLERANCE})", "pass" if ratio >= 1 / SPEED_TOLERANCE else "FAIL"))
     else:

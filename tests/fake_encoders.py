@@ -2,7 +2,8 @@
 the prompt variants: each text's vector is seeded by its SHA-256, so equal inputs give equal
 vectors and nothing is learned. Its results mean nothing; tests compare runs with each other.
 
-`FakeEncoder.calls` counts loads and encodes in this process (use `isolate=False`)."""
+`FakeEncoder.calls` counts loads and encodes in this process (use `isolate=False`);
+`FakeEncoder.sizes` lists how many texts each encode call got."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ TARGET = "tests.fake_encoders:FakeEncoder"
 
 class FakeEncoder(BaseEncoder):
     calls: Counter = Counter()
+    sizes: list[int] = []
 
     def __init__(self, spec: ModelSpec) -> None:
         if spec.options.get("fail"):
@@ -32,6 +34,7 @@ class FakeEncoder(BaseEncoder):
 
     def encode(self, texts: Sequence[str], kind: str = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
         FakeEncoder.calls["encode"] += 1
+        FakeEncoder.sizes.append(len(texts))
         dim = self.spec.dim or 64
         rows = []
         for text in self.spec.format(list(texts), kind, instruction):

@@ -67,11 +67,40 @@ def test_resolve_visible_device_refuses_what_it_cannot_know() -> None:
     assert index == 1 and "assumed" in how  # said, not silently trusted
 
 
+def test_throughput_is_timed_on_a_second_identical_call_of_all_its_texts() -> None:
+    """Steady state: the backend gets every throughput text in one call, once untimed and
+    once timed (a fresh worker's first pass read 5x low on an H200)."""
+    from embedlab.run.runner import run_model
+    from embedlab.types import EncodeTask
+    from tests.fake_encoders import FakeEncoder
+
+    task = EncodeTask("t", queries=["问题一", "问题二"], documents=[f"文档{i}" for i in range(20)], instruction="find it")
+    FakeEncoder.sizes.clear()
+    settings = el.RunSettings(progress=False, isolate=False, repeats=1, timing_texts=4, throughput_texts=300, batch_size=64)
+    outcome = run_model(fake_spec("fake"), [task], settings)
+    assert outcome.status == "ok", outcome.error
+    assert FakeEncoder.sizes[-2:] == [300, 300] and outcome.throughput_texts_per_s > 0
+
+
+def test_gpu_load_memory_subtracts_readings_of_one_kind() -> None:
+    """Seen on an H200 (gpu_smoke, 2026-11-27): before load NVML did not list the fresh
+    worker (process reading None) while the device showed 0.60 GiB, the parent's CUDA
+    context; after load the worker held 1.64 GiB. Subtracting the device reading from the
+    process one gave 1.03 GiB for 1.11 GiB of weights."""
+    from embedlab.run.runner import _gpu_reading
+
+    before, after = (None, 0.6038), (1.6387, 2.2425)
+    assert _gpu_reading(before, "process") == 0.0
+    assert _gpu_reading(after, "process") - _gpu_reading(before, "process") == pytest.approx(1.6387)
+    assert _gpu_reading(after, "device") - _gpu_reading(before, "device") == pytest.approx(1.6387)
+    assert np.isnan(_gpu_reading(None, "process")) and np.isnan(_gpu_reading((None, None), "device"))
+
+
 def test_memory_sampler_on_cpu_has_no_gpu_figures() -> None:
     from embedlab.run.probe import MemorySampler
 
     with MemorySampler() as sampler:
-        assert sampler.device is None and sampler.gpu_used_gib() is None
+        assert sampler.device is None and sampler.gpu_readings() is None
     assert sampler.rss_peak_gib > 0 and sampler.device_peak_gib is None
 
 

@@ -58,19 +58,7 @@ def peak_rss_gib() -> float:
 def tree_rss_gib() -> float:
     """Resident memory now of this process plus its live children (an engine process);
     this process alone where psutil is missing."""
-    try:
-        import psutil
-    except ImportError:
-        return _own_rss_bytes() / GIB
-
-    proc = psutil.Process()
-    total = proc.memory_info().rss
-    for child in proc.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / GIB
+    return _tree_pids_rss()[1] / GIB
 
 
 def time_call(fn: Callable[[], Any], repeats: int) -> Timing:
@@ -249,16 +237,22 @@ def gpu_info() -> dict[str, Any]:
         nvml.nvmlShutdown()
 
 
-def _tree_pids() -> set[int]:
-    """This process and its live children (an engine process)."""
-    pids = {os.getpid()}
+def _tree_pids_rss() -> tuple[set[int], int]:
+    """This process and its live children (an engine process): their pids and summed
+    resident memory in bytes, from one walk of the tree (this process alone without psutil)."""
     try:
         import psutil
-
-        pids.update(child.pid for child in psutil.Process().children(recursive=True))
-    except Exception:  # noqa: BLE001 - no psutil: this process alone
-        pass
-    return pids
+    except ImportError:
+        return {os.getpid()}, _own_rss_bytes()
+    proc = psutil.Process()
+    pids, total = {proc.pid}, proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+            pids.add(child.pid)
+        except psutil.Error:  # exited during the walk
+            pass
+    return pids, total
 
 
 class MemorySampler:
@@ -271,8 +265,15 @@ class MemorySampler:
     "process" whenever NVML reported this tree's usage, else "device". Without a GPU all GPU
     figures are None."""
 
-    def __init__(self, interval_s: float = 0.05) -> None:
+    def __init__(self, interval_s: float = 0.05, tree_interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
+        # Walking the process tree (psutil reads /proc of every process on the machine) costs
+        # milliseconds of Python under the GIL, more on a busy machine: on an H200 worker it
+        # took ~4 ms per walk and slowed a CPU-bound encode loop. The background thread walks
+        # it at most every `tree_interval_s` and reads NVML with the pids it found.
+        self.tree_interval_s = tree_interval_s
+        self._pids: set[int] = {os.getpid()}
+        self._tree_at = float("-inf")
         self.rss_peak_gib = 0.0
         self.device: GpuDevice | None = None
         self.device_peak_gib: float | None = None
@@ -296,9 +297,14 @@ class MemorySampler:
         self._thread.start()
         return self
 
-    def sample(self) -> None:
-        """Take one sample now (also called at the points the runner records)."""
-        self.rss_peak_gib = max(self.rss_peak_gib, tree_rss_gib())
+    def sample(self, walk_tree: bool = True) -> None:
+        """Take one sample now (also called at the points the runner records); the process
+        tree is walked afresh unless `walk_tree` is False and the last walk is recent."""
+        now = time.monotonic()
+        if walk_tree or now - self._tree_at >= self.tree_interval_s:
+            self._pids, rss_bytes = _tree_pids_rss()
+            self._tree_at = now
+            self.rss_peak_gib = max(self.rss_peak_gib, rss_bytes / GIB)
         if self._handle is None:
             return
         used = self.gpu_device_used_gib()
@@ -318,7 +324,7 @@ class MemorySampler:
         report it (no context yet, a container that hides pids, MIG without accounting)."""
         if self._handle is None:
             return None
-        pids = _tree_pids()
+        pids = self._pids
         total, seen = 0, False
         for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
             try:
@@ -331,15 +337,20 @@ class MemorySampler:
                     total, seen = total + int(used), True
         return total / GIB if seen else None
 
-    def gpu_used_gib(self) -> float | None:
-        """This tree's own usage when NVML reports it, else the device's used memory."""
-        own = self.gpu_process_used_gib()
-        return own if own is not None else self.gpu_device_used_gib()
+    def gpu_readings(self) -> tuple[float | None, float | None] | None:
+        """(this tree's own usage, the device's used memory) now, GiB, each None where NVML
+        does not report it; None without a GPU. Also counts as a sample for the peaks. A
+        caller keeps both and subtracts readings of one kind only: the device figure
+        includes other processes (a parent's CUDA context), the process figure does not."""
+        if self._handle is None:
+            return None
+        self.sample()
+        return self.gpu_process_used_gib(), self.gpu_device_used_gib()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.sample()
+                self.sample(walk_tree=False)
             except Exception:  # noqa: BLE001 - a process that vanished mid-sample
                 pass
 
