@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import Any
 from pathlib import Path
 
 # Texts of different lengths (padding matters), Chinese and English, with a trap pair.
@@ -109,18 +110,13 @@ def build_qwen3_reranker(out: Path, tokenizer_dir: Path | None = None, seed: int
     return _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed)
 
 
-def build_xlm_roberta_embedding(out: Path, tokenizer_dir: Path | None = None, seed: int = 2, *, max_len: int = 512) -> Path:
-    """A BGE-M3-shaped folder: a random XLMRobertaModel (hidden 64, 2 heads of 32, 2 layers)
-    saved as float32 with the sentence-transformers files bge-m3 ships (CLS pooling, then
-    Normalize). The Qwen tokenizer stands in for XLM-R's; `pad_token_id` is the tokenizer's
-    pad id, as in bge-m3, so RoBERTa's positions (which start after the pad id) have room:
-    `max_position_embeddings` = pad id + 2 + `max_len`."""
-    import torch
-    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+def _xlm_roberta_folder(out: Path, tokenizer: Any, seed: int, max_len: int, *, bos_id: int | None, eos_id: int | None) -> None:
+    """A random XLMRobertaModel (hidden 64, 2 heads of 32, 2 layers, float32) in `out`, with
+    the sentence-transformers files bge-m3 ships (CLS pooling, then Normalize). `pad_token_id`
+    is the tokenizer's pad id, as in bge-m3, so RoBERTa's positions (which start after the
+    pad id) have room: `max_position_embeddings` = pad id + 2 + `max_len`."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    out.mkdir(parents=True, exist_ok=True)
-    _copy_tokenizer(tokenizer_dir or qwen_tokenizer_dir(), out)
-    tokenizer = AutoTokenizer.from_pretrained(out)
     pad_id = tokenizer.pad_token_id
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer),
@@ -133,8 +129,8 @@ def build_xlm_roberta_embedding(out: Path, tokenizer_dir: Path | None = None, se
         position_embedding_type="absolute",  # in bge-m3's config.json; vLLM reads it
         layer_norm_eps=1e-5,
         pad_token_id=pad_id,
-        bos_token_id=None,
-        eos_token_id=None,
+        bos_token_id=bos_id,
+        eos_token_id=eos_id,
         architectures=["XLMRobertaModel"],
         torch_dtype="float32",
     )
@@ -151,6 +147,16 @@ def build_xlm_roberta_embedding(out: Path, tokenizer_dir: Path | None = None, se
     ]
     (out / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_len, "do_lower_case": False}), encoding="utf-8")
+
+
+def build_xlm_roberta_embedding(out: Path, tokenizer_dir: Path | None = None, seed: int = 2, *, max_len: int = 512) -> Path:
+    """A BGE-M3-shaped folder (`_xlm_roberta_folder`). The Qwen tokenizer stands in for
+    XLM-R's; no BOS/EOS ids in config.json."""
+    from transformers import AutoTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_tokenizer(tokenizer_dir or qwen_tokenizer_dir(), out)
+    _xlm_roberta_folder(out, AutoTokenizer.from_pretrained(out), seed, max_len, bos_id=None, eos_id=None)
     (out / "config_sentence_transformers.json").write_text(
         json.dumps({"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8"
     )
@@ -197,29 +203,12 @@ def build_bge_m3(out: Path, tokenizer_dir: Path | None = None, seed: int = 3, *,
     config.json's `bos_token_id` / `eos_token_id` name the CLS and EOS stand-ins, as bge-m3's
     name <s> (0) and </s> (2)."""
     import torch
-    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+    from transformers import AutoTokenizer
 
     out.mkdir(parents=True, exist_ok=True)
     _bge_m3_tokenizer(tokenizer_dir or qwen_tokenizer_dir(), out)
     tokenizer = AutoTokenizer.from_pretrained(out)
-    pad_id = tokenizer.pad_token_id
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        max_position_embeddings=pad_id + 2 + max_len,
-        type_vocab_size=1,
-        position_embedding_type="absolute",
-        layer_norm_eps=1e-5,
-        pad_token_id=pad_id,
-        bos_token_id=tokenizer.cls_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        architectures=["XLMRobertaModel"],
-        torch_dtype="float32",
-    )
-    _save_random(XLMRobertaModel, config, out, seed)
+    _xlm_roberta_folder(out, tokenizer, seed, max_len, bos_id=tokenizer.cls_token_id, eos_id=tokenizer.eos_token_id)
     torch.manual_seed(seed + 1000)
     sparse, colbert = torch.nn.Linear(64, 1), torch.nn.Linear(64, 64)
     with torch.no_grad():
@@ -228,16 +217,4 @@ def build_bge_m3(out: Path, tokenizer_dir: Path | None = None, seed: int = 3, *,
             layer.bias.normal_(0.0, 0.2)
     torch.save(sparse.state_dict(), out / "sparse_linear.pt")
     torch.save(colbert.state_dict(), out / "colbert_linear.pt")
-    (out / "1_Pooling").mkdir(exist_ok=True)
-    (out / "1_Pooling" / "config.json").write_text(
-        json.dumps({"word_embedding_dimension": 64, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False, "include_prompt": True}),
-        encoding="utf-8",
-    )
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]
-    (out / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
-    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_len, "do_lower_case": False}), encoding="utf-8")
     return out

@@ -94,10 +94,7 @@ class Dataset:
 
     def document_texts(self) -> list[str]:
         """Corpus texts in `doc_ids` order, title and text joined by a space (BEIR/MTEB)."""
-        return [
-            f"{self.titles[d]} {t}".strip() if self.titles.get(d) else t
-            for d, t in self.corpus.items()
-        ]
+        return joined_texts(self.corpus, self.titles)
 
     def query_texts(self) -> list[str]:
         return [self.queries[q] for q in self.query_ids]
@@ -376,9 +373,14 @@ def read_corpus(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, s
 def corpus_texts(path: str | Path) -> list[str]:
     """The texts of a BEIR `corpus.jsonl` alone, in file order and joined exactly as a data
     set's corpus is (`Dataset.document_texts`)."""
-    path = Path(path)
-    corpus, titles, _ = read_corpus(path)
-    return Dataset(_make_meta({"name": path.stem}, path), {}, corpus, {}, titles=titles).document_texts()
+    corpus, titles, _ = read_corpus(Path(path))
+    return joined_texts(corpus, titles)
+
+
+def joined_texts(corpus: Mapping[str, str], titles: Mapping[str, str]) -> list[str]:
+    """Each document's text in `corpus` order, its title (if any) and text joined by a space
+    (BEIR/MTEB)."""
+    return [f"{titles[d]} {t}".strip() if titles.get(d) else t for d, t in corpus.items()]
 
 
 def load_dataset(name_or_path: str | Path) -> Dataset:

@@ -228,18 +228,31 @@ def _digest(material: dict[str, Any]) -> str:
 
 
 @dataclass
-class CacheStats:
-    """Counts since the cache object was made (tasks, not models)."""
+class Counts:
+    """What a store did since it was made; subclasses name what they count."""
 
     hits: int = 0
     misses: int = 0
-    mixed_runs: int = 0
-    stale: int = 0
     corrupted: int = 0
     stored: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class CacheStats(Counts):
+    """Counts since the cache object was made (tasks, not models)."""
+
+    mixed_runs: int = 0
+    stale: int = 0
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """`array` as the bytes of a float32 `.npy` file (no pickle)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -400,9 +413,7 @@ class EmbeddingCache:
         try:
             files = {}
             for name, array in arrays.items():
-                buffer = io.BytesIO()
-                np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-                raw = buffer.getvalue()
+                raw = npy_bytes(array)
                 (tmp / name).write_bytes(raw)
                 files[name] = {"sha256": hashlib.sha256(raw).hexdigest(), "shape": list(np.shape(array)), "dtype": "float32"}
             meta = {

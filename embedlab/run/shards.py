@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.models.records import Kind, ModelSpec
-from embedlab.run.cache import LABEL_FIELDS, SPEED_OPTIONS, EmbeddingCache, model_context, texts_digest
+from embedlab.run.cache import LABEL_FIELDS, SPEED_OPTIONS, Counts, EmbeddingCache, model_context, npy_bytes, texts_digest
 from embedlab.types import RunSettings
 
 SHARD_FORMAT = "embedlab-shard/1"
@@ -131,28 +131,13 @@ def encode_batches(encoder: Any, texts: Sequence[str], kind: Kind, instruction: 
     return array
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
-    """`array` as the bytes of a float32 `.npy` file (no pickle)."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-    return buffer.getvalue()
-
-
 class CorruptShard(Exception):
     """A stored shard that cannot be trusted; the message says why."""
 
 
 @dataclass
-class ShardStats:
+class ShardStats(Counts):
     """Counts since the store was made (shards)."""
-
-    hits: int = 0
-    misses: int = 0
-    corrupted: int = 0
-    stored: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 @dataclass

@@ -78,12 +78,26 @@ class Scorer(Protocol):
 
 
 
-class BaseEncoder:
+class _BaseBackend:
+    """Defaults both kinds of backend share: no token count, no memory figures; what a
+    backend runs with must be said (`effective_settings`)."""
+
+    spec: ModelSpec
+
+    def count_tokens(self, texts: Sequence[str]) -> int | None:
+        return None
+
+    def memory_report(self) -> dict[str, Any]:
+        return {}
+
+    def effective_settings(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must say what it runs with (effective_settings)")
+
+
+class BaseEncoder(_BaseBackend):
     """Defaults for the optional capabilities of `Encoder`: prompts applied by
     `spec.format`, no token ids, no token count, no memory figures. Subclasses set
     `self.spec` and implement `encode` and `effective_settings`."""
-
-    spec: ModelSpec
 
     def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
         return self.spec.format(list(texts), kind, instruction)
@@ -91,29 +105,9 @@ class BaseEncoder:
     def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]] | None:
         return None
 
-    def count_tokens(self, texts: Sequence[str]) -> int | None:
-        return None
 
-    def memory_report(self) -> dict[str, Any]:
-        return {}
-
-    def effective_settings(self) -> dict[str, Any]:
-        raise NotImplementedError(f"{type(self).__name__} must say what it runs with (effective_settings)")
-
-
-class BaseScorer:
+class BaseScorer(_BaseBackend):
     """Defaults for `Scorer`'s optional capabilities (no token count, no memory figures)."""
-
-    spec: ModelSpec
-
-    def count_tokens(self, texts: Sequence[str]) -> int | None:
-        return None
-
-    def memory_report(self) -> dict[str, Any]:
-        return {}
-
-    def effective_settings(self) -> dict[str, Any]:
-        raise NotImplementedError(f"{type(self).__name__} must say what it runs with (effective_settings)")
 
 
 EXTRAS = {
