@@ -58,6 +58,10 @@ class RunSettings:
     search: dict[str, Any] | None = None  # {"index": "flat" | "hnsw" | "ivf", ...}; None: exact, numpy
     engine: str = "local"  # "local": one worker process per model; "ray": corpus encoded on a Ray cluster
     ray_address: str | None = None  # None with engine "ray": a local Ray cluster
+    # a run whose timings are not shown (prompt variants, public samples) may take its corpus
+    # vectors from the cache's documents store (same model, document prompt and documents)
+    # and encode only its queries; its timed set then holds queries alone
+    reuse_documents: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -3,7 +3,7 @@ the prompt variants: each text's vector is seeded by its SHA-256, so equal input
 vectors and nothing is learned. Its results mean nothing; tests compare runs with each other.
 
 `FakeEncoder.calls` counts loads and encodes in this process (use `isolate=False`);
-`FakeEncoder.sizes` lists how many texts each encode call got."""
+`FakeEncoder.sizes` lists how many texts each encode call got, `FakeEncoder.kinds` their kind."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ TARGET = "tests.fake_encoders:FakeEncoder"
 class FakeEncoder(BaseEncoder):
     calls: Counter = Counter()
     sizes: list[int] = []
+    kinds: list[str] = []
 
     def __init__(self, spec: ModelSpec) -> None:
         if spec.options.get("fail"):
@@ -35,6 +36,7 @@ class FakeEncoder(BaseEncoder):
     def encode(self, texts: Sequence[str], kind: str = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
         FakeEncoder.calls["encode"] += 1
         FakeEncoder.sizes.append(len(texts))
+        FakeEncoder.kinds.append(kind)
         dim = self.spec.dim or 64
         rows = []
         for text in self.spec.format(list(texts), kind, instruction):

@@ -327,3 +327,47 @@ def test_tasks_from_different_runs_rerun_the_model(tmp_path: Path) -> None:
     assert mixed.runs["run_id"].nunique() == 1
     FakeEncoder.calls.clear()
     assert run(tmp_path).runs["cached"].all() and FakeEncoder.calls["load"] == 0
+
+
+# ---- the documents store: prompt variants re-encode their queries only -------------------
+def test_a_prompt_variant_takes_the_corpus_vectors_and_encodes_queries_only(tmp_path: Path) -> None:
+    """A run with `reuse_documents` (the notebooks' light runs: no throughput pass) after a full run of the same
+    model and documents: no document is encoded, and its scores equal those of the same
+    variant computed from scratch in another cache."""
+    run(tmp_path)  # the full run stores its corpus vectors
+    variant = fake_spec(prompts={"query": "问：{text}", "document": "{text}"})
+    FakeEncoder.kinds.clear()
+    reused = run(tmp_path, spec=variant, reuse_documents=True, throughput_texts=0)
+    assert set(FakeEncoder.kinds[1:]) == {"query"}, FakeEncoder.kinds  # the first call is the warm-up
+    assert reused.runs["status"].eq("ok").all() and list(reused.runs["dim"]) == [64, 64]
+    FakeEncoder.kinds.clear()
+    scratch = run(tmp_path / "other", spec=variant, reuse_documents=True, throughput_texts=0)
+    assert "document" in FakeEncoder.kinds[1:]  # nothing to take there: documents encoded
+    for key, scores in scratch.scores.items():
+        np.testing.assert_array_equal(reused.scores[key], scores)
+    assert reused.scores.keys() == scratch.scores.keys()
+
+
+def test_documents_are_reused_only_where_they_would_be_encoded_alike(tmp_path: Path) -> None:
+    """Another document prompt, another dimension or a run whose timings are shown
+    (`reuse_documents` off) encodes the documents itself."""
+    run(tmp_path)
+    for spec, changes in (
+        (fake_spec(prompts={"query": "{text}", "document": "文档：{text}"}), {"reuse_documents": True, "throughput_texts": 0}),
+        (fake_spec(), {"reuse_documents": True, "throughput_texts": 0, "dimensions": 16}),
+        (fake_spec(prompts={"query": "问：{text}", "document": "{text}"}), {"throughput_texts": 0}),
+    ):
+        FakeEncoder.kinds.clear()
+        run(tmp_path, spec=spec, **changes)
+        assert "document" in FakeEncoder.kinds[1:], (spec.prompts, changes)
+
+
+def test_a_corrupted_documents_store_is_encoded_again(tmp_path: Path, caplog) -> None:
+    run(tmp_path)
+    stored = sorted((tmp_path / "documents").rglob("document.npy"))
+    assert len(stored) == 2
+    stored[0].write_bytes(stored[0].read_bytes()[:-8] + b"\x00" * 8)
+    FakeEncoder.kinds.clear()
+    with caplog.at_level(logging.WARNING, logger="embedlab.run.cache"):
+        run(tmp_path, spec=fake_spec(prompts={"query": "问：{text}", "document": "{text}"}), reuse_documents=True, throughput_texts=0)
+    assert "document" in FakeEncoder.kinds[1:] and "corrupted documents" in caplog.text

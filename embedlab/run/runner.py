@@ -149,7 +149,8 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             else:
                 def one() -> None:
                     backend.encode(timed[:n_q], "query", instruction=task.instruction, dimensions=settings.dimensions)
-                    backend.encode(timed[n_q:], "document", dimensions=settings.dimensions)
+                    if n_q < len(timed):  # no documents when they come from the cache (reuse_documents)
+                        backend.encode(timed[n_q:], "document", dimensions=settings.dimensions)
             result.latency = probe.time_call(one, settings.repeats)
             result.n_timed = len(timed)
             start = time.perf_counter()

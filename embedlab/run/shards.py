@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.models.records import Kind, ModelSpec
-from embedlab.run.cache import LABEL_FIELDS, SPEED_OPTIONS, Counts, EmbeddingCache, model_context, npy_bytes, texts_digest
+from embedlab.run.cache import Counts, EmbeddingCache, model_context, record_material, texts_digest
 from embedlab.types import RunSettings
 
 SHARD_FORMAT = "embedlab-shard/1"
@@ -65,8 +65,7 @@ def shard_material(
     context: dict[str, Any], versions: dict[str, str],
 ) -> dict[str, Any]:
     """What one shard's vectors depend on (its key is the SHA-256 of this, as JSON)."""
-    record = {k: v for k, v in spec.to_dict().items() if k not in LABEL_FIELDS and k != "options"}
-    record["options"] = {k: v for k, v in sorted(spec.options.items()) if k not in SPEED_OPTIONS}
+    record = record_material(spec)
     uses_instruction = "{instruction}" in spec.prompts.get(kind, "{text}")
     material = {
         "format": SHARD_FORMAT,
