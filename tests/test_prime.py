@@ -163,3 +163,15 @@ def test_build_primes_light_needs_beside_the_notebooks_and_each_waits_for_its_ow
     assert "cached [True]" in text, text
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert "real_data_report" in index  # the priming seconds are listed
+
+
+def test_the_main_job_and_the_notebooks_measure_alike() -> None:
+    """`make report` runs `embedlab run --config configs/default.yaml` and then the notebooks:
+    the trap run is shared through the cache only if both measure with the same settings."""
+    from embedlab.report.runs import REPORT_SETTINGS
+    from embedlab.run.cache import MEASURED_WITH
+    from embedlab.run.config import load_config
+
+    settings = load_config(ROOT / "configs" / "default.yaml").settings
+    assert {k: getattr(settings, k) for k in MEASURED_WITH} == {k: getattr(REPORT_SETTINGS, k) for k in MEASURED_WITH}
+    assert (settings.dimensions, settings.batch_size) == (REPORT_SETTINGS.dimensions, REPORT_SETTINGS.batch_size)

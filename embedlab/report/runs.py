@@ -16,7 +16,7 @@ from embedlab.types import RunSettings
 TRAP_SETS: tuple[str, ...] = ("seed", "traps-zh")
 # The report's measurement protocol, the same as configs/default.yaml, so that `embedlab run
 # --config configs/default.yaml --cache-dir .cache/embedlab` and the notebooks share entries.
-REPORT_SETTINGS = RunSettings(repeats=5, timing_texts=256, progress=False)
+REPORT_SETTINGS = RunSettings(repeats=5, timing_texts=64, throughput_texts=200, progress=False)
 # For runs whose timings no notebook shows (public sets, prompt variants, truncated
 # dimensions): one short timed encode and no throughput pass (1000 more texts: about a
 # minute per run of multilingual-e5-small on 2 cores), and corpus vectors taken from the
