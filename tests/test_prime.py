@@ -32,7 +32,6 @@ def _generator():
 def _with_needs(tmp_path: Path, stem: str, needs: str) -> Path:
     """A temp copy of a notebook whose percent source declares `needs = <needs>`, generated
     the way scripts/make_notebooks.py generates the committed ones."""
-    import nbformat
 
     source = _generator().source_texts(ROOT / "notebooks" / "src")[stem]
     changed, n = re.subn(r"^needs = .*$", f"needs = {needs}", source, count=1, flags=re.M)

@@ -59,7 +59,6 @@ def _save_random(model_class, config, out: Path, seed: int) -> None:
 
 def _tiny_qwen3(out: Path, tokenizer_dir: Path, seed: int, *, layers: int = 2, max_len: int = 512) -> Path:
     """A random Qwen3ForCausalLM (hidden 64, 4 heads of 32, 2 KV heads) saved as float32."""
-    import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
     out.mkdir(parents=True, exist_ok=True)

@@ -23,12 +23,13 @@ import json
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from embedlab.run.cache import write_folder
 
 FORMAT = "embedlab-figures/1"
 ENV_VAR = "EMBEDLAB_FIGURE_CACHE"
@@ -210,27 +211,15 @@ class FigureCache:
     def store(self, key: str, figures: list[CachedFigure], many: bool) -> None:
         """Write figures into an entry, built in a temporary folder and renamed into
         place (a reader never sees half an entry; a concurrent writer's entry is kept)."""
-        folder = self.entry(key)
-        tmp = self.root / ".tmp" / uuid.uuid4().hex
-        tmp.mkdir(parents=True)
-        try:
-            listed = []
-            for i, fig in enumerate(figures):
-                files = {}
-                for fmt, raw in fig.files.items():
-                    name = f"{i}.{fmt}"
-                    (tmp / name).write_bytes(raw)
-                    files[fmt] = {"file": name, "sha256": _sha256(raw)}
-                listed.append({"suffix": fig.suffix, "dpi": fig.dpi, "files": files})
-            manifest = {"format": FORMAT, "key": key, "many": many, "figures": listed}
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(folder, ignore_errors=True)
-            try:
-                os.rename(tmp, folder)
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        written: dict[str, bytes] = {}
+        listed = []
+        for i, fig in enumerate(figures):
+            files = {}
+            for fmt, raw in fig.files.items():
+                name = f"{i}.{fmt}"
+                written[name] = raw
+                files[fmt] = {"file": name, "sha256": _sha256(raw)}
+            listed.append({"suffix": fig.suffix, "dpi": fig.dpi, "files": files})
+        manifest = {"format": FORMAT, "key": key, "many": many, "figures": listed}
+        write_folder(self.entry(key), {**written, "manifest.json": json.dumps(manifest, indent=1).encode("utf-8")})
         self.stored += 1

@@ -461,7 +461,7 @@ class EmbeddingCache:
         raw = npy_bytes(array)
         meta = {"format": DOCUMENTS_FORMAT, "model_name": spec.name, "dataset": task.dataset, "run_id": run_id,
                 "sha256": hashlib.sha256(raw).hexdigest(), "shape": list(np.shape(array))}
-        _write_folder(folder, {"document.npy": raw, "documents.json": json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")})
+        write_folder(folder, {"document.npy": raw, "documents.json": json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")})
         return folder
 
     # ---- write --------------------------------------------------------------------------
@@ -495,7 +495,7 @@ class EmbeddingCache:
             "model": {k: _json_value(getattr(outcome, k)) for k in MODEL_FIELDS},
             "extra": {k: v for k, v in outcome.extra.items() if k not in ("traceback", "cached", "measured_at", "run_id")},
         }
-        _write_folder(folder, {**raws, "meta.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")})
+        write_folder(folder, {**raws, "meta.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")})
         self.stats.stored += 1
         return folder
 
@@ -530,9 +530,11 @@ def _read_model_fields(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _write_folder(folder: Path, files: dict[str, bytes]) -> None:
-    """`files` written into a temporary sibling folder, then renamed to `folder`, so a reader
-    never sees half of it; when another process put the same folder first, theirs stays."""
+def write_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """`files` (name -> bytes) written into a temporary folder two levels up
+    (`<store>/.tmp/`, beside `<store>/<key[:2]>/<key>`), then renamed to `folder`, so a
+    reader never sees half of it; when another process put the same folder first, theirs
+    stays. Every store in the caches writes this way."""
     tmp = folder.parent.parent / ".tmp" / uuid.uuid4().hex
     tmp.mkdir(parents=True)
     try:

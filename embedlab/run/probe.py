@@ -6,7 +6,6 @@ import importlib.metadata
 import os
 import platform
 import resource
-import statistics
 import sys
 import threading
 import time

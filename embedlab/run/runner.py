@@ -13,7 +13,6 @@ peak. docs/measurement.md describes the whole protocol.
 
 from __future__ import annotations
 
-import json
 import pickle
 import subprocess
 import sys

@@ -25,9 +25,7 @@ import hashlib
 import io
 import json
 import logging
-import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.models.records import Kind, ModelSpec
-from embedlab.run.cache import Counts, EmbeddingCache, model_context, record_material, texts_digest
+from embedlab.run.cache import Counts, EmbeddingCache, model_context, record_material, texts_digest, write_folder
 from embedlab.types import RunSettings
 
 SHARD_FORMAT = "embedlab-shard/1"
@@ -198,25 +196,11 @@ class ShardStore:
         temporary folder and renamed into place: a reader never sees half a shard."""
         array_from_npy(raw, len(shard.texts), ValueError)
         folder = self.folder(shard)
-        tmp = self.root / "shards" / ".tmp" / uuid.uuid4().hex
-        tmp.mkdir(parents=True)
-        try:
-            (tmp / "embeddings.npy").write_bytes(raw)
-            meta = {
-                "format": SHARD_FORMAT, "kind": shard.kind, "start": shard.start, "material": shard.material,
-                "sha256": hashlib.sha256(raw).hexdigest(), "computed": computed,
-            }
-            (tmp / "shard.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-            try:
-                os.rename(tmp, folder)
-            except OSError:  # another process stored the same shard first: keep theirs
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        meta = {
+            "format": SHARD_FORMAT, "kind": shard.kind, "start": shard.start, "material": shard.material,
+            "sha256": hashlib.sha256(raw).hexdigest(), "computed": computed,
+        }
+        write_folder(folder, {"embeddings.npy": raw, "shard.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")})
         self.stats.stored += 1
         return folder
 
