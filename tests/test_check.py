@@ -213,3 +213,13 @@ def test_reference_with_another_pooling_fails_agreement(qwen_spec: ModelSpec) ->
     assert wrong.loc["dim", "status"] == "fail" and wrong.loc["dim", "value"] == 64
     assert "the record says 1024" in wrong.loc["dim", "detail"]
     assert wrong.loc["agreement", "status"] == "skip"
+
+
+@pytest.mark.slow
+@pytest.mark.st
+def test_sentence_transformers_against_transformers_compares_token_ids(qwen_spec: ModelSpec) -> None:
+    """`embedlab check --backend st` (as run on a lent H200) compares the ids each backend
+    sends: sentence-transformers gets the end token as text, transformers as an id."""
+    table = run_checks([qwen_spec.with_options(backend="st", max_length=128)], texts=2, reference="transformers", progress=False)
+    rows = table.set_index("check")
+    assert rows.loc["token_ids", "status"] == "pass" and rows.loc["agreement", "status"] == "pass", table.to_string()

@@ -48,6 +48,9 @@ def test_sentence_transformers_and_transformers_agree_on_qwen3(qwen_spec: ModelS
 
     st = SentenceTransformersBackend(qwen_spec.with_options(backend="st"))
     assert st.prepare(["天气"], "query", "find") == ["Instruct: find\nQuery:天气<|endoftext|>"]
+    # the same ids reach the model (the end token as text becomes the end token's id)
+    assert st.token_ids(TEXTS, "query", "find") == qwen_transformers.token_ids(TEXTS, "query", "find")
+    assert st.count_tokens(TEXTS) == qwen_transformers.count_tokens(TEXTS)
     ours = st.encode(TEXTS, "query", instruction="find")
     reference = qwen_transformers.encode(TEXTS, "query", instruction="find")
     assert (_cosines(ours, reference) >= 0.999).all(), _cosines(ours, reference)
@@ -207,5 +210,5 @@ def test_bge_m3_shape_gets_the_same_settings_in_both_backends(tiny_xlmr_dir: Pat
     own = SentenceTransformersBackend(spec.with_options(backend="st", pooling=None))  # the folder's own Pooling module
     assert own.effective_settings()["pooling"] in ("cls", "cls_token")
     long_text = "很长的文本" * 400
-    assert len(plain.token_ids([long_text])[0]) == 512
+    assert len(plain.token_ids([long_text])[0]) == 512 and st.token_ids([long_text]) == plain.token_ids([long_text])
     assert (_cosines(st.encode(TEXTS), plain.encode(TEXTS)) >= 0.999).all()

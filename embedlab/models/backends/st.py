@@ -126,11 +126,17 @@ class SentenceTransformersBackend(BaseEncoder):
             "normalize": self.spec.normalize, "device": self.device, "engine": f"sentence-transformers {_version('sentence-transformers')}",
         }
 
+    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
+        """The token ids the model receives: sentence-transformers' own tokenisation of the
+        prepared strings (truncated at `max_seq_length`), padding removed."""
+        prepared = self.prepare(texts, kind, instruction)
+        if not prepared:
+            return []
+        features = self._model.tokenize(prepared)
+        return [row[mask.bool()].tolist() for row, mask in zip(features["input_ids"], features["attention_mask"])]
+
     def count_tokens(self, texts: Sequence[str]) -> int:
-        prepared = self.prepare(texts)
-        limit = self._model.max_seq_length
-        ids = self._tokenizer(prepared, truncation=limit is not None, max_length=limit)["input_ids"]
-        return sum(len(seq) for seq in ids)
+        return sum(len(seq) for seq in self.token_ids(texts))
 
     def memory_report(self) -> dict[str, Any]:
         return {
