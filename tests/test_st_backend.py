@@ -42,17 +42,22 @@ def test_right_padding_gives_the_same_last_token(qwen_spec: ModelSpec) -> None:
 
 
 def test_sentence_transformers_and_transformers_agree_on_qwen3(qwen_spec: ModelSpec, qwen_transformers) -> None:
-    """sentence-transformers reads the folder's last-token pooling; the end token is
-    appended as text there, as an id in the transformers backend."""
+    """sentence-transformers' modules read the folder's last-token pooling; both backends
+    feed the same ids, the end token appended after truncation, so a text longer than the
+    max length keeps it (sentence-transformers' own tokenisation of the end token as text
+    cut it: cosine 0.66 on this tiny model)."""
     from embedlab.models.backends.st import SentenceTransformersBackend
 
-    st = SentenceTransformersBackend(qwen_spec.with_options(backend="st"))
-    assert st.prepare(["天气"], "query", "find") == ["Instruct: find\nQuery:天气<|endoftext|>"]
-    # the same ids reach the model (the end token as text becomes the end token's id)
-    assert st.token_ids(TEXTS, "query", "find") == qwen_transformers.token_ids(TEXTS, "query", "find")
-    assert st.count_tokens(TEXTS) == qwen_transformers.count_tokens(TEXTS)
-    ours = st.encode(TEXTS, "query", instruction="find")
-    reference = qwen_transformers.encode(TEXTS, "query", instruction="find")
+    st = SentenceTransformersBackend(qwen_spec.with_options(backend="st", max_length=64))
+    plain = qwen_transformers.__class__(qwen_spec.with_options(backend="transformers", max_length=64))
+    assert st.prepare(["天气"], "query", "find") == ["Instruct: find\nQuery:天气"]
+    texts = [*TEXTS, "很长的文本" * 100]
+    ids = st.token_ids(texts, "query", "find")
+    assert ids == plain.token_ids(texts, "query", "find") and len(ids[-1]) == 64
+    assert {seq[-1] for seq in ids} == {st._tokenizer.convert_tokens_to_ids("<|endoftext|>")}
+    assert st.count_tokens(texts) == plain.count_tokens(texts)
+    ours = st.encode(texts, "query", instruction="find")
+    reference = plain.encode(texts, "query", instruction="find")
     assert (_cosines(ours, reference) >= 0.999).all(), _cosines(ours, reference)
 
 

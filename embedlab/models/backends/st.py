@@ -2,8 +2,10 @@
 without a sentence-transformers config (pooling and padding side from the model record).
 
 Both apply the record's prompts themselves (never the model's own prompt settings, so a
-prompt is never doubled), truncate MRL embeddings first and normalise after, and report
-torch's CUDA allocator figures when they run on a GPU."""
+prompt is never doubled), tokenise alike (`hub.tokenize`: truncated to the effective max
+length, then the record's end token appended as an id, so a long input keeps it), truncate
+MRL embeddings first and normalise after, and report torch's CUDA allocator figures when
+they run on a GPU."""
 
 from __future__ import annotations
 
@@ -66,10 +68,31 @@ def _param_bytes(model: Any) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
+def embed_in_batches(ids: list[list[int]], tokenizer: Any, device: str, batch_size: int, forward: Any) -> np.ndarray:
+    """Token ids run through `forward` (padded inputs on `device` -> a (batch, dim) tensor)
+    `batch_size` at a time, longest first (similar lengths together: less padding); float32
+    rows in the order of `ids`."""
+    import torch
+
+    order = np.argsort([-len(seq) for seq in ids], kind="stable")
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(ids), batch_size):
+            batch = [{"input_ids": ids[i]} for i in order[start : start + batch_size]]
+            inputs = tokenizer.pad(batch, padding=True, return_tensors="pt").to(device)
+            chunks.append(forward(inputs).float().cpu().numpy())
+    out = np.empty((len(ids), chunks[0].shape[1]), dtype=np.float32)
+    out[order] = np.concatenate(chunks)
+    return out
+
+
 class SentenceTransformersBackend(BaseEncoder):
-    """A sentence-transformers model folder (modules.json: transformer, pooling, normalise).
-    A folder without modules.json is run by `TransformersBackend` instead, with the
-    record's pooling (sentence-transformers would silently fall back to mean pooling).
+    """A sentence-transformers model folder (modules.json: transformer, pooling, normalise),
+    its modules fed the record's token ids: sentence-transformers' own tokenisation would
+    cut an end token appended as text from a long input (Qwen3's last-token pooling then
+    reads another token). A folder without modules.json is run by `TransformersBackend`
+    instead, with the record's pooling (sentence-transformers would silently fall back to
+    mean pooling).
 
     Options: device, dtype, batch_size (default 32), max_length (dtype and max length through
     `hub.effective_dtype` / `hub.effective_max_length`, as every backend)."""
@@ -83,31 +106,34 @@ class SentenceTransformersBackend(BaseEncoder):
         path = resolve_model_path(spec)
         start = time.perf_counter()
         self._dtype = pick_dtype(spec, self.device, path)
-        self._model = SentenceTransformer(path, device=self.device, model_kwargs={"dtype": self._dtype}, local_files_only=True)
+        self._model = SentenceTransformer(path, device=self.device, model_kwargs={"dtype": self._dtype}, local_files_only=True).eval()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         self.load_weights_s = time.perf_counter() - start
-        self._model.max_seq_length = effective_max_length(spec, path)
+        self._max_length = effective_max_length(spec, path)
+        self._model.max_seq_length = self._max_length
         self._tokenizer = self._model.tokenizer
         if spec.padding_side:
             self._tokenizer.padding_side = spec.padding_side
-        end_id = end_token_id(self._tokenizer, spec)
-        # sentence-transformers tokenises strings itself: an end token it does not add is
-        # appended as text (kept unless the text is cut at max_seq_length)
-        self._suffix = spec.eos_token if end_id is not None else ""
+        if self._tokenizer.pad_token_id is None:
+            self._tokenizer.pad_token = spec.eos_token or self._tokenizer.eos_token
+        self._end_id = end_token_id(self._tokenizer, spec)
         self._weights_bytes = _param_bytes(self._model)
         self._batch_size = int(spec.options.get("batch_size", 32))
 
     def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
-        """The exact strings handed to sentence-transformers."""
-        return [t + self._suffix for t in self.spec.format(list(texts), kind, instruction)]
+        """The exact strings tokenised (the end token, when needed, is appended as an id)."""
+        return self.spec.format(list(texts), kind, instruction)
+
+    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
+        """The token ids the model's modules receive for `texts`."""
+        return tokenize(self._tokenizer, self.prepare(texts, kind, instruction), self._max_length, self._end_id)
 
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
-        prepared = self.prepare(texts, kind, instruction)
-        if not prepared:
+        ids = self.token_ids(texts, kind, instruction)
+        if not ids:
             return np.zeros((0, dimensions or self.spec.dim or 0), dtype=np.float32)
-        out = self._model.encode(prepared, batch_size=self._batch_size, convert_to_numpy=True, show_progress_bar=False, normalize_embeddings=False)
-        out = np.asarray(out, dtype=np.float32)
+        out = embed_in_batches(ids, self._tokenizer, self.device, self._batch_size, lambda inputs: self._model(dict(inputs))["sentence_embedding"])
         if dimensions is not None:
             return truncate(l2_normalize(out), dimensions, self.spec)
         return l2_normalize(out) if self.spec.normalize else out
@@ -125,15 +151,6 @@ class SentenceTransformersBackend(BaseEncoder):
             "max_length": self._model.max_seq_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": pooling,
             "normalize": self.spec.normalize, "device": self.device, "engine": f"sentence-transformers {_version('sentence-transformers')}",
         }
-
-    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
-        """The token ids the model receives: sentence-transformers' own tokenisation of the
-        prepared strings (truncated at `max_seq_length`), padding removed."""
-        prepared = self.prepare(texts, kind, instruction)
-        if not prepared:
-            return []
-        features = self._model.tokenize(prepared)
-        return [row[mask.bool()].tolist() for row, mask in zip(features["input_ids"], features["attention_mask"])]
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         return sum(len(seq) for seq in self.token_ids(texts))
@@ -220,18 +237,9 @@ class TransformersBackend(BaseEncoder):
         return hidden[rows, first if self.spec.pooling == "cls" else last]
 
     def _embed(self, ids: list[list[int]]) -> np.ndarray:
-        torch = self._torch
-        order = np.argsort([-len(seq) for seq in ids], kind="stable")  # similar lengths together: less padding
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, len(ids), self._batch_size):
-                batch = [{"input_ids": ids[i]} for i in order[start : start + self._batch_size]]
-                inputs = self._tokenizer.pad(batch, padding=True, return_tensors="pt").to(self.device)
-                hidden = self._model(**inputs).last_hidden_state
-                chunks.append(self._pool(hidden, inputs["attention_mask"]).float().cpu().numpy())
-        out = np.empty((len(ids), chunks[0].shape[1]), dtype=np.float32)
-        out[order] = np.concatenate(chunks)
-        return out
+        return embed_in_batches(
+            ids, self._tokenizer, self.device, self._batch_size, lambda inputs: self._pool(self._model(**inputs).last_hidden_state, inputs["attention_mask"])
+        )
 
     def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
         ids = self.token_ids(texts, kind, instruction)
