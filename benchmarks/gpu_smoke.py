@@ -3,8 +3,9 @@ and no model weights (torch, transformers, nvidia-ml-py; no vLLM needed).
 
 Builds random-weight models with the real shapes of Qwen3-Embedding-0.6B (Qwen3, hidden
 1024, 28 layers) and of BGE-M3 (XLM-RoBERTa-large, hidden 1024, 24 layers) with a real Qwen
-tokenizer folder, runs each through embedlab's transformers backend in its own worker
-process (`runner.run_model_isolated`, the path `evaluate` uses) and, in another fresh
+tokenizer folder, runs each through embedlab's transformers and sentence-transformers
+backends, each in its own worker process (`runner.run_model_isolated`, the path `evaluate`
+uses) and, in another fresh
 process, through plain transformers on the same texts with the same batching: the
 baseline. Writes OUT/summary.csv (embedlab's own result columns) and OUT/gpu_smoke.json,
 and prints the checks:
@@ -180,6 +181,7 @@ def main() -> int:
     # 1,000 texts is a 0.4 s timed pass on an H200: too short for a stable ratio (BGE-M3
     # shapes read 0.86x there, 1.01x at 4,000 texts in the next run)
     parser.add_argument("--texts", type=int, default=4000, help="texts in the throughput runs")
+    parser.add_argument("--backends", nargs="+", default=["transformers", "st"], help="embedlab backends to run each model through")
     parser.add_argument("--baseline", nargs=7, metavar=("FOLDER", "POOLING", "DTYPE", "DEVICE", "N", "BATCH", "MAXLEN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline:
@@ -216,24 +218,22 @@ def main() -> int:
     rows, results = [], []
     for record, config_args in shapes(args.shapes, vocab).items():
         folder = build(record, config_args, work / record, args.tokenizer, dtype)
-        spec = get_model(f"{record}={folder}").with_options(
-            name=f"{'random' if real else 'tiny'}-{record}", backend="transformers", device=device, dtype=dtype, max_length=512, batch_size=32,
-        )
-        outcome = run_model_isolated(spec, [task], settings)
-        row = {"record": record, **outcome_row(spec, "smoke", outcome, outcome.extra.get("effective") or {})}
         pooling = "last" if record.startswith("qwen3") else "cls"
         proc = subprocess.run(
             [sys.executable, __file__, "--tokenizer", str(args.tokenizer), "--baseline", str(folder), pooling, dtype, device, str(args.texts), "32", "512"],
             capture_output=True, text=True, timeout=1200,
         )
-        if proc.returncode == 0:
-            row.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        baseline = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {"plain_texts_per_s": float("nan"), "baseline_error": proc.stderr[-500:]}
+        for backend in args.backends:
+            spec = get_model(f"{record}={folder}").with_options(
+                name=f"{'random' if real else 'tiny'}-{record}-{backend}", backend=backend, device=device, dtype=dtype, max_length=512, batch_size=32,
+            )
+            outcome = run_model_isolated(spec, [task], settings)
+            row = {"record": record, **outcome_row(spec, "smoke", outcome, outcome.extra.get("effective") or {}), **baseline}
             row["speed_ratio"] = row["throughput_texts_per_s"] / row["plain_texts_per_s"]
-        else:
-            row.update(plain_texts_per_s=float("nan"), speed_ratio=float("nan"), baseline_error=proc.stderr[-500:])
-        rows.append(row)
-        results += [(row["model"], *c) for c in checks(row, real, on_gpu)] if row["status"] == "ok" else [(row["model"], "run", f"FAIL {row['error']}")]
-        print(f"{row['model']}: {row['status']} {row['error']}", flush=True)
+            rows.append(row)
+            results += [(row["model"], *c) for c in checks(row, real, on_gpu)] if row["status"] == "ok" else [(row["model"], "run", f"FAIL {row['error']}")]
+            print(f"{row['model']}: {row['status']} {row['error']}", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
     import csv

@@ -71,7 +71,8 @@ def test_worker_leaves_no_process_behind(isolated_run) -> None:
 
 def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:
     """benchmarks/gpu_smoke.py, the script a lent GPU machine runs, works here with tiny
-    shapes: both architectures through the transformers backend in workers, the plain
+    shapes: both architectures through the transformers and sentence-transformers backends
+    in workers, the plain
     transformers baseline beside them, summary.csv with embedlab's columns, and the GPU
     checks said to be skipped (not passed) without a GPU."""
     import subprocess
@@ -90,7 +91,7 @@ def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "gpu_smoke.json").read_text(encoding="utf-8"))
     assert {r["status"] for r in result["runs"]} == {"ok"}
-    assert {r["record"] for r in result["runs"]} == {"qwen3-embedding-0.6b", "bge-m3"}
+    assert {(r["record"], r["backend"]) for r in result["runs"]} == {(m, b) for m in ("qwen3-embedding-0.6b", "bge-m3") for b in ("transformers", "st")}
     assert all(r["plain_texts_per_s"] > 0 and r["speed_ratio"] > 0 for r in result["runs"])
     verdicts = [verdict for _, _, verdict in result["checks"]]
     assert "skipped (no GPU)" in verdicts and not any(v.startswith("FAIL") for v in verdicts)
