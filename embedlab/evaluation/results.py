@@ -287,7 +287,8 @@ def gpu_rows(runs: pd.DataFrame) -> pd.Series:
     def numbers(column: str) -> pd.Series:
         return pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(np.nan, index=runs.index, dtype=float)
 
-    device = runs["gpu_device"].fillna("").astype(str) if "gpu_device" in runs else pd.Series("", index=runs.index, dtype=object)
+    # an all-empty column reads back from CSV as float64 NaN: fill after the cast to object
+    device = runs["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in runs else pd.Series("", index=runs.index, dtype=object)
     return numbers("gpu_mem_peak_gib").notna() | numbers("gpu_mem_load_gib").notna() | (device != "")
 
 
