@@ -217,6 +217,28 @@ def record_material(spec: ModelSpec, kind: str | None = None) -> dict[str, Any]:
     return record
 
 
+def texts_material(
+    spec: ModelSpec, record: dict[str, Any], kind: str, instruction: str | None, texts: Sequence[str], settings: RunSettings,
+    context: dict[str, Any], versions: dict[str, str],
+) -> dict[str, Any]:
+    """What the vectors of `texts` of one `kind` depend on, for the stores keyed by texts
+    rather than by task (shards, the documents store): `record` (`record_material`), the
+    model context, package versions, the instruction only where that kind's prompt uses
+    it, the MRL dimensions, the batch size and the texts' content hash."""
+    uses_instruction = "{instruction}" in spec.prompts.get(kind, "{text}")
+    return {
+        "record": record,
+        "model": context,
+        "versions": versions,
+        "kind": kind,
+        "instruction": (instruction or spec.default_instruction) if uses_instruction else None,
+        "dimensions": settings.dimensions,
+        "batch_size": settings.batch_size,
+        "texts": texts_digest(texts),
+        "n_texts": len(texts),
+    }
+
+
 def key_material(spec: ModelSpec, task: EncodeTask, settings: RunSettings, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """What an entry is keyed by: the model record (revision, prompts, pooling, ...), the
     model context (`model_context`: weights, code, effective settings), the task
@@ -257,7 +279,6 @@ class CacheStats(Counts):
 
     mixed_runs: int = 0
     stale: int = 0
-    documents_reused: int = 0  # tasks whose corpus vectors came from the documents store
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -265,6 +286,20 @@ def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
     return buffer.getvalue()
+
+
+def array_from_npy(raw: bytes, n_rows: int, error: type[Exception]) -> np.ndarray:
+    """The float32 (n_rows, dim) array in `raw` (`.npy` bytes, no pickle), all finite;
+    otherwise `error` with what was wrong."""
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise error(f"embeddings.npy unreadable: {exc}") from None
+    if array.dtype != np.float32 or array.ndim != 2 or len(array) != n_rows:
+        raise error(f"embeddings have shape {array.shape} {array.dtype}, expected ({n_rows}, dim) float32")
+    if not np.isfinite(array).all():
+        raise error("embeddings contain NaN or inf")
+    return array
 
 
 @dataclass(frozen=True)
@@ -419,17 +454,11 @@ class EmbeddingCache:
         package versions, the instruction only if the document prompt uses it, dimensions,
         batch size, the documents' content hash), so runs that differ only in their query
         prompt or queries (prompt variants) find the same vectors."""
-        uses = "{instruction}" in spec.prompts.get("document", "{text}")
         material = {
             "format": DOCUMENTS_FORMAT,
-            "record": record_material(spec, "document"),
-            "model": self.context(spec),
-            "versions": self.versions(spec),
-            "instruction": (task.instruction or spec.default_instruction) if uses else None,
-            "dimensions": settings.dimensions,
-            "batch_size": settings.batch_size,
-            "documents": texts_digest(task.documents),
-            "n_documents": len(task.documents),
+            **texts_material(
+                spec, record_material(spec, "document"), "document", task.instruction, task.documents, settings, self.context(spec), self.versions(spec)
+            ),
         }
         key = _digest(json.loads(json.dumps(material, default=str)))
         return self.root / "documents" / "v1" / key[:2] / key
@@ -445,23 +474,22 @@ class EmbeddingCache:
             raw = (folder / "document.npy").read_bytes()
             if hashlib.sha256(raw).hexdigest() != meta.get("sha256"):
                 raise CorruptEntry("document.npy does not match its checksum")
-            array = np.load(io.BytesIO(raw), allow_pickle=False)
-            if array.dtype != np.float32 or array.ndim != 2 or len(array) != len(task.documents) or not np.isfinite(array).all():
-                raise CorruptEntry(f"document.npy has shape {array.shape} {array.dtype}, expected ({len(task.documents)}, dim) finite float32")
-        except (OSError, ValueError, EOFError, CorruptEntry) as exc:
+            array = array_from_npy(raw, len(task.documents), CorruptEntry)
+        except (OSError, ValueError, CorruptEntry) as exc:
             self.stats.corrupted += 1
             log.warning("embedlab cache: corrupted documents %s (%s); encoding them again", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
             return None
         return array
 
-    def store_documents(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, array: np.ndarray, run_id: str) -> Path:
-        """Write a run's corpus vectors for later runs (built aside, renamed into place)."""
+    def store_documents(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, entry: Path, run_id: str) -> Path:
+        """Keep the corpus vectors of the entry just stored (`entry`, from `store`) for later
+        runs: its document.npy is hard-linked (copied where links fail), neither serialised
+        nor hashed again, and costs no disk beside the entry."""
         folder = self.documents_dir(spec, task, settings)
-        raw = npy_bytes(array)
-        meta = {"format": DOCUMENTS_FORMAT, "model_name": spec.name, "dataset": task.dataset, "run_id": run_id,
-                "sha256": hashlib.sha256(raw).hexdigest(), "shape": list(np.shape(array))}
-        write_folder(folder, {"document.npy": raw, "documents.json": json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")})
+        stored = json.loads((entry / "meta.json").read_text(encoding="utf-8"))["files"]["document.npy"]
+        meta = {"format": DOCUMENTS_FORMAT, "model_name": spec.name, "dataset": task.dataset, "run_id": run_id, "sha256": stored["sha256"], "shape": stored["shape"]}
+        write_folder(folder, {"document.npy": entry / "document.npy", "documents.json": json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")})
         return folder
 
     # ---- write --------------------------------------------------------------------------
@@ -530,16 +558,23 @@ def _read_model_fields(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_folder(folder: Path, files: dict[str, bytes]) -> None:
-    """`files` (name -> bytes) written into a temporary folder two levels up
-    (`<store>/.tmp/`, beside `<store>/<key[:2]>/<key>`), then renamed to `folder`, so a
-    reader never sees half of it; when another process put the same folder first, theirs
-    stays. Every store in the caches writes this way."""
+def write_folder(folder: Path, files: dict[str, bytes | Path]) -> None:
+    """`files` (name -> bytes, or an existing file of the same cache to hard-link, copied
+    where links fail) written into a temporary folder two levels up (`<store>/.tmp/`, beside
+    `<store>/<key[:2]>/<key>`), then renamed to `folder`, so a reader never sees half of it;
+    when another process put the same folder first, theirs stays. Every store in the caches
+    writes this way."""
     tmp = folder.parent.parent / ".tmp" / uuid.uuid4().hex
     tmp.mkdir(parents=True)
     try:
-        for name, raw in files.items():
-            (tmp / name).write_bytes(raw)
+        for name, content in files.items():
+            if isinstance(content, Path):
+                try:
+                    os.link(content, tmp / name)
+                except OSError:
+                    shutil.copyfile(content, tmp / name)
+            else:
+                (tmp / name).write_bytes(content)
         folder.parent.mkdir(parents=True, exist_ok=True)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -568,7 +603,6 @@ def _known_documents(cache: EmbeddingCache, spec: ModelSpec, tasks: Sequence[Enc
             array = cache.load_documents(spec, task, settings)
             if array is not None:
                 known[task.dataset] = array
-    cache.stats.documents_reused += len(known)
     return known
 
 
@@ -608,9 +642,9 @@ def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
                 if task.dataset in known:
                     result.doc_embeddings = known[task.dataset]
                     outcome.dim = int(result.doc_embeddings.shape[1])
-                elif not spec.lexical and result.doc_embeddings is not None and len(result.doc_embeddings) == len(task.documents):
-                    cache.store_documents(spec, task, settings, result.doc_embeddings, run_id)
-                cache.store(spec, task, settings, outcome, measured_at, run_id)
+                entry = cache.store(spec, task, settings, outcome, measured_at, run_id)
+                if not spec.lexical and task.dataset not in known:
+                    cache.store_documents(spec, task, settings, entry, run_id)
         outcome.extra.update(cached=False, measured_at=measured_at, run_id=run_id)
         if known:
             outcome.extra["documents_reused"] = sorted(known)

@@ -296,21 +296,23 @@ class MemorySampler:
         self._thread.start()
         return self
 
-    def sample(self, walk_tree: bool = True) -> None:
+    def sample(self, walk_tree: bool = True) -> tuple[float | None, float | None] | None:
         """Take one sample now (also called at the points the runner records); the process
-        tree is walked afresh unless `walk_tree` is False and the last walk is recent."""
+        tree is walked afresh unless `walk_tree` is False and the last walk is recent.
+        Returns the GPU reading taken (see `gpu_readings`)."""
         now = time.monotonic()
         if walk_tree or now - self._tree_at >= self.tree_interval_s:
             self._pids, rss_bytes = _tree_pids_rss()
             self._tree_at = now
             self.rss_peak_gib = max(self.rss_peak_gib, rss_bytes / GIB)
         if self._handle is None:
-            return
+            return None
         used = self.gpu_device_used_gib()
         self.device_peak_gib = used if self.device_peak_gib is None else max(self.device_peak_gib, used)
         own = self.gpu_process_used_gib()
         if own is not None:
             self.process_peak_gib = own if self.process_peak_gib is None else max(self.process_peak_gib, own)
+        return own, used
 
     def gpu_device_used_gib(self) -> float | None:
         """Used memory of the whole device now, GiB (None without a GPU)."""
@@ -341,10 +343,7 @@ class MemorySampler:
         does not report it; None without a GPU. Also counts as a sample for the peaks. A
         caller keeps both and subtracts readings of one kind only: the device figure
         includes other processes (a parent's CUDA context), the process figure does not."""
-        if self._handle is None:
-            return None
-        self.sample()
-        return self.gpu_process_used_gib(), self.gpu_device_used_gib()
+        return self.sample()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -5,7 +5,8 @@ reported as failed and the others still run.
 Protocol per model (README "Measurement protocol"): load (timed), warm-up on a few texts,
 `repeats` timed encodes of the timing set (the data set's texts, at most `timing_texts`),
 a separate throughput pass over `throughput_texts` texts in one encode call, timed after
-an identical untimed call (texts/s, and tokens/s where the backend counts tokens), then the full encode of queries and corpus that the metrics use.
+an identical untimed call (texts/s, and tokens/s where the backend counts tokens), then the
+full encode of queries and corpus that the metrics use.
 Peak memory is the worker's peak RSS (its own, its children's, and their sum sampled on a
 background thread); on a GPU, NVML device-level used memory before load, after load and at
 peak. docs/measurement.md describes the whole protocol.

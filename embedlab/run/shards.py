@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import logging
 import shutil
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.models.records import Kind, ModelSpec
-from embedlab.run.cache import Counts, EmbeddingCache, model_context, record_material, texts_digest, write_folder
+from embedlab.run.cache import Counts, EmbeddingCache, array_from_npy, model_context, record_material, texts_material, write_folder
 from embedlab.types import RunSettings
 
 SHARD_FORMAT = "embedlab-shard/1"
@@ -63,20 +62,10 @@ def shard_material(
     context: dict[str, Any], versions: dict[str, str],
 ) -> dict[str, Any]:
     """What one shard's vectors depend on (its key is the SHA-256 of this, as JSON)."""
-    record = record_material(spec)
-    uses_instruction = "{instruction}" in spec.prompts.get(kind, "{text}")
     material = {
         "format": SHARD_FORMAT,
-        "record": record,
-        "model": context,
-        "versions": versions,
         "shard_code": shard_code_digest(),
-        "kind": kind,
-        "instruction": (instruction or spec.default_instruction) if uses_instruction else None,
-        "dimensions": settings.dimensions,
-        "batch_size": settings.batch_size,
-        "texts": texts_digest(texts),
-        "n_texts": len(texts),
+        **texts_material(spec, record_material(spec), kind, instruction, texts, settings, context, versions),
     }
     return json.loads(json.dumps(material, default=str))
 
@@ -203,17 +192,3 @@ class ShardStore:
         write_folder(folder, {"embeddings.npy": raw, "shard.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")})
         self.stats.stored += 1
         return folder
-
-
-def array_from_npy(raw: bytes, n_rows: int, error: type[Exception]) -> np.ndarray:
-    """The float32 (n_rows, dim) array in `raw` (`.npy` bytes, no pickle), all finite;
-    otherwise `error` with what was wrong."""
-    try:
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise error(f"embeddings.npy unreadable: {exc}") from None
-    if array.dtype != np.float32 or array.ndim != 2 or len(array) != n_rows:
-        raise error(f"embeddings have shape {array.shape} {array.dtype}, expected ({n_rows}, dim) float32")
-    if not np.isfinite(array).all():
-        raise error("embeddings contain NaN or inf")
-    return array
