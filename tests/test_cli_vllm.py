@@ -17,8 +17,6 @@ pytest_plugins = ["tests.conftest_models"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.vllm
-@pytest.mark.slow
 def test_seed_config_runs_through_vllm_with_tiny_models(tiny_qwen_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("vllm")
     from tests.tiny_models import minilm_dir

@@ -40,15 +40,12 @@ def test_prompt_is_the_documented_one() -> None:
     assert get_reranker("Qwen3-Reranker-4B").path == "Qwen/Qwen3-Reranker-4B"
 
 
-@pytest.mark.st
 def test_transformers_reranker_builds_the_prompt_ids(reranker_transformers) -> None:
     ids = reranker_transformers.token_ids(PAIRS[:1], "判断相关性")
     tokenizer = reranker_transformers._tokenizer
     assert tokenizer.decode(ids[0]) == rerank_prompt(*PAIRS[0], "判断相关性")
 
 
-@pytest.mark.vllm
-@pytest.mark.st
 def test_vllm_and_transformers_rerankers_agree(reranker_vllm, reranker_transformers) -> None:
     ours = reranker_vllm.score(PAIRS)
     reference = reranker_transformers.score(PAIRS)
@@ -109,7 +106,6 @@ def test_non_finite_reranker_scores_are_refused() -> None:
         rerank_scores(dataset, scores, AnswerFinder(dataset, hit=np.nan), top_k=len(dataset.doc_ids))
 
 
-@pytest.mark.vllm
 def test_rerank_with_the_tiny_reranker_over_bm25(reranker_vllm) -> None:
     report = el.evaluate(["bm25"], ["seed"], el.RunSettings(progress=False, isolate=False, repeats=5, throughput_texts=0))
     from embedlab.evaluation.rerank import rerank_report
@@ -153,7 +149,6 @@ def confident_reranker(tiny_reranker_dir: Path, reranker_spec: ModelSpec, tmp_pa
     return reranker_spec.with_options(path=str(out)), (last @ u).numpy()
 
 
-@pytest.mark.st
 def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
     from embedlab.models.rerank import load_reranker
 
@@ -166,8 +161,6 @@ def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> N
     np.testing.assert_allclose(scores, expected, rtol=1e-4)
 
 
-@pytest.mark.vllm
-@pytest.mark.st
 def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
     from embedlab.models.rerank import load_reranker
 

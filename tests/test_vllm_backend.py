@@ -15,7 +15,6 @@ from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]
 
-pytestmark = pytest.mark.vllm
 
 INSTRUCTION = "Given a question, retrieve passages that answer it"
 
@@ -24,7 +23,6 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (l2_normalize(a) * l2_normalize(b)).sum(axis=1)
 
 
-@pytest.mark.st
 @pytest.mark.parametrize("kind", ["query", "document"])
 def test_qwen3_vllm_matches_transformers(qwen_vllm, qwen_transformers, kind: str) -> None:
     ours = qwen_vllm.encode(TEXTS, kind, instruction=INSTRUCTION)
@@ -36,13 +34,11 @@ def test_qwen3_vllm_matches_transformers(qwen_vllm, qwen_transformers, kind: str
     assert _cosines(ours[:1].repeat(len(TEXTS), 0), ours)[1:].max() < 0.999
 
 
-@pytest.mark.st
 def test_qwen3_backends_send_the_same_token_ids(qwen_vllm, qwen_transformers) -> None:
     for kind in ("query", "document"):
         assert qwen_vllm.token_ids(TEXTS, kind, INSTRUCTION) == qwen_transformers.token_ids(TEXTS, kind, INSTRUCTION)
 
 
-@pytest.mark.st
 def test_minilm_vllm_matches_sentence_transformers(minilm_vllm, minilm_st) -> None:
     texts = ["How do I reset my password?", "The cat sat on the mat.", "A man is playing a guitar on stage.", "hi"]
     ours = minilm_vllm.encode(texts)
@@ -144,7 +140,6 @@ def test_engine_kwargs_defaults_and_overrides(tmp_path) -> None:
     assert gpu["dtype"] == "bfloat16" and gpu["kv_cache_memory_bytes"] == GPU_DEFAULTS["kv_cache_memory_bytes"]
 
 
-@pytest.mark.st
 def test_vllm_and_transformers_run_one_record_with_the_same_settings(qwen_vllm, qwen_transformers) -> None:
     ours, reference = qwen_vllm.effective_settings(), qwen_transformers.effective_settings()
     for key in ("max_length", "dtype", "pooling", "normalize", "device"):
@@ -161,7 +156,6 @@ def bge_shape_vllm(tiny_xlmr_dir):
     return VLLMBackend(get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64, kv_cache_gib=0.0625))
 
 
-@pytest.mark.st
 def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_shape_vllm, tiny_xlmr_dir) -> None:
     from embedlab.models.backends.st import TransformersBackend
 

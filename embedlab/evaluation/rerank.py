@@ -14,6 +14,7 @@ import pandas as pd
 
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import StageRows
+from embedlab.evaluation.metrics import metric_set
 from embedlab.evaluation.scoring import per_query_table
 from embedlab.models.rerank import Reranker
 from embedlab.run import probe
@@ -169,7 +170,7 @@ def reranked_rows(
                 pairs = _one_query_pairs(dataset, first, stage.top_k)
                 latency = probe.time_call(partial(reranker.score, pairs, dataset.instruction or None), max(settings.repeats, 1))
                 row.update(rerank_latency_s=latency.median, rerank_latency_iqr_s=latency.iqr, rerank_latency_times_s=json.dumps([round(t, 6) for t in latency.times]))
-                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores))
+                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores, metrics=metric_set(settings.metrics)))
                 out.scores[(stage.name, dataset.name)] = new_scores
             except Exception as exc:  # noqa: BLE001 - one failing stage must not stop the run
                 row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))

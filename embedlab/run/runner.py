@@ -102,7 +102,7 @@ def rank_in_blocks(backend, task: EncodeTask, block: int, candidates: str | None
     for start in range(0, len(task.queries), block):
         scores = np.asarray(backend.score(task.queries[start : start + block]), dtype=np.float32)
         try:
-            parts.append(rank_block(scores, start, task.relevance, candidates))
+            parts.append(rank_block(scores, start, task.relevance, candidates, depth=task.depth))
         except ValueError as exc:
             raise NonFiniteError(f"{task.dataset}: {exc}") from None
     return RankSummary.concat(parts)
