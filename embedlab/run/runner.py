@@ -306,7 +306,7 @@ def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: R
 RUN_COLUMNS = (
     "model", "dataset", "status", "error", "backend", "load_s", "warmup_s", "dim",
     "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
-    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
+    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "torch_allocated_load_gib",
     "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
     "max_length", "dtype", "throughput_texts_per_s", "throughput_tokens_per_s",
 )
