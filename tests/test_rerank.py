@@ -58,6 +58,25 @@ def test_vllm_and_transformers_rerankers_agree(reranker_vllm, reranker_transform
     assert reranker_vllm.token_ids(PAIRS, None) == reranker_transformers.token_ids(PAIRS, None)
 
 
+# ---- prefix caching: the rerank latency repeats the same pairs ----
+
+@pytest.mark.vllm
+def test_vllm_reranker_reads_nothing_from_the_prefix_cache(reranker_vllm) -> None:
+    """Every Qwen3-Reranker prompt starts with the same system prefix and a repeated pair is
+    the same prompt again: with vLLM's default prefix caching the repeats would be read
+    from cached blocks. Off: nothing is read, and the setting says so. (Placed before any test
+    that builds and drops a second engine in this process: vLLM's teardown of one in-process
+    engine leaves the others without their parallel groups.)"""
+    long_pairs = [("天气怎么样", "今天是晴天，气温二十度。" * 30), ("苹果公司的新手机", "我今天吃了一个苹果。" * 30)]
+    block = reranker_vllm._llm.llm_engine.vllm_config.cache_config.block_size
+    assert min(len(ids) for ids in reranker_vllm.token_ids(long_pairs)) >= 2 * block
+    first = reranker_vllm.score(long_pairs)
+    for _ in range(2):
+        np.testing.assert_allclose(reranker_vllm.score(long_pairs), first, rtol=1e-6)
+    assert reranker_vllm.prefix_cache_hit_tokens == 0
+    assert reranker_vllm.effective_settings()["prefix_caching"] is False and reranker_vllm.facts["prefix_caching"] is False
+
+
 class AnswerFinder:
     """A stand-in reranker: `hit` for a document that is relevant to the query, else `miss`."""
 
@@ -179,23 +198,6 @@ def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker)
     np.testing.assert_allclose(scores, expected, rtol=1e-3)
     settings = reranker.effective_settings()
     assert settings["max_length"] == 512 and settings["dtype"] == "float32"
-
-
-# ---- prefix caching: the rerank latency repeats the same pairs ----
-
-@pytest.mark.vllm
-def test_vllm_reranker_reads_nothing_from_the_prefix_cache(reranker_vllm) -> None:
-    """Every Qwen3-Reranker prompt starts with the same system prefix and a repeated pair is
-    the same prompt again: with vLLM's default prefix caching the repeats would be read
-    from cached blocks. Off: nothing is read, and the setting says so."""
-    long_pairs = [("天气怎么样", "今天是晴天，气温二十度。" * 30), ("苹果公司的新手机", "我今天吃了一个苹果。" * 30)]
-    block = reranker_vllm._llm.llm_engine.vllm_config.cache_config.block_size
-    assert min(len(ids) for ids in reranker_vllm.token_ids(long_pairs)) >= 2 * block
-    first = reranker_vllm.score(long_pairs)
-    for _ in range(2):
-        np.testing.assert_allclose(reranker_vllm.score(long_pairs), first, rtol=1e-6)
-    assert reranker_vllm.prefix_cache_hit_tokens == 0
-    assert reranker_vllm.effective_settings()["prefix_caching"] is False and reranker_vllm.facts["prefix_caching"] is False
 
 
 # ---- bge-reranker-v2-m3: an XLM-RoBERTa cross-encoder, its raw logit ----

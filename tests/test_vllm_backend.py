@@ -216,8 +216,9 @@ def test_an_untested_vllm_stops_or_warns_naming_the_tested_range(version: str, p
 
 
 def test_the_tested_range_is_the_one_pyproject_installs(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from embedlab.errors import ConfigError
     from embedlab.models.backends.vllm import TESTED_VLLM, UNTESTED_VLLM_ENV, check_vllm_version
@@ -288,10 +289,10 @@ def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_sha
 
 
 def test_pooler_config_uses_the_installed_field_names() -> None:
-    from embedlab.models.backends.vllm import _field_names, pooler_config, raw_score_params
-
     import vllm
     from vllm.config import PoolerConfig
+
+    from embedlab.models.backends.vllm import _field_names, pooler_config, raw_score_params
 
     config = pooler_config("last", normalize=False)
     switch = "use_activation" if "use_activation" in _field_names(PoolerConfig) else "normalize"
@@ -306,8 +307,8 @@ def test_pooler_config_without_known_fields_is_a_clear_error(monkeypatch: pytest
 
     import vllm.config
 
-    from embedlab.models.backends.vllm import pooler_config
     from embedlab.errors import BackendUnavailableError
+    from embedlab.models.backends.vllm import pooler_config
 
     @dataclasses.dataclass
     class FuturePoolerConfig:  # a vLLM that renamed both fields again

@@ -35,8 +35,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from embedlab.models.backends.hub import effective_max_length, resolve_model_path
 from embedlab.errors import UnknownNameError
+from embedlab.models.backends.hub import effective_max_length, resolve_model_path
 from embedlab.models.records import QWEN3_DEFAULT_INSTRUCTION, ModelSpec
 
 QWEN3_RERANK_PREFIX = (
@@ -82,7 +82,7 @@ def _bge_reranker() -> ModelSpec:
         normalize=False,
         license="Apache-2.0",
         params_m=568,
-        description="bge-reranker-v2-m3: raw logit of an XLM-RoBERTa cross-encoder over (query, passage), BGE-M3's reranker",
+        description="bge-reranker-v2-m3: raw logit of an XLM-RoBERTa cross-encoder over (query, passage)",
         options={"scorer": "cross-encoder"},
     )
 
@@ -162,6 +162,11 @@ class _PairIds:
         return list(self.tokenizer(queries, docs, truncation=True, max_length=self.max_length)["input_ids"])
 
 
+def _prompt_ids(tokenizer: Any, spec: ModelSpec, max_length: int, cross: bool) -> _PairIds | _Qwen3Prompt:
+    """The token-id builder of a reranker record: a cross-encoder's pair, or Qwen3's prompt."""
+    return _PairIds(tokenizer, max_length) if cross else _Qwen3Prompt(tokenizer, spec, max_length)
+
+
 class TransformersReranker:
     """A reranker through transformers: Qwen3-Reranker with `AutoModelForCausalLM` (left
     padding, yes/no log-odds), a cross-encoder with `AutoModelForSequenceClassification`
@@ -180,10 +185,10 @@ class TransformersReranker:
         path = resolve_model_path(spec)
         self._dtype = pick_dtype(spec, self.device, path)
         model_class = AutoModelForSequenceClassification if self._cross else AutoModelForCausalLM
-        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side="right" if self._cross else "left")
+        side = "right" if self._cross else "left"
+        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side=side)
         self._model = model_class.from_pretrained(path, dtype=self._dtype, local_files_only=True).to(self.device).eval()
-        max_length = effective_max_length(spec, path)
-        self._prompt = _PairIds(self._tokenizer, max_length) if self._cross else _Qwen3Prompt(self._tokenizer, spec, max_length)
+        self._prompt = _prompt_ids(self._tokenizer, spec, effective_max_length(spec, path), self._cross)
         self._batch_size = int(spec.options.get("batch_size", 16))
 
     def effective_settings(self) -> dict[str, Any]:
@@ -232,8 +237,7 @@ class VLLMReranker:
         overrides = {} if self._cross else {"hf_overrides": dict(QWEN3_RERANK_OVERRIDES)}
         self._llm, self.facts = start_engine(spec, **overrides)
         self._params = raw_score_params()
-        tokenizer, max_length = self._llm.get_tokenizer(), int(self.facts["max_model_len"])
-        self._prompt = _PairIds(tokenizer, max_length) if self._cross else _Qwen3Prompt(tokenizer, spec, max_length)
+        self._prompt = _prompt_ids(self._llm.get_tokenizer(), spec, int(self.facts["max_model_len"]), self._cross)
         self.prefix_cache_hit_tokens = 0
 
     def effective_settings(self) -> dict[str, Any]:
@@ -271,6 +275,6 @@ def load_reranker(spec: ModelSpec | str) -> Reranker:
 
 
 __all__ = [
-    "QWEN3_RERANK_BODY", "QWEN3_RERANK_PREFIX", "QWEN3_RERANK_SUFFIX", "RERANKERS", "SCORERS", "Reranker", "scorer_of",
-    "TransformersReranker", "VLLMReranker", "get_reranker", "load_reranker", "rerank_prompt",
+    "QWEN3_RERANK_BODY", "QWEN3_RERANK_PREFIX", "QWEN3_RERANK_SUFFIX", "RERANKERS", "SCORERS", "Reranker",
+    "TransformersReranker", "VLLMReranker", "get_reranker", "load_reranker", "rerank_prompt", "scorer_of",
 ]

@@ -162,7 +162,10 @@ def resolve_visible_device(
         if first == "" or first.startswith("-"):
             return None
         if first.startswith("MIG-GPU-"):
-            raise ValueError(f"CUDA_VISIBLE_DEVICES={visible!r}: the MIG-GPU-<uuid>/<gi>/<ci> form is not supported; use the MIG-<uuid> that nvidia-smi -L lists")
+            raise ValueError(
+                f"CUDA_VISIBLE_DEVICES={visible!r}: the MIG-GPU-<uuid>/<gi>/<ci> form is not supported; "
+                "use the MIG-<uuid> that nvidia-smi -L lists"
+            )
         if first.startswith(("GPU-", "MIG-")):
             return by_uuid(first, "CUDA_VISIBLE_DEVICES UUID")
         if not first.isdigit():
@@ -267,8 +270,9 @@ def cuda_devices(nvml: Any) -> list[GpuDevice]:
         units = _mig_slots(nvml, handle) or [(None, handle)]
         for slot, unit in units:
             out.append(GpuDevice(
-                index=index, uuid=_decode(nvml.nvmlDeviceGetUUID(unit)), pci_bus_id=pci, name=_decode(nvml.nvmlDeviceGetName(unit)),
-                total_gib=nvml.nvmlDeviceGetMemoryInfo(unit).total / GIB, how="", mig=slot,
+                index=index, uuid=_decode(nvml.nvmlDeviceGetUUID(unit)), pci_bus_id=pci,
+                name=_decode(nvml.nvmlDeviceGetName(unit)), total_gib=nvml.nvmlDeviceGetMemoryInfo(unit).total / GIB,
+                how="", mig=slot,
             ))
     return out
 
@@ -277,7 +281,8 @@ def _environment_candidates(nvml: Any) -> tuple[list[GpuDevice], str]:
     """`visible_candidates` for this process's environment, as devices (each with its `how`)."""
     devices = cuda_devices(nvml)
     rows = [{"uuid": d.uuid, "pci_bus_id": d.pci_bus_id, "name": d.name} for d in devices]
-    indices, how = visible_candidates(rows, os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("CUDA_DEVICE_ORDER"), os.environ.get("EMBEDLAB_GPU"))
+    env = os.environ
+    indices, how = visible_candidates(rows, env.get("CUDA_VISIBLE_DEVICES"), env.get("CUDA_DEVICE_ORDER"), env.get("EMBEDLAB_GPU"))
     return [replace(devices[i], how=how) for i in indices], how
 
 

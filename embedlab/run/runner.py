@@ -200,14 +200,15 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         sampler.stop()
     outcome.host_rss_peak_gib = max(probe.peak_rss_gib(), sampler.rss_peak_gib)
     served = (outcome.extra.get("effective") or {}).get("device") == "served"
-    if sampler.device is not None and served:
+    if served and (sampler.device is not None or sampler.unsettled):
         # the model runs in a server: this GPU's memory (if any) is not the model's
         outcome.gpu_mem_before_gib = outcome.gpu_mem_after_load_gib = float("nan")
         outcome.extra.update(gpu_mem_source="served: the server's GPU memory is not measured here")
     elif sampler.device is not None:
         source = "process" if sampler.process_peak_gib is not None else "device"
         outcome.gpu_mem_peak_gib = _nan(sampler.process_peak_gib if source == "process" else sampler.device_peak_gib)
-        outcome.gpu_mem_before_gib, outcome.gpu_mem_after_load_gib = (_gpu_reading(sampler.marked(m), source) for m in ("before", "after_load"))
+        outcome.gpu_mem_before_gib = _gpu_reading(sampler.marked("before"), source)
+        outcome.gpu_mem_after_load_gib = _gpu_reading(sampler.marked("after_load"), source)
         outcome.extra.update(gpu_mem_source=source, gpu_device=sampler.device.label(), gpu_found_by=sampler.device.how)
     elif sampler.unsettled:
         outcome.extra.update(gpu_mem_source=f"not measured: {sampler.unsettled}, and the model never showed it")

@@ -224,7 +224,8 @@ def check_vllm_version(version: str, policy: str | None = None) -> str | None:
     )
     if policy == "stop":
         raise BackendUnavailableError(
-            message + f"Install a tested version (pip install 'vllm{TESTED_VLLM}'), or set {UNTESTED_VLLM_ENV}=warn to go on anyway"
+            message
+            + f"Install a tested version (pip install 'vllm{TESTED_VLLM}'), or set {UNTESTED_VLLM_ENV}=warn to go on anyway"
         )
     return message + f"Going on ({UNTESTED_VLLM_ENV}=warn)"
 
@@ -274,7 +275,8 @@ def engine_kwargs(spec: ModelSpec, path: str, on_cpu: bool, **extra: Any) -> dic
     `gpu_memory_utilization` alone."""
     max_len = effective_max_length(spec, path)
     dtype = effective_dtype(spec, path, on_gpu=not on_cpu)
-    kwargs: dict[str, Any] = {"model": path, "runner": "pooling", **(CPU_DEFAULTS if on_cpu else GPU_DEFAULTS), **TIMED_ENGINE}
+    defaults = CPU_DEFAULTS if on_cpu else GPU_DEFAULTS
+    kwargs: dict[str, Any] = {"model": path, "runner": "pooling", **defaults, **TIMED_ENGINE}
     needed = kv_cache_bytes(path, max_len, dtype) if Path(path).is_dir() else None
     if needed is not None and needed > kwargs["kv_cache_memory_bytes"]:
         kwargs["kv_cache_memory_bytes"] = needed  # room for one full-length input, no more
@@ -355,15 +357,19 @@ def _engine_cache_facts(llm: Any, path: str, dtype: str) -> dict[str, Any]:
     facts: dict[str, Any] = {"prefix_caching": bool(cache.enable_prefix_caching)}
     blocks, block_tokens = int(cache.num_gpu_blocks or 0), int(cache.block_size or 0)
     cache_dtype = dtype if str(cache.cache_dtype) == "auto" else str(cache.cache_dtype)
+    facts["kv_cache_gib"] = float("nan")
+    if cache_dtype not in DTYPE_BYTES:
+        facts["kv_cache_note"] = f"{blocks} blocks of {block_tokens} tokens in {cache_dtype}: bytes per token unknown"
+        return facts
     per_token = kv_bytes_per_token(path, cache_dtype) if Path(path).is_dir() else None
-    if blocks and block_tokens and per_token:
-        facts.update(
-            kv_cache_blocks=blocks, kv_cache_block_tokens=block_tokens, kv_cache_tokens=int(cache.kv_cache_size_tokens or blocks * block_tokens),
-            kv_cache_gib=blocks * block_tokens * per_token / GIB,
-        )
-    else:
-        facts["kv_cache_gib"] = float("nan")
+    if not (blocks and block_tokens and per_token):
         facts["kv_cache_note"] = "encoder-only: no KV cache" if per_token is None else "no KV cache allocated"
+        return facts
+    capacity = getattr(cache, "kv_cache_size_tokens", None) or blocks * block_tokens
+    facts.update(
+        kv_cache_blocks=blocks, kv_cache_block_tokens=block_tokens, kv_cache_tokens=int(capacity),
+        kv_cache_gib=blocks * block_tokens * per_token / GIB,
+    )
     return facts
 
 
@@ -391,7 +397,7 @@ class VLLMBackend(BaseEncoder):
 
     Options: dtype and max_length / max_model_len (read through `hub.effective_dtype` /
     `hub.effective_max_length`, as every backend does), kv_cache_memory_bytes (or
-    kv_cache_gib), enforce_eager, gpu_memory_utilization, max_num_seqs,
+    kv_cache_gib) or else gpu_memory_utilization (one rule: `_kv_sizing`), enforce_eager, max_num_seqs,
     max_num_batched_tokens, in_process (default True), engine_kwargs (passed to `LLM` as is),
     download. Defaults: CPU_DEFAULTS / GPU_DEFAULTS. Pooling and normalisation come from the
     record when it sets them, else from the model's sentence-transformers config (vLLM reads
