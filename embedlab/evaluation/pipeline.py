@@ -104,7 +104,13 @@ def evaluate(
         frames += stage.frames
         run_rows += stage.runs
         scores_kept.update(stage.scores)
-    effective_by_model = {row["model"]: {k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")} for row in run_rows}
+    effective_by_model = {
+        row["model"]: {
+            **{k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")},
+            **({"prefix_caching": row["prefix_caching"]} if "prefix_caching" in row else {}),  # every vLLM engine's
+        }
+        for row in run_rows
+    }
     per_query = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
     return Report(
         per_query=per_query,

@@ -164,6 +164,8 @@ def reranked_rows(
                 if hasattr(reranker, "effective_settings"):
                     effective = reranker.effective_settings()
                     row.update(max_length=effective.get("max_length", ""), dtype=effective.get("dtype", ""))
+                    if "prefix_caching" in effective:  # a vLLM engine's, for run.json
+                        row["prefix_caching"] = effective["prefix_caching"]
                 start = time.perf_counter()
                 new_scores, n_pairs = _rerank(dataset, first, reranker, stage.top_k, None)
                 row.update(rerank_s=time.perf_counter() - start, n_reranked=n_pairs, top_k=stage.top_k)

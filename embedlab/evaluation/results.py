@@ -20,6 +20,7 @@ from embedlab.evaluation.stats import PairedComparison, bootstrap_ci, hit_rate_c
 
 MEMORY_COLUMNS = [
     "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
+    "torch_allocated_load_gib",
     "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
 ]
 # A model "does not clearly beat" a cue baseline when it is less than this far above it on top-1,
