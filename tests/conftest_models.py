@@ -134,6 +134,7 @@ def tiny_bge_m3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def tiny_bge_reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random XLM-RoBERTa sequence classifier in bge-reranker-v2-m3's shape."""
     pytest.importorskip("transformers")

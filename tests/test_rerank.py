@@ -57,7 +57,6 @@ def test_vllm_and_transformers_rerankers_agree(reranker_vllm, reranker_transform
 
 # ---- prefix caching: the rerank latency repeats the same pairs ----
 
-@pytest.mark.vllm
 def test_vllm_reranker_reads_nothing_from_the_prefix_cache(reranker_vllm) -> None:
     """Every Qwen3-Reranker prompt starts with the same system prefix and a repeated pair is
     the same prompt again: with vLLM's default prefix caching the repeats would be read
@@ -221,7 +220,6 @@ def bge_reranker_transformers(bge_reranker_spec: ModelSpec):
     return load_reranker(bge_reranker_spec.with_options(backend="transformers", batch_size=3))
 
 
-@pytest.mark.st
 def test_bge_reranker_pairs_are_framed_and_truncated_as_the_card_does(bge_reranker_transformers) -> None:
     from tests.tiny_models import BGE_M3_CLS, BGE_M3_EOS
 
@@ -233,8 +231,6 @@ def test_bge_reranker_pairs_are_framed_and_truncated_as_the_card_does(bge_rerank
     assert len(long_ids) == 512 and long_ids[0] == tokenizer.cls_token_id and long_ids[-1] == tokenizer.eos_token_id
 
 
-@pytest.mark.vllm
-@pytest.mark.st
 def test_bge_reranker_vllm_and_transformers_agree(bge_reranker_spec: ModelSpec, bge_reranker_transformers) -> None:
     from embedlab.models.rerank import load_reranker
 
