@@ -18,7 +18,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose a tex
 def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: str | None):
     """The run config the command line asks for: the config file's (or the defaults'),
     with -m/-d replacing its models/data sets and --backend applied to every model."""
-    from embedlab.run.config import RunConfig
+    from embedlab.evaluation.config import RunConfig
     from embedlab.models.records import DEFAULT_MODELS, get_model
     from embedlab.types import RunSettings
 
@@ -39,8 +39,8 @@ def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: s
 def second_stages(cfg, fuse: list[str] | None, fuse_method: str, fuse_k: float, rerank: str | None, rerank_top_k: int):
     """The run config with `--fuse` fusions added and `--rerank` applied to every model
     (cue baselines aside) and fusion of the run; names checked against the run's models."""
+    from embedlab.evaluation.config import Fusion, Rerank, check_stage_names, reranker_from_arg
     from embedlab.evaluation.results import CUE_BACKEND
-    from embedlab.run.config import Fusion, Rerank, check_stage_names, reranker_from_arg
 
     fusions = (*cfg.fusions, *(Fusion.from_arg(text, fuse_method, fuse_k) for text in fuse or []))
     reranks = cfg.reranks
@@ -77,9 +77,9 @@ def run(
 
     With --config, -m/-d replace the config's models/data sets (a -m naming one of the
     config's models keeps that entry's settings) and --backend applies to every model."""
-    from embedlab.run.config import load_config
     from embedlab.data.datasets import load_dataset
     from embedlab.evaluation import evaluate
+    from embedlab.evaluation.config import load_config
     from embedlab.evaluation.pipeline import run_metrics
     from embedlab.evaluation.results import metric_columns
 
@@ -139,9 +139,8 @@ def encode(
 ) -> None:
     """Encode a corpus alone on a Ray cluster into the embedding cache's shards; a later
     `embedlab run` with `engine: ray` and the same cache reads them instead of encoding."""
-    from embedlab.data.datasets import load_dataset
-    from embedlab.run.config import load_config
-    from embedlab.data.datasets import corpus_texts
+    from embedlab.data.datasets import corpus_texts, load_dataset
+    from embedlab.evaluation.config import load_config
     from embedlab.run.distributed import encode_corpus
 
     try:
@@ -244,11 +243,13 @@ def check(
     """Check models on this machine first: versions, device, weights, inputs sent, agreement with transformers.
 
     Exit 0 when every check passed, 1 when one failed, 2 on a usage or config error."""
+    from embedlab.evaluation.config import load_config
     from embedlab.run.check import CheckTexts, check_meta, format_table, load_targets, run_checks, write_outputs
 
     try:
         text_set = CheckTexts.builtin(texts)
-        specs, origins = load_targets(config, model or [], backend)
+        config_models = load_config(config).models if config is not None else []
+        specs, origins = load_targets(config, config_models, model or [], backend)
     except (EmbedlabError, KeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

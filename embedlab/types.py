@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
 GIB = 1024**3
@@ -83,13 +85,18 @@ class EncodeTask:
     relevance: Relevance | None = None
     keep_scores: int = 2_000_000  # scorer matrices up to this many cells come back whole
     depth: int = 10  # top documents a scorer's worker keeps per query (set from the run's metrics)
+    # the evaluation stage's ranking of a block of scores, `rank_block(scores, start, relevance, candidates, depth=)`
+    # (`embedlab.evaluation.ranking.rank_block`), handed in so that the run stage ranks without importing it
+    rank_block: Callable[..., RankSummary] | None = None
 
     @classmethod
-    def from_dataset(cls, dataset: Any, keep_scores: int = 2_000_000, depth: int = 10) -> EncodeTask:
+    def from_dataset(
+        cls, dataset: Any, keep_scores: int = 2_000_000, depth: int = 10, rank_block: Callable[..., RankSummary] | None = None
+    ) -> EncodeTask:
         """From an `embedlab.data.Dataset` (or anything with its text accessors and qrels)."""
         return cls(
             dataset.name, dataset.query_texts(), dataset.document_texts(), dataset.instruction,
-            Relevance.from_dataset(dataset), keep_scores, depth,
+            Relevance.from_dataset(dataset), keep_scores, depth, rank_block,
         )
 
 

@@ -16,7 +16,7 @@ import embedlab as el
 from embedlab.errors import ConfigError
 from embedlab.evaluation.fusion import fuse_scores, min_max, pessimistic_ranks, rrf, weighted_sum
 from embedlab.evaluation.scoring import cosine_scores, per_query_table
-from embedlab.run.config import Fusion, load_config
+from embedlab.evaluation.config import Fusion, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

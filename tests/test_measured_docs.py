@@ -11,7 +11,7 @@ import pytest
 
 from embedlab.evaluation.results import MEMORY_COLUMNS, Report
 from embedlab.report import measured
-from embedlab.run.runner import RUN_COLUMNS
+from embedlab.evaluation.results import RUN_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_HEADER = "| column | what it measures | CUDA context | KV cache | CUDA graphs | profiling batch | comparable to the article |"

@@ -171,7 +171,7 @@ def test_the_main_job_and_the_notebooks_measure_alike() -> None:
     the trap run is shared through the cache only if both measure with the same settings."""
     from embedlab.report.runs import REPORT_SETTINGS
     from embedlab.run.cache import MEASURED_WITH
-    from embedlab.run.config import load_config
+    from embedlab.evaluation.config import load_config
 
     settings = load_config(ROOT / "configs" / "default.yaml").settings
     assert {k: getattr(settings, k) for k in MEASURED_WITH} == {k: getattr(REPORT_SETTINGS, k) for k in MEASURED_WITH}

@@ -103,7 +103,8 @@ def test_a_homogeneous_node_keeps_one_device_from_the_start(node, monkeypatch: p
 
 
 def _run_fake_model():
-    from embedlab.run.runner import outcome_row, run_model
+    from embedlab.evaluation.pipeline import outcome_row
+    from embedlab.run.runner import run_model
 
     task = EncodeTask("t", queries=["问题一", "问题二"], documents=[f"文档{i}" for i in range(6)], instruction="find it")
     settings = el.RunSettings(progress=False, isolate=False, repeats=1, timing_texts=4, throughput_texts=0)

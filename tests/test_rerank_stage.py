@@ -17,7 +17,7 @@ from embedlab.cli import second_stages, select
 from embedlab.errors import ConfigError
 from embedlab.evaluation.rerank import rerank_scores
 from embedlab.evaluation.scoring import per_query_table
-from embedlab.run.config import Fusion, Rerank, load_config
+from embedlab.evaluation.config import Fusion, Rerank, load_config
 
 pytest_plugins = ["tests.conftest_models"]
 

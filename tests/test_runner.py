@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import embedlab as el
+from embedlab.evaluation.results import RUN_COLUMNS
 from embedlab.models.records import ModelSpec
 from embedlab.run.probe import resolve_visible_device
-from embedlab.run.runner import RUN_COLUMNS
 from tests.fake_encoders import fake_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def test_cpu_run_has_empty_gpu_columns_and_names_host_rss(tmp_path: Path) -> Non
 
 def test_config_takes_command_line_models_datasets_and_backend(tmp_path: Path) -> None:
     from embedlab.cli import select
-    from embedlab.run.config import load_config
+    from embedlab.evaluation.config import load_config
 
     config = tmp_path / "run.yaml"
     config.write_text(

@@ -14,7 +14,7 @@ import embedlab as el
 from embedlab.errors import ConfigError
 from embedlab.evaluation.metrics import parse_metric
 from embedlab.evaluation.results import summary_columns
-from embedlab.run.config import load_config
+from embedlab.evaluation.config import load_config
 
 DATASET = "cmrc2018"  # 848 documents: recall@100 differs from recall@10
 

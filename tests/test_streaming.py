@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedlab.data import ranking
 from embedlab.data.datasets import load_dataset
-from embedlab.data.ranking import judged_block, rank_block
+from embedlab.evaluation import ranking
 from embedlab.evaluation.metrics import metric_set, score_queries, summary_scores
+from embedlab.evaluation.ranking import judged_block, rank_block
 from embedlab.evaluation.scoring import judged_candidates, per_query_table, rank_embeddings, rank_scores
 from embedlab.models.backends import l2_normalize
 from embedlab.types import RankSummary, Relevance

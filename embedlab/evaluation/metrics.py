@@ -249,7 +249,7 @@ def score_queries(
 
 
 def summary_scores(summary: RankSummary, metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS) -> QueryScores:
-    """Every per-query metric from a streamed ranking (`embedlab.data.ranking.rank_block`):
+    """Every per-query metric from a streamed ranking (`embedlab.evaluation.ranking.rank_block`):
     the same numbers as `score_queries` on the full score matrix, from the top of each
     ranking and the places of the judged documents only. Raises ValueError when the ranking
     kept fewer documents than a metric reads (it would silently cut recall@100 to the top 10)."""

@@ -13,18 +13,19 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from embedlab.data.datasets import Dataset, load_dataset
-from embedlab.evaluation.fusion import check_second_stages, fused_rows
-from embedlab.evaluation.rerank import reranked_rows
 from embedlab.errors import ConfigError
+from embedlab.evaluation.config import Fusion, Rerank
+from embedlab.evaluation.fusion import check_second_stages, fused_rows
 from embedlab.evaluation.metrics import MetricSpec, metric_set, ranking_depth
-from embedlab.evaluation.results import Report
+from embedlab.evaluation.ranking import rank_block
+from embedlab.evaluation.rerank import reranked_rows
+from embedlab.evaluation.results import RUN_COLUMNS, Report
 from embedlab.evaluation.scoring import cosine_scores, per_query_table, rank_embeddings, rank_scores
 from embedlab.evaluation.search import SearchSettings, require_faiss, search_columns
 from embedlab.models.records import ModelSpec, get_model, prompt_warnings
 from embedlab.run import probe
-from embedlab.run.config import Fusion, Rerank
-from embedlab.run.runner import model_runner, outcome_row
-from embedlab.types import DatasetOutcome, EncodeTask, RankSummary, Relevance, RunSettings
+from embedlab.run.runner import model_runner
+from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, Relevance, RunSettings
 
 
 def evaluate(
@@ -57,7 +58,7 @@ def evaluate(
         SearchSettings.from_dict(settings.search)  # a bad search setting or no faiss fails before any model runs
         require_faiss()
     depth = max(ranking_depth(metrics), SearchSettings.from_dict(settings.search).k if settings.search else 0)
-    tasks = [EncodeTask.from_dataset(d, keep_scores, depth) for d in sets]
+    tasks = [EncodeTask.from_dataset(d, keep_scores, depth, rank_block) for d in sets]
     runner = model_runner(settings)
 
     frames, run_rows, scores_kept = [], [], {}
@@ -156,3 +157,17 @@ def _rank(
         return ranks, scores if scores.size <= keep_scores else None
     ranks = rank_embeddings(result.query_embeddings, result.doc_embeddings, relevance, candidates, settings.query_block, depth)
     return ranks, None
+
+
+def outcome_row(spec: ModelSpec, dataset: str, outcome: ModelOutcome, effective: dict[str, Any]) -> dict[str, Any]:
+    """One runs.csv row: the model's measurements (named after what they measure) and the
+    engine settings it actually ran with."""
+    row: dict[str, Any] = {k: "" for k in RUN_COLUMNS}
+    row.update({k: getattr(outcome, k) for k in MEASUREMENTS})
+    row.update(
+        model=spec.name, dataset=dataset, status=outcome.status, error=outcome.error, backend=spec.backend,
+        gpu_mem_load_gib=outcome.gpu_mem_after_load_gib - outcome.gpu_mem_before_gib,
+    )
+    row.update({k: v for k, v in outcome.extra.items() if k not in ("traceback", "effective")})
+    row.update({k: effective[k] for k in ("max_length", "dtype", "pooling", "normalize", "device") if k in effective})
+    return row

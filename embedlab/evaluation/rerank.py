@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 
 from embedlab.data.datasets import Dataset
-from embedlab.evaluation.results import StageRows
+from embedlab.evaluation.config import Rerank
 from embedlab.evaluation.metrics import metric_set
+from embedlab.evaluation.results import RUN_COLUMNS, StageRows
 from embedlab.evaluation.scoring import per_query_table
 from embedlab.models.rerank import Reranker
 from embedlab.run import probe
-from embedlab.run.config import Rerank
-from embedlab.run.runner import RUN_COLUMNS
 from embedlab.types import RunSettings
 
 

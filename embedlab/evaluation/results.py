@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,16 @@ import pandas as pd
 
 from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec, metric_set
 from embedlab.evaluation.stats import PairedComparison, bootstrap_ci, hit_rate_ci, holm, paired_comparison
+from embedlab.files import write_text
+
+# Columns every runs.csv row has, filled or empty: a CPU run's GPU columns stay empty.
+RUN_COLUMNS = (
+    "model", "dataset", "status", "error", "backend", "load_s", "warmup_s", "dim",
+    "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
+    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "torch_allocated_load_gib",
+    "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
+    "max_length", "dtype", "throughput_texts_per_s", "throughput_tokens_per_s",
+)
 
 MEMORY_COLUMNS = [
     "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
@@ -259,12 +267,12 @@ class Report:
         write never leaves a half-written file in place of a good one."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_csv(self.summary(), out / "summary.csv")
-        _atomic_csv(self.per_query, out / PER_QUERY_FILE)
-        _atomic_csv(self.by_category(), out / "by_category.csv")
-        _atomic_csv(self.runs, out / RUNS_FILE)
+        write_text(out / "summary.csv", self.summary().to_csv(index=False))
+        write_text(out / PER_QUERY_FILE, self.per_query.to_csv(index=False))
+        write_text(out / "by_category.csv", self.by_category().to_csv(index=False))
+        write_text(out / RUNS_FILE, self.runs.to_csv(index=False))
         if self.per_query["model"].nunique() > 1:
-            _atomic_csv(self.comparisons("top1"), out / "comparisons.csv")
+            write_text(out / "comparisons.csv", self.comparisons("top1").to_csv(index=False))
         meta = {
             "format": "embedlab-results/1",
             "config": self.config,
@@ -273,8 +281,8 @@ class Report:
             "seed": self.seed,
             "confidence": self.confidence,
         }
-        _atomic_write(out / "run.json", json.dumps(meta, ensure_ascii=False, indent=2, default=str))
-        _atomic_write(out / "report.md", self.to_markdown())
+        write_text(out / "run.json", json.dumps(meta, ensure_ascii=False, indent=2, default=str))
+        write_text(out / "report.md", self.to_markdown())
         return out
 
     @classmethod
@@ -297,18 +305,3 @@ def gpu_rows(runs: pd.DataFrame) -> pd.Series:
     # an all-empty column reads back from CSV as float64 NaN: fill after the cast to object
     device = runs["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in runs else pd.Series("", index=runs.index, dtype=object)
     return numbers("gpu_mem_peak_gib").notna() | numbers("gpu_mem_load_gib").notna() | (device != "")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    _atomic_write(path, frame.to_csv(index=False))

@@ -1,7 +1,7 @@
 """Similarity scores and the per-query result table of one model on one data set.
 
 Evaluation streams: queries are ranked a block at a time against the whole corpus
-(`rank_embeddings`, `rank_scores`, via `embedlab.data.ranking.rank_block`) into a
+(`rank_embeddings`, `rank_scores`, via `embedlab.evaluation.ranking.rank_block`) into a
 `RankSummary`, so no n_queries × n_docs array is built beyond one block (docs/scale.md)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pandas as pd
 
 from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import CANDIDATE_MODES, Dataset
-from embedlab.data.ranking import rank_block
 from embedlab.errors import ConfigError
 from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec, ranking_depth, summary_scores
+from embedlab.evaluation.ranking import rank_block
 from embedlab.models.backends import l2_normalize
 from embedlab.types import RankSummary, Relevance
 

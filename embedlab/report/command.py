@@ -71,14 +71,14 @@ def report_parameters(
 ) -> dict[str, Any]:
     """The notebooks' `models`, `datasets` and `cache_dir`, with every path absolute (the
     notebooks run from notebooks/, not from where the command was typed). With `config` (a
-    run config, `embedlab.run.config.load_config`), its models, data sets and cache folder are
+    run config, `embedlab.evaluation.config.load_config`), its models, data sets and cache folder are
     used unless `models` / `datasets` / `cache_dir` are given, which override them."""
     cwd = Path(cwd or Path.cwd()).resolve()
     chosen_models: list[Any] | None = [resolve_model_arg(m, cwd) for m in models] if models else None
     chosen_sets: list[str] | None = [resolve_dataset_arg(d, cwd) for d in datasets] if datasets else None
     chosen_cache = str(cache_dir) if cache_dir else None
     if config is not None:
-        from embedlab.run.config import load_config
+        from embedlab.evaluation.config import load_config
 
         cfg = load_config(config if Path(config).is_absolute() else cwd / config)
         if chosen_models is None:

@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from embedlab.run.cache import write_folder
+from embedlab.files import write_folder
 
 FORMAT = "embedlab-figures/1"
 ENV_VAR = "EMBEDLAB_FIGURE_CACHE"

@@ -23,7 +23,7 @@ from embedlab.evaluation.results import Report
 from embedlab.evaluation.stats import holm, paired_comparison
 from embedlab.models.records import MODELS, ModelSpec
 from embedlab.report.runs import REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
-from embedlab.run.config import Fusion, Rerank, reranker_from_arg
+from embedlab.evaluation.config import Fusion, Rerank, reranker_from_arg
 from embedlab.types import RunSettings
 
 DENSE_A, DENSE_B, LEXICAL = "multilingual-e5-small", "use-multilingual-v3", "bm25"

@@ -44,9 +44,10 @@ from typing import Any
 import numpy as np
 
 import embedlab
-from embedlab.run import probe
+from embedlab.files import write_folder
 from embedlab.models.backends import hub
 from embedlab.models.records import ModelSpec
+from embedlab.run import probe
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings, Timing
 
 FORMAT = "embedlab-cache/2"
@@ -556,35 +557,6 @@ def _read_model_fields(stored: dict[str, Any]) -> dict[str, Any]:
             value = stored[f.name]
             out[f.name] = _float(value) if f.default is not MISSING and isinstance(f.default, float) else value
     return out
-
-
-def write_folder(folder: Path, files: dict[str, bytes | Path]) -> None:
-    """`files` (name -> bytes, or an existing file of the same cache to hard-link, copied
-    where links fail) written into a temporary folder two levels up (`<store>/.tmp/`, beside
-    `<store>/<key[:2]>/<key>`), then renamed to `folder`, so a reader never sees half of it;
-    when another process put the same folder first, theirs stays. Every store in the caches
-    writes this way."""
-    tmp = folder.parent.parent / ".tmp" / uuid.uuid4().hex
-    tmp.mkdir(parents=True)
-    try:
-        for name, content in files.items():
-            if isinstance(content, Path):
-                try:
-                    os.link(content, tmp / name)
-                except OSError:
-                    shutil.copyfile(content, tmp / name)
-            else:
-                (tmp / name).write_bytes(content)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def now_iso() -> str:

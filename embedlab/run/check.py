@@ -22,7 +22,6 @@ import json
 import math
 import os
 import pickle
-import re
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedlab.errors import ConfigError, EmbedlabError
+from embedlab.files import env_vars
 from embedlab.models.records import ModelSpec
 
 if TYPE_CHECKING:
@@ -469,7 +469,6 @@ def run_checks(
 
 
 HINT_START = "; get the weights with"
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def weights_hint(record: str) -> str:
@@ -503,16 +502,18 @@ def config_origins(path: Path) -> dict[str, str]:
         text = f"; expected from {path} models[{i}]"
         if raw_path is not None:
             text += f" path: {raw_path!r}"
-            for var, default in _ENV_VAR.findall(str(raw_path)):
-                state = f"is set to {os.environ[var]!r}" if var in os.environ else f"is not set, so the default {default!r} was used"
+            for var, default in env_vars(str(raw_path)):
+                state = f"is set to {os.environ[var]!r}" if var in os.environ else f"is not set, so the default {default or ''!r} was used"
                 text += f"; {var} {state}: set {var} to the model folder"
         origins[name] = text + weights_hint(record)
     return origins
 
 
-def load_targets(config: Path | None, models: Sequence[str], backend: str | None) -> tuple[list[ModelSpec], dict[str, str]]:
-    """The models to check (the config's, then each `-m`), with `backend` applied to all,
-    and where each one's path came from."""
+def load_targets(
+    config: Path | None, config_models: Sequence[ModelSpec], models: Sequence[str], backend: str | None
+) -> tuple[list[ModelSpec], dict[str, str]]:
+    """The models to check (`config_models`, those of the run config `config`, then each `-m`),
+    with `backend` applied to all, and where each one's path came from."""
     from embedlab.models.records import get_model
 
     if config is None and not models:
@@ -520,9 +521,7 @@ def load_targets(config: Path | None, models: Sequence[str], backend: str | None
     specs: list[ModelSpec] = []
     origins: dict[str, str] = {}
     if config is not None:
-        from embedlab.run.config import load_config
-
-        specs += load_config(config).models
+        specs += config_models
         origins.update(config_origins(config))
     for value in models:
         spec = get_model(value)

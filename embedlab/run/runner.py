@@ -31,8 +31,8 @@ from embedlab.run import probe
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, RunSettings
 
 __all__ = [
-    "MEASUREMENTS", "RUN_COLUMNS", "DatasetOutcome", "EncodeTask", "ModelOutcome", "NonFiniteError", "RunSettings",
-    "check_finite", "model_runner", "outcome_row", "run_model", "run_model_isolated", "stderr_tail", "stop_session",
+    "MEASUREMENTS", "DatasetOutcome", "EncodeTask", "ModelOutcome", "NonFiniteError", "RunSettings",
+    "check_finite", "model_runner", "run_model", "run_model_isolated", "stderr_tail", "stop_session",
 ]
 
 
@@ -94,15 +94,13 @@ def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
 
 def rank_in_blocks(backend, task: EncodeTask, block: int, candidates: str | None) -> RankSummary:
     """A scorer's streamed ranking of a corpus too big to return whole: `block` queries
-    scored at a time by the backend's own index and summarised (`data.ranking.rank_block`),
-    so the worker never holds more than block × n_docs scores."""
-    from embedlab.data.ranking import rank_block
-
+    scored at a time by the backend's own index and summarised by the evaluation stage's
+    `task.rank_block`, so the worker never holds more than block × n_docs scores."""
     parts = []
     for start in range(0, len(task.queries), block):
         scores = np.asarray(backend.score(task.queries[start : start + block]), dtype=np.float32)
         try:
-            parts.append(rank_block(scores, start, task.relevance, candidates, depth=task.depth))
+            parts.append(task.rank_block(scores, start, task.relevance, candidates, depth=task.depth))
         except ValueError as exc:
             raise NonFiniteError(f"{task.dataset}: {exc}") from None
     return RankSummary.concat(parts)
@@ -159,7 +157,7 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             start = time.perf_counter()
             if lexical:
                 backend.index(task.documents)
-                if task.relevance is not None and len(task.queries) * len(task.documents) > task.keep_scores:
+                if task.rank_block is not None and task.relevance is not None and len(task.queries) * len(task.documents) > task.keep_scores:
                     result.ranks = rank_in_blocks(backend, task, settings.query_block, spec.options.get("candidates"))
                 else:
                     result.scores = np.asarray(backend.score(task.queries), dtype=np.float32)
@@ -301,30 +299,6 @@ def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: R
         if stderr:
             error += f"; stderr: {stderr}"
         return ModelOutcome(model=spec.name, status="failed", error=error)
-
-
-# Columns every runs.csv row has, filled or empty: a CPU run's GPU columns stay empty.
-RUN_COLUMNS = (
-    "model", "dataset", "status", "error", "backend", "load_s", "warmup_s", "dim",
-    "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
-    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "torch_allocated_load_gib",
-    "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
-    "max_length", "dtype", "throughput_texts_per_s", "throughput_tokens_per_s",
-)
-
-
-def outcome_row(spec: ModelSpec, dataset: str, outcome: ModelOutcome, effective: dict[str, Any]) -> dict[str, Any]:
-    """One runs.csv row: the model's measurements (named after what they measure) and the
-    engine settings it actually ran with."""
-    row: dict[str, Any] = {k: "" for k in RUN_COLUMNS}
-    row.update({k: getattr(outcome, k) for k in MEASUREMENTS})
-    row.update(
-        model=spec.name, dataset=dataset, status=outcome.status, error=outcome.error, backend=spec.backend,
-        gpu_mem_load_gib=outcome.gpu_mem_after_load_gib - outcome.gpu_mem_before_gib,
-    )
-    row.update({k: v for k, v in outcome.extra.items() if k not in ("traceback", "effective")})
-    row.update({k: effective[k] for k in ("max_length", "dtype", "pooling", "normalize", "device") if k in effective})
-    return row
 
 
 def model_runner(settings: RunSettings):

@@ -1,7 +1,7 @@
 """Rank one block of queries against a whole corpus from its scores and the sparse qrels,
 keeping only what the metrics need (`embedlab.types.RankSummary`): pure numpy, used by the
-evaluation stage (dense scores) and by scorer workers (BM25 and other scorers that hold
-their own index), so no n_queries × n_docs array is ever built.
+evaluation stage (dense scores) and handed by it to scorer workers (BM25 and other scorers
+that hold their own index: `EncodeTask.rank_block`), so no n_queries × n_docs array is ever built.
 
 Cost per block of b queries against n documents: a few passes over the (b, n) scores (a
 threshold from chunk maxima, one comparison and one `nonzero` for the top candidates, one
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedlab.data.datasets import CANDIDATE_MODES
 from embedlab.types import RankSummary, Relevance
 
-CANDIDATE_MODES = ("all", "judged")
 PREFIX = 16  # the top-k threshold is bounded on the first 1/PREFIX of the corpus
 MANY_PAIRS = 32  # rows with more relevant documents than this are sorted instead of counted
 

@@ -1,0 +1,82 @@
+"""File helpers every stage may use: writing so that a reader never sees half a file or
+folder, and `${VAR}` / `${VAR:-default}` in config files."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from embedlab.errors import ConfigError
+
+# `${VAR}` or `${VAR:-default}` in a config string: group 1 the name, group 2 the default (None when absent)
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_vars(value: Any, path: Path) -> Any:
+    """Substitute `${VAR}` / `${VAR:-default}` in every string of a parsed YAML tree; an unset
+    variable without a default is a ConfigError naming `path` and the variable."""
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: environment variable {name!r} is not set and has no default (write ${{{name}:-default}})")
+
+        return ENV_PATTERN.sub(sub, value)
+    if isinstance(value, list):
+        return [expand_vars(v, path) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_vars(v, path) for k, v in value.items()}
+    return value
+
+
+def env_vars(text: str) -> list[tuple[str, str | None]]:
+    """The `${VAR}` / `${VAR:-default}` references in `text`: (name, default or None)."""
+    return [(m.group(1), m.group(2)) for m in ENV_PATTERN.finditer(text)]
+
+
+def write_text(path: Path, text: str) -> None:
+    """`text` written to a temporary file beside `path`, then renamed over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_folder(folder: Path, files: dict[str, bytes | Path]) -> None:
+    """`files` (name -> bytes, or an existing file of the same store to hard-link, copied
+    where links fail) written into a temporary folder two levels up (`<store>/.tmp/`, beside
+    `<store>/<key[:2]>/<key>`), then renamed to `folder`, so a reader never sees half of it;
+    when another process put the same folder first, theirs stays."""
+    tmp = folder.parent.parent / ".tmp" / uuid.uuid4().hex
+    tmp.mkdir(parents=True)
+    try:
+        for name, content in files.items():
+            if isinstance(content, Path):
+                try:
+                    os.link(content, tmp / name)
+                except OSError:
+                    shutil.copyfile(content, tmp / name)
+            else:
+                (tmp / name).write_bytes(content)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
