@@ -70,7 +70,7 @@ def run(
     fuse_k: Annotated[float, typer.Option(help="k of reciprocal rank fusion.")] = 60.0,
     rerank: Annotated[Optional[str], typer.Option(help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'.")] = None,
     rerank_top_k: Annotated[int, typer.Option(help="Documents per query the reranker re-scores.", min=1)] = 20,
-    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="A metric beside the defaults (top1..top10, mrr, ndcg@10, recall@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.")] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="A metric beside the defaults (top1, top3, top5, mrr, ndcg@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.")] = None,
 ) -> None:
     """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json.
 
