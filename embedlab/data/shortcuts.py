@@ -1,0 +1,346 @@
+"""Shortcut rules: ways to pick a trap's answer among its own candidates without reading for sense.
+
+Each rule scores the candidates of one query group (its answers and its judged distractors);
+the highest score is the rule's pick. A group's top-1 is the chance that the pick is an
+answer when exact ties at the top are broken uniformly at random (answers among the tied /
+tied), so a rule that cannot tell the candidates apart scores exactly chance: the measure a
+shortcut must beat. `ties="against"` counts a tie as a miss instead (the pessimistic rule of
+embedlab's ranking paths: an answer must score strictly above every distractor). Chance is
+the mean over groups of n_answers / n_candidates (1 / group size for one answer).
+
+Rules (`RULES`, names as in `embedlab lint`, the trap checker and the cue baselines):
+
+- `overlap-inverse` / `overlap-forward`: fewest / most distinct character bigrams shared with
+  the query (bigrams within runs of letters and digits, never across punctuation).
+- `chars-inverse` / `chars-forward`: fewest / most distinct characters shared with the query.
+- `words-inverse`: fewest distinct jieba words shared with the query.
+- `bm25-bigram-inverse`, `bm25-word-inverse`: lowest BM25 of the query against the group's own
+  candidates as the corpus (bigram tokens; jieba-word tokens).
+- `sentences-more` / `sentences-fewer`, `length-longer` / `length-shorter`: sentence count
+  (pieces between 。！？!?) and length (characters without spaces).
+- `query-blind`: a multinomial naive Bayes over character unigrams and bigrams of the
+  candidate alone, trained on every other group's answers against distractors (each
+  group's own candidates held out); the score is the log-odds answer vs distractor.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+OVERALL = "(all)"
+SENTENCE_SPLIT = re.compile(r"[。！？!?]+")
+NON_WORD = re.compile(r"[^0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]+")
+BM25_K1 = 1.5
+BM25_B = 0.75
+NB_ALPHA = 1.0
+
+
+@dataclass(frozen=True)
+class Group:
+    """One query and its candidates: `relevant[i]` says whether `texts[i]` answers it."""
+
+    query_id: str
+    category: str
+    query: str
+    doc_ids: tuple[str, ...]
+    texts: tuple[str, ...]
+    relevant: tuple[bool, ...]
+
+    @property
+    def chance(self) -> float:
+        """Top-1 expected from a uniform random pick."""
+        return sum(self.relevant) / len(self.relevant)
+
+
+def groups_from_dataset(dataset) -> list[Group]:
+    """One group per query that has both an answer (grade > 0) and a judged distractor (grade 0)."""
+    out = []
+    for q in dataset.query_ids:
+        judged = dataset.qrels[q]
+        if not any(g > 0 for g in judged.values()) or not any(g <= 0 for g in judged.values()):
+            continue
+        ids = tuple(judged)
+        out.append(Group(q, dataset.categories.get(q, ""), dataset.queries[q], ids, tuple(dataset.corpus[d] for d in ids), tuple(judged[d] > 0 for d in ids)))
+    return out
+
+
+# ---- tokens ---------------------------------------------------------------------------
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Character bigrams within runs of letters, digits and CJK characters (none across punctuation)."""
+    return [run[i : i + 2] for run in NON_WORD.split(text) for i in range(len(run) - 1)]
+
+
+def chars(text: str) -> list[str]:
+    """Letters, digits and CJK characters of `text`."""
+    return [ch for run in NON_WORD.split(text) for ch in run]
+
+
+def uni_bigrams(text: str) -> list[str]:
+    """Character unigrams and bigrams: the query-blind classifier's features."""
+    return chars(text) + char_bigrams(text)
+
+
+def sentence_count(text: str) -> int:
+    """Non-empty pieces between sentence ends (。！？!?)."""
+    return sum(1 for piece in SENTENCE_SPLIT.split(text) if piece.strip())
+
+
+def text_length(text: str) -> int:
+    """Characters without whitespace."""
+    return len(re.sub(r"\s+", "", text))
+
+
+def _words(texts: Sequence[str]) -> list[list[str]]:
+    from embedlab.models.backends.lexical import segment
+
+    return segment(list(texts))
+
+
+# ---- rules ----------------------------------------------------------------------------
+
+Scores = list[np.ndarray]  # one array per group, one score per candidate; highest is picked
+
+
+def _shared(groups: Sequence[Group], tokens: Callable[[str], list[str]], sign: float) -> Scores:
+    out = []
+    for g in groups:
+        query = set(tokens(g.query))
+        out.append(sign * np.array([len(query & set(tokens(t))) for t in g.texts], dtype=np.float64))
+    return out
+
+
+def _shared_words(groups: Sequence[Group], sign: float) -> Scores:
+    out = []
+    for g in groups:
+        query, *docs = _words([g.query, *g.texts])
+        out.append(sign * np.array([len(set(query) & set(d)) for d in docs], dtype=np.float64))
+    return out
+
+
+def bm25_scores(query: Sequence[str], documents: Sequence[Sequence[str]]) -> np.ndarray:
+    """Okapi BM25 (k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))) of a token
+    list against each token list of `documents`, with `documents` as the whole corpus."""
+    n = len(documents)
+    counts = [Counter(d) for d in documents]
+    lengths = np.array([len(d) for d in documents], dtype=np.float64)
+    avg = lengths.mean() if n and lengths.mean() > 0 else 1.0
+    scores = np.zeros(n)
+    for term in set(query):
+        tf = np.array([c[term] for c in counts], dtype=np.float64)
+        df = float((tf > 0).sum())
+        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        scores += idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg))
+    return scores
+
+
+def _bm25_inverse(groups: Sequence[Group], words: bool) -> Scores:
+    out = []
+    for g in groups:
+        query, *docs = _words([g.query, *g.texts]) if words else [char_bigrams(t) for t in (g.query, *g.texts)]
+        out.append(-bm25_scores(query, docs))
+    return out
+
+
+def _feature(groups: Sequence[Group], measure: Callable[[str], float], sign: float) -> Scores:
+    return [sign * np.array([measure(t) for t in g.texts], dtype=np.float64) for g in groups]
+
+
+@dataclass(frozen=True)
+class NaiveBayes:
+    """The query-blind classifier's pieces: candidate-by-n-gram counts, each row's group and
+    role, so that every group can be scored by a model trained without it."""
+
+    vocabulary: list[str]
+    counts: object  # scipy.sparse.csr_matrix, candidates x n-grams
+    group_of_row: np.ndarray
+    is_answer: np.ndarray
+
+    @classmethod
+    def from_groups(cls, groups: Sequence[Group]) -> NaiveBayes:
+        from scipy import sparse
+
+        vocab: dict[str, int] = {}
+        rows, cols, vals, group_of_row, is_answer = [], [], [], [], []
+        for gi, g in enumerate(groups):
+            for text, rel in zip(g.texts, g.relevant):
+                for gram, n in Counter(uni_bigrams(text)).items():
+                    rows.append(len(group_of_row))
+                    cols.append(vocab.setdefault(gram, len(vocab)))
+                    vals.append(n)
+                group_of_row.append(gi)
+                is_answer.append(rel)
+        matrix = sparse.csr_matrix((np.array(vals, dtype=np.float64), (rows, cols)), shape=(len(group_of_row), max(1, len(vocab))))
+        return cls(list(vocab), matrix, np.array(group_of_row), np.array(is_answer, dtype=bool))
+
+    def weights(self, held_out: int | None = None) -> np.ndarray:
+        """Per n-gram log P(gram | answer) - log P(gram | distractor), Laplace-smoothed, trained
+        without the rows of group `held_out`; 0 for n-grams the training rows never use."""
+        train = self.group_of_row != held_out if held_out is not None else np.ones(len(self.group_of_row), dtype=bool)
+        answer = np.asarray(self.counts[train & self.is_answer].sum(axis=0)).ravel()
+        distractor = np.asarray(self.counts[train & ~self.is_answer].sum(axis=0)).ravel()
+        seen = (answer + distractor) > 0
+        v = float(seen.sum())
+        w = np.log((answer + NB_ALPHA) / (answer[seen].sum() + NB_ALPHA * v)) - np.log((distractor + NB_ALPHA) / (distractor[seen].sum() + NB_ALPHA * v))
+        return np.where(seen, w, 0.0)
+
+    def held_out_scores(self) -> Scores:
+        """Each group's candidates scored by the model trained on all other groups."""
+        out = []
+        for gi in range(int(self.group_of_row.max()) + 1 if len(self.group_of_row) else 0):
+            rows = np.flatnonzero(self.group_of_row == gi)
+            out.append(np.asarray(self.counts[rows] @ self.weights(gi)).ravel())
+        return out
+
+    def carriers(self, top: int = 15) -> pd.DataFrame:
+        """The n-grams that carry the classifier most: weight (trained on all groups) times how much
+        more often the n-gram occurs in a group's answer than in its distractors (mean count),
+        summed over groups. Positive: pushes toward answers. Columns ngram, weight, carry,
+        answers, distractors (how many candidates of each role contain the n-gram)."""
+        w = self.weights()
+        n_groups = int(self.group_of_row.max()) + 1 if len(self.group_of_row) else 0
+        carry = np.zeros(len(w))
+        for gi in range(n_groups):
+            rows = self.group_of_row == gi
+            ans, dis = rows & self.is_answer, rows & ~self.is_answer
+            if ans.any() and dis.any():
+                diff = np.asarray(self.counts[ans].mean(axis=0)).ravel() - np.asarray(self.counts[dis].mean(axis=0)).ravel()
+                carry += diff * w
+        present = self.counts > 0
+        answers = np.asarray(present[self.is_answer].sum(axis=0)).ravel()
+        distractors = np.asarray(present[~self.is_answer].sum(axis=0)).ravel()
+        order = np.argsort(-np.abs(carry), kind="stable")[:top]
+        return pd.DataFrame({"ngram": [self.vocabulary[i] for i in order], "weight": w[order], "carry": carry[order],
+                             "answers": answers[order].astype(int), "distractors": distractors[order].astype(int)})
+
+
+def _query_blind(groups: Sequence[Group]) -> Scores:
+    return NaiveBayes.from_groups(groups).held_out_scores() if groups else []
+
+
+RULES: dict[str, tuple[str, Callable[[Sequence[Group]], Scores]]] = {
+    "overlap-inverse": ("fewest character bigrams shared with the query", lambda gs: _shared(gs, char_bigrams, -1.0)),
+    "overlap-forward": ("most character bigrams shared with the query", lambda gs: _shared(gs, char_bigrams, 1.0)),
+    "chars-inverse": ("fewest characters shared with the query", lambda gs: _shared(gs, chars, -1.0)),
+    "chars-forward": ("most characters shared with the query", lambda gs: _shared(gs, chars, 1.0)),
+    "words-inverse": ("fewest jieba words shared with the query", lambda gs: _shared_words(gs, -1.0)),
+    "bm25-bigram-inverse": ("lowest BM25 over the group, character bigrams", lambda gs: _bm25_inverse(gs, words=False)),
+    "bm25-word-inverse": ("lowest BM25 over the group, jieba words", lambda gs: _bm25_inverse(gs, words=True)),
+    "sentences-more": ("most sentences", lambda gs: _feature(gs, sentence_count, 1.0)),
+    "sentences-fewer": ("fewest sentences", lambda gs: _feature(gs, sentence_count, -1.0)),
+    "length-longer": ("longest", lambda gs: _feature(gs, text_length, 1.0)),
+    "length-shorter": ("shortest", lambda gs: _feature(gs, text_length, -1.0)),
+    "query-blind": ("query-blind classifier (character uni+bigram naive Bayes, own group held out)", _query_blind),
+}
+
+
+# ---- outcomes -------------------------------------------------------------------------
+
+
+TIES = ("shared", "against")
+
+
+def hits(groups: Sequence[Group], scores: Scores, ties: str = "shared") -> np.ndarray:
+    """Per group top-1 in [0, 1]. `ties="shared"`: the share of answers among the candidates tied
+    at the top score (the expected top-1 under a random tie-break); `"against"`: 1.0 only when an
+    answer scores strictly above every distractor."""
+    if ties not in TIES:
+        raise ValueError(f"ties: expected one of {TIES}, got {ties!r}")
+    out = np.zeros(len(groups))
+    for i, (g, s) in enumerate(zip(groups, scores)):
+        rel = np.array(g.relevant, dtype=bool)
+        if ties == "against":
+            out[i] = float(s[rel].max() > s[~rel].max())
+        else:
+            out[i] = float(rel[s == s.max()].mean())
+    return out
+
+
+def margins(groups: Sequence[Group], scores: Scores) -> np.ndarray:
+    """Per group: best answer score minus best distractor score (> 0: the rule finds the answer)."""
+    return np.array([float(s[np.array(g.relevant)].max() - s[~np.array(g.relevant)].max()) for g, s in zip(groups, scores)])
+
+
+def binomial_p(successes: float, trials: int, chance: float) -> float:
+    """One-sided binomial p-value: P(X >= successes) for X ~ Binomial(trials, chance); a fractional
+    count of successes (shared ties) is rounded to the nearest whole number."""
+    from scipy.stats import binomtest
+
+    if trials == 0:
+        return math.nan
+    return float(binomtest(int(round(successes)), int(trials), min(max(chance, 0.0), 1.0), alternative="greater").pvalue)
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule on a set of groups: per-group hits and margins, plus the rule's name."""
+
+    rule: str
+    groups: tuple[Group, ...]
+    hits: np.ndarray
+    margins: np.ndarray
+
+    def summary(self) -> pd.DataFrame:
+        """One row for the whole set (category "(all)") and one per category, in first-seen order:
+        n, top1, chance, gain (top1 - chance), p_value (one-sided binomial vs chance)."""
+        categories = np.array([g.category for g in self.groups], dtype=object)
+        chance = np.array([g.chance for g in self.groups])
+        rows = []
+        for label in [OVERALL, *dict.fromkeys(categories)]:
+            mask = np.ones(len(categories), dtype=bool) if label == OVERALL else categories == label
+            n = int(mask.sum())
+            top1 = float(self.hits[mask].mean()) if n else math.nan
+            base = float(chance[mask].mean()) if n else math.nan
+            rows.append({"rule": self.rule, "category": label, "n": n, "top1": top1, "chance": base, "gain": top1 - base,
+                         "p_value": binomial_p(float(self.hits[mask].sum()), n, base) if n else math.nan})
+        return pd.DataFrame(rows)
+
+
+def rule_scores(groups: Sequence[Group], rule: str) -> Scores:
+    """One rule of `RULES` applied to the groups: per group, one score per candidate."""
+    if rule not in RULES:
+        raise ValueError(f"rule: expected one of {', '.join(RULES)}, got {rule!r}")
+    return RULES[rule][1](groups)
+
+
+def evaluate_rule(groups: Sequence[Group], rule: str, ties: str = "shared") -> RuleOutcome:
+    """Apply one rule of `RULES` to the groups and score its picks."""
+    scores = rule_scores(groups, rule)
+    return RuleOutcome(rule, tuple(groups), hits(groups, scores, ties), margins(groups, scores))
+
+
+def rule_table(groups: Sequence[Group], rules: Sequence[str] | None = None, ties: str = "shared") -> pd.DataFrame:
+    """`RuleOutcome.summary` for each rule (all of `RULES` by default), stacked."""
+    return pd.concat([evaluate_rule(groups, r, ties).summary() for r in (rules or list(RULES))], ignore_index=True)
+
+
+def pooled_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """ROC AUC of `positive` against `negative` values (ties 0.5); NaN when either is empty."""
+    positive = np.asarray(positive, dtype=np.float64)
+    negative = np.sort(np.asarray(negative, dtype=np.float64))
+    if not len(positive) or not len(negative):
+        return math.nan
+    below = np.searchsorted(negative, positive, side="left")
+    not_above = np.searchsorted(negative, positive, side="right")
+    return float((below.sum() + 0.5 * (not_above - below).sum()) / (len(positive) * len(negative)))
+
+
+def length_conditions(groups: Sequence[Group]) -> dict[str, float]:
+    """v2's length conditions: `length_auc` (answers against distractors, pooled over the set) and
+    `answer_longest_rate` (share of groups whose answer is strictly the longest candidate)."""
+    answers = [text_length(t) for g in groups for t, r in zip(g.texts, g.relevant) if r]
+    distractors = [text_length(t) for g in groups for t, r in zip(g.texts, g.relevant) if not r]
+    longest = hits(groups, _feature(groups, text_length, 1.0), ties="against")
+    return {"length_auc": pooled_auc(np.array(answers), np.array(distractors)), "answer_longest_rate": float(longest.mean()) if len(groups) else math.nan}
+
+
+__all__ = ["Group", "NaiveBayes", "OVERALL", "RULES", "RuleOutcome", "binomial_p", "bm25_scores", "char_bigrams", "evaluate_rule",
+           "groups_from_dataset", "hits", "rule_scores", "length_conditions", "margins", "pooled_auc", "rule_table", "sentence_count", "text_length"]
