@@ -95,8 +95,8 @@ def sentence_count(text: str) -> int:
 
 
 def text_length(text: str) -> int:
-    """Characters without whitespace."""
-    return len(re.sub(r"\s+", "", text))
+    """Length in characters (as `embedlab lint` and the `length` cue baseline count it)."""
+    return len(text)
 
 
 def _words(texts: Sequence[str]) -> list[list[str]]:
@@ -127,8 +127,9 @@ def _shared_words(groups: Sequence[Group], sign: float) -> Scores:
 
 
 def bm25_scores(query: Sequence[str], documents: Sequence[Sequence[str]]) -> np.ndarray:
-    """Okapi BM25 (k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))) of a token
-    list against each token list of `documents`, with `documents` as the whole corpus."""
+    """BM25 as Lucene and bm25s compute it (k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) /
+    (df + 0.5)), tf / (tf + k1 (1 - b + b len / avg len))) of each distinct token of `query`
+    against each token list of `documents`, with `documents` as the whole corpus."""
     n = len(documents)
     counts = [Counter(d) for d in documents]
     lengths = np.array([len(d) for d in documents], dtype=np.float64)
@@ -138,7 +139,7 @@ def bm25_scores(query: Sequence[str], documents: Sequence[Sequence[str]]) -> np.
         tf = np.array([c[term] for c in counts], dtype=np.float64)
         df = float((tf > 0).sum())
         idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        scores += idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg))
+        scores += idf * tf / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg))
     return scores
 
 
@@ -203,7 +204,8 @@ class NaiveBayes:
     def carriers(self, top: int = 15) -> pd.DataFrame:
         """The n-grams that carry the classifier most: weight (trained on all groups) times how much
         more often the n-gram occurs in a group's answer than in its distractors (mean count),
-        summed over groups. Positive: pushes toward answers. Columns ngram, weight, carry,
+        summed over groups. Positive: the n-gram helps pick answers (more frequent in answers with a
+        positive weight, or in distractors with a negative one). Columns ngram, weight, carry,
         answers, distractors (how many candidates of each role contain the n-gram)."""
         w = self.weights()
         n_groups = int(self.group_of_row.max()) + 1 if len(self.group_of_row) else 0
@@ -240,6 +242,18 @@ RULES: dict[str, tuple[str, Callable[[Sequence[Group]], Scores]]] = {
     "length-shorter": ("shortest", lambda gs: _feature(gs, text_length, -1.0)),
     "query-blind": ("query-blind classifier (character uni+bigram naive Bayes, own group held out)", _query_blind),
 }
+
+
+def overlap_direction(groups: Sequence[Group]) -> tuple[str, float]:
+    """`("forward", gap)` when answers share more of the query's character bigrams than their
+    distractors, `("inverse", gap)` otherwise; gap: mean over groups of (mean shared bigrams of
+    the answers - mean shared bigrams of the distractors)."""
+    gaps = []
+    for g, s in zip(groups, _shared(groups, char_bigrams, 1.0)):
+        rel = np.array(g.relevant, dtype=bool)
+        gaps.append(float(s[rel].mean() - s[~rel].mean()))
+    gap = float(np.mean(gaps)) if gaps else math.nan
+    return ("forward" if gap > 0 else "inverse"), gap
 
 
 # ---- outcomes -------------------------------------------------------------------------
@@ -322,15 +336,22 @@ def rule_table(groups: Sequence[Group], rules: Sequence[str] | None = None, ties
     return pd.concat([evaluate_rule(groups, r, ties).summary() for r in (rules or list(RULES))], ignore_index=True)
 
 
-def pooled_auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """ROC AUC of `positive` against `negative` values (ties 0.5); NaN when either is empty."""
-    positive = np.asarray(positive, dtype=np.float64)
-    negative = np.sort(np.asarray(negative, dtype=np.float64))
-    if not len(positive) or not len(negative):
-        return math.nan
-    below = np.searchsorted(negative, positive, side="left")
-    not_above = np.searchsorted(negative, positive, side="right")
-    return float((below.sum() + 0.5 * (not_above - below).sum()) / (len(positive) * len(negative)))
+def pair_auc(positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray]) -> float:
+    """ROC AUC pooled over groups: the share of (positive, negative) pairs within the same
+    group where the positive is larger, ties counting 0.5 (the Mann-Whitney rank formula).
+    NaN when there is no pair."""
+    wins = 0.0
+    pairs = 0
+    for pos, neg in zip(positives, negatives):
+        pos = np.asarray(pos, dtype=np.float64)
+        neg = np.sort(np.asarray(neg, dtype=np.float64))
+        if not len(pos) or not len(neg):
+            continue
+        below = np.searchsorted(neg, pos, side="left")
+        not_above = np.searchsorted(neg, pos, side="right")
+        wins += float(below.sum() + 0.5 * (not_above - below).sum())
+        pairs += len(pos) * len(neg)
+    return wins / pairs if pairs else math.nan
 
 
 def length_conditions(groups: Sequence[Group]) -> dict[str, float]:
@@ -339,8 +360,8 @@ def length_conditions(groups: Sequence[Group]) -> dict[str, float]:
     answers = [text_length(t) for g in groups for t, r in zip(g.texts, g.relevant) if r]
     distractors = [text_length(t) for g in groups for t, r in zip(g.texts, g.relevant) if not r]
     longest = hits(groups, _feature(groups, text_length, 1.0), ties="against")
-    return {"length_auc": pooled_auc(np.array(answers), np.array(distractors)), "answer_longest_rate": float(longest.mean()) if len(groups) else math.nan}
+    return {"length_auc": pair_auc([np.array(answers)], [np.array(distractors)]), "answer_longest_rate": float(longest.mean()) if len(groups) else math.nan}
 
 
 __all__ = ["Group", "NaiveBayes", "OVERALL", "RULES", "RuleOutcome", "binomial_p", "bm25_scores", "char_bigrams", "evaluate_rule",
-           "groups_from_dataset", "hits", "rule_scores", "length_conditions", "margins", "pooled_auc", "rule_table", "sentence_count", "text_length"]
+           "groups_from_dataset", "hits", "rule_scores", "length_conditions", "margins", "overlap_direction", "pair_auc", "rule_table", "sentence_count", "text_length"]
