@@ -38,14 +38,14 @@ def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: s
 def second_stages(cfg, fuse: list[str] | None, fuse_method: str, fuse_k: float, rerank: str | None, rerank_top_k: int):
     """The run config with `--fuse` fusions added and `--rerank` applied to every model
     (cue baselines aside) and fusion of the run; names checked against the run's models."""
-    from embedlab.evaluation.results import CUE_BACKEND
+    from embedlab.evaluation.results import CUE_BACKENDS
     from embedlab.run.config import Fusion, Rerank, check_stage_names, reranker_from_arg
 
     fusions = (*cfg.fusions, *(Fusion.from_arg(text, fuse_method, fuse_k) for text in fuse or []))
     reranks = cfg.reranks
     if rerank:
         spec = reranker_from_arg(rerank)
-        stages = [s.name for s in cfg.models if s.backend != CUE_BACKEND] + [f.name for f in fusions]
+        stages = [s.name for s in cfg.models if s.backend not in CUE_BACKENDS] + [f.name for f in fusions]
         reranks = (*reranks, *(Rerank(name, spec, rerank_top_k) for name in stages))
     check_stage_names(cfg.models, fusions, reranks, "--fuse/--rerank")
     return replace(cfg, fusions=fusions, reranks=reranks)

@@ -59,6 +59,36 @@ class Group:
         return sum(self.relevant) / len(self.relevant)
 
 
+def groups_from_relevance(queries: Sequence[str], corpus: Sequence[str], relevance) -> tuple[list[Group], list[int]]:
+    """`groups_from_dataset` from a run's view of a data set (query and document texts in row and
+    column order, an `embedlab.types.Relevance`): the groups and each group's query row."""
+    judged: dict[int, list[tuple[int, int]]] = {}
+    for row, col, gain in zip(relevance.query_row.tolist(), relevance.doc_col.tolist(), relevance.gain.tolist()):
+        judged.setdefault(row, []).append((col, gain))
+    groups, rows = [], []
+    for row, pairs in judged.items():
+        if any(g > 0 for _, g in pairs) and any(g <= 0 for _, g in pairs):
+            groups.append(Group(str(row), "", queries[row], tuple(str(c) for c, _ in pairs), tuple(corpus[c] for c, _ in pairs), tuple(g > 0 for _, g in pairs)))
+            rows.append(row)
+    return groups, rows
+
+
+def query_blind_matrix(queries: Sequence[str], corpus: Sequence[str], relevance) -> np.ndarray:
+    """The query-blind rule as a score matrix (n_queries, n_docs): row q scores every document by
+    the classifier trained without q's group (the classifier trained on every group for a
+    query with no group), so among q's own candidates it ranks as `RULES["query-blind"]`."""
+    groups, rows = groups_from_relevance(queries, corpus, relevance)
+    out = np.zeros((len(queries), len(corpus)))
+    if not groups:
+        return out
+    nb = NaiveBayes.from_groups(groups)
+    counts = nb.count(corpus)
+    out[:] = np.asarray(counts @ nb.weights()).ravel()
+    for gi, row in enumerate(rows):
+        out[row] = np.asarray(counts @ nb.weights(gi)).ravel()
+    return out
+
+
 def groups_from_dataset(dataset) -> list[Group]:
     """One group per query that has both an answer (grade > 0) and a judged distractor (grade 0)."""
     out = []
@@ -110,12 +140,14 @@ def _words(texts: Sequence[str]) -> list[list[str]]:
 Scores = list[np.ndarray]  # one array per group, one score per candidate; highest is picked
 
 
+def shared_counts(query: str, texts: Sequence[str], tokens: Callable[[str], list[str]] = char_bigrams) -> np.ndarray:
+    """Per text: how many distinct tokens (default: character bigrams) it shares with `query`."""
+    wanted = set(tokens(query))
+    return np.array([len(wanted & set(tokens(t))) for t in texts], dtype=np.float64)
+
+
 def _shared(groups: Sequence[Group], tokens: Callable[[str], list[str]], sign: float) -> Scores:
-    out = []
-    for g in groups:
-        query = set(tokens(g.query))
-        out.append(sign * np.array([len(query & set(tokens(t))) for t in g.texts], dtype=np.float64))
-    return out
+    return [sign * shared_counts(g.query, g.texts, tokens) for g in groups]
 
 
 def _shared_words(groups: Sequence[Group], sign: float) -> Scores:
@@ -164,6 +196,20 @@ class NaiveBayes:
     counts: object  # scipy.sparse.csr_matrix, candidates x n-grams
     group_of_row: np.ndarray
     is_answer: np.ndarray
+
+    def count(self, texts: Sequence[str]) -> object:
+        """Candidate-by-n-gram counts of other `texts` over this vocabulary (unknown n-grams dropped)."""
+        from scipy import sparse
+
+        index = {gram: i for i, gram in enumerate(self.vocabulary)}
+        rows, cols, vals = [], [], []
+        for row, text in enumerate(texts):
+            for gram, n in Counter(uni_bigrams(text)).items():
+                if gram in index:
+                    rows.append(row)
+                    cols.append(index[gram])
+                    vals.append(n)
+        return sparse.csr_matrix((np.array(vals, dtype=np.float64), (rows, cols)), shape=(len(texts), self.counts.shape[1]))
 
     @classmethod
     def from_groups(cls, groups: Sequence[Group]) -> NaiveBayes:
@@ -364,4 +410,4 @@ def length_conditions(groups: Sequence[Group]) -> dict[str, float]:
 
 
 __all__ = ["Group", "NaiveBayes", "OVERALL", "RULES", "RuleOutcome", "binomial_p", "bm25_scores", "char_bigrams", "evaluate_rule",
-           "groups_from_dataset", "hits", "rule_scores", "length_conditions", "margins", "overlap_direction", "pair_auc", "rule_table", "sentence_count", "text_length"]
+           "groups_from_dataset", "groups_from_relevance", "hits", "query_blind_matrix", "shared_counts", "rule_scores", "length_conditions", "margins", "overlap_direction", "pair_auc", "rule_table", "sentence_count", "text_length"]
