@@ -211,7 +211,8 @@ def lint(
     import json
 
     from embedlab.data.datasets import load_dataset
-    from embedlab.report.lint import Thresholds, lint as lint_dataset
+    from embedlab.report.lint import Thresholds
+    from embedlab.report.lint import lint as lint_dataset
 
     if output_format not in ("table", "json"):
         typer.echo(f"error: --format: expected 'table' or 'json', got {output_format!r}", err=True)

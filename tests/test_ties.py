@@ -16,7 +16,7 @@ import pytest
 import embedlab as el
 from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.evaluation.rerank import rerank
-from embedlab.evaluation.scoring import per_query_table, top_k
+from embedlab.evaluation.scoring import top_k
 from embedlab.models.records import ModelSpec, get_model
 from embedlab.run.config import Fusion
 

@@ -336,7 +336,7 @@ def binomial_p(successes: float, trials: int, chance: float) -> float:
 
     if trials == 0:
         return math.nan
-    return float(binomtest(int(round(successes)), int(trials), min(max(chance, 0.0), 1.0), alternative="greater").pvalue)
+    return float(binomtest(round(successes), int(trials), min(max(chance, 0.0), 1.0), alternative="greater").pvalue)
 
 
 @dataclass(frozen=True)
@@ -409,5 +409,27 @@ def length_conditions(groups: Sequence[Group]) -> dict[str, float]:
     return {"length_auc": pair_auc([np.array(answers)], [np.array(distractors)]), "answer_longest_rate": float(longest.mean()) if len(groups) else math.nan}
 
 
-__all__ = ["Group", "NaiveBayes", "OVERALL", "RULES", "RuleOutcome", "binomial_p", "bm25_scores", "char_bigrams", "evaluate_rule",
-           "groups_from_dataset", "groups_from_relevance", "hits", "query_blind_matrix", "shared_counts", "rule_scores", "length_conditions", "margins", "overlap_direction", "pair_auc", "rule_table", "sentence_count", "text_length"]
+__all__ = [
+    "OVERALL",
+    "RULES",
+    "Group",
+    "NaiveBayes",
+    "RuleOutcome",
+    "binomial_p",
+    "bm25_scores",
+    "char_bigrams",
+    "evaluate_rule",
+    "groups_from_dataset",
+    "groups_from_relevance",
+    "hits",
+    "length_conditions",
+    "margins",
+    "overlap_direction",
+    "pair_auc",
+    "query_blind_matrix",
+    "rule_scores",
+    "rule_table",
+    "sentence_count",
+    "shared_counts",
+    "text_length",
+]

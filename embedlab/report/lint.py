@@ -159,6 +159,26 @@ class LintReport:
         return pd.DataFrame([{"dataset": self.dataset, "name": c.name, **c.values, **{k: v for k, v in c.details.items() if isinstance(v, str)},
                               "flagged": c.flagged, "rule": c.rule} for c in self.cues])
 
+    @property
+    def shortcuts(self) -> pd.DataFrame:
+        """The shortcut-rule cues (`overlap`, `query-blind`) per category and overall: cue, direction,
+        category, n, top1, chance, p_value, flagged."""
+        rows = []
+        for c in self.cues:
+            if "by_category" not in c.details:
+                continue
+            head = {"dataset": self.dataset, "cue": c.name, "direction": c.details.get("direction") or ""}
+            rows.append({**head, "category": OVERALL, "n": sum(v["n"] for v in c.details["by_category"].values()), **{k: c.values[k] for k in ("top1", "chance", "p_value")}, "flagged": c.flagged})
+            rows += [{**head, "category": cat, **v} for cat, v in c.details["by_category"].items()]
+        frame = pd.DataFrame(rows, columns=["dataset", "cue", "direction", "category", "n", "top1", "chance", "p_value", "flagged"])
+        return frame[frame["n"] > 0].reset_index(drop=True)  # a set without judged distractors has none
+
+    @property
+    def ngrams(self) -> pd.DataFrame:
+        """The n-grams that carry the query-blind classifier (`shortcuts.NaiveBayes.carriers`)."""
+        found = next((c.details.get("ngrams", []) for c in self.cues if c.name == "query-blind"), [])
+        return pd.DataFrame(found, columns=["ngram", "weight", "carry", "answers", "distractors"]).assign(dataset=self.dataset)
+
     def to_frame(self) -> pd.DataFrame:
         """Per category and overall (`category == "(all)"`): counts, kinds and every cue."""
         return self.groups.copy()
@@ -611,7 +631,7 @@ def lint_sets(datasets: Sequence[Dataset], thresholds: Thresholds | None = None,
     return [lint(ds, thresholds, model=model) for ds in datasets]
 
 
-PARTS = ("cues", "groups", "documents", "queries", "near_duplicates", "cross_query")
+PARTS = ("cues", "groups", "documents", "queries", "near_duplicates", "cross_query", "shortcuts", "ngrams")
 
 
 def stack(reports: Sequence[LintReport], part: str) -> pd.DataFrame:
