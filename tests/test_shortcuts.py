@@ -48,16 +48,19 @@ def test_overlap_rules_by_hand():
     assert shortcuts.evaluate_rule([group("苹果手机", "苹果手机好", "香蕉")], "overlap-forward").hits.tolist() == [1.0]
 
 
-def test_bm25_matches_bm25s():
-    bm25s = pytest.importorskip("bm25s")
+def test_bm25_by_hand():
+    """Lucene's BM25 (bm25s): idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf / (tf + k1 (1 - b + b len / avglen))."""
     docs = [["苹果", "手机", "手机"], ["香蕉"], ["苹果", "香蕉", "梨", "桃"]]
-    query = ["苹果", "手机", "梨"]
-    vocab: dict[str, int] = {}
-    ids = [[vocab.setdefault(w, len(vocab)) for w in d] for d in docs]
-    retriever = bm25s.BM25(k1=1.5, b=0.75)  # default method "lucene": the same idf and tf saturation
-    retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
-    expected = retriever.get_scores(query)
-    assert shortcuts.bm25_scores(query, docs) == pytest.approx(np.asarray(expected, dtype=np.float64), rel=1e-5)
+    query = ["苹果", "手机", "梨", "没有"]
+    avg = 8 / 3
+
+    def term(tf: float, df: int, length: int) -> float:
+        idf = np.log(1 + (3 - df + 0.5) / (df + 0.5))
+        return idf * tf / (tf + 1.5 * (1 - 0.75 + 0.75 * length / avg))
+
+    expected = [term(1, 2, 3) + term(2, 1, 3), 0.0, term(1, 2, 4) + term(1, 1, 4)]
+    assert shortcuts.bm25_scores(query, docs) == pytest.approx(expected, rel=1e-5)
+    assert shortcuts.bm25_scores(["没有"], docs).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_query_blind_is_held_out():

@@ -159,20 +159,18 @@ def _shared_words(groups: Sequence[Group], sign: float) -> Scores:
 
 
 def bm25_scores(query: Sequence[str], documents: Sequence[Sequence[str]]) -> np.ndarray:
-    """BM25 as Lucene and bm25s compute it (k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + 0.5) /
-    (df + 0.5)), tf / (tf + k1 (1 - b + b len / avg len))) of each distinct token of `query`
-    against each token list of `documents`, with `documents` as the whole corpus."""
-    n = len(documents)
-    counts = [Counter(d) for d in documents]
-    lengths = np.array([len(d) for d in documents], dtype=np.float64)
-    avg = lengths.mean() if n and lengths.mean() > 0 else 1.0
-    scores = np.zeros(n)
-    for term in set(query):
-        tf = np.array([c[term] for c in counts], dtype=np.float64)
-        df = float((tf > 0).sum())
-        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        scores += idf * tf / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg))
-    return scores
+    """BM25 (bm25s, Lucene's variant, k1 = 1.5, b = 0.75) of each distinct token of `query` against
+    each token list of `documents`, with `documents` as the whole corpus (0 where none is shared)."""
+    import bm25s
+
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in d] for d in documents]
+    known = [t for t in dict.fromkeys(query) if t in vocab]
+    if not known or not any(ids):
+        return np.zeros(len(documents))
+    retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+    retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+    return np.asarray(retriever.get_scores(known), dtype=np.float64)
 
 
 def _bm25_inverse(groups: Sequence[Group], words: bool) -> Scores:
