@@ -130,7 +130,7 @@ def text_length(text: str) -> int:
 
 
 def _words(texts: Sequence[str]) -> list[list[str]]:
-    from embedlab.models.backends.lexical import segment
+    from embedlab.data.words import segment
 
     return segment(list(texts))
 

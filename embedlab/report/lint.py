@@ -302,7 +302,7 @@ def _word_overlap(dataset: Dataset, groups: _Groups) -> tuple[np.ndarray, np.nda
     distractors (NaN when it has none)."""
     from scipy import sparse
 
-    from embedlab.models.backends.lexical import segment
+    from embedlab.data.words import segment
 
     doc_words = segment(dataset.document_texts())
     query_words = segment(dataset.query_texts())

@@ -79,7 +79,7 @@ ENCODING_SOURCES: tuple[Path, ...] = tuple(
     for name in (
         "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
         "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
-        "models/backends/bge_m3.py", "models/backends/shortcut.py", "data/shortcuts.py",
+        "models/backends/bge_m3.py", "models/backends/shortcut.py", "data/shortcuts.py", "data/words.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing
