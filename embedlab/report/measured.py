@@ -134,7 +134,7 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
     after load and peak, labelled "host RSS, CPU run" (`device` "CPU"). The article's
     reported GPU figures are added (source REPORTED_LABEL, keyed by record name) only when
     some model here has GPU measurements: host RSS is never set beside them. Cue baselines
-    (backend "length") are left out."""
+    (backends of CUE_BACKENDS) are left out."""
     runs = report.runs
     if runs.empty:
         return pd.DataFrame(columns=MEMORY_COLUMNS)
