@@ -147,6 +147,7 @@ def test_shortcut_records():
         load_backend(get_model("query-blind").with_options(rule="longest"))
 
 
+@pytest.mark.integration  # a worker process
 def test_run_rows_agree_with_lint(tmp_path):
     """The run's query-blind and overlap-inverse rows rank each query as lint's cues do: the same
     per-query top-1 (overlap: where lint's rule has no tie, as the run breaks ties at random)."""

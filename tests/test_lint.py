@@ -4,9 +4,6 @@ cue), through the pure function and the real command in a subprocess."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +66,6 @@ def shortcut_file(path: Path, plant: str, n_queries: int = 30) -> Path:
                         "distractors": [{"kind": "topical", "text": t} for t in texts[1:]]})
     path.write_text(yaml.safe_dump({"name": path.stem, "queries": queries}, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
-
-
-def run_lint(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "embedlab.cli", "lint", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
 def cue(report: dict, name: str) -> dict:
@@ -141,9 +133,9 @@ def test_balanced_set_has_no_flagged_cue(tmp_path):
     assert report.candidates == "judged"
 
 
-def test_cli_exit_status_and_json_shape(tmp_path):
-    planted = run_lint(str(trap_file(tmp_path / "planted.yaml", planted=True)), "--format", "json", "--no-model")
-    balanced = run_lint(str(trap_file(tmp_path / "balanced.yaml", planted=False)), "--format", "json", "--no-model")
+def test_cli_exit_status_and_json_shape(embedlab_cli, tmp_path):
+    planted = embedlab_cli("lint", str(trap_file(tmp_path / "planted.yaml", planted=True)), "--format", "json", "--no-model")
+    balanced = embedlab_cli("lint", str(trap_file(tmp_path / "balanced.yaml", planted=False)), "--format", "json", "--no-model")
     assert planted.returncode == 1, planted.stderr
     assert balanced.returncode == 0, balanced.stdout + balanced.stderr
     for result, name in ((planted, "planted"), (balanced, "balanced")):
@@ -161,15 +153,15 @@ def test_cli_exit_status_and_json_shape(tmp_path):
     assert not any(c["flagged"] for c in json.loads(balanced.stdout)["cues"])
 
 
-def test_cli_table_and_threshold_override(tmp_path):
+def test_cli_table_and_threshold_override(embedlab_cli, tmp_path):
     path = str(trap_file(tmp_path / "planted.yaml", planted=True))
-    table = run_lint(path, "--no-model")
+    table = embedlab_cli("lint", path, "--no-model")
     assert table.returncode == 1
     assert "FLAGGED length" in table.stdout and "per category" in table.stdout
     # widen every threshold: nothing is flagged any more
-    relaxed = run_lint(path, "--no-model", "-t", "auc_high=1.0", "-t", "longest_rate=1.0", "-t", "judged_margin=1.0")
+    relaxed = embedlab_cli("lint", path, "--no-model", "-t", "auc_high=1.0", "-t", "longest_rate=1.0", "-t", "judged_margin=1.0")
     assert relaxed.returncode == 0, relaxed.stdout
-    bad = run_lint(path, "--no-model", "-t", "auc_hihg=0.7")
+    bad = embedlab_cli("lint", path, "--no-model", "-t", "auc_hihg=0.7")
     assert bad.returncode == 2 and "auc_high" in bad.stderr
 
 
@@ -219,9 +211,9 @@ def test_answer_that_fits_another_query_is_warned(tmp_path):
     assert any("answer 'phone-a' of 'phone' also fits query 'phone-again'" in w for w in report.warnings)
 
 
-def test_bm25_in_judged_mode_solves_the_seed():
+def test_bm25_in_judged_mode_solves_the_seed(embedlab_cli):
     """The article's 8 cases: word overlap alone finds every answer."""
-    result = run_lint("seed", "--format", "json", "--no-model")
+    result = embedlab_cli("lint", "seed", "--format", "json", "--no-model")
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["dataset"] == "seed" and data["n_queries"] == 8
@@ -274,8 +266,8 @@ def test_answers_opening_alike_flag_query_blind(tmp_path):
 
 
 @pytest.mark.parametrize(("plant", "direction"), [("inverse", "inverse"), ("forward", "forward")])
-def test_query_repeated_flags_overlap_with_its_direction(tmp_path, plant, direction):
-    result = run_lint(str(shortcut_file(tmp_path / f"{plant}.yaml", plant)), "--format", "json", "--no-model")
+def test_query_repeated_flags_overlap_with_its_direction(embedlab_cli, tmp_path, plant, direction):
+    result = embedlab_cli("lint", str(shortcut_file(tmp_path / f"{plant}.yaml", plant)), "--format", "json", "--no-model")
     assert result.returncode == 1, result.stderr
     overlap = cue(json.loads(result.stdout), "overlap")
     assert overlap["direction"] == direction and overlap["flagged"] is True
@@ -283,7 +275,7 @@ def test_query_repeated_flags_overlap_with_its_direction(tmp_path, plant, direct
     assert set(overlap["by_category"]) == {"homonym", "idiom"}
     assert {"top1", "chance", "p_value", "flagged", "n"} <= set(overlap["by_category"]["idiom"])
     assert len(overlap["items"]) == 10 and overlap["items"][0]["margin"] > 0
-    table = run_lint(str(tmp_path / f"{plant}.yaml"), "--no-model")
+    table = embedlab_cli("lint", str(tmp_path / f"{plant}.yaml"), "--no-model")
     assert "FLAGGED overlap" in table.stdout and f"direction: {direction}" in table.stdout and "rewrite first" in table.stdout
 
 
