@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 
 from embedlab.data.datasets import Dataset
-from embedlab.evaluation.metrics import pessimistic_order
+from embedlab.evaluation.metrics import metric_set, pessimistic_order
 from embedlab.evaluation.results import StageRows
-from embedlab.evaluation.metrics import metric_set
 from embedlab.evaluation.scoring import judged_candidates, per_query_table
 from embedlab.models.rerank import Reranker
 from embedlab.run import probe
