@@ -40,13 +40,13 @@ def second_stages(cfg, fuse: list[str] | None, fuse_method: str, fuse_k: float, 
     """The run config with `--fuse` fusions added and `--rerank` applied to every model
     (cue baselines aside) and fusion of the run; names checked against the run's models."""
     from embedlab.evaluation.config import Fusion, Rerank, check_stage_names, reranker_from_arg
-    from embedlab.evaluation.results import CUE_BACKEND
+    from embedlab.evaluation.results import CUE_BACKENDS
 
     fusions = (*cfg.fusions, *(Fusion.from_arg(text, fuse_method, fuse_k) for text in fuse or []))
     reranks = cfg.reranks
     if rerank:
         spec = reranker_from_arg(rerank)
-        stages = [s.name for s in cfg.models if s.backend != CUE_BACKEND] + [f.name for f in fusions]
+        stages = [s.name for s in cfg.models if s.backend not in CUE_BACKENDS] + [f.name for f in fusions]
         reranks = (*reranks, *(Rerank(name, spec, rerank_top_k) for name in stages))
     check_stage_names(cfg.models, fusions, reranks, "--fuse/--rerank")
     return replace(cfg, fusions=fusions, reranks=reranks)
@@ -71,7 +71,7 @@ def run(
     fuse_k: Annotated[float, typer.Option(help="k of reciprocal rank fusion.")] = 60.0,
     rerank: Annotated[Optional[str], typer.Option(help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'.")] = None,
     rerank_top_k: Annotated[int, typer.Option(help="Documents per query the reranker re-scores.", min=1)] = 20,
-    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="A metric beside the defaults (top1..top10, mrr, ndcg@10, recall@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.")] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="A metric beside the defaults (top1, top3, top5, mrr, ndcg@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.")] = None,
 ) -> None:
     """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json.
 
@@ -269,13 +269,34 @@ def check(
 
 
 
-def _register_lint() -> None:
-    from embedlab.report.lint import lint_command
+@app.command("lint")
+def lint(
+    dataset: Annotated[str, typer.Argument(help="Bundled data set name, BEIR folder, trap file (.yaml/.jsonl) or pairs CSV.")],
+    output_format: Annotated[str, typer.Option("--format", "-f", help="table (readable) or json.")] = "table",
+    threshold: Annotated[Optional[list[str]], typer.Option("--threshold", "-t", help="NAME=VALUE, e.g. auc_high=0.65; repeatable (see docs/writing-traps.md).")] = None,
+    model: Annotated[bool, typer.Option("--model/--no-model", help="Check with multilingual-e5-small which answers also fit another query.")] = True,
+) -> None:
+    """Find shortcut cues (length, word overlap, query-blind genre, style) in a data set; exit 1 if any is flagged."""
+    import json
 
-    app.command("lint", help="Find shortcut cues (length, word overlap, style) in a data set; exit 1 if any is flagged.")(lint_command)
+    from embedlab.data.datasets import load_dataset
+    from embedlab.report.lint import Thresholds
+    from embedlab.report.lint import lint as lint_dataset
 
-
-_register_lint()
+    if output_format not in ("table", "json"):
+        typer.echo(f"error: --format: expected 'table' or 'json', got {output_format!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        thresholds = Thresholds().with_overrides(threshold or [])
+        report = lint_dataset(load_dataset(dataset), thresholds, model=model)
+    except EmbedlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output_format == "json":
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(report.to_text())
+    raise typer.Exit(1 if report.flagged else 0)
 
 
 def main() -> None:

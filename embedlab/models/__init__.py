@@ -5,7 +5,7 @@ only when a model of theirs is asked for)."""
 from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, get_model, prompt_warnings, spec_from_config
 
 __all__ = [
-    "DEFAULT_MODELS", "MODELS", "ModelSpec", "get_model", "load_backend", "prompt_warnings", "segment", "spec_from_config",
+    "DEFAULT_MODELS", "MODELS", "ModelSpec", "get_model", "load_backend", "prompt_warnings", "spec_from_config",
     "weights_path",
 ]
 
@@ -15,13 +15,6 @@ def load_backend(spec: ModelSpec):
     from embedlab.models import backends
 
     return backends.load_backend(spec)
-
-
-def segment(texts: list[str]) -> list[list[str]]:
-    """The words of each text as the BM25 baseline splits them (jieba search mode)."""
-    from embedlab.models.backends import lexical
-
-    return lexical.segment(texts)
 
 
 def weights_path(spec: ModelSpec) -> str:

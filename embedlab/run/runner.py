@@ -157,6 +157,8 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             start = time.perf_counter()
             if lexical:
                 backend.index(task.documents)
+                if task.relevance is not None:
+                    backend.judge(task.queries, task.relevance)  # only a scorer that learns from them (query-blind) uses them
                 if task.rank_block is not None and task.relevance is not None and len(task.queries) * len(task.documents) > task.keep_scores:
                     result.ranks = rank_in_blocks(backend, task, settings.query_block, spec.options.get("candidates"))
                 else:
