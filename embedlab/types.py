@@ -62,7 +62,7 @@ class RunSettings:
     ray_address: str | None = None  # None with engine "ray": a local Ray cluster
     # a run whose timings are not shown (prompt variants, public samples) may take its corpus
     # vectors from the cache's documents store (same model, document prompt and documents)
-    # and encode only its queries; its timed set then holds queries alone
+    # and encode only its queries; its timed set then holds queries alone (read by the runner)
     reuse_documents: bool = False
     # metrics reported beside the defaults, by name ("recall@100", "ndcg@20"): parsed and
     # checked by the evaluation stage (evaluation.metrics.parse_metric), which derives the
@@ -85,6 +85,8 @@ class EncodeTask:
     relevance: Relevance | None = None
     keep_scores: int = 2_000_000  # scorer matrices up to this many cells come back whole
     depth: int = 10  # top documents a scorer's worker keeps per query (set from the run's metrics)
+    # the embedding cache holds this corpus's vectors (`RunSettings.reuse_documents`): encode the queries only
+    documents_known: bool = False
     # the evaluation stage's ranking of a block of scores, `rank_block(scores, start, relevance, candidates, depth=)`
     # (`embedlab.evaluation.ranking.rank_block`), handed in so that the run stage ranks without importing it
     rank_block: Callable[..., RankSummary] | None = None
@@ -96,7 +98,7 @@ class EncodeTask:
         """From an `embedlab.data.Dataset` (or anything with its text accessors and qrels)."""
         return cls(
             dataset.name, dataset.query_texts(), dataset.document_texts(), dataset.instruction,
-            Relevance.from_dataset(dataset), keep_scores, depth, rank_block,
+            Relevance.from_dataset(dataset), keep_scores, depth, rank_block=rank_block,
         )
 
 

@@ -10,11 +10,12 @@ __all__ = [
 ]
 
 
-def load_backend(spec: ModelSpec):
-    """The backend of `spec` loaded (an Encoder, or a Scorer that scores the corpus itself)."""
+def load_backend(spec: ModelSpec, dimensions: int | None = None):
+    """The backend of `spec` loaded (an Encoder, bound to MRL `dimensions` when given, or a
+    Scorer that scores the corpus itself)."""
     from embedlab.models import backends
 
-    return backends.load_backend(spec)
+    return backends.load_backend(spec, dimensions)
 
 
 def weights_path(spec: ModelSpec) -> str:

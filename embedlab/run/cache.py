@@ -622,7 +622,7 @@ def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
             log.info("embedlab cache: %s's tasks come from %d runs; rerunning it on all of them", spec.name, len(runs))
         measured_at, run_id = now_iso(), uuid.uuid4().hex
         known = _known_documents(cache, spec, tasks, settings)
-        outcome = runner(spec, [replace(task, documents=[]) if task.dataset in known else task for task in tasks], settings)
+        outcome = runner(spec, [replace(task, documents_known=task.dataset in known) for task in tasks], settings)
         if outcome.status == "ok":
             for task in tasks:
                 result = outcome.datasets.get(task.dataset)
@@ -630,7 +630,6 @@ def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
                     continue
                 if task.dataset in known:
                     result.doc_embeddings = known[task.dataset]
-                    outcome.dim = int(result.doc_embeddings.shape[1])
                 entry = cache.store(spec, task, settings, outcome, measured_at, run_id)
                 if not spec.lexical and task.dataset not in known:
                     cache.store_documents(spec, task, settings, entry, run_id)

@@ -173,7 +173,7 @@ class ShardEncoder:
             raise RuntimeError(f"this Ray worker ({socket.gethostname()}) runs other embedlab encoding code than the driver: install the same embedlab on every node")
         self.spec, self.settings = spec, settings
         start = time.perf_counter()
-        self.backend = load_backend(spec)
+        self.backend = load_backend(spec, settings.dimensions)
         self.load_s = time.perf_counter() - start
         if spec.lexical:
             raise RuntimeError(f"model {spec.name!r} is a scorer, not an encoder: it cannot encode shards")

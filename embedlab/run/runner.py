@@ -57,7 +57,7 @@ def _batched_encode(encoder, texts: Sequence[str], kind: str, settings: RunSetti
     starts = range(0, len(texts), settings.batch_size)
     for start in tqdm(starts, desc=desc, disable=not settings.progress or len(starts) < 2, leave=False):
         batch = list(texts[start : start + settings.batch_size])
-        chunks.append(encoder.encode(batch, kind, instruction=instruction, dimensions=settings.dimensions))
+        chunks.append(encoder.encode(batch, kind, instruction=instruction))
     if not chunks:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
@@ -121,7 +121,7 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         sampler.mark("before")
         torch_before = probe.torch_allocated_gib()
         start = time.perf_counter()
-        backend = load_backend(spec)
+        backend = load_backend(spec, settings.dimensions)
         outcome.load_s = time.perf_counter() - start
         outcome.host_rss_after_load_gib = probe.tree_rss_gib()
         sampler.mark("after_load")
@@ -136,12 +136,13 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             backend.index(warm)
             backend.score(warm[:2])
         else:
-            backend.encode(warm, "document", dimensions=settings.dimensions)
+            backend.encode(warm, "document")
         outcome.warmup_s = time.perf_counter() - start
 
         for task in tasks:
             result = DatasetOutcome()
-            timed = [*task.queries, *task.documents][: settings.timing_texts]
+            # a run whose timings are not shown (reuse_documents) times its queries alone, cached corpus or not
+            timed = [*task.queries, *([] if settings.reuse_documents and not lexical else task.documents)][: settings.timing_texts]
             n_q = min(len(task.queries), len(timed))
             if lexical:
                 def one() -> None:
@@ -149,9 +150,9 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
                     backend.score(timed[:n_q] or timed[:1])
             else:
                 def one() -> None:
-                    backend.encode(timed[:n_q], "query", instruction=task.instruction, dimensions=settings.dimensions)
-                    if n_q < len(timed):  # no documents when they come from the cache (reuse_documents)
-                        backend.encode(timed[n_q:], "document", dimensions=settings.dimensions)
+                    backend.encode(timed[:n_q], "query", instruction=task.instruction)
+                    if n_q < len(timed):
+                        backend.encode(timed[n_q:], "document")
             result.latency = probe.time_call(one, settings.repeats)
             result.n_timed = len(timed)
             start = time.perf_counter()
@@ -166,10 +167,11 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
                     check_finite(result.scores, f"{task.dataset}: scores")
             else:
                 result.query_embeddings = _batched_encode(backend, task.queries, "query", settings, task.instruction, f"{spec.name} {task.dataset} queries")
-                result.doc_embeddings = _batched_encode(backend, task.documents, "document", settings, task.instruction, f"{spec.name} {task.dataset} corpus")
                 check_finite(result.query_embeddings, f"{task.dataset}: query embeddings")
-                check_finite(result.doc_embeddings, f"{task.dataset}: document embeddings")
-                outcome.dim = int(result.doc_embeddings.shape[1])
+                outcome.dim = int(result.query_embeddings.shape[1])
+                if not task.documents_known:  # else the cache attaches the stored corpus vectors
+                    result.doc_embeddings = _batched_encode(backend, task.documents, "document", settings, task.instruction, f"{spec.name} {task.dataset} corpus")
+                    check_finite(result.doc_embeddings, f"{task.dataset}: document embeddings")
             result.encode_s = time.perf_counter() - start
             outcome.datasets[task.dataset] = result
 
@@ -180,9 +182,9 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             # backend in one call, so it batches (and sorts by length) as it would a corpus. A
             # first pass also pays one-time costs (lazily loaded GPU kernels, allocator growth,
             # clocks ramping up) that made a fresh worker's figure up to 5x low on an H200.
-            backend.encode(texts, "document", dimensions=settings.dimensions)
+            backend.encode(texts, "document")
             start = time.perf_counter()
-            backend.encode(texts, "document", dimensions=settings.dimensions)
+            backend.encode(texts, "document")
             elapsed = time.perf_counter() - start
             outcome.throughput_texts_per_s = len(texts) / elapsed
             tokens = backend.count_tokens(texts)

@@ -103,10 +103,11 @@ def plan_shards(
 
 
 def encode_batches(encoder: Any, texts: Sequence[str], kind: Kind, instruction: str, settings: RunSettings) -> np.ndarray:
-    """`texts` encoded `settings.batch_size` at a time (the runner's batching), float32
+    """`texts` encoded by `encoder` (bound to the run's dimensions at load) `settings.batch_size`
+    at a time (the runner's batching), float32
     (len(texts), dim); raises ValueError on NaN or inf."""
     chunks = [
-        encoder.encode(list(texts[start : start + settings.batch_size]), kind, instruction=instruction, dimensions=settings.dimensions)
+        encoder.encode(list(texts[start : start + settings.batch_size]), kind, instruction=instruction)
         for start in range(0, len(texts), settings.batch_size)
     ]
     array = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros((0, 0), dtype=np.float32)

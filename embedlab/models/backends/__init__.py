@@ -130,8 +130,9 @@ EXTRAS = {
 }
 
 
-def load_backend(spec: ModelSpec) -> Encoder | Scorer:
-    """Instantiate the backend named by `spec.backend` ("module:Class" or a short name)."""
+def load_backend(spec: ModelSpec, dimensions: int | None = None) -> Encoder | Scorer:
+    """Instantiate the backend named by `spec.backend` ("module:Class" or a short name); an
+    encoder with `dimensions` (MRL) is bound to them: every `encode` then asks for them."""
     module_name, _, class_name = spec.backend_target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -146,7 +147,24 @@ def load_backend(spec: ModelSpec) -> Encoder | Scorer:
     backend = getattr(module, class_name)(spec)
     if not isinstance(backend, wanted):
         raise BackendUnavailableError(f"model {spec.name!r}: backend {spec.backend!r} gave {type(backend).__name__}, not {what}, which this record needs")
-    return backend
+    if dimensions is None or spec.lexical:
+        return backend
+    spec.check_dimensions(dimensions)
+    return DimensionsBound(backend, dimensions)
+
+
+class DimensionsBound:
+    """An encoder whose every `encode` asks for `dimensions` (MRL truncation), bound once at
+    load; everything else is the encoder's own."""
+
+    def __init__(self, encoder: Encoder, dimensions: int) -> None:
+        self.encoder, self.dimensions = encoder, dimensions
+
+    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None) -> np.ndarray:
+        return self.encoder.encode(texts, kind, instruction=instruction, dimensions=self.dimensions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.encoder, name)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
