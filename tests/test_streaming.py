@@ -152,3 +152,20 @@ def test_huge_finite_scores_are_ranked_not_refused() -> None:
     relevance = Relevance(np.array([0, 1]), np.array([3, 7]), np.array([1, 1]), 2, 50)
     summary = rank_block(scores, 0, relevance, depth=10)
     assert summary.rank.tolist() == [50, 1]
+
+
+def test_a_scorer_ranks_in_blocks_with_the_ranking_the_evaluation_hands_it() -> None:
+    """The run stage imports no ranking: the task carries `rank_block`, and a scorer whose
+    matrix is over `keep_scores` cells returns that ranking's summary, never the matrix."""
+    from embedlab.models import get_model
+    from embedlab.run.runner import run_model
+    from embedlab.types import EncodeTask, RunSettings
+
+    ds = load_dataset("seed")
+    settings = RunSettings(progress=False, repeats=1, throughput_texts=0, query_block=3)
+    task = EncodeTask.from_dataset(ds, keep_scores=10, rank_block=rank_block)
+    assert task.rank_block is rank_block and not task.documents_known
+    result = run_model(get_model("bm25"), [task], settings).datasets["seed"]
+    assert result.scores is None and result.ranks is not None and len(result.ranks.rank) == len(ds.query_ids)
+    whole = run_model(get_model("bm25"), [EncodeTask.from_dataset(ds, keep_scores=10)], settings).datasets["seed"]
+    assert whole.ranks is None and whole.scores.shape == (len(ds.query_ids), len(ds.doc_ids))
