@@ -18,12 +18,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose a tex
 def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: str | None):
     """The run config the command line asks for: the config file's (or the defaults'),
     with -m/-d replacing its models/data sets and --backend applied to every model."""
+    from embedlab.data.datasets import TRAP_SETS
     from embedlab.evaluation.config import RunConfig
     from embedlab.models.records import DEFAULT_MODELS, get_model
     from embedlab.types import RunSettings
 
     if cfg is None:
-        cfg = RunConfig(models=[], datasets=["seed", "traps-zh"], settings=RunSettings())
+        cfg = RunConfig(models=[], datasets=list(TRAP_SETS), settings=RunSettings())
         models = models or list(DEFAULT_MODELS)
     specs = list(cfg.models)
     if models:

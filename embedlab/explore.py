@@ -27,11 +27,10 @@ import numpy as np
 import pandas as pd
 
 from embedlab.data.categories import kind_for_query
-from embedlab.data.datasets import Dataset, load_dataset
+from embedlab.data.datasets import TRAP_SETS, Dataset, load_dataset
 from embedlab.evaluation.results import Report
 from embedlab.models.records import ModelSpec
 
-TRAP_SETS: tuple[str, ...] = ("traps-zh", "seed")
 OUTCOMES: tuple[str, ...] = ("won", "lost", "tied")
 ALL = "all"
 NO_COMPARISON = "(none)"

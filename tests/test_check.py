@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from embedlab.errors import ConfigError
+from embedlab.models.records import MODELS, ModelSpec
 from embedlab.run.check import (
     CHECK_QUERIES,
     FP32_MIN_COSINE,
@@ -26,8 +28,6 @@ from embedlab.run.check import (
     run_backend_isolated,
     run_checks,
 )
-from embedlab.errors import ConfigError
-from embedlab.models.records import MODELS, ModelSpec
 
 pytest_plugins = ["tests.conftest_models"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +135,7 @@ def test_crashing_hanging_and_overflowing_backends_are_failed_rows(tmp_path: Pat
     noisy = run_backend_isolated(ModelSpec(name="noisy", backend="tests.crashing_backend:NoisyCrashBackend", path=str(tmp_path)), texts)
     assert noisy.status == "failed" and "CUDA out of memory" in noisy.error
     hang = run_backend_isolated(ModelSpec(name="hang", backend="tests.crashing_backend:HangingBackend", path=str(tmp_path)), texts, timeout_s=6)
-    assert hang.status == "failed" and "no result after 6 s" in hang.error and "never frees up" in hang.error
+    assert hang.status == "failed" and "timed out after 6 s" in hang.error and "never frees up" in hang.error
 
     specs = [
         ModelSpec(name="overflow", backend="tests.crashing_backend:OverflowEncoder", path=str(tmp_path)),

@@ -9,7 +9,7 @@ import pytest
 import embedlab as el
 from embedlab.errors import ConfigError
 from embedlab.evaluation.scoring import rank_embeddings
-from embedlab.evaluation.search import SearchSettings, recall_at_k, search_top_k
+from embedlab.evaluation.search import SearchSettings, search_overlap_at_k, search_top_k
 from embedlab.types import Relevance
 from tests.fake_encoders import fake_spec
 
@@ -37,16 +37,16 @@ def test_hnsw_recall_is_measured_against_exact(vectors) -> None:
     queries, docs, exact = vectors
     wide, *_ = search_top_k(queries, docs, SearchSettings(index="hnsw", hnsw_m=8, ef_search=2000))
     narrow, *_ = search_top_k(queries, docs, SearchSettings(index="hnsw", hnsw_m=4, ef_construction=8, ef_search=10))
-    assert recall_at_k(wide, exact, 10) == 1.0
-    assert recall_at_k(narrow, exact, 10) <= recall_at_k(wide, exact, 10)
+    assert search_overlap_at_k(wide, exact, 10) == 1.0
+    assert search_overlap_at_k(narrow, exact, 10) <= search_overlap_at_k(wide, exact, 10)
 
 
 def test_ivf_recall_is_exact_when_every_cell_is_probed_and_lower_with_one(vectors) -> None:
     queries, docs, exact = vectors
     every, *_ = search_top_k(queries, docs, SearchSettings(index="ivf", nlist=32, nprobe=32))
     one, *_ = search_top_k(queries, docs, SearchSettings(index="ivf", nlist=32, nprobe=1))
-    assert recall_at_k(every, exact, 10) == 1.0
-    assert recall_at_k(one, exact, 10) < 1.0
+    assert search_overlap_at_k(every, exact, 10) == 1.0
+    assert search_overlap_at_k(one, exact, 10) < 1.0
 
 
 def test_bad_search_settings_fail_before_any_model_runs() -> None:

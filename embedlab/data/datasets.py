@@ -26,6 +26,7 @@ from embedlab.errors import DataError, UnknownNameError
 
 META_KEYS = ("name", "description", "language", "license", "instruction", "instruction_zh", "source", "version")
 CANDIDATE_MODES = ("all", "judged")
+TRAP_SETS: tuple[str, ...] = ("seed", "traps-zh")  # the bundled trap sets: what a run and the reports use by default
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def search_top_k(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, setti
     return ids.astype(np.int64), scores, build_s, time.perf_counter() - start
 
 
-def recall_at_k(found: np.ndarray, exact: np.ndarray, k: int) -> float:
+def search_overlap_at_k(found: np.ndarray, exact: np.ndarray, k: int) -> float:
     """Mean share of each query's exact top-k documents that the index also returned in its
     top k (entries < 0 are empty slots)."""
     found, exact = found[:, :k], exact[:, :k]
@@ -104,7 +104,7 @@ def search_columns(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, exa
     ids, _, build_s, search_s = search_top_k(query_embeddings, doc_embeddings, settings)
     return {
         "search_index": settings.index,
-        f"search_recall_at_{settings.k}": recall_at_k(ids, exact_top_ids, settings.k),
+        f"search_recall_at_{settings.k}": search_overlap_at_k(ids, exact_top_ids, settings.k),
         "search_build_s": build_s,
         "search_s": search_s,
     }

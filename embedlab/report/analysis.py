@@ -42,7 +42,7 @@ from embedlab.report.measured import (  # noqa: F401
     HOST_MEMORY_MEASURES,
     HOST_RSS_LABEL,
     MEASURED_LABEL,
-    MEMORY_COLUMNS,
+    MEMORY_FRAME_COLUMNS,
     REPORTED_LABEL,
     REPORTED_MEMORY_MEASURE,
     machine_table,

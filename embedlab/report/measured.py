@@ -130,7 +130,8 @@ def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
     return pd.concat([measured, reported], ignore_index=True)
 
 
-MEMORY_COLUMNS = ["model", "source", "device", "measure", "value_gib", "params_m", "gpu_device", "gpu_mem_source", "note"]
+# the long-format memory frame (`memory_frame`): one row per model and measure
+MEMORY_FRAME_COLUMNS = ["model", "source", "device", "measure", "value_gib", "params_m", "gpu_device", "gpu_mem_source", "note"]
 
 
 def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
@@ -145,7 +146,7 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
     (backends of CUE_BACKENDS) are left out."""
     runs = report.runs
     if runs.empty:
-        return pd.DataFrame(columns=MEMORY_COLUMNS)
+        return pd.DataFrame(columns=MEMORY_FRAME_COLUMNS)
     dataset = _memory_dataset(runs, dataset)
     runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))]  # cue baselines hold no model
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
@@ -175,7 +176,7 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
                     "gpu_mem_source": "torch.cuda.memory_allocated", "note": f"{rec.article_name}, the article's table",
                 }
             )
-    return pd.DataFrame(rows, columns=MEMORY_COLUMNS)
+    return pd.DataFrame(rows, columns=MEMORY_FRAME_COLUMNS)
 
 
 def memory_note(frame: pd.DataFrame) -> str:

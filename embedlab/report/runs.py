@@ -7,13 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from embedlab.data.datasets import Dataset, load_dataset
+from embedlab.data.datasets import TRAP_SETS, Dataset, load_dataset
 from embedlab.evaluation import evaluate
 from embedlab.evaluation.results import Report
 from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, spec_from_config
 from embedlab.types import RunSettings
 
-TRAP_SETS: tuple[str, ...] = ("seed", "traps-zh")
 # The report's measurement protocol, the same as configs/default.yaml, so that `embedlab run
 # --config configs/default.yaml --cache-dir .cache/embedlab` and the notebooks share entries.
 REPORT_SETTINGS = RunSettings(repeats=5, timing_texts=64, throughput_texts=200, progress=False)

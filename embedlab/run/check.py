@@ -4,7 +4,7 @@ visibility, or CPU), whether the weights are there and load (how long), the exac
 and token ids sent for one query and one document, and whether the configured backend
 agrees with a reference backend (transformers by default) on a few Chinese texts.
 
-Each backend runs in its own worker process (`python -m embedlab.run.check JOB RESULT`), one
+Each backend runs in its own worker process (`embedlab.run.worker`), one
 after the other: a crash or an out-of-memory kill of one is a failed row, not a dead
 command, and two copies of a large model are never resident at once.
 
@@ -21,10 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +33,7 @@ import numpy as np
 from embedlab.errors import ConfigError, EmbedlabError
 from embedlab.files import env_vars
 from embedlab.models.records import ModelSpec
+from embedlab.run.worker import run_in_worker, stderr_tail
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -199,61 +197,17 @@ def probe_backend(spec: ModelSpec, texts: CheckTexts) -> BackendRun:
     return run
 
 
-def worker_main(job: str, result: str) -> int:
-    """`python -m embedlab.run.check JOB RESULT`: JOB holds (spec, texts) pickled by our parent;
-    RESULT gets the BackendRun as JSON."""
-    spec, texts = pickle.loads(Path(job).read_bytes())  # noqa: S301 - written by our own parent
-    run = probe_backend(spec, texts)
-    tmp = result + ".tmp"
-    Path(tmp).write_text(json.dumps(asdict(run), allow_nan=True), encoding="utf-8")
-    os.replace(tmp, result)
-    return 0
-
-
-# ---------------------------------------------------------------- parent side
-
-
-def _stderr_tail(path: Path, lines: int = 6) -> str:
-    """The last non-empty lines of a worker's stderr file, joined on one line."""
-    from embedlab.run.runner import stderr_tail
-
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return stderr_tail(text, lines)
-
-
 def run_backend_isolated(spec: ModelSpec, texts: CheckTexts, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendRun:
-    """`probe_backend` in a fresh interpreter; a crash, a kill or a timeout is a failed
-    run whose reason carries the tail of the worker's stderr."""
-    from embedlab.run.runner import stop_session
-
-    with tempfile.TemporaryDirectory(prefix="embedlab-check-") as tmp:
-        job, result, stderr = Path(tmp) / "job.pkl", Path(tmp) / "result.json", Path(tmp) / "stderr.txt"
-        job.write_bytes(pickle.dumps((spec, texts)))
-        with stderr.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "embedlab.run.check", str(job), str(result)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
-            )
-            try:
-                code = proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                stop_session(proc.pid)
-                proc.wait()
-                return BackendRun(spec.backend, "failed", "worker", f"no result after {timeout_s:.0f} s (killed); stderr: {_stderr_tail(stderr)}")
-            stop_session(proc.pid)  # engine processes the worker may have left behind
-        if code != 0 or not result.exists():
-            how = f"signal {-code}" if code < 0 else f"exit code {code}"
-            return BackendRun(spec.backend, "failed", "worker", f"worker process crashed ({how}); stderr: {_stderr_tail(stderr)}")
-        data = json.loads(result.read_text(encoding="utf-8"))
-        run = BackendRun(**data)
-        if run.status != "ok":
-            tail = _stderr_tail(stderr, 3)
-            if tail and tail not in run.error:
-                run.error = f"{run.error} (stderr: {tail})"
-        return run
+    """`probe_backend` in a fresh interpreter (`embedlab.run.worker`); a crash, a kill or a
+    timeout is a failed run whose reason carries the tail of the worker's stderr."""
+    done = run_in_worker(probe_backend, (spec, texts), timeout_s, echo=False)
+    if done.error:
+        return BackendRun(spec.backend, "failed", "worker", f"{done.error}; stderr: {stderr_tail(done.stderr, 6)}")
+    run = done.value
+    tail = stderr_tail(done.stderr, 3)
+    if run.status != "ok" and tail and tail not in run.error:
+        run.error = f"{run.error} (stderr: {tail})"
+    return run
 
 
 def _row(model: str, check: str, backend: str, status: str, value: float = float("nan"), threshold: str = "", detail: str = "") -> dict[str, Any]:
@@ -598,6 +552,3 @@ def check_meta(argv: Sequence[str], config: Path | None, reference: str | None, 
         "backends": table.attrs.get("backends", {}),
     }
 
-
-if __name__ == "__main__":
-    sys.exit(worker_main(sys.argv[1], sys.argv[2]))

@@ -14,25 +14,21 @@ peak. docs/measurement.md describes the whole protocol.
 
 from __future__ import annotations
 
-import pickle
-import subprocess
-import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from embedlab.models.records import ModelSpec
 from embedlab.run import probe
+from embedlab.run.worker import run_in_worker, stderr_tail
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, RunSettings
 
 __all__ = [
     "MEASUREMENTS", "DatasetOutcome", "EncodeTask", "ModelOutcome", "NonFiniteError", "RunSettings",
-    "check_finite", "model_runner", "run_model", "run_model_isolated", "stderr_tail", "stop_session",
+    "check_finite", "model_runner", "run_model", "run_model_isolated",
 ]
 
 
@@ -219,90 +215,17 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
     return outcome
 
 
-STDERR_TAIL_LINES = 12
-
-
-def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES, limit: int = 600) -> str:
-    """The last `lines` lines of a worker's stderr as one line; a progress bar redrawn with
-    carriage returns counts as its last state."""
-    kept = []
-    for line in text.split("\n"):
-        states = [s for s in line.split("\r") if s.strip()]
-        if states:
-            kept.append(" ".join(states[-1].split()))
-    return " | ".join(kept[-lines:])[-limit:]
-
-
-def stop_session(pid: int) -> None:
-    """Kill what is left of a worker's own session (started with start_new_session, so its
-    process group id is its pid): the worker and any engine process it started."""
-    import os
-    import signal
-
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
-    """`run_model` in a fresh interpreter (`python -m embedlab.run.worker`), so the model's
-    memory is measured where it lives and is released when the process exits. Works from
-    scripts, notebooks and stdin alike (no `__main__` guard needed). A crash of that
-    process (killed, out of memory, segfault) or a run past `settings.timeout_s` becomes a
-    failed outcome with the tail of the worker's stderr, not an exception or a hang. The
-    worker's stderr (progress, engine logs) is passed through as it comes."""
-    import codecs
-    import collections
-    import os
-    import threading
-
-    with tempfile.TemporaryDirectory(prefix="embedlab-worker-") as tmp:
-        job, result = Path(tmp) / "job.pkl", Path(tmp) / "result.pkl"
-        # pickle only crosses between this process and its own child, never a file kept on disk
-        job.write_bytes(pickle.dumps((spec, list(tasks), settings)))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "embedlab.run.worker", str(job), str(result)],
-            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-        )
-        tail: collections.deque[bytes] = collections.deque(maxlen=64)  # the last 64 KiB at most
-
-        def pump() -> None:
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            while chunk := os.read(proc.stderr.fileno(), 1024):
-                tail.append(chunk)
-                try:
-                    sys.stderr.write(decoder.decode(chunk))
-                    sys.stderr.flush()
-                except (OSError, ValueError):  # a closed or odd stderr must not stop the pump
-                    pass
-
-        reader = threading.Thread(target=pump, name="embedlab-worker-stderr", daemon=True)
-        reader.start()
-        timed_out = False
-        try:
-            proc.wait(timeout=settings.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            stop_session(proc.pid)
-            proc.wait()
-        except BaseException:
-            stop_session(proc.pid)
-            proc.wait()
-            raise
-        stop_session(proc.pid)  # engine processes the worker may have left behind
-        reader.join(timeout=5)
-        stderr = stderr_tail(b"".join(tail).decode("utf-8", errors="replace"))
-        if timed_out:
-            error = f"worker timed out after {settings.timeout_s:g} s (settings.timeout_s / --timeout) and was killed"
-        elif proc.returncode != 0 or not result.exists():
-            how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-            error = f"worker process crashed ({how})"
-        else:
-            return pickle.loads(result.read_bytes())  # noqa: S301 - written by our own child
-        if stderr:
-            error += f"; stderr: {stderr}"
-        return ModelOutcome(model=spec.name, status="failed", error=error)
+    """`run_model` in a fresh interpreter (`embedlab.run.worker`), so the model's memory is
+    measured where it lives and is released when the process exits. A crash of that process
+    or a run past `settings.timeout_s` becomes a failed outcome with the tail of the worker's
+    stderr, not an exception or a hang. The worker's stderr is passed through as it comes."""
+    done = run_in_worker(run_model, (spec, list(tasks), settings), settings.timeout_s)
+    if not done.error:
+        return done.value
+    error = done.error + (" (settings.timeout_s / --timeout)" if "timed out" in done.error else "")
+    tail = stderr_tail(done.stderr)
+    return ModelOutcome(model=spec.name, status="failed", error=f"{error}; stderr: {tail}" if tail else error)
 
 
 def model_runner(settings: RunSettings):
