@@ -89,7 +89,7 @@ def minilm_st(minilm_spec: ModelSpec):
 
 @pytest.fixture(scope="session")
 def reranker_spec(tiny_reranker_dir: Path) -> ModelSpec:
-    from embedlab.models.rerank import get_reranker
+    from embedlab.models.rerankers import get_reranker
 
     return get_reranker("qwen3-reranker-0.6b", path=str(tiny_reranker_dir), max_tokens=512, **VLLM_TEST_OPTIONS)
 
@@ -97,7 +97,7 @@ def reranker_spec(tiny_reranker_dir: Path) -> ModelSpec:
 @pytest.fixture(scope="session")
 def reranker_vllm(reranker_spec: ModelSpec):
     pytest.importorskip("vllm")
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     return load_reranker(reranker_spec.with_options(backend="vllm"))
 
@@ -105,7 +105,7 @@ def reranker_vllm(reranker_spec: ModelSpec):
 @pytest.fixture(scope="session")
 def reranker_transformers(reranker_spec: ModelSpec):
     pytest.importorskip("transformers")
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     return load_reranker(reranker_spec.with_options(backend="transformers", batch_size=4))
 

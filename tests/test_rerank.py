@@ -14,7 +14,7 @@ import pytest
 import embedlab as el
 from embedlab.models.records import ModelSpec
 from embedlab.evaluation.rerank import rerank, rerank_scores
-from embedlab.models.rerank import QWEN3_RERANK_PREFIX, QWEN3_RERANK_SUFFIX, get_reranker, rerank_prompt
+from embedlab.models.rerankers import QWEN3_RERANK_PREFIX, QWEN3_RERANK_SUFFIX, get_reranker, rerank_prompt
 from embedlab.evaluation.scoring import per_query_table
 
 pytest_plugins = ["tests.conftest_models"]
@@ -145,7 +145,7 @@ def confident_reranker(tiny_reranker_dir: Path, reranker_spec: ModelSpec, tmp_pa
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_reranker_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_reranker_dir, dtype=torch.float32).eval()
@@ -168,7 +168,7 @@ def confident_reranker(tiny_reranker_dir: Path, reranker_spec: ModelSpec, tmp_pa
 
 
 def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     spec, expected = confident_reranker
     scores = load_reranker(spec.with_options(backend="transformers", batch_size=4)).score(PAIRS)
@@ -180,7 +180,7 @@ def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> N
 
 
 def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     spec, expected = confident_reranker
     reranker = load_reranker(spec.with_options(backend="vllm"))
@@ -196,7 +196,7 @@ def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker)
 
 def test_bge_reranker_record_is_the_card_usage() -> None:
     from embedlab.errors import UnknownNameError
-    from embedlab.models.rerank import load_reranker, scorer_of
+    from embedlab.models.rerankers import load_reranker, scorer_of
 
     spec = get_reranker("bge-reranker-v2-m3")
     assert spec.path == "BAAI/bge-reranker-v2-m3" and spec.max_tokens == 512 and not spec.default_instruction
@@ -215,7 +215,7 @@ def bge_reranker_spec(tiny_bge_reranker_dir: Path) -> ModelSpec:
 
 @pytest.fixture(scope="module")
 def bge_reranker_transformers(bge_reranker_spec: ModelSpec):
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     return load_reranker(bge_reranker_spec.with_options(backend="transformers", batch_size=3))
 
@@ -232,7 +232,7 @@ def test_bge_reranker_pairs_are_framed_and_truncated_as_the_card_does(bge_rerank
 
 
 def test_bge_reranker_vllm_and_transformers_agree(bge_reranker_spec: ModelSpec, bge_reranker_transformers) -> None:
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     reranker = load_reranker(bge_reranker_spec.with_options(backend="vllm"))
     ours, reference = reranker.score(PAIRS), bge_reranker_transformers.score(PAIRS)

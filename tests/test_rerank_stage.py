@@ -69,7 +69,7 @@ def test_rerank_option_applies_to_every_model_and_fusion_but_cues() -> None:
 
 
 def test_reranked_row_in_evaluate(tiny_reranker) -> None:
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     fusion = Fusion("bm25+length", ("bm25", "length"))
     stages = [Rerank("bm25", tiny_reranker, 5), Rerank("bm25+length", tiny_reranker, 3)]

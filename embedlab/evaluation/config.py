@@ -13,7 +13,7 @@ from typing import Any
 from embedlab.errors import ConfigError, EmbedlabError
 from embedlab.files import expand_vars
 from embedlab.models.records import ModelSpec, spec_from_config
-from embedlab.models.rerank import get_reranker
+from embedlab.models.rerankers import get_reranker
 from embedlab.run.config import check_engine
 from embedlab.types import RunSettings
 
@@ -61,7 +61,7 @@ class Fusion:
 class Rerank:
     """A reranked row "<first_stage>+<reranker>": the `top_k` documents of row
     `first_stage` (a model or fusion of the run) re-scored by `reranker` (a record of
-    `embedlab.models.rerank`)."""
+    `embedlab.models.rerankers`)."""
 
     first_stage: str
     reranker: ModelSpec

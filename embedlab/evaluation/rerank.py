@@ -1,5 +1,5 @@
 """The reranker stage of a run: a first stage's top-k re-scored by a reranker
-(`embedlab.models.rerank`), the other documents kept below them in first-stage order."""
+(`embedlab.models.rerankers`), the other documents kept below them in first-stage order."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from embedlab.evaluation.config import Rerank
 from embedlab.evaluation.metrics import metric_set, pessimistic_order
 from embedlab.evaluation.results import RUN_COLUMNS, StageRows
 from embedlab.evaluation.scoring import judged_candidates, per_query_table
-from embedlab.models.rerank import Reranker
+from embedlab.models.rerankers import Reranker
 from embedlab.run import probe
 from embedlab.types import RunSettings
 
@@ -131,7 +131,7 @@ def reranked_rows(
     rerank the whole data set, batched), `rerank_latency_s` (one query's top-k reranked on
     its own: median over `settings.repeats` runs; `rerank_latency_iqr_s`, `_times_s`). A first stage that
     failed gives a failed row; a reranker that fails to load or score fails its rows."""
-    from embedlab.models.rerank import load_reranker
+    from embedlab.models.rerankers import load_reranker
 
     out = StageRows()
     status = {(r["model"], r["dataset"]): (r["status"], r.get("error", "")) for r in run_rows}
