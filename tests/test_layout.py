@@ -13,7 +13,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "embedlab"
 
 # The order of the pipeline; a module may import its own stage and earlier ones only.
 STAGES = {"errors": 0, "types": 0, "files": 0, "data": 1, "models": 2, "run": 3, "evaluation": 4, "report": 5}
-ENTRY_POINTS = {"embedlab", "embedlab.cli", "embedlab.explore"}  # may import every stage
+ENTRY_POINTS = {
+    "embedlab", "embedlab.cli", "embedlab.explore", "embedlab.explore.models", "embedlab.explore.results",
+    "embedlab.explore.trap", "embedlab.explore.widgets",
+}  # may import every stage
 
 
 def module_name(path: Path) -> str:

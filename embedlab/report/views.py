@@ -4,7 +4,7 @@ answer, BM25 on the same cases and top-1 per category. Long-format DataFrames or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -259,3 +259,128 @@ def category_table(report: Report, category: str | None = None) -> pd.DataFrame:
     frame["title_en"] = [titles.get(c, (c, c))[1] for c in frame["category"]]
     order = {c.id: i for i, c in enumerate(CATEGORIES)}
     return frame.sort_values(["dataset", "category"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable").reset_index(drop=True)
+
+
+# ---- one query at a time: the tables behind the results explorer (`embedlab.explore`) ----------
+
+OUTCOMES: tuple[str, ...] = ("won", "lost", "tied")  # a query's outcome in `query_outcomes`
+
+
+def query_outcomes(report: Report, model: str, compare: str | None = None) -> pd.DataFrame:
+    """Per query of `model`: rank of the answer, margin, the kind that won, and `outcome`:
+    alone, "won" (answer first), "tied" (the answer tied with a distractor at the top: counts
+    as lost in the tables) or "lost"; against `compare`, the paired top-1: "won" (`model`
+    right, `compare` wrong), "lost" (the reverse), "tied" (the same), with `compare`'s rank,
+    margin and winner kind beside (`*_b`) and `disagree`."""
+    columns = ["dataset", "query_id", "category", "rank", "top1", "margin", "winner_kind"]
+    frame = report.per_query
+    a = frame[frame["model"] == model][columns].copy()
+    if a.empty:
+        raise ValueError(f"no model {model!r} in this report (models: {', '.join(dict.fromkeys(frame['model']))})")
+    a["winner_kind"] = a["winner_kind"].fillna("").replace({"answer": "other-answer"})
+    if compare is None:
+        a["outcome"] = np.where(a["top1"] > 0, "won", np.where(a["margin"] == 0, "tied", "lost"))
+        return a.reset_index(drop=True)
+    b = frame[frame["model"] == compare][["dataset", "query_id", "rank", "top1", "margin", "winner_kind"]].copy()
+    if b.empty:
+        raise ValueError(f"no model {compare!r} in this report")
+    b["winner_kind"] = b["winner_kind"].fillna("").replace({"answer": "other-answer"})
+    both = a.merge(b, on=["dataset", "query_id"], suffixes=("", "_b"))
+    diff = both["top1"] - both["top1_b"]
+    both["outcome"] = np.where(diff > 0, "won", np.where(diff < 0, "lost", "tied"))
+    both["disagree"] = diff != 0
+    return both.reset_index(drop=True)
+
+
+def _datasets(report: Report, datasets: Mapping[str, Dataset] | None) -> Mapping[str, Dataset]:
+    """The run's data sets by name: as given, else loaded by name."""
+    if datasets is not None:
+        return datasets
+    return {d.name: d for d in resolve_datasets(list(report.datasets))}
+
+
+def query_table(report: Report, model: str, compare: str | None = None, dataset: str | None = None, category: str | None = None,
+                outcome: str | None = None, datasets: Mapping[str, Dataset] | None = None) -> pd.DataFrame:
+    """The queries of `model` (against `compare` when given) filtered by data set, category
+    and outcome (`query_outcomes`), with their text. With a comparison, the queries where the
+    two models disagree come first. `datasets`: the run's data sets by name (default: loaded
+    by name)."""
+    datasets = _datasets(report, datasets)
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+    frame = query_outcomes(report, model, compare)
+    if dataset is not None:
+        frame = frame[frame["dataset"] == dataset]
+    if category is not None:
+        frame = frame[frame["category"] == category]
+    if outcome is not None:
+        frame = frame[frame["outcome"] == outcome]
+    frame = frame.assign(query=[datasets[d].queries[q] for d, q in zip(frame["dataset"], frame["query_id"])])
+    if compare is not None:
+        frame = frame.sort_values("disagree", ascending=False, kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def ranked_documents(report: Report, dataset: Dataset, model: str, query_id: str, k: int = 5) -> pd.DataFrame:
+    """The documents `model` ranks first for one query (ties against the model, as the
+    tables rank), with their kinds for this query and scores; the answers below rank `k`
+    are added, so the answer's place is always shown."""
+    from embedlab.evaluation.metrics import pessimistic_order
+
+    row = dataset.query_ids.index(query_id)
+    scores = report.scores[(model, dataset.name)][row]
+    gains = dataset.gains([query_id])
+    options = next((m.get("options") or {} for m in report.config.get("models", []) if m.get("name") == model), {})
+    eligible = dataset.judged([query_id]) if (options.get("candidates") or dataset.meta.candidates) == "judged" else None
+    order = pessimistic_order(scores[None, :], gains, eligible)[0]
+    keep = [i for rank, i in enumerate(order) if rank < k or gains[0, i] > 0]
+    doc_ids = dataset.doc_ids
+    rank_of = {i: r + 1 for r, i in enumerate(order)}
+    return pd.DataFrame({
+        "model": model, "rank": [rank_of[i] for i in keep], "doc_id": [doc_ids[i] for i in keep],
+        "kind": [kind_for_query(dataset.kinds.get(doc_ids[i], ""), gains[0, i] > 0) or "unjudged" for i in keep],
+        "score": [float(scores[i]) for i in keep], "document": [dataset.corpus[doc_ids[i]] for i in keep],
+    })
+
+
+def heatmap_frame(report: Report, dataset: Dataset, query_id: str, models: Sequence[str]) -> pd.DataFrame:
+    """One query's row of `analysis.similarity_frame` for `models`: the documents judged for
+    it and those a model ranked first (the whole corpus of a small set), re-numbered."""
+
+    category = dataset.categories.get(query_id) or None
+    frame = similarity_frame(report, [dataset], category=category)
+    frame = frame[(frame["query_id"] == query_id) & frame["model"].isin(models)]
+    if len(dataset.corpus) > 30:
+        judged = set(dataset.qrels.get(query_id, {}))
+        keep = set(frame.loc[frame["is_top1"], "doc_id"]) | judged
+        frame = frame[frame["doc_id"].isin(keep)]
+    cols = {d: i for i, d in enumerate(dict.fromkeys(frame.sort_values("col")["doc_id"]))}
+    return frame.assign(row=0, col=frame["doc_id"].map(cols)).reset_index(drop=True)
+
+
+def category_losses(report: Report, model: str, other: str, dataset: str | None = None) -> pd.DataFrame:
+    """Per data set and category, `model` against `other` on top-1, paired: `losses`
+    (queries `model` gets wrong and `other` right), `wins`, `ties`, both top-1 rates and the
+    difference; the category where `model` loses most first."""
+    frame = query_outcomes(report, model, other)
+    if dataset is not None:
+        frame = frame[frame["dataset"] == dataset]
+    out = frame.groupby(["dataset", "category"], sort=False).agg(
+        n=("query_id", "size"), losses=("outcome", lambda s: int((s == "lost").sum())), wins=("outcome", lambda s: int((s == "won").sum())),
+        ties=("outcome", lambda s: int((s == "tied").sum())), top1=("top1", "mean"), top1_other=("top1_b", "mean")).reset_index()
+    out["diff"] = out["top1"] - out["top1_other"]
+    out.insert(0, "model", model)
+    out.insert(1, "other", other)
+    return out.sort_values(["losses", "diff"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def loss_note(report: Report, model: str, other: str, dataset: str, query_id: str, datasets: Mapping[str, Dataset] | None = None) -> str:
+    """Markdown reading one query where `model` and `other` differ: the query, what each
+    ranked first (kind and text) and each margin."""
+    ds = _datasets(report, datasets)[dataset]
+    lines = [f"**{query_id}** ({ds.categories.get(query_id, '')}): {ds.queries[query_id]}", ""]
+    for name in (model, other):
+        top = ranked_documents(report, ds, name, query_id, k=1).iloc[0]
+        row = report.per_query[(report.per_query["model"] == name) & (report.per_query["dataset"] == dataset) & (report.per_query["query_id"] == query_id)].iloc[0]
+        lines.append(f"- {name} ranked first [{top['kind']}] {top['document']} (score {top['score']:.3f}); the answer is at rank {int(row['rank'])}, margin {row['margin']:+.3f}.")
+    return "\n".join(lines)
