@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from embedlab.models.records import ModelSpec, get_model
+from embedlab.models import ModelSpec, get_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

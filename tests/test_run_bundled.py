@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import embedlab as el
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.evaluation.results import Report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from embedlab.evaluation import evaluate
-from embedlab.models.records import MODELS, ModelSpec
+from embedlab.models import MODELS, ModelSpec
 from embedlab.report.runs import LIGHT_SETTINGS, REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
 from embedlab.types import RunSettings
 

@@ -322,7 +322,7 @@ def _cross_query(dataset: Dataset, margin: float) -> pd.DataFrame:
     that query's similarity with its own best answer, and whether the foreign answer comes
     within `margin` of it (`plausible`)."""
     from embedlab.models.backends import load_backend
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     query_ids = dataset.query_ids
     index = {d: i for i, d in enumerate(dataset.doc_ids)}
@@ -372,7 +372,7 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     """Measure every cue of `dataset` (per category and overall) and collect warnings.
     `model=False` skips the cross-query check (the only part that runs an embedding model)."""
     from embedlab.models.backends.lexical import BM25Backend, LengthBackend
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     th = thresholds or Thresholds()
     groups = _groups(dataset)

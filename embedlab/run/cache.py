@@ -14,7 +14,8 @@ The key proves what it claims (`model_context`), computed without loading any we
   of the folder's config, tokenizer and sentence-transformers files plus the name, size and
   mtime (ns) of every weight file, so a fine-tune written over the same folder misses;
 - embedlab's version and a digest of the code that turns texts into vectors
-  (`ENCODING_SOURCES`);
+  (`ENCODING_SOURCES`: the backends and the spec's prompt formatting, not the registry's
+  records: each record is part of its own key, so editing one leaves the others' entries valid);
 - the effective engine settings (`hub.effective_max_length`, `hub.effective_dtype`, pooling,
   normalisation).
 A model is served from the cache only when every one of its tasks is and all came from the
@@ -46,7 +47,7 @@ import numpy as np
 import embedlab
 from embedlab.run import probe
 from embedlab.models.backends import hub
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings, Timing
 
 FORMAT = "embedlab-cache/2"
@@ -78,8 +79,8 @@ ENCODING_SOURCES: tuple[Path, ...] = tuple(
     _PACKAGE / name
     for name in (
         "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
-        "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
-        "models/backends/bge_m3.py",
+        "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py",
+        "models/backends/vllm.py", "models/backends/bge_m3.py", "models/spec.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from embedlab.models.backends import BaseScorer
-from embedlab.models.records import ModelSpec
+from embedlab.models.spec import ModelSpec
 
 
 def segment(texts: Sequence[str]) -> list[list[str]]:
