@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -213,14 +214,17 @@ def _record_names() -> dict[str, str]:
 
 
 def _prompt_fits(record: ModelSpec, facts: FolderFacts) -> bool:
-    """The folder's query prompt agrees with the record's: none where the record has none,
-    starting with the record's fixed prefix (e.g. "Instruct: ") where it has one."""
+    """The folder's query prompt is the record's: none where the record has none; where it has
+    one, a query prompt of the folder is the record's template before `{text}`, whatever its
+    instruction (Qwen3-Embedding's "...\\nQuery:" is not harrier's "...\\nQuery: ")."""
     template = record.prompts.get("query", "{text}")
-    prefix = template.split("{", 1)[0]
-    folder_prompt = facts.any_query_prompt()
-    if not prefix and is_plain(template):
-        return not folder_prompt
-    return bool(folder_prompt) and folder_prompt.startswith(prefix)
+    if is_plain(template):
+        return not facts.any_query_prompt()
+    if not template.endswith("{text}"):
+        return False
+    pattern = re.escape(template.removesuffix("{text}")).replace(re.escape("{instruction}"), ".*")
+    named = [facts.query_prompt() or ""] + [p for k, p in facts.prompts.items() if "query" in k.lower()]
+    return any(prompt and re.fullmatch(pattern, prompt, flags=re.DOTALL) for prompt in named)
 
 
 def match_folder(folder: str | Path) -> FolderMatch:

@@ -12,7 +12,10 @@ from typing import Any
 from embedlab.models.spec import ModelSpec
 
 QWEN3_QUERY = "Instruct: {instruction}\nQuery:{text}"
-QWEN3_DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+WEB_SEARCH_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+QWEN3_DEFAULT_INSTRUCTION = WEB_SEARCH_INSTRUCTION
+# harrier-oss-v1 and F2LLM-v2: a space after "Query:" (Qwen3-Embedding has none).
+INSTRUCT_QUERY_SPACED = "Instruct: {instruction}\nQuery: {text}"
 
 @dataclass(frozen=True)
 class ConfigShape:
@@ -151,7 +154,72 @@ def _records() -> dict[str, ModelSpec]:
                 description=f"Qwen3-Embedding-{size}: last-token pooling, instruction on queries only",
             )
         )
+    specs += _records_2026()
     return {s.name: s for s in specs}
+
+
+def _records_2026() -> list[ModelSpec]:
+    """Open models of 2026 weighed beside BGE-M3 and Qwen3-Embedding (README "Registered models").
+
+    harrier-oss-v1: the card of microsoft/harrier-oss-v1-0.6b at revision f9b9dc8d (read through
+    a verbatim extraction of its README, config_sentence_transformers.json, modules.json and
+    1_Pooling/config.json): last-token pooling, L2 normalisation, queries "Instruct: {task}\\nQuery:
+    {query}" (`web_search_query`), documents without instruction, 32,768 tokens, MIT; bfloat16
+    weights. The family table gives 270m: 640 dimensions, Gemma3TextModel. No MRL is documented.
+    F2LLM-v2: the card's family table and prompt format ("Instruct: ...\\nQuery: " on queries,
+    documents unprompted), with revision, parameter count, width and length from MTEB's ModelMeta
+    for these revisions (mteb/models/model_implementations/codefuse_models.py), which also
+    appends the end token; the card says Matryoshka-trained but gives no sizes: no MRL here.
+    vLLM 0.32 runs all four natively (Qwen3Model -> Qwen3ForCausalLM as an embedding model;
+    Gemma3TextModel), no hf_overrides and no remote code: the record's pooling is passed as the
+    pooler config."""
+    harrier_prompts = {"query": INSTRUCT_QUERY_SPACED, "document": "{text}"}
+    specs = []
+    for size, dim, params, revision, arch in (
+        ("0.6b", 1024, 596.0, "f9b9dc8d367d443f2479d27aa5d8d2850c0774ee", "Qwen3"),
+        ("270m", 640, 268.1, "31de22b673913c7d658c0f03f792d77c2dcf8ebd", "Gemma3"),
+    ):
+        specs.append(
+            ModelSpec(
+                name=f"harrier-oss-v1-{size}",
+                backend="vllm",
+                path=f"microsoft/harrier-oss-v1-{size}",
+                revision=revision,
+                card=f"https://huggingface.co/microsoft/harrier-oss-v1-{size}/blob/{revision}/README.md",
+                dim=dim,
+                max_tokens=32768,
+                prompts=harrier_prompts,
+                default_instruction=WEB_SEARCH_INSTRUCTION,
+                pooling="last",
+                license="MIT",
+                params_m=params,
+                description=f"Microsoft harrier-oss-v1-{size} ({arch}): last-token pooling, instruction on queries only",
+            )
+        )
+    f2llm_prompts = {"query": INSTRUCT_QUERY_SPACED, "document": "{text}"}
+    for size, dim, params, revision in (
+        ("0.6B", 1024, 596.0, "54b4e2dc74e01be7126d4cf5f016af6b21edc563"),
+        ("330M", 896, 334.3, "e8ef9a8eb907a9dffdd9442424a967ba73e70d31"),
+    ):
+        specs.append(
+            ModelSpec(
+                name=f"f2llm-v2-{size.lower()}",
+                backend="vllm",
+                path=f"codefuse-ai/F2LLM-v2-{size}",
+                revision=revision,
+                card=f"https://huggingface.co/codefuse-ai/F2LLM-v2-{size}/blob/{revision}/README.md",
+                dim=dim,
+                max_tokens=40960,
+                prompts=f2llm_prompts,
+                default_instruction="Given a question, retrieve passages that can help answer the question.",
+                pooling="last",
+                eos_token="<|endoftext|>",
+                license="Apache-2.0",
+                params_m=params,
+                description=f"CodeFuse F2LLM-v2-{size} (Qwen3): last-token pooling, instruction on queries only",
+            )
+        )
+    return specs
 
 
 MODELS: dict[str, ModelSpec] = _records()

@@ -33,7 +33,8 @@ class ModelSpec:
     `{instruction}` (the data set's task instruction, else `default_instruction`).
     `pooling` is "cls", "mean", "last" or None (the backend's own). `mrl_min_dim` set means
     the model supports Matryoshka truncation from that size up to `dim`.
-    `params_m` is the parameter count in millions. `options` are backend arguments
+    `params_m` is the parameter count in millions; `card` the model card's URL at the revision
+    its facts were read from (a label: not part of any cache key). `options` are backend arguments
     (threads, dtype, max_model_len, ...). `eos_token` is a token every input must end with
     (Qwen3-Embedding's `<|endoftext|>`): appended after truncation unless the tokenizer
     already adds it.
@@ -43,6 +44,7 @@ class ModelSpec:
     backend: str
     path: str | None = None
     revision: str | None = None
+    card: str = ""
     dim: int | None = None
     max_tokens: int | None = None
     prompts: dict[str, str] = field(default_factory=lambda: {"query": "{text}", "document": "{text}"})

@@ -54,7 +54,7 @@ FORMAT = "embedlab-cache/2"
 DOCUMENTS_FORMAT = "embedlab-documents/1"
 ENV_VAR = "EMBEDLAB_CACHE_DIR"
 # Record fields that name or describe a model but do not change what it computes.
-LABEL_FIELDS = ("name", "description", "license", "params_m")
+LABEL_FIELDS = ("name", "description", "license", "params_m", "card")
 # Backend options that change speed, not embeddings (they are part of `measured_with`).
 SPEED_OPTIONS = ("threads", "num_threads")
 # Settings under which the stored timings were measured: a different value makes them stale.
