@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from embedlab.models import MODELS, get_model, match_folder, prompt_warnings
-from embedlab.run.check import FP32_MIN_COSINE, run_checks
+from embedlab.run.check import CHECK_QUERIES, FP32_MIN_COSINE, run_checks
 
 from tests.test_check import CPU_ENGINE, ROOT, _cli, _read
 from tests.tiny_models import HARRIER_PROMPTS
@@ -138,7 +138,7 @@ def test_harrier_records_pass_embedlab_check_through_vllm(tiny_harrier_dir: Path
         rows = table[table["model"] == name].set_index(["check", "backend"])
         assert rows.loc[("agreement", "vllm vs transformers"), "value"] >= FP32_MIN_COSINE
         assert rows.loc[("token_ids", "vllm vs transformers"), "value"] == 0
-        assert rows.loc[("query_input", "vllm"), "detail"].startswith(repr(HARRIER_QUERY + "苹果"))
+        assert rows.loc[("query_input", "vllm"), "detail"].startswith(repr(HARRIER_QUERY + CHECK_QUERIES[0]) + " -> ")
         assert "vllm 0." in rows.loc[("load", "vllm"), "detail"]
 
 
