@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from embedlab.errors import EmbedlabError
+from embedlab.errors import ConfigError, EmbedlabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose a text-embedding model by testing it on your own data.")
 
@@ -70,6 +70,7 @@ def run(
     fuse_k: Annotated[float, typer.Option(help="k of reciprocal rank fusion.")] = 60.0,
     rerank: Annotated[Optional[str], typer.Option(help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'.")] = None,
     rerank_top_k: Annotated[int, typer.Option(help="Documents per query the reranker re-scores.", min=1)] = 20,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="A metric beside the defaults (top1..top10, mrr, ndcg@10, recall@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.")] = None,
 ) -> None:
     """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json.
 
@@ -78,6 +79,8 @@ def run(
     from embedlab.run.config import load_config
     from embedlab.data.datasets import load_dataset
     from embedlab.evaluation import evaluate
+    from embedlab.evaluation.pipeline import run_metrics
+    from embedlab.evaluation.results import metric_columns
 
     try:
         cfg = select(load_config(config) if config is not None else None, model, dataset, backend)
@@ -90,7 +93,11 @@ def run(
             }.items()
             if v is not None
         }
-        settings = replace(cfg.settings, isolate=isolate, **changes)
+        settings = replace(cfg.settings, isolate=isolate, metrics=tuple(dict.fromkeys([*cfg.settings.metrics, *(metric or [])])), **changes)
+        try:
+            run_metrics(settings)
+        except ConfigError as exc:
+            raise ConfigError(f"{config or '--metric'}: {exc}") from None
         out_dir = out or (Path(cfg.out) if cfg.out else None)
         if out_dir is None:
             raise typer.BadParameter("give --out DIR (or `out:` in the config)")
@@ -107,7 +114,8 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     summary = report.summary()
-    cols = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "ndcg_at_10", "texts_per_s", *report.memory_columns()[:2]]
+    first, *rest = report.metrics
+    cols = ["model", "dataset", "status", "n_queries", *metric_columns((first,)), *(m.column for m in rest if m.kind != "hit"), "texts_per_s", *report.memory_columns()[:2]]
     typer.echo(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
     typer.echo(f"results written to {out_dir}")
     if (summary["status"] != "ok").any():

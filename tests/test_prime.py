@@ -54,6 +54,7 @@ def _entries(cache: Path) -> int:
     return sum(1 for _ in cache.glob("v*/*/*/meta.json"))
 
 
+@pytest.mark.integration
 def test_prime_computes_exactly_what_the_notebook_declares(tmp_path: Path) -> None:
     params = {"models": ["bm25"], "datasets": ["seed"]}
     plain, cues, nothing = (tmp_path / n for n in ("plain", "cues", "nothing"))
@@ -134,6 +135,7 @@ def test_each_notebook_declares_what_it_calls(path: Path) -> None:
     assert _need_calls(path) == declared, f"{path.name}: its calls differ from its `needs` declaration"
 
 
+@pytest.mark.e2e
 def test_build_primes_light_needs_beside_the_notebooks_and_each_waits_for_its_own(tmp_path: Path) -> None:
     """A need whose timings are not shown is primed in a thread while the lanes run; the
     notebook that declares it starts only once it is in the cache (it reads it back cached),

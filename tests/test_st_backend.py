@@ -19,7 +19,6 @@ from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]
 
-pytestmark = pytest.mark.st
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

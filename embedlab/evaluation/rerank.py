@@ -14,6 +14,7 @@ import pandas as pd
 
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import StageRows
+from embedlab.evaluation.metrics import metric_set
 from embedlab.evaluation.scoring import per_query_table
 from embedlab.models.rerank import Reranker
 from embedlab.run import probe
@@ -163,13 +164,15 @@ def reranked_rows(
                 if hasattr(reranker, "effective_settings"):
                     effective = reranker.effective_settings()
                     row.update(max_length=effective.get("max_length", ""), dtype=effective.get("dtype", ""))
+                    if "prefix_caching" in effective:  # a vLLM engine's, for run.json
+                        row["prefix_caching"] = effective["prefix_caching"]
                 start = time.perf_counter()
                 new_scores, n_pairs = _rerank(dataset, first, reranker, stage.top_k, None)
                 row.update(rerank_s=time.perf_counter() - start, n_reranked=n_pairs, top_k=stage.top_k)
                 pairs = _one_query_pairs(dataset, first, stage.top_k)
                 latency = probe.time_call(partial(reranker.score, pairs, dataset.instruction or None), max(settings.repeats, 1))
                 row.update(rerank_latency_s=latency.median, rerank_latency_iqr_s=latency.iqr, rerank_latency_times_s=json.dumps([round(t, 6) for t in latency.times]))
-                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores))
+                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores, metrics=metric_set(settings.metrics)))
                 out.scores[(stage.name, dataset.name)] = new_scores
             except Exception as exc:  # noqa: BLE001 - one failing stage must not stop the run
                 row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
