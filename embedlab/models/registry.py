@@ -173,7 +173,7 @@ def _records_2026() -> list[ModelSpec]:
     vLLM 0.32 runs all four natively (Qwen3Model -> Qwen3ForCausalLM as an embedding model;
     Gemma3TextModel), no hf_overrides and no remote code: the record's pooling is passed as the
     pooler config."""
-    harrier_prompts = {"query": INSTRUCT_QUERY_SPACED, "document": "{text}"}
+    prompts = {"query": INSTRUCT_QUERY_SPACED, "document": "{text}"}  # the same format for both families
     specs = []
     for size, dim, params, revision, arch in (
         ("0.6b", 1024, 596.0, "f9b9dc8d367d443f2479d27aa5d8d2850c0774ee", "Qwen3"),
@@ -188,7 +188,7 @@ def _records_2026() -> list[ModelSpec]:
                 card=f"https://huggingface.co/microsoft/harrier-oss-v1-{size}/blob/{revision}/README.md",
                 dim=dim,
                 max_tokens=32768,
-                prompts=harrier_prompts,
+                prompts=prompts,
                 default_instruction=WEB_SEARCH_INSTRUCTION,
                 pooling="last",
                 license="MIT",
@@ -196,7 +196,6 @@ def _records_2026() -> list[ModelSpec]:
                 description=f"Microsoft harrier-oss-v1-{size} ({arch}): last-token pooling, instruction on queries only",
             )
         )
-    f2llm_prompts = {"query": INSTRUCT_QUERY_SPACED, "document": "{text}"}
     for size, dim, params, revision in (
         ("0.6B", 1024, 596.0, "54b4e2dc74e01be7126d4cf5f016af6b21edc563"),
         ("330M", 896, 334.3, "e8ef9a8eb907a9dffdd9442424a967ba73e70d31"),
@@ -210,7 +209,7 @@ def _records_2026() -> list[ModelSpec]:
                 card=f"https://huggingface.co/codefuse-ai/F2LLM-v2-{size}/blob/{revision}/README.md",
                 dim=dim,
                 max_tokens=40960,
-                prompts=f2llm_prompts,
+                prompts=prompts,
                 default_instruction="Given a question, retrieve passages that can help answer the question.",
                 pooling="last",
                 eos_token="<|endoftext|>",
