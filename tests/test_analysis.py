@@ -312,8 +312,8 @@ def test_memory_of_a_gpu_run_is_gpu_memory_beside_the_reported_figures() -> None
 
 
 def test_cue_baselines_stand_beside_the_models() -> None:
-    assert [s.name for s in analysis.with_cue_baselines(["bm25"])] == ["bm25", "length", "length-judged"]
-    assert [s.name for s in analysis.with_cue_baselines(["length", "bm25"])] == ["length", "bm25", "length-judged"]
+    assert [s.name for s in analysis.with_cue_baselines(["bm25"])] == ["bm25", "length", "length-judged", "overlap-inverse", "query-blind"]
+    assert [s.name for s in analysis.with_cue_baselines(["length", "bm25"])] == ["length", "bm25", "length-judged", "overlap-inverse", "query-blind"]
     per_query = pd.DataFrame(
         {"model": ["dense"] * 4 + ["length"] * 4, "dataset": "d", "query_id": [f"q{i}" for i in range(4)] * 2, "category": "",
          "top1": [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], "top3": 1.0, "top5": 1.0, "mrr": 1.0, "ndcg_at_10": 1.0, "margin": 0.1}

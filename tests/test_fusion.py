@@ -159,6 +159,7 @@ def test_config_fusions_and_their_errors(tmp_path: Path) -> None:
         assert str(bad) in str(info.value)
 
 
+@pytest.mark.integration
 def test_fused_rows_in_evaluate(tmp_path: Path) -> None:
     settings = el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0, timing_texts=8)
     fusion = Fusion("bm25+length", ("bm25", "length"))

@@ -93,6 +93,7 @@ def test_committed_without_outputs(path: Path) -> None:
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} has outputs: clear them"
 
 
+@pytest.mark.integration
 def test_notebooks_match_their_generator() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -12,14 +12,10 @@ import pytest
 
 import embedlab as el
 from embedlab.models import ModelSpec
-from embedlab.evaluation.results import Report
+from embedlab.evaluation.results import SUMMARY_COLUMNS, Report
 from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
-SUMMARY_COLUMNS = [
-    "model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "top5", "mrr",
-    "ndcg_at_10", "mean_margin", "load_s", "texts_per_s", "host_rss_peak_gib", "dim",
-]
 
 
 

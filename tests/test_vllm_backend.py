@@ -227,6 +227,7 @@ def test_the_tested_range_is_the_one_pyproject_installs(monkeypatch: pytest.Monk
         check_vllm_version("0.33.0")
 
 
+@pytest.mark.engine
 def test_an_engine_start_with_an_untested_vllm_stops_before_loading(qwen_spec, monkeypatch: pytest.MonkeyPatch) -> None:
     """The installed vllm faked as 0.33.0: the default policy stops before any engine is
     built, with the message; "warn" says so and goes on to build it (faked: no engine start)."""
@@ -283,6 +284,7 @@ def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_sha
     assert np.isnan(report["kv_cache_gib"]) == ("kv_cache_note" in report), report
 
 
+@pytest.mark.engine
 def test_pooler_config_uses_the_installed_field_names() -> None:
     import vllm
     from vllm.config import PoolerConfig
@@ -297,6 +299,7 @@ def test_pooler_config_uses_the_installed_field_names() -> None:
     assert getattr(params, activation) is False
 
 
+@pytest.mark.engine
 def test_pooler_config_without_known_fields_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
@@ -315,6 +318,7 @@ def test_pooler_config_without_known_fields_is_a_clear_error(monkeypatch: pytest
         pooler_config("cls", True)
 
 
+@pytest.mark.engine
 def test_startup_log_works_without_the_private_logging_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 

@@ -186,7 +186,7 @@ def parse_metric(name: str) -> MetricSpec:
 
 # what every run reports; a run's `metrics` setting adds to these (the reports read them)
 DEFAULT_METRICS: tuple[MetricSpec, ...] = tuple(
-    parse_metric(n) for n in ("top1", "top3", "top5", "top10", "mrr", "ndcg@10", "recall@10")
+    parse_metric(n) for n in ("top1", "top3", "top5", "mrr", "ndcg@10")
 )
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from embedlab.data.datasets import Dataset
+from embedlab.evaluation.metrics import metric_set, pessimistic_order
 from embedlab.evaluation.results import StageRows
-from embedlab.evaluation.metrics import metric_set
-from embedlab.evaluation.scoring import per_query_table
+from embedlab.evaluation.scoring import judged_candidates, per_query_table
 from embedlab.models.rerank import Reranker
 from embedlab.run import probe
 from embedlab.run.config import Rerank
@@ -29,10 +29,10 @@ def _rerank(dataset: Dataset, scores: np.ndarray, reranker: Reranker, top_k: int
     n_queries, n_docs = len(dataset.query_ids), len(dataset.doc_ids)
     if scores.shape != (n_queries, n_docs):
         raise ValueError(f"scores must have shape {(n_queries, n_docs)} (queries x corpus of {dataset.name!r}), got {scores.shape}")
-    eligible = dataset.judged() if dataset.meta.candidates == "judged" else np.ones_like(scores, dtype=bool)
+    eligible = judged_candidates(dataset) if dataset.meta.candidates == "judged" else np.ones_like(scores, dtype=bool)
     first = np.where(eligible, scores, -np.inf)
     k = min(top_k, n_docs)
-    top = np.argsort(-first, axis=1, kind="stable")[:, :k]
+    top = pessimistic_order(first, dataset.gains(), eligible)[:, :k]  # a tie at the cut never lets an answer in first
     queries, docs = dataset.query_texts(), dataset.document_texts()
     pairs, cells = [], []
     for row in range(n_queries):

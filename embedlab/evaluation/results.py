@@ -26,7 +26,7 @@ MEMORY_COLUMNS = [
 # A model "does not clearly beat" a cue baseline when it is less than this far above it on top-1,
 # or not significantly above it (paired permutation test) at this level.
 CUE_MIN_DIFF = 0.05
-CUE_BACKEND = "length"  # rows of this backend are cue baselines, not models
+CUE_BACKENDS = ("length", "shortcut")  # rows of these backends are cue baselines, not models
 CUE_ALPHA = 0.05
 
 
@@ -146,10 +146,10 @@ class Report:
         return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
     def cue_models(self) -> list[str]:
-        """Models that are cue baselines (backend CUE_BACKEND), not real models."""
+        """Models that are cue baselines (a backend of CUE_BACKENDS), not real models."""
         if "backend" not in self.runs:
             return []
-        return list(dict.fromkeys(self.runs.loc[self.runs["backend"] == CUE_BACKEND, "model"]))
+        return list(dict.fromkeys(self.runs.loc[self.runs["backend"].isin(CUE_BACKENDS), "model"]))
 
     def cue_flags(self, metric: str = "top1") -> pd.DataFrame:
         """Each real model against the best cue baseline of each data set: flagged when it
@@ -230,7 +230,7 @@ class Report:
             lines.append(block(ok[speed]))
             flags = self.cue_flags()
             if not flags.empty:
-                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors. A model is flagged when it is less than {CUE_MIN_DIFF:.0%} above the best cue on top-1 or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
+                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors; among the same candidates, `overlap-inverse` prefers the document sharing the fewest character bigrams with the query (ties at random) and `query-blind` the one a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). A model is flagged when it is less than {CUE_MIN_DIFF:.0%} above the best cue on top-1 or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
                 lines.append(block(flags))
                 for r in flags[flags["flagged"]].itertuples():
                     lines.append(f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")

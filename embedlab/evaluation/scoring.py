@@ -13,7 +13,7 @@ from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import CANDIDATE_MODES, Dataset
 from embedlab.data.ranking import rank_block
 from embedlab.errors import ConfigError
-from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec, ranking_depth, summary_scores
+from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec, pessimistic_order, ranking_depth, summary_scores
 from embedlab.models.backends import l2_normalize
 from embedlab.types import RankSummary, Relevance
 
@@ -27,13 +27,12 @@ def cosine_scores(query_embeddings: np.ndarray, doc_embeddings: np.ndarray) -> n
     return l2_normalize(query_embeddings) @ l2_normalize(doc_embeddings).T
 
 
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k document indices and scores per row, best first (ties by lower index)."""
+def top_k(scores: np.ndarray, k: int, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k document indices and scores per row, best first. Exact ties go against the
+    relevant documents, as every ranking of embedlab (`metrics.pessimistic_order`): among equal
+    scores the lower grade in `gains` (shape of `scores`) first, then the lower index."""
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
+    idx = pessimistic_order(scores, np.asarray(gains))[:, :k]
     return idx, np.take_along_axis(scores, idx, axis=1)
 
 

@@ -10,6 +10,27 @@ from embedlab.models.resolve import check_served, get_model, parse_model_arg, pr
 from embedlab.models.spec import Kind, ModelSpec
 
 __all__ = [
-    "DEFAULT_MODELS", "MODELS", "Kind", "ModelSpec", "check_served", "get_model", "match_folder", "parse_model_arg",
-    "prompt_warnings", "read_folder", "spec_from_config", "spec_from_folder",
+    "DEFAULT_MODELS", "MODELS", "Kind", "ModelSpec", "check_served", "get_model", "load_backend", "match_folder",
+    "parse_model_arg", "prompt_warnings", "read_folder", "segment", "spec_from_config", "spec_from_folder", "weights_path",
 ]
+
+
+def load_backend(spec: ModelSpec):
+    """The backend of `spec` loaded (an Encoder, or a Scorer that scores the corpus itself)."""
+    from embedlab.models import backends
+
+    return backends.load_backend(spec)
+
+
+def segment(texts: list[str]) -> list[list[str]]:
+    """The words of each text as the BM25 baseline splits them (jieba search mode)."""
+    from embedlab.models.backends import lexical
+
+    return lexical.segment(texts)
+
+
+def weights_path(spec: ModelSpec) -> str:
+    """The local folder of `spec`'s weights, found as its backend would (downloading when the record allows)."""
+    from embedlab.models.backends import hub
+
+    return hub.resolve_model_path(spec)

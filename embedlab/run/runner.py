@@ -159,6 +159,8 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             start = time.perf_counter()
             if lexical:
                 backend.index(task.documents)
+                if task.relevance is not None:
+                    backend.judge(task.queries, task.relevance)  # only a scorer that learns from them (query-blind) uses them
                 if task.relevance is not None and len(task.queries) * len(task.documents) > task.keep_scores:
                     result.ranks = rank_in_blocks(backend, task, settings.query_block, spec.options.get("candidates"))
                 else:

@@ -75,6 +75,7 @@ class _StartupLog(logging.Handler):
         self.values: dict[str, float] = {}
         self._module: Any = None
         self._original: Any = None
+        self._level: int | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -100,13 +101,22 @@ class _StartupLog(logging.Handler):
                 logging.getLogger("vllm").addHandler(self)
 
             module.configure_logging_if_needed = configure_then_attach
-        logging.getLogger("vllm").addHandler(self)
+        logger = logging.getLogger("vllm")
+        # the timings are INFO lines: a logger set quieter (VLLM_LOGGING_LEVEL, the user's own
+        # logging set-up) would drop them before any handler sees them
+        self._level = logger.level if logger.getEffectiveLevel() > logging.INFO else None
+        if self._level is not None:
+            logger.setLevel(logging.INFO)
+        logger.addHandler(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._module is not None:
             self._module.configure_logging_if_needed = self._original
-        logging.getLogger("vllm").removeHandler(self)
+        logger = logging.getLogger("vllm")
+        logger.removeHandler(self)
+        if self._level is not None:
+            logger.setLevel(self._level)
 
 
 def _rebind_kernels_safely(overrides: list[tuple[Any, Any]]) -> None:
