@@ -217,7 +217,9 @@ def test_models_command_lists_the_new_records() -> None:
 def test_readme_table_lists_every_registered_model_with_its_record_facts() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Registered models") : readme.index("## Development")]
-    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Model")]
+    rows = [
+        line.split(" | ") for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Model")
+    ]
     by_name = {re.match(r"\| \[?([\w.-]+)", row[0]).group(1): row for row in rows}
     assert sorted(by_name) == sorted(MODELS)
     for name, row in by_name.items():
