@@ -20,7 +20,7 @@ from embedlab.evaluation.metrics import MetricSpec, metric_set, ranking_depth
 from embedlab.evaluation.results import Report
 from embedlab.evaluation.scoring import cosine_scores, per_query_table, rank_embeddings, rank_scores
 from embedlab.evaluation.search import SearchSettings, require_faiss, search_columns
-from embedlab.models.records import ModelSpec, get_model, prompt_warnings
+from embedlab.models import ModelSpec, get_model, prompt_warnings
 from embedlab.run import probe
 from embedlab.run.config import Fusion, Rerank
 from embedlab.run.runner import model_runner, outcome_row

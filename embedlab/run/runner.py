@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run import probe
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, RunSettings
 
