@@ -20,7 +20,7 @@ def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: s
     with -m/-d replacing its models/data sets and --backend applied to every model."""
     from embedlab.data.datasets import TRAP_SETS
     from embedlab.evaluation.config import RunConfig
-    from embedlab.models.records import DEFAULT_MODELS, get_model
+    from embedlab.models import DEFAULT_MODELS, get_model
     from embedlab.types import RunSettings
 
     if cfg is None:
@@ -174,7 +174,7 @@ def encode(
 @app.command()
 def models() -> None:
     """List the registered models."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     for spec in MODELS.values():
         dim = spec.dim or "-"

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from embedlab.errors import ConfigError
-from embedlab.models.records import MODELS, ModelSpec
+from embedlab.models import MODELS, ModelSpec
 from embedlab.run.check import (
     CHECK_QUERIES,
     FP32_MIN_COSINE,

@@ -19,7 +19,7 @@ import embedlab as el
 from embedlab.errors import ConfigError
 from embedlab.models.backends import l2_normalize, load_backend
 from embedlab.models.backends.openai import OpenAIBackend, ServedModelError, served_identity
-from embedlab.models.records import spec_from_config
+from embedlab.models import spec_from_config
 from embedlab.run.cache import EmbeddingCache
 from tests.fault_server import DIM, FaultServer, fake_embedding, start_vllm_server, stop_server
 from tests.tiers import tier

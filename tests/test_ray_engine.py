@@ -24,8 +24,8 @@ from embedlab.cli import app
 from embedlab.data.datasets import load_dataset
 from embedlab.errors import ConfigError
 from embedlab.evaluation import evaluate
-from embedlab.models.records import get_model
 from embedlab.evaluation.config import load_config
+from embedlab.models import get_model
 from embedlab.run.distributed import RayClusterError
 from embedlab.run.runner import model_runner
 from embedlab.run.shards import ShardStore, plan_shards

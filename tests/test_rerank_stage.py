@@ -105,7 +105,7 @@ def test_reranked_row_in_evaluate(tiny_reranker) -> None:
 
 
 def test_a_failed_first_stage_or_reranker_fails_its_row(tiny_reranker) -> None:
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     broken = get_model("multilingual-e5-small").with_options(name="broken", backend="embedlab.nowhere:Missing")
     missing = tiny_reranker.with_options(path="/nonexistent/reranker")

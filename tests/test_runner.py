@@ -13,7 +13,7 @@ import pytest
 
 import embedlab as el
 from embedlab.evaluation.results import RUN_COLUMNS
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run.probe import resolve_visible_device
 from tests.fake_encoders import fake_spec
 

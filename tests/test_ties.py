@@ -18,7 +18,7 @@ from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.evaluation.config import Fusion
 from embedlab.evaluation.rerank import rerank
 from embedlab.evaluation.scoring import top_k
-from embedlab.models.records import ModelSpec, get_model
+from embedlab.models import ModelSpec, get_model
 
 WORDS = ["天地山水风云", "花草木石日月", "星辰春夏秋冬", "东西南北江河", "湖海城乡田园", "桥路门窗书画", "琴棋茶酒米面", "金银铜铁锡铅",
          "红橙黄绿青蓝", "甲乙丙丁戊己", "子丑寅卯辰巳", "午未申酉戌亥"]

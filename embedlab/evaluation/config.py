@@ -12,7 +12,7 @@ from typing import Any
 
 from embedlab.errors import ConfigError, EmbedlabError
 from embedlab.files import expand_vars
-from embedlab.models.records import ModelSpec, spec_from_config
+from embedlab.models import ModelSpec, spec_from_config
 from embedlab.models.rerankers import get_reranker
 from embedlab.run.config import check_engine
 from embedlab.types import RunSettings

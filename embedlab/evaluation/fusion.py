@@ -33,7 +33,7 @@ from embedlab.evaluation.config import Fusion, Rerank, check_stage_names
 from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec
 from embedlab.evaluation.results import RUN_COLUMNS, StageRows
 from embedlab.evaluation.scoring import judged_candidates, per_query_table
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 
 MIN_MAX_FLOOR = 1e-9  # ranx's smallest min-max denominator
 

@@ -22,7 +22,7 @@ from embedlab.evaluation.rerank import reranked_rows
 from embedlab.evaluation.results import RUN_COLUMNS, Report
 from embedlab.evaluation.scoring import cosine_scores, per_query_table, rank_embeddings, rank_scores
 from embedlab.evaluation.search import SearchSettings, require_faiss, search_columns
-from embedlab.models.records import ModelSpec, get_model, prompt_warnings
+from embedlab.models import ModelSpec, get_model, prompt_warnings
 from embedlab.run import probe
 from embedlab.run.runner import model_runner
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, Relevance, RunSettings

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 
 
 def _spec_key(spec: ModelSpec) -> str:

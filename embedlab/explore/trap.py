@@ -16,7 +16,7 @@ from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import TRAP_SETS, Dataset, load_dataset
 from embedlab.explore.models import EmbeddingMemo, load_model, score_candidates
 from embedlab.explore.widgets import _widgets
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 
 BAR_CLASS = "embedlab-bar"  # one bar per (model, candidate) in the trap explorer's HTML
 SEED_DISTRACTORS = 3  # candidates added to a query that judges no distractor (the seed)
@@ -315,7 +315,7 @@ def _candidate(item: Candidate | str | tuple[str, bool]) -> Candidate:
 def classroom_models(models=None) -> list | None:
     """`models` plus the bundled models (bm25, USE, multilingual-e5-small) not among them,
     which the classroom exercises name; None stays None (the bundled models)."""
-    from embedlab.models.records import DEFAULT_MODELS
+    from embedlab.models import DEFAULT_MODELS
     from embedlab.report.analysis import resolve_models
 
     if models is None:

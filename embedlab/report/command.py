@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def absolute_path(value: str, cwd: Path) -> str:
     """`value` as an absolute path when it names something on disk relative to `cwd` (or
     is written as a path: `./x`, `../x`, `~/x`, `/x`); else unchanged (a registered name,
@@ -23,7 +22,7 @@ def absolute_path(value: str, cwd: Path) -> str:
 def resolve_model_arg(value: str, cwd: Path) -> str:
     """A `-m` value with its path made absolute: a registered name stays as it is, a
     folder becomes absolute, and in `NAME=PATH` the PATH part does."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     if value.lower() in MODELS:
         return value
@@ -52,7 +51,7 @@ def resolve_dataset_arg(value: str, cwd: Path) -> str:
 def _spec_entry(spec, cwd: Path) -> str | dict[str, Any]:
     """A config's model record as a notebook parameter: its name when it is the registered
     record unchanged, else the complete record (JSON-able) with its path made absolute."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     if MODELS.get(spec.name) == spec:
         return spec.name

@@ -84,7 +84,9 @@ def _public(p: Mapping[str, Any]) -> list:
 
 
 def _pipelines(p: Mapping[str, Any], reranker: str | None = None) -> list:
-    from embedlab.report import analysis  # the models of the plan, as trap_report caches them; fusion and reranking run in the notebook
+    from embedlab.report import (
+        analysis,  # the models of the plan, as trap_report caches them; fusion and reranking run in the notebook
+    )
 
     sets = analysis.resolve_datasets(p["datasets"])
     return [(s, sets, partial(analysis.trap_report, [s], sets, p["cache_dir"]), None) for s in analysis.pipeline_plan(p["models"], reranker).models]

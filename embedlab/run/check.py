@@ -32,7 +32,7 @@ import numpy as np
 
 from embedlab.errors import ConfigError, EmbedlabError
 from embedlab.files import env_vars
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run.worker import run_in_worker, stderr_tail
 
 if TYPE_CHECKING:
@@ -427,14 +427,15 @@ HINT_START = "; get the weights with"
 
 def weights_hint(record: str) -> str:
     """How to get the weights of the registered record `record` ("" when it has no hub id)."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     spec = MODELS.get(record.lower())
     model_id = (spec.path or "") if spec else ""
     model_id = model_id.removeprefix("modelscope:")
     if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~", "pypi:")):
         return ""
-    return (f"{HINT_START} `huggingface-cli download {model_id} --local-dir DIR` or "
+    revision = f" --revision {spec.revision}" if spec.revision else ""  # the commit the record was read at
+    return (f"{HINT_START} `huggingface-cli download {model_id}{revision} --local-dir DIR` or "
             f"`modelscope download --model {model_id} --local_dir DIR`")
 
 
@@ -468,7 +469,7 @@ def load_targets(
 ) -> tuple[list[ModelSpec], dict[str, str]]:
     """The models to check (`config_models`, those of the run config `config`, then each `-m`),
     with `backend` applied to all, and where each one's path came from."""
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     if config is None and not models:
         raise ConfigError("give --config FILE and/or -m MODEL (a name, a folder or NAME=PATH)")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run import probe
 from embedlab.run.worker import run_in_worker, stderr_tail
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, RunSettings

@@ -9,7 +9,7 @@ import numpy as np
 
 from embedlab.data.words import segment
 from embedlab.models.backends import BaseScorer
-from embedlab.models.records import ModelSpec
+from embedlab.models.spec import ModelSpec
 
 
 class BM25Backend(BaseScorer):
