@@ -36,7 +36,7 @@ def toy_report(scores: np.ndarray) -> Report:
     ds = toy()
     per_query = per_query_table(ds, "m", scores=scores)
     runs = pd.DataFrame([{"model": "m", "dataset": "toy", "status": "ok"}])
-    return Report(per_query, runs, config={"models": [{"name": "m", "lexical": False}]}, datasets={"toy": ds.fingerprint()}, scores={("m", "toy"): scores})
+    return Report(per_query, runs, config={"models": [{"name": "m", "scores_corpus": False}]}, datasets={"toy": ds.fingerprint()}, scores={("m", "toy"): scores})
 
 
 SCORES = np.array(

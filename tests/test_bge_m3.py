@@ -98,7 +98,7 @@ def test_hybrid_is_the_weighted_mean_and_weights_come_from_the_config(tiny_bge_m
 
     weights = [0.7, 0.1, 0.2]
     spec = spec_from_config({"name": "m3-mix", "model": "bge-m3-hybrid", "path": str(tiny_bge_m3_dir), "backend": "bge-m3-transformers", "weights": weights, "max_tokens": 512})
-    assert spec.options["weights"] == weights and spec.lexical
+    assert spec.options["weights"] == weights and spec.scores_corpus
     got = scores_of(load_backend(spec))
     by_hand = (0.7 * expected["dense"] + 0.1 * expected["sparse"] + 0.2 * expected["colbert"]) / 1.0
     np.testing.assert_allclose(got, by_hand, rtol=1e-4, atol=1e-5)
@@ -111,10 +111,10 @@ def test_records_and_bad_options(tiny_bge_m3_dir: Path) -> None:
 
     for mode in ("sparse", "colbert", "hybrid"):
         record = get_model(f"bge-m3-{mode}")
-        assert record.lexical and record.options["mode"] == mode and record.path == "BAAI/bge-m3"
+        assert record.scores_corpus and record.options["mode"] == mode and record.path == "BAAI/bge-m3"
         assert record.backend_target.endswith(":BGEM3VLLMBackend")
     assert hybrid_weights(get_model("bge-m3-hybrid")) == (0.4, 0.2, 0.4)
-    assert get_model("bge-m3").backend == "vllm" and not get_model("bge-m3").lexical  # dense row unchanged
+    assert get_model("bge-m3").backend == "vllm" and not get_model("bge-m3").scores_corpus  # dense row unchanged
     for bad in ([1, 2], [0, 0, 0], [-1, 1, 1], "0.4,0.2,0.4"):
         with pytest.raises(ConfigError, match="'weights'"):
             hybrid_weights(get_model("bge-m3-hybrid", weights=bad))

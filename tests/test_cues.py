@@ -37,7 +37,7 @@ def length_scores(ds: Dataset, name: str = "length") -> np.ndarray:
 def test_records():
     whole, judged = get_model("length"), get_model("length-judged")
     assert whole.backend == judged.backend == "length"
-    assert whole.lexical and judged.lexical
+    assert whole.scores_corpus and judged.scores_corpus
     assert "candidates" not in whole.options
     assert judged.options["candidates"] == "judged"
 
@@ -141,7 +141,7 @@ def test_shortcut_records():
 
     for name in ("overlap-inverse", "query-blind"):
         spec = get_model(name)
-        assert spec.backend == "shortcut" and spec.lexical and spec.options == {"candidates": "judged", "rule": name}
+        assert spec.backend == "shortcut" and spec.scores_corpus and spec.options == {"candidates": "judged", "rule": name}
     assert CUE_BASELINES == ("length", "length-judged", "overlap-inverse", "query-blind")
     with pytest.raises(ValueError, match="options.rule"):
         load_backend(get_model("query-blind").with_options(rule="longest"))

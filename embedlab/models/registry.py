@@ -44,7 +44,7 @@ def _records() -> dict[str, ModelSpec]:
         ModelSpec(
             name="bm25",
             backend="bm25",
-            lexical=True,
+            scores_corpus=True,
             normalize=False,
             license="MIT (bm25s, jieba)",
             description="BM25 over jieba word segmentation: what plain word overlap achieves",
@@ -52,7 +52,7 @@ def _records() -> dict[str, ModelSpec]:
         ModelSpec(
             name="length",
             backend="length",
-            lexical=True,
+            scores_corpus=True,
             normalize=False,
             license="MIT",
             description="cue baseline: longer document scores higher, whole corpus",
@@ -60,7 +60,7 @@ def _records() -> dict[str, ModelSpec]:
         ModelSpec(
             name="length-judged",
             backend="length",
-            lexical=True,
+            scores_corpus=True,
             normalize=False,
             license="MIT",
             description="cue baseline: longer document scores higher, each query among its own judged documents",
@@ -68,7 +68,7 @@ def _records() -> dict[str, ModelSpec]:
         ),
         # shortcut cue baselines (issue 18): the rules `embedlab lint` flags, embedlab.data.shortcuts
         *(
-            ModelSpec(name=rule, backend="shortcut", lexical=True, normalize=False, license="MIT", description=f"cue baseline: {what}, each query among its own judged documents",
+            ModelSpec(name=rule, backend="shortcut", scores_corpus=True, normalize=False, license="MIT", description=f"cue baseline: {what}, each query among its own judged documents",
                       options={"candidates": "judged", "rule": rule})
             for rule, what in (("overlap-inverse", "the document sharing the fewest character bigrams with the query wins (ties at random)"),
                                ("query-blind", "naive Bayes on character n-grams of the documents alone, trained on the other queries' answers vs distractors"))
@@ -119,7 +119,7 @@ def _records() -> dict[str, ModelSpec]:
             description="BAAI BGE-M3 dense retrieval; no query instruction",
         ),
     ]
-    # BGE-M3's other modes score a corpus themselves (Scorer backends, `lexical` set): sparse
+    # BGE-M3's other modes score a corpus themselves (Scorer backends, `scores_corpus` set): sparse
     # lexical weights, ColBERT multi-vector, and the model card's weighted hybrid of the three
     # ([dense, sparse, colbert] weights, overridable: `weights: [...]` in a config entry).
     for mode, weights, what in (
@@ -135,7 +135,7 @@ def _records() -> dict[str, ModelSpec]:
                 dim=1024,
                 max_tokens=8192,
                 pooling="cls",
-                lexical=True,
+                scores_corpus=True,
                 license="MIT",
                 params_m=568,
                 description=f"BAAI BGE-M3 {what}",

@@ -145,7 +145,7 @@ def prompt_warnings(spec: ModelSpec) -> list[str]:
     documented with a query prompt or task instruction (its registered record, or its folder's
     config_sentence_transformers.json) running with a plain "{text}" query template, or a
     `{instruction}` template with no default instruction. [] when nothing is missing."""
-    if spec.lexical:
+    if spec.scores_corpus:
         return []
     query = spec.prompts.get("query", "{text}")
     record = _documented_record(spec)

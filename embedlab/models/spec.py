@@ -57,7 +57,7 @@ class ModelSpec:
     mrl_min_dim: int | None = None
     license: str = ""
     params_m: float | None = None
-    lexical: bool = False
+    scores_corpus: bool = False  # a Scorer that ranks the corpus itself (BM25, cues, BGE-M3 sparse/ColBERT), no embeddings
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -65,7 +65,7 @@ class ModelSpec:
     def score_name(self) -> str:
         """What this model's scores are, for axis labels: cosine similarity for an encoder,
         the scorer's own score otherwise."""
-        if not self.lexical:
+        if not self.scores_corpus:
             return "cosine similarity"
         names = {"bm25": "BM25 score", "length": "document length (characters)"}
         if self.backend == "shortcut":
@@ -78,7 +78,7 @@ class ModelSpec:
     @property
     def supports_mrl(self) -> bool:
         """Matryoshka (MRL) embeddings: a prefix of `dimensions` components is an embedding."""
-        return self.mrl_min_dim is not None and not self.lexical
+        return self.mrl_min_dim is not None and not self.scores_corpus
 
     def check_dimensions(self, dimensions: int | None, full: int | None = None) -> None:
         """The one MRL rule: `dimensions` (None = the model's own) must lie in

@@ -47,7 +47,7 @@ def dimension_report(
     dimension runs with `settings` (so it is the trap run's cache entry), truncated ones
     with `truncated_settings` (their timings are not shown). One row per (model, dataset,
     dimensions) with the summary's metrics and CIs."""
-    specs = [s for s in resolve_models(models) if not s.lexical]
+    specs = [s for s in resolve_models(models) if not s.scores_corpus]
     sets = resolve_datasets(datasets)
     frames = []
     for spec in specs:

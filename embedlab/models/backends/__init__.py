@@ -143,11 +143,11 @@ def load_backend(spec: ModelSpec, dimensions: int | None = None) -> Encoder | Sc
             f"model {spec.name!r} needs backend {spec.backend!r}, which could not be imported "
             f"({exc}); install it with: {hint}"
         ) from exc
-    wanted, what = (Scorer, "a scorer (index/score)") if spec.lexical else (Encoder, "an encoder (encode)")
+    wanted, what = (Scorer, "a scorer (index/score)") if spec.scores_corpus else (Encoder, "an encoder (encode)")
     backend = getattr(module, class_name)(spec)
     if not isinstance(backend, wanted):
         raise BackendUnavailableError(f"model {spec.name!r}: backend {spec.backend!r} gave {type(backend).__name__}, not {what}, which this record needs")
-    if dimensions is None or spec.lexical:
+    if dimensions is None or spec.scores_corpus:
         return backend
     spec.check_dimensions(dimensions)
     return DimensionsBound(backend, dimensions)
