@@ -1,8 +1,10 @@
-"""File helpers every stage may use: writing so that a reader never sees half a file or
-folder, and `${VAR}` / `${VAR:-default}` in config files."""
+"""File helpers every stage may use: reading JSON with errors that name the file and line,
+writing so that a reader never sees half a file or folder, and `${VAR}` / `${VAR:-default}`
+in config files."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -35,6 +37,28 @@ def expand_vars(value: Any, path: Path) -> Any:
     if isinstance(value, dict):
         return {k: expand_vars(v, path) for k, v in value.items()}
     return value
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in `path`; invalid JSON or text that is not UTF-8 raises ConfigError
+    naming the file (and the line)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; expected a JSON file") from None
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`; {} when the file does not exist, ConfigError when it holds
+    something else."""
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def env_vars(text: str) -> list[tuple[str, str | None]]:

@@ -4,7 +4,6 @@ prompt), and a record for a folder no record matches."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import warnings
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import ConfigError, RecordMismatchWarning
+from embedlab.files import read_json, read_json_object
 from embedlab.models.registry import MODELS, SHAPES
 from embedlab.models.spec import ModelSpec
 
@@ -86,25 +86,6 @@ class FolderMatch:
     by: str = ""  # "name" or "shape" when matched
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; expected a JSON file") from None
-
-
-def _json_object(path: Path) -> dict[str, Any]:
-    """A JSON file holding an object; {} when the file does not exist."""
-    if not path.is_file():
-        return {}
-    data = _read_json(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
 def _pooling_mode(cfg: Mapping[str, Any], path: Path) -> str:
     mode = cfg.get("pooling_mode")
     if mode is None:
@@ -122,12 +103,12 @@ def read_folder(folder: str | Path) -> FolderFacts:
     Pooling module's folder config, Normalize, Dense; config_sentence_transformers.json;
     sentence_bert_config.json). Invalid JSON raises ConfigError naming the file."""
     folder = Path(folder)
-    config = _json_object(folder / "config.json")
+    config = read_json_object(folder / "config.json")
     facts: dict[str, Any] = {"config": config}
     transformer_dir = folder
     modules_path = folder / "modules.json"
     if modules_path.is_file():
-        modules = _read_json(modules_path)
+        modules = read_json(modules_path)
         if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
             raise ConfigError(f"{modules_path}: expected a list of module objects (idx, name, path, type)")
         facts["normalize"] = False
@@ -138,7 +119,7 @@ def read_folder(folder: str | Path) -> FolderFacts:
                 pool_file = module_dir / "config.json"
                 if not pool_file.is_file():
                     raise ConfigError(f"{modules_path}: the Pooling module's config {pool_file} is missing")
-                cfg = _json_object(pool_file)
+                cfg = read_json_object(pool_file)
                 facts.update(
                     pooling=_pooling_mode(cfg, pool_file),
                     pooling_file=pool_file,
@@ -151,12 +132,12 @@ def read_folder(folder: str | Path) -> FolderFacts:
                 facts["normalize"] = True
             elif kind == "Dense":
                 facts["dense"] = True
-                out = _json_object(module_dir / "config.json").get("out_features")
+                out = read_json_object(module_dir / "config.json").get("out_features")
                 if isinstance(out, int):
                     facts["dim"] = out
             elif kind == "Transformer":
                 transformer_dir = module_dir
-    st_config = _json_object(folder / "config_sentence_transformers.json")
+    st_config = read_json_object(folder / "config_sentence_transformers.json")
     prompts = st_config.get("prompts") or {}
     if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
         raise ConfigError(
@@ -164,7 +145,7 @@ def read_folder(folder: str | Path) -> FolderFacts:
         )
     facts["prompts"] = dict(prompts)
     facts["default_prompt_name"] = st_config.get("default_prompt_name") or None
-    bert_config = _json_object(transformer_dir / "sentence_bert_config.json")
+    bert_config = read_json_object(transformer_dir / "sentence_bert_config.json")
     if isinstance(bert_config.get("max_seq_length"), int):
         facts["max_seq_length"] = bert_config["max_seq_length"]
     if "dim" not in facts and isinstance(config.get("hidden_size"), int):
@@ -242,7 +223,7 @@ def match_folder(folder: str | Path) -> FolderMatch:
         if _normal_name(label) in known:
             record = known[_normal_name(label)]
             return FolderMatch(record, f"folder name {label!r} is record {record!r}'s", by="name")
-    config = _json_object(folder / "config.json")
+    config = read_json_object(folder / "config.json")
     if not config:
         return FolderMatch(None, f"its name {folder.name!r} is no record's and it has no config.json")
     shaped = [name for name, shape in SHAPES.items() if shape.matches(config)]
@@ -281,7 +262,7 @@ def shape_check(record: str, folder: str) -> None:
     shape = SHAPES.get(record)
     if shape is None or not (path / "config.json").is_file():
         return
-    config = _json_object(path / "config.json")
+    config = read_json_object(path / "config.json")
     if not shape.matches(config):
         warnings.warn(
             f"model {record!r} at {folder}: config.json says {config.get('model_type')}, hidden_size "

@@ -21,13 +21,13 @@ the same truncation and precision whichever engine runs it:
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from embedlab.errors import ConfigError
+from embedlab.files import read_json_object
 from embedlab.models.spec import ModelSpec
 
 MODELSCOPE_PREFIX = "modelscope:"
@@ -143,23 +143,9 @@ def local_model_path(spec: ModelSpec) -> str | None:
         return None
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`; {} when the file is absent. A file that is not a JSON
-    object raises ConfigError naming it."""
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
 def read_model_config(folder: Path) -> dict[str, Any]:
     """config.json of a model folder, with a multimodal model's `text_config` merged in."""
-    config = read_json(folder / "config.json")
+    config = read_json_object(folder / "config.json")
     nested = config.get("text_config")
     return {**config, **nested} if isinstance(nested, dict) else config
 
@@ -178,7 +164,7 @@ def checkpoint_max_length(model_path: str | Path | None) -> int | None:
         if config.get("model_type") in PADDED_POSITION_TYPES:
             positions -= int(config.get("pad_token_id") or 0) + 1
         limits.append(positions)
-    seq = read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    seq = read_json_object(folder / "sentence_bert_config.json").get("max_seq_length")
     if isinstance(seq, int) and seq > 0:
         limits.append(seq)
     return min(limits) if limits else None
