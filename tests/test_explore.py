@@ -22,25 +22,29 @@ E5 = "multilingual-e5-small"
 
 @pytest.fixture(scope="module")
 @tier("integration")
-def trap_explorer() -> explore.TrapExplorer:
-    return explore.trap(["bm25", E5], "traps-zh", "homonym-01", memo=explore.EmbeddingMemo())
+def trap_explorer(tmp_path_factory: pytest.TempPathFactory) -> explore.TrapExplorer:
+    return explore.trap(["bm25", E5], "traps-zh", "homonym-01", cache_dir=tmp_path_factory.mktemp("cache"))
 
 
-def test_an_edit_reencodes_only_the_edited_text(trap_explorer: explore.TrapExplorer) -> None:
+def test_an_edit_runs_the_models_and_a_state_seen_before_comes_from_the_cache(trap_explorer: explore.TrapExplorer) -> None:
     ex = trap_explorer
-    n_docs = len(ex.candidates)
-    assert ex.memo.encoded == {E5: 1 + n_docs}  # the query and each candidate once; BM25 encodes nothing
+    runs = ex.runs
+    assert runs.ran == {"bm25": 1, E5: 1} and runs.cached == {}  # each model run once on the trap
+    assert runs.settings.cache_dir and not runs.settings.isolate  # in the kernel, through the embedding cache
     original = ex.rows[1].children[1].value
     ex.rows[1].children[1].value = "这份简历的水分要靠背景调查来挤干"  # what typing in the box does
-    assert ex.memo.encoded[E5] == 2 + n_docs
+    assert runs.ran == {"bm25": 2, E5: 2}
     ex.query_box.value = "如何判断简历是否夸大"
-    assert ex.memo.encoded[E5] == 3 + n_docs
-    ex.rows[1].children[1].value = original  # seen before: no encode
-    ex.set_answer(2, True)  # ticking an answer changes margins, not embeddings
+    assert runs.ran == {"bm25": 3, E5: 3}
+    ex.rows[1].children[1].value = original
+    ex.query_box.value = load_dataset("traps-zh").queries["homonym-01"]  # back to the trap as loaded
+    assert runs.cached.get(E5, 0) >= 1 and runs.ran[E5] == 4  # the restored trap came from the cache
+    ran = dict(runs.ran)
+    ex.set_answer(2, True)  # ticking an answer changes margins, not scores: the cache answers
     ex.add_document("")
     ex.remove_document(len(ex.rows) - 1)
     ex.load_trap("traps-zh", "homonym-01")
-    assert ex.memo.encoded[E5] == 3 + n_docs
+    assert runs.ran == ran
     assert set(ex.scores()["model"]) == {"bm25", E5}
 
 

@@ -8,7 +8,7 @@ renders it (nbconvert HTML, a GitHub preview), as static HTML of its initial sta
 display bundle carries both, and a viewer without the widget manager shows the HTML.
 An entry point: it may import every stage."""
 
-from embedlab.explore.models import EmbeddingMemo, load_model, score_candidates
+from embedlab.explore.models import EXPLORE_SETTINGS, ModelRuns, load_model
 from embedlab.explore.results import ResultsExplorer, results, with_scores
 from embedlab.explore.trap import (
     BAR_CLASS,
@@ -32,7 +32,7 @@ from embedlab.report.views import (
 )
 
 __all__ = [
-    "ALL", "BAR_CLASS", "NO_COMPARISON", "OUTCOMES", "Candidate", "EmbeddingMemo", "ResultsExplorer", "TrapExplorer", "bars_html",
-    "candidate_scores", "category_losses", "classroom_models", "heatmap_frame", "load_model", "loss_note", "query_outcomes",
-    "query_table", "ranked_documents", "results", "score_candidates", "trap", "trap_candidates", "with_scores",
+    "ALL", "BAR_CLASS", "NO_COMPARISON", "OUTCOMES", "Candidate", "EXPLORE_SETTINGS", "ResultsExplorer", "TrapExplorer", "bars_html",
+    "candidate_scores", "category_losses", "classroom_models", "heatmap_frame", "load_model", "loss_note", "ModelRuns", "query_outcomes",
+    "query_table", "ranked_documents", "results", "trap", "trap_candidates", "with_scores",
 ]

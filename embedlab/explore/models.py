@@ -1,6 +1,7 @@
-"""The trap explorer's models: loaded once per kernel process, in the kernel (no worker
-process), through `embedlab.models.load_backend`; embeddings kept per (model, kind,
-instruction, text), so an edit re-encodes only the text that changed."""
+"""The trap explorer's models: each loaded once per kernel process (in the kernel, no worker
+process) and run as every run is, by the runner (`run.runner.run_model`) through the embedding
+cache: a query and candidates scored before come back from the cache, so an edit runs each
+model only on a state it has not seen."""
 
 from __future__ import annotations
 
@@ -11,61 +12,52 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedlab.evaluation.scoring import cosine_scores
 from embedlab.models import ModelSpec
+from embedlab.run.cache import cached_runner
+from embedlab.run.runner import run_model
+from embedlab.types import EncodeTask, RunSettings
 
-
-def _spec_key(spec: ModelSpec) -> str:
-    return json.dumps(spec.to_dict(), sort_keys=True, default=str)
+# one short timed encode, no throughput pass: the explorer shows scores, not timings
+EXPLORE_SETTINGS = RunSettings(repeats=1, timing_texts=2, warmup_texts=2, throughput_texts=0, isolate=False, progress=False)
+TASK = "explore"  # the data set name of the explorer's runs
 
 
 @functools.cache
 def _backend(key: str):
     """The backend of a record, loaded once per process (the record's JSON is the key)."""
-    from embedlab.models.backends import load_backend
+    from embedlab.models import load_backend
 
     return load_backend(ModelSpec(**json.loads(key)))
 
 
 def load_model(spec: ModelSpec):
     """The Encoder or Scorer of `spec`, loaded in this process once and reused."""
-    return _backend(_spec_key(spec))
+    return _backend(json.dumps(spec.to_dict(), sort_keys=True, default=str))
 
 
 @dataclass
-class EmbeddingMemo:
-    """Embeddings kept per (model, kind, instruction, text); `encoded[model]` counts the
-    texts each model actually encoded (a cached text costs nothing)."""
+class ModelRuns:
+    """The explorer's runs under `settings` (its `cache_dir` the embedding cache): per model,
+    how many ran the model (`ran`) and how many the cache answered (`cached`)."""
 
-    vectors: dict[tuple[str, str, str, str], np.ndarray] = field(default_factory=dict)
-    encoded: dict[str, int] = field(default_factory=dict)
+    settings: RunSettings = EXPLORE_SETTINGS
+    ran: dict[str, int] = field(default_factory=dict)
+    cached: dict[str, int] = field(default_factory=dict)
 
-    def embed(self, spec: ModelSpec, encoder, texts: Sequence[str], kind: str, instruction: str) -> np.ndarray:
-        """Unit-length embeddings of `texts`, shape (len(texts), dim), float64; only the
-        texts not seen before (for this model, kind and instruction) go to the encoder."""
-        key = _spec_key(spec)
-        missing = list(dict.fromkeys(t for t in texts if (key, kind, instruction, t) not in self.vectors))
-        if missing:
-            out = np.asarray(encoder.encode(missing, kind, instruction=instruction), dtype=np.float64)
-            if out.shape[0] != len(missing):
-                raise RuntimeError(f"model {spec.name!r} returned {out.shape[0]} embeddings for {len(missing)} texts")
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
-            for text, vector in zip(missing, out):
-                self.vectors[(key, kind, instruction, text)] = vector
-            self.encoded[spec.name] = self.encoded.get(spec.name, 0) + len(missing)
-        return np.stack([self.vectors[(key, kind, instruction, t)] for t in texts]) if texts else np.zeros((0, 0))
-
-
-def score_candidates(spec: ModelSpec, model, memo: EmbeddingMemo, query: str, documents: Sequence[str], instruction: str) -> tuple[np.ndarray, str]:
-    """Scores of `documents` for `query` under one model, and the score's name: cosine
-    similarity for an encoder (embeddings from `memo`), the scorer's own score for a scorer
-    (BM25 indexes just these documents, so its IDF is theirs)."""
-    from embedlab.models.backends import Encoder, Scorer
-
-    if isinstance(model, Scorer) and not isinstance(model, Encoder):
-        model.index(list(documents))
-        scores = np.asarray(model.score([query]), dtype=np.float64)[0]
-        return scores, spec.score_name
-    q = memo.embed(spec, model, [query], "query", instruction)
-    d = memo.embed(spec, model, list(documents), "document", instruction)
-    return d @ q[0], "cosine similarity"
+    def score(self, spec: ModelSpec, query: str, documents: Sequence[str], instruction: str) -> tuple[np.ndarray, str]:
+        """Scores of `documents` for `query` under one model, and the score's name: cosine
+        similarity for an encoder, the scorer's own score for a scorer (BM25 indexes just
+        these documents, so its IDF is theirs). A failed run raises RuntimeError with its reason."""
+        runner = functools.partial(run_model, backend=load_model(spec))
+        if self.settings.cache_dir:
+            runner = cached_runner(runner, self.settings.cache_dir)
+        outcome = runner(spec, [EncodeTask(TASK, [query], list(documents), instruction)], self.settings)
+        if outcome.status != "ok":
+            raise RuntimeError(outcome.error)
+        counts = self.cached if outcome.extra.get("cached") else self.ran
+        counts[spec.name] = counts.get(spec.name, 0) + 1
+        result = outcome.datasets[TASK]
+        if spec.scores_corpus:
+            return np.asarray(result.scores, dtype=np.float64)[0], spec.score_name
+        return cosine_scores(result.query_embeddings, result.doc_embeddings).astype(np.float64)[0], "cosine similarity"

@@ -3,10 +3,10 @@ live by each model; bars per model and candidate, and the margin of the answer."
 
 from __future__ import annotations
 
-import functools
 import html
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 
 from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import TRAP_SETS, Dataset, load_dataset
-from embedlab.explore.models import EmbeddingMemo, load_model, score_candidates
+from embedlab.explore.models import EXPLORE_SETTINGS, ModelRuns, load_model
 from embedlab.explore.widgets import _widgets
 from embedlab.models import ModelSpec
 
@@ -51,7 +51,7 @@ def trap_candidates(dataset: Dataset, query_id: str, n_distractors: int = SEED_D
     return dataset.queries[query_id], out
 
 
-def candidate_scores(specs: Sequence[ModelSpec], memo: EmbeddingMemo, query: str, candidates: Sequence[Candidate], instruction: str) -> pd.DataFrame:
+def candidate_scores(specs: Sequence[ModelSpec], runs: ModelRuns, query: str, candidates: Sequence[Candidate], instruction: str) -> pd.DataFrame:
     """One row per (model, candidate): score, score name, whether it is ranked first
     (`winner`; every candidate tied at the top is), and per model the `margin` with what it
     measures (`margin_kind`): best answer − best other candidate when answers are marked,
@@ -63,7 +63,7 @@ def candidate_scores(specs: Sequence[ModelSpec], memo: EmbeddingMemo, query: str
     for spec in specs:
         if not query.strip() or not shown:
             continue
-        scores, score_name = score_candidates(spec, load_model(spec), memo, query, [c.text for _, c in shown], instruction)
+        scores, score_name = runs.score(spec, query, [c.text for _, c in shown], instruction)
         answer = np.array([c.answer for _, c in shown])
         top = scores.max()
         winners = scores == top
@@ -136,12 +136,12 @@ class TrapExplorer:
     tree; `scores()` and `summary()` are the current numbers. The setters (`set_query`,
     `set_document`, ...) change the widgets, exactly as typing does."""
 
-    def __init__(self, specs: Sequence[ModelSpec], memo: EmbeddingMemo, datasets: Sequence[str] = TRAP_SETS,
+    def __init__(self, specs: Sequence[ModelSpec], runs: ModelRuns, datasets: Sequence[str] = TRAP_SETS,
                  dataset: str | None = None, query_id: str | None = None, query: str | None = None,
                  documents: Sequence[Candidate | str | tuple[str, bool]] | None = None) -> None:
         w = _widgets()
         self.specs = list(specs)
-        self.memo = memo
+        self.runs = runs
         self._sets = {name: load_dataset(name) for name in datasets}
         dataset = dataset or next(iter(self._sets))
         if dataset not in self._sets:
@@ -264,14 +264,14 @@ class TrapExplorer:
         frames, self.errors = [], {}
         for spec in self.specs:
             try:
-                frames.append(candidate_scores([spec], self.memo, self.query, self.candidates, self.instruction))
+                frames.append(candidate_scores([spec], self.runs, self.query, self.candidates, self.instruction))
             except Exception as exc:  # noqa: BLE001 - shown beside the bars, named, not swallowed
                 self.errors[spec.name] = f"{type(exc).__name__}: {exc}"
         frames = [f for f in frames if not f.empty]
-        self._scores = pd.concat(frames, ignore_index=True) if frames else candidate_scores([], self.memo, "", [], "")
+        self._scores = pd.concat(frames, ignore_index=True) if frames else candidate_scores([], self.runs, "", [], "")
         self.bars.value = bars_html(self._scores, self.errors)
-        counts = ", ".join(f"{m}: {n}" for m, n in self.memo.encoded.items()) or "none yet"
-        self.status.value = f'<span style="color:#777">texts encoded so far (each text once per model): {html.escape(counts)}</span>'
+        counts = ", ".join(f"{m}: {n} run, {self.runs.cached.get(m, 0)} from the cache" for m, n in self.runs.ran.items()) or "none yet"
+        self.status.value = f'<span style="color:#777">model runs so far (a state seen before comes from the cache): {html.escape(counts)}</span>'
 
     def scores(self) -> pd.DataFrame:
         """The current per-(model, candidate) scores (`candidate_scores`)."""
@@ -325,22 +325,19 @@ def classroom_models(models=None) -> list | None:
     return specs + resolve_models([m for m in DEFAULT_MODELS if m not in have])
 
 
-@functools.cache
-def _default_memo() -> EmbeddingMemo:
-    return EmbeddingMemo()
-
-
 def trap(models=None, dataset: str | None = None, query_id: str | None = None, *, query: str | None = None,
          documents: Sequence[Candidate | str | tuple[str, bool]] | None = None, datasets: Sequence[str] = TRAP_SETS,
-         memo: EmbeddingMemo | None = None) -> TrapExplorer:
+         cache_dir: str | Path | None = None) -> TrapExplorer:
     """The trap explorer. `models`: names, `NAME=PATH`, config mappings or records (None: the
     bundled bm25, USE and multilingual-e5-small; BM25 and other scorers show their own
     score, not a cosine). Starts from trap `query_id` of `dataset` (default: the first of
     traps-zh), or from your own `query` and `documents` (texts, `(text, is_answer)` pairs or
-    Candidates). Embeddings are kept in `memo` (default: one per kernel process)."""
+    Candidates). Runs go through the embedding cache `cache_dir` (default: the shared one)."""
     from embedlab.report.analysis import resolve_models
+    from embedlab.run.cache import default_cache_dir
 
     specs = resolve_models(models)
     for spec in specs:
         load_model(spec)  # load now: a model that cannot load fails here, with its name
-    return TrapExplorer(specs, memo if memo is not None else _default_memo(), datasets, dataset, query_id, query, documents)
+    settings = replace(EXPLORE_SETTINGS, cache_dir=str(cache_dir or default_cache_dir()))
+    return TrapExplorer(specs, ModelRuns(settings), datasets, dataset, query_id, query, documents)

@@ -102,9 +102,10 @@ def rank_in_blocks(backend, task: EncodeTask, block: int, candidates: str | None
     return RankSummary.concat(parts)
 
 
-def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> ModelOutcome:
+def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings, backend: Any = None) -> ModelOutcome:
     """Load one model in this process, measure it and encode every task. Any exception is
-    caught and returned as a failed outcome with its reason."""
+    caught and returned as a failed outcome with its reason. `backend`: the model already
+    loaded in this process (the explorer keeps its models across runs): not loaded again."""
     from embedlab.models.backends import load_backend
 
     outcome = ModelOutcome(model=spec.name)
@@ -117,7 +118,8 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         sampler.mark("before")
         torch_before = probe.torch_allocated_gib()
         start = time.perf_counter()
-        backend = load_backend(spec, settings.dimensions)
+        if backend is None:
+            backend = load_backend(spec, settings.dimensions)
         outcome.load_s = time.perf_counter() - start
         outcome.host_rss_after_load_gib = probe.tree_rss_gib()
         sampler.mark("after_load")
