@@ -201,7 +201,8 @@ def main() -> int:
 
     from embedlab.run import probe
     from embedlab.models import get_model
-    from embedlab.run.runner import outcome_row, run_model_isolated
+    from embedlab.evaluation.pipeline import outcome_row
+    from embedlab.run.runner import run_model_isolated
     from embedlab.types import EncodeTask, RunSettings
 
     on_gpu = torch.cuda.is_available()
