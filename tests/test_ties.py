@@ -106,7 +106,7 @@ def test_explore_counts_a_tie_against_the_model(run) -> None:
     ranked = explore.ranked_documents(run, dataset, "length", "q0", k=3)
     assert ranked.loc[ranked["kind"] == "answer", "rank"].iloc[0] > 1
     query, candidates = explore.trap_candidates(dataset, "q0")
-    frame = explore.candidate_scores([get_model("length")], explore.EmbeddingMemo(), query, candidates, "")
+    frame = explore.candidate_scores([get_model("length")], explore.ModelRuns(), query, candidates, "")
     assert set(frame["outcome"]) == {"tie"}
 
 
