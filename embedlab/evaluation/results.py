@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedlab.evaluation.stats import PairedComparison, bootstrap_ci, hit_rate_ci, holm, paired_comparison
+from embedlab.evaluation.stats import PairedComparison, bounded_mean_ci, hit_rate_ci, holm, paired_comparison
 
 CI_METRICS = ("top1", "top3", "top5", "mrr", "ndcg_at_10")
-HIT_METRICS = ("top1", "top3", "top5")  # proportions: Wilson intervals; the others: bootstrap
+HIT_METRICS = ("top1", "top3", "top5")  # proportions: Wilson intervals; the others: Wilson-type on the bounded mean
 MEMORY_COLUMNS = [
     "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
     "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
@@ -68,10 +68,11 @@ class Report:
 
     # ---- aggregates -------------------------------------------------------------------
     def _interval(self, metric: str, values: np.ndarray) -> tuple[float, float]:
-        """Wilson for hit@k (proportions), the seeded percentile bootstrap for MRR/nDCG."""
+        """Wilson for hit@k (proportions), the Wilson-type interval of a [0, 1]-bounded mean
+        for MRR/nDCG (`stats.bounded_mean_ci`): neither is zero-width on a perfect score."""
         if metric in HIT_METRICS:
             return hit_rate_ci(values, self.confidence)
-        return bootstrap_ci(values, self.confidence, seed=self.seed)
+        return bounded_mean_ci(values, self.confidence)
 
     def summary(self) -> pd.DataFrame:
         """One row per model x data set: metrics with 95% intervals, then measurements.
@@ -205,7 +206,7 @@ class Report:
         pkgs = self.environment.get("packages", {})
         lines.append(f"Machine: {hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('memory_gib', 0):.0f} GiB" + (f", GPU {hw['gpu_name']}" if hw.get("gpu_name") else "") + f"; Python {hw.get('python', '?')}.")
         lines.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(pkgs.items())) + ".")
-        lines.append(f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, percentile bootstrap over queries (seed {self.seed}) for MRR and nDCG. Ties count against the model.")
+        lines.append(f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, Wilson-type intervals of the bounded mean for MRR and nDCG (conservative, never zero-width). Ties count against the model.")
         failed = summary[summary["status"] != "ok"][["model", "dataset", "error"]]
         if not has_results:
             lines += ["", "**No model produced results.**", ""]
