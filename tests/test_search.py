@@ -9,7 +9,7 @@ import pytest
 import embedlab as el
 from embedlab.errors import ConfigError
 from embedlab.evaluation.scoring import rank_embeddings
-from embedlab.evaluation.search import SearchSettings, recall_at_k, search_top_k
+from embedlab.evaluation.search import SearchSettings, exact_top_ids, recall_at_k, search_top_k
 from embedlab.types import Relevance
 from tests.fake_encoders import fake_spec
 
@@ -67,3 +67,23 @@ def test_evaluate_reports_search_recall_and_keeps_exact_metrics(index: str) -> N
         assert row["search_recall_at_10"] == 1.0
     cols = ["rank", "mrr", "ndcg_at_10", "top1"]
     assert searched.per_query[cols].equals(exact.per_query[cols])
+
+
+def test_exact_flat_index_has_recall_one_on_a_judged_data_set() -> None:
+    """pawsx-zh ranks each query among its judged candidates; the index searches the whole
+    corpus, so its recall is measured against the exact whole-corpus top 10 (like with like)."""
+    from embedlab.data.datasets import load_dataset
+
+    dataset = load_dataset("pawsx-zh")
+    assert dataset.meta.candidates == "judged"
+    settings = el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0, search={"index": "flat"})
+    report = el.evaluate([fake_spec("fake")], [dataset], settings, keep_scores=0)
+    assert report.runs.iloc[0]["search_recall_at_10"] == 1.0
+    # the judged-only top ids are not the whole corpus's: comparing with them scored below 1
+    rng = np.random.default_rng(0)
+    queries, docs = rng.standard_normal((20, 8)), rng.standard_normal((60, 8))
+    relevance = Relevance(np.arange(20), np.arange(20), np.ones(20, dtype=np.int64), 20, 60, "judged")
+    judged_top = rank_embeddings(queries, docs, relevance).top_ids
+    ids, *_ = search_top_k(queries.astype(np.float32), docs.astype(np.float32), SearchSettings(index="flat"))
+    assert recall_at_k(ids, judged_top, 10) < 1.0
+    assert recall_at_k(ids, exact_top_ids(queries, docs, 10), 10) == 1.0
