@@ -87,3 +87,27 @@ def test_exact_flat_index_has_recall_one_on_a_judged_data_set() -> None:
     ids, *_ = search_top_k(queries.astype(np.float32), docs.astype(np.float32), SearchSettings(index="flat"))
     assert recall_at_k(ids, judged_top, 10) < 1.0
     assert recall_at_k(ids, exact_top_ids(queries, docs, 10), 10) == 1.0
+
+
+def test_exact_dense_ranking_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit-length documents are multiplied as they are and each block is ranked by a thread
+    per core: the summary equals one-thread ranking of the whole score matrix, field by field."""
+    from dataclasses import fields
+
+    from embedlab.evaluation import scoring
+
+    rng = np.random.default_rng(3)
+    docs = rng.standard_normal((3000, 16)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = rng.standard_normal((300, 16)).astype(np.float32)
+    relevance = Relevance(np.arange(300), rng.integers(0, 3000, 300), np.ones(300, dtype=np.int64), 300, 3000)
+    assert scoring.is_unit(docs) and not scoring.is_unit(docs * 1.001) and not scoring.is_unit(docs.astype(np.float64))
+    assert scoring.unit_rows(docs) is docs
+    monkeypatch.setattr(scoring, "rank_threads", lambda n_rows: 3)
+    threaded = rank_embeddings(queries, docs, relevance, block=128)
+    monkeypatch.setattr(scoring, "rank_threads", lambda n_rows: 1)
+    reference = scoring.rank_scores(scoring.cosine_scores(queries, docs), relevance, block=300)
+    for field in fields(reference):
+        np.testing.assert_array_equal(getattr(threaded, field.name), getattr(reference, field.name), err_msg=field.name)
+    scaled = rank_embeddings(queries, docs * 3.0, relevance, block=128)  # not unit length: normalised in chunks
+    np.testing.assert_array_equal(scaled.top_ids, reference.top_ids)
