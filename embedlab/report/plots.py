@@ -203,7 +203,7 @@ def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset
     frame = summary[summary["status"] == "ok"] if "status" in summary else summary
     bounded = metric in ("top1", "top3", "top5", "top10", "mrr", "ndcg_at_10")
     ax = grouped_bars(frame, x, metric, hue, f"{metric}_low", f"{metric}_high", ax=ax, ylim=(0, 1.08) if bounded else None)
-    method = "Wilson score" if metric.startswith("top") else "seeded bootstrap"
+    method = "Wilson score" if metric.startswith("top") else "Wilson-type, bounded mean"
     ax.set_title(f"{metric} with 95% CI over queries ({method})")
     return ax
 
