@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.integration
 def test_bench_scale_tiny_run_writes_its_json(tmp_path: Path) -> None:
     pytest.importorskip("faiss")
     out = tmp_path / "bench.json"
@@ -75,8 +76,8 @@ def test_bm25_index_never_holds_every_word_as_a_string() -> None:
     import bm25s
     import numpy as np
 
+    from embedlab.models import get_model
     from embedlab.models.backends.lexical import BM25Backend, segment
-    from embedlab.models.records import get_model
 
     rng = np.random.default_rng(0)
     chars = [chr(c) for c in range(0x4E00, 0x4E00 + 500)]

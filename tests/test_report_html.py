@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from embedlab.report import render as rep
+from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,7 +38,6 @@ PAGE_STATE = """(() => ({
   errors: [...document.querySelectorAll('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')].map(e => e.textContent).filter(t => /Traceback|Error/.test(t)),
 }))()"""
 
-pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -119,6 +119,7 @@ class Chromium:
 
 
 @pytest.fixture(scope="module")
+@tier("e2e")
 def rendered(tmp_path_factory) -> Path:
     """Two notebooks rendered with the bundled models (the overview and one category), into a
     temporary reports folder; the embedding cache is the shared one, so this is quick once
@@ -132,6 +133,7 @@ def rendered(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+@tier("e2e")
 def browser():
     chromium = Chromium()
     yield chromium

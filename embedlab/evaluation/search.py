@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import ConfigError
-from embedlab.evaluation.scoring import score_blocks, top_k
+from embedlab.evaluation.scoring import rank_embeddings
 from embedlab.models.backends import l2_normalize
+from embedlab.types import Relevance
 
 SEARCH_INDEXES = ("flat", "hnsw", "ivf")
 
@@ -102,9 +103,11 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray, k: int) -> float:
 
 def exact_top_ids(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, k: int) -> np.ndarray:
     """The exact whole-corpus top-k document indices by cosine, best first, ties by lower
-    index (the streamed evaluation's order), a block of queries at a time."""
-    parts = [top_k(block, k)[0] for _, block in score_blocks(query_embeddings, doc_embeddings)]
-    return np.concatenate(parts) if parts else np.zeros((0, min(k, len(doc_embeddings))), dtype=np.int64)
+    index: the streamed evaluation's pass over every document, without qrels."""
+    n_queries, n_docs = len(query_embeddings), len(doc_embeddings)
+    none = np.zeros(0, dtype=np.int64)
+    ranks = rank_embeddings(query_embeddings, doc_embeddings, Relevance(none, none, none, n_queries, n_docs, "all"), "all", depth=k)
+    return ranks.top_ids[:, :k]
 
 
 def search_columns(

@@ -1,18 +1,12 @@
-"""The `embedlab report` command: its options, and the notebooks' parameters made from them
+"""What `embedlab report` hands the notebooks: their parameters made from its options
 (every path absolute, a run config's models, data sets and cache folder)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any
 
-import typer
-
-from embedlab.report.lanes import build
-from embedlab.report.notebook_files import list_notebooks
-from embedlab.report.paths import default_reports_dir
 
 
 def absolute_path(value: str, cwd: Path) -> str:
@@ -29,7 +23,7 @@ def absolute_path(value: str, cwd: Path) -> str:
 def resolve_model_arg(value: str, cwd: Path) -> str:
     """A `-m` value with its path made absolute: a registered name stays as it is, a
     folder becomes absolute, and in `NAME=PATH` the PATH part does."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     if value.lower() in MODELS:
         return value
@@ -58,7 +52,7 @@ def resolve_dataset_arg(value: str, cwd: Path) -> str:
 def _spec_entry(spec, cwd: Path) -> str | dict[str, Any]:
     """A config's model record as a notebook parameter: its name when it is the registered
     record unchanged, else the complete record (JSON-able) with its path made absolute."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     if MODELS.get(spec.name) == spec:
         return spec.name
@@ -96,42 +90,3 @@ def report_parameters(
     if chosen_cache is not None:
         chosen_cache = str((cwd / Path(chosen_cache).expanduser()).resolve())
     return {"models": chosen_models, "datasets": chosen_sets, "cache_dir": chosen_cache}
-
-
-
-def report(
-    notebook: Annotated[Optional[list[str]], typer.Option("--notebook", "-n", help="Only notebooks whose name starts with this (e.g. 00, 03_idiom); repeatable.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable (default: the config's, else the bundled models).")] = None,
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Trap data set (name or path) for notebooks 00-11; repeatable (default: the config's, else seed, traps-zh).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; -m / -d / --cache-dir override them.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")] = None,
-    figures: Annotated[Optional[Path], typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")] = None,
-    notebooks_dir: Annotated[Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab).")] = None,
-    jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 2,
-) -> None:
-    """Execute every notebook and render reports/*.html, figures/ and reports/index.html."""
-    from embedlab.errors import EmbedlabError
-
-    paths = list_notebooks(notebooks_dir, notebook)
-    if not paths:
-        typer.echo("error: no notebook matched", err=True)
-        raise typer.Exit(2)
-    try:
-        parameters = report_parameters(model, dataset, config, cache_dir)
-    except EmbedlabError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    start = time.perf_counter()
-    results = build(paths, out, figures, parameters, jobs=jobs)
-    for r in results:
-        typer.echo(f"{'ok    ' if r.error is None else 'FAILED'} {r.seconds:6.1f}s  {r.html or r.executed}")
-        if r.error:
-            typer.echo(r.error.splitlines()[-1] if r.error.splitlines() else r.error, err=True)
-    typer.echo(f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s; index: {(Path(out) if out else default_reports_dir()) / 'index.html'}")
-    if any(r.error for r in results):
-        raise typer.Exit(1)
-
-
-if __name__ == "__main__":
-    typer.run(report)

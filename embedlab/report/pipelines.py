@@ -5,7 +5,7 @@ category with paired tests.
 
 What runs is a `PipelinePlan`: the bundled CPU models and their fusions always; BGE-M3's
 modes and the reranker only where their weights are configured (a local folder or the
-Hugging Face cache, as `embedlab.models.backends.hub.resolve_model_path` finds them),
+Hugging Face cache, as `embedlab.models.weights_path` finds them),
 else skipped with the reason."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation import evaluate
 from embedlab.evaluation.results import Report
 from embedlab.evaluation.stats import holm, paired_comparison
-from embedlab.models.records import MODELS, ModelSpec
+from embedlab.models import MODELS, ModelSpec
 from embedlab.report.runs import REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
 from embedlab.run.config import Fusion, Rerank, reranker_from_arg
 from embedlab.types import RunSettings
@@ -47,10 +47,10 @@ class PipelinePlan:
 def weights_missing(spec: ModelSpec) -> str:
     """Why `spec`'s weights cannot be used here ("" when they can): its folder or hub id
     resolved without downloading, as its backend would."""
-    from embedlab.models.backends.hub import resolve_model_path
+    from embedlab.models import weights_path
 
     try:
-        resolve_model_path(spec.with_options(download=False))
+        weights_path(spec.with_options(download=False))
     except (EmbedlabError, OSError, ImportError) as exc:
         return str(exc)
     return ""

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedlab.evaluation.metrics import parse_metric
+
 STYLE_PATH = Path(__file__).parent / "style" / "embedlab.mplstyle"
 FONT_ENV = "EMBEDLAB_CJK_FONT"
 FONT_PACKAGES = ("paperang_p2_fonts_cjk",)
@@ -201,10 +203,11 @@ def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset
     """Per-model bars of a metric with its confidence interval (`<metric>_low/_high`), one
     bar per data set (or another `hue`), from `Report.summary()`."""
     frame = summary[summary["status"] == "ok"] if "status" in summary else summary
-    bounded = metric in ("top1", "top3", "top5", "top10", "mrr", "ndcg_at_10")
-    ax = grouped_bars(frame, x, metric, hue, f"{metric}_low", f"{metric}_high", ax=ax, ylim=(0, 1.08) if bounded else None)
-    method = "Wilson score" if metric.startswith("top") else "Wilson-type, bounded mean"
-    ax.set_title(f"{metric} with 95% CI over queries ({method})")
+    spec = parse_metric(metric)
+    low, high = spec.bounds
+    ax = grouped_bars(frame, x, spec.column, hue, f"{spec.column}_low", f"{spec.column}_high", ax=ax, ylim=(low, high * 1.08))
+    method = "Wilson score" if spec.interval == "wilson" else "Wilson-type, bounded mean"
+    ax.set_title(f"{spec.label} with 95% CI over queries ({method})")
     return ax
 
 

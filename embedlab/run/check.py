@@ -30,13 +30,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import typer
 
 from embedlab.errors import ConfigError, EmbedlabError
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -475,14 +474,15 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def weights_hint(record: str) -> str:
     """How to get the weights of the registered record `record` ("" when it has no hub id)."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     spec = MODELS.get(record.lower())
     model_id = (spec.path or "") if spec else ""
     model_id = model_id.removeprefix("modelscope:")
     if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~", "pypi:")):
         return ""
-    return (f"{HINT_START} `huggingface-cli download {model_id} --local-dir DIR` or "
+    revision = f" --revision {spec.revision}" if spec.revision else ""  # the commit the record was read at
+    return (f"{HINT_START} `huggingface-cli download {model_id}{revision} --local-dir DIR` or "
             f"`modelscope download --model {model_id} --local_dir DIR`")
 
 
@@ -514,7 +514,7 @@ def config_origins(path: Path) -> dict[str, str]:
 def load_targets(config: Path | None, models: Sequence[str], backend: str | None) -> tuple[list[ModelSpec], dict[str, str]]:
     """The models to check (the config's, then each `-m`), with `backend` applied to all,
     and where each one's path came from."""
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     if config is None and not models:
         raise ConfigError("give --config FILE and/or -m MODEL (a name, a folder or NAME=PATH)")
@@ -591,39 +591,14 @@ def write_outputs(table: pd.DataFrame, out: Path, meta: Mapping[str, Any]) -> No
     (out / "check.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8")
 
 
-def check(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML): check its models.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Backend for every model (vllm, st, transformers, ...).")] = None,
-    reference: Annotated[str, typer.Option(help="Backend the configured one is compared with ('none': no comparison).")] = "transformers",
-    texts: Annotated[int, typer.Option(help=f"Built-in Chinese queries and documents to encode, each (1-{len(CHECK_QUERIES)}).")] = DEFAULT_TEXTS,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write check.csv and check.json here.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds each backend worker may take (load and encode).")] = DEFAULT_TIMEOUT_S,
-) -> None:
-    """Check models on this machine before a run: versions, device, weights, load, the exact
-    inputs sent, and agreement with the transformers reference. Exit 0 when every check
-    passed, 1 when one failed, 2 on a usage or config error."""
-    try:
-        text_set = CheckTexts.builtin(texts)
-        specs, origins = load_targets(config, model or [], backend)
-    except (EmbedlabError, KeyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    ref = None if reference.lower() == "none" else reference
-    table = run_checks(specs, texts=text_set, reference=ref, timeout_s=timeout, origins=origins)
-    typer.echo(format_table(table))
-    failed = table[table["status"] == "fail"]
-    for _, row in failed.iterrows():
-        typer.echo(f"FAIL {row['model']} {row['check']} ({row['backend']}): {row['detail']}", err=True)
-    if out is not None:
-        meta = {"argv": sys.argv[1:], "config": str(config) if config else None, "reference": ref,
-                "texts": asdict(text_set), "thresholds": {"float32": FP32_MIN_COSINE, "half": HALF_MIN_COSINE, "unit_norm": NORM_TOLERANCE},
-                "backends": table.attrs.get("backends", {})}
-        write_outputs(table, out, meta)
-        typer.echo(f"written to {out / 'check.csv'} and {out / 'check.json'}")
-    n_models = table["model"].nunique()
-    typer.echo(f"{n_models} model(s): {len(failed)} check(s) failed" if len(failed) else f"{n_models} model(s): all checks passed")
-    raise typer.Exit(1 if len(failed) else 0)
+
+def check_meta(argv: Sequence[str], config: Path | None, reference: str | None, texts: CheckTexts, table: pd.DataFrame) -> dict[str, Any]:
+    """What check.json records beside the rows: the command, texts, thresholds and backends."""
+    return {
+        "argv": list(argv), "config": str(config) if config else None, "reference": reference, "texts": asdict(texts),
+        "thresholds": {"float32": FP32_MIN_COSINE, "half": HALF_MIN_COSINE, "unit_norm": NORM_TOLERANCE},
+        "backends": table.attrs.get("backends", {}),
+    }
 
 
 if __name__ == "__main__":

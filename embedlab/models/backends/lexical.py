@@ -3,29 +3,13 @@ what plain word overlap achieves on each trap."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from embedlab.data.words import segment, words
 from embedlab.models.backends import BaseScorer
-from embedlab.models.records import ModelSpec
-
-
-def segment(texts: Sequence[str]) -> list[list[str]]:
-    """jieba search-mode words, lower-cased, punctuation and spaces dropped."""
-    return [list(words(text)) for text in texts]
-
-
-def words(text: str) -> Iterator[str]:
-    """The words of one text, as `segment` gives them."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    for word in jieba.cut_for_search(text):
-        word = word.strip().lower()
-        if word and any(ch.isalnum() for ch in word):
-            yield word
+from embedlab.models.spec import ModelSpec
 
 
 class BM25Backend(BaseScorer):
@@ -94,3 +78,6 @@ class LengthBackend(BaseScorer):
         if self._lengths is None:
             raise RuntimeError("call index(corpus) before score(queries)")
         return np.broadcast_to(self._lengths, (len(queries), len(self._lengths))).copy()
+
+
+__all__ = ["BM25Backend", "LengthBackend", "segment"]  # segment: re-exported for embedlab.models and explore

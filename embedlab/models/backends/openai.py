@@ -39,7 +39,8 @@ import numpy as np
 
 from embedlab.errors import BackendUnavailableError, ConfigError
 from embedlab.models.backends import BaseEncoder, l2_normalize, truncate
-from embedlab.models.records import Kind, ModelSpec, check_served
+from embedlab.models.resolve import check_served
+from embedlab.models.spec import Kind, ModelSpec
 
 DEFAULTS: dict[str, Any] = {
     "batch_size": 64, "max_concurrency": 4, "timeout_s": 60.0, "max_retries": 5,
