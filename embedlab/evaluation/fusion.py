@@ -29,8 +29,8 @@ import numpy as np
 
 from embedlab.data.datasets import Dataset
 from embedlab.errors import ConfigError
-from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec
 from embedlab.evaluation.results import StageRows
+from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec
 from embedlab.evaluation.scoring import judged_candidates, per_query_table
 from embedlab.models import ModelSpec
 from embedlab.run.config import Fusion, Rerank, check_stage_names
