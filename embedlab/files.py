@@ -29,7 +29,9 @@ def expand_vars(value: Any, path: Path) -> Any:
                 return os.environ[name]
             if default is not None:
                 return default
-            raise ConfigError(f"{path}: environment variable {name!r} is not set and has no default (write ${{{name}:-default}})")
+            raise ConfigError(
+                f"{path}: environment variable {name!r} is not set and has no default (write ${{{name}:-default}})"
+            )
 
         return ENV_PATTERN.sub(sub, value)
     if isinstance(value, list):

@@ -93,7 +93,8 @@ class EncodeTask:
 
     @classmethod
     def from_dataset(
-        cls, dataset: Any, keep_scores: int = 2_000_000, depth: int = 10, rank_block: Callable[..., RankSummary] | None = None
+        cls, dataset: Any, keep_scores: int = 2_000_000, depth: int = 10,
+        rank_block: Callable[..., RankSummary] | None = None,
     ) -> EncodeTask:
         """From an `embedlab.data.Dataset` (or anything with its text accessors and qrels)."""
         return cls(

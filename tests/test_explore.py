@@ -26,7 +26,7 @@ def trap_explorer(tmp_path_factory: pytest.TempPathFactory) -> explore.TrapExplo
     return explore.trap(["bm25", E5], "traps-zh", "homonym-01", cache_dir=tmp_path_factory.mktemp("cache"))
 
 
-def test_an_edit_runs_the_models_and_a_state_seen_before_comes_from_the_cache(trap_explorer: explore.TrapExplorer) -> None:
+def test_an_edit_runs_the_models_and_a_state_seen_before_comes_from_the_cache(trap_explorer) -> None:
     ex = trap_explorer
     runs = ex.runs
     assert runs.ran == {"bm25": 1, E5: 1} and runs.cached == {}  # each model run once on the trap

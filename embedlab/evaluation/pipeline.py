@@ -76,7 +76,8 @@ def evaluate(
                     ranks, scores = _rank(dataset, spec, result, settings, keep_scores, depth)
                     table = per_query_table(dataset, spec.name, ranks=ranks, metrics=metrics)
                     if settings.search and result.doc_embeddings is not None:
-                        row.update(search_columns(result.query_embeddings, result.doc_embeddings, ranks.top_ids, settings.search))
+                        judged = (spec.options.get("candidates") or dataset.meta.candidates) == "judged"  # an index searches every document
+                        row.update(search_columns(result.query_embeddings, result.doc_embeddings, None if judged else ranks.top_ids, settings.search))
                 except ValueError as exc:  # non-finite scores: never ranked, the row fails
                     row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
                     table = None

@@ -1,7 +1,8 @@
 """Rank one block of queries against a whole corpus from its scores and the sparse qrels,
 keeping only what the metrics need (`embedlab.types.RankSummary`): pure numpy, used by the
 evaluation stage (dense scores) and handed by it to scorer workers (BM25 and other scorers
-that hold their own index: `EncodeTask.rank_block`), so no n_queries × n_docs array is ever built.
+that hold their own index: `EncodeTask.rank_block`), so no n_queries × n_docs array is ever
+built.
 
 Cost per block of b queries against n documents: a few passes over the (b, n) scores (a
 threshold from chunk maxima, one comparison and one `nonzero` for the top candidates, one

@@ -32,7 +32,8 @@ from embedlab.report.views import (
 )
 
 __all__ = [
-    "ALL", "BAR_CLASS", "NO_COMPARISON", "OUTCOMES", "Candidate", "EXPLORE_SETTINGS", "ResultsExplorer", "TrapExplorer", "bars_html",
-    "candidate_scores", "category_losses", "classroom_models", "heatmap_frame", "load_model", "loss_note", "ModelRuns", "query_outcomes",
-    "query_table", "ranked_documents", "results", "trap", "trap_candidates", "with_scores",
+    "ALL", "BAR_CLASS", "EXPLORE_SETTINGS", "NO_COMPARISON", "OUTCOMES", "Candidate", "ModelRuns", "ResultsExplorer",
+    "TrapExplorer", "bars_html", "candidate_scores", "category_losses", "classroom_models", "heatmap_frame",
+    "load_model", "loss_note", "query_outcomes", "query_table", "ranked_documents", "results", "trap",
+    "trap_candidates", "with_scores",
 ]

@@ -19,7 +19,9 @@ from embedlab.run.runner import run_model
 from embedlab.types import EncodeTask, RunSettings
 
 # one short timed encode, no throughput pass: the explorer shows scores, not timings
-EXPLORE_SETTINGS = RunSettings(repeats=1, timing_texts=2, warmup_texts=2, throughput_texts=0, isolate=False, progress=False)
+EXPLORE_SETTINGS = RunSettings(
+    repeats=1, timing_texts=2, warmup_texts=2, throughput_texts=0, isolate=False, progress=False
+)
 TASK = "explore"  # the data set name of the explorer's runs
 
 

@@ -85,7 +85,7 @@ def get_model(name_or_path: str, **overrides: Any) -> ModelSpec:
 SERVED_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "base_url": str, "served_model": str, "api_key_env": str, "batch_size": int, "max_concurrency": int,
     "timeout_s": (int, float), "max_retries": int, "backoff_s": (int, float), "max_backoff_s": (int, float),
-    "send_dimensions": bool, "encoding_format": str,
+    "max_retry_after_s": (int, float), "send_dimensions": bool, "encoding_format": str,
 }
 
 
@@ -110,7 +110,7 @@ def check_served(spec: ModelSpec) -> None:
             raise ConfigError(f"{where}: field {key!r} must be {getattr(kind, '__name__', 'a number')}, got {type(value).__name__}")
         if key in ("batch_size", "max_concurrency", "timeout_s") and value <= 0:
             raise ConfigError(f"{where}: field {key!r} must be > 0, got {value}")
-        if key in ("max_retries", "backoff_s", "max_backoff_s") and value < 0:
+        if key in ("max_retries", "backoff_s", "max_backoff_s", "max_retry_after_s") and value < 0:
             raise ConfigError(f"{where}: field {key!r} must be >= 0, got {value}")
     url = urlsplit(str(opts["base_url"]))
     if url.scheme not in ("http", "https") or not url.hostname:

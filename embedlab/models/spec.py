@@ -57,7 +57,8 @@ class ModelSpec:
     mrl_min_dim: int | None = None
     license: str = ""
     params_m: float | None = None
-    scores_corpus: bool = False  # a Scorer that ranks the corpus itself (BM25, cues, BGE-M3 sparse/ColBERT), no embeddings
+    # a Scorer that ranks the corpus itself (BM25, cues, BGE-M3 sparse/ColBERT), no embeddings
+    scores_corpus: bool = False
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 

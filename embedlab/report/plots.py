@@ -206,7 +206,7 @@ def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset
     spec = parse_metric(metric)
     low, high = spec.bounds
     ax = grouped_bars(frame, x, spec.column, hue, f"{spec.column}_low", f"{spec.column}_high", ax=ax, ylim=(low, high * 1.08))
-    method = "Wilson score" if spec.interval == "wilson" else "seeded bootstrap"
+    method = "Wilson score" if spec.interval == "wilson" else "Wilson-type, bounded mean"
     ax.set_title(f"{spec.label} with 95% CI over queries ({method})")
     return ax
 

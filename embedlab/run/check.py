@@ -458,7 +458,8 @@ def config_origins(path: Path) -> dict[str, str]:
         if raw_path is not None:
             text += f" path: {raw_path!r}"
             for var, default in env_vars(str(raw_path)):
-                state = f"is set to {os.environ[var]!r}" if var in os.environ else f"is not set, so the default {default or ''!r} was used"
+                default_text = f"is not set, so the default {default or ''!r} was used"
+                state = f"is set to {os.environ[var]!r}" if var in os.environ else default_text
                 text += f"; {var} {state}: set {var} to the model folder"
         origins[name] = text + weights_hint(record)
     return origins

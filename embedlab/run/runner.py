@@ -88,10 +88,15 @@ def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
         outcome.extra["kv_cache_note"] = note
 
 
+SCORER_BLOCK = 64  # queries a scorer ranks at a time at most: it scores one query at a time anyway
+
+
 def rank_in_blocks(backend, task: EncodeTask, block: int, candidates: str | None) -> RankSummary:
-    """A scorer's streamed ranking of a corpus too big to return whole: `block` queries
-    scored at a time by the backend's own index and summarised by the evaluation stage's
-    `task.rank_block`, so the worker never holds more than block × n_docs scores."""
+    """A scorer's streamed ranking of a corpus too big to return whole: `block` queries (at
+    most SCORER_BLOCK) scored at a time by the backend's own index and summarised by the
+    evaluation stage's `task.rank_block`, so the worker never holds more than block × n_docs
+    scores."""
+    block = min(block, SCORER_BLOCK)
     parts = []
     for start in range(0, len(task.queries), block):
         scores = np.asarray(backend.score(task.queries[start : start + block]), dtype=np.float32)
@@ -140,7 +145,8 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         for task in tasks:
             result = DatasetOutcome()
             # a run whose timings are not shown (reuse_documents) times its queries alone, cached corpus or not
-            timed = [*task.queries, *([] if settings.reuse_documents and not scorer else task.documents)][: settings.timing_texts]
+            timed_documents = [] if settings.reuse_documents and not scorer else task.documents
+            timed = [*task.queries, *timed_documents][: settings.timing_texts]
             n_q = min(len(task.queries), len(timed))
             if scorer:
                 def one() -> None:
@@ -158,7 +164,8 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
                 backend.index(task.documents)
                 if task.relevance is not None:
                     backend.judge(task.queries, task.relevance)  # only a scorer that learns from them (query-blind) uses them
-                if task.rank_block is not None and task.relevance is not None and len(task.queries) * len(task.documents) > task.keep_scores:
+                streamed = task.rank_block is not None and task.relevance is not None
+                if streamed and len(task.queries) * len(task.documents) > task.keep_scores:
                     result.ranks = rank_in_blocks(backend, task, settings.query_block, spec.options.get("candidates"))
                 else:
                     result.scores = np.asarray(backend.score(task.queries), dtype=np.float32)
@@ -168,7 +175,10 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
                 check_finite(result.query_embeddings, f"{task.dataset}: query embeddings")
                 outcome.dim = int(result.query_embeddings.shape[1])
                 if not task.documents_known:  # else the cache attaches the stored corpus vectors
-                    result.doc_embeddings = _batched_encode(backend, task.documents, "document", settings, task.instruction, f"{spec.name} {task.dataset} corpus")
+                    desc = f"{spec.name} {task.dataset} corpus"
+                    result.doc_embeddings = _batched_encode(
+                        backend, task.documents, "document", settings, task.instruction, desc
+                    )
                     check_finite(result.doc_embeddings, f"{task.dataset}: document embeddings")
             result.encode_s = time.perf_counter() - start
             outcome.datasets[task.dataset] = result

@@ -52,7 +52,9 @@ def stop_session(pid: int) -> None:
         pass
 
 
-def run_in_worker(function: Callable[..., Any], args: Sequence[Any], timeout_s: float | None, echo: bool = True) -> WorkerExit:
+def run_in_worker(
+    function: Callable[..., Any], args: Sequence[Any], timeout_s: float | None, echo: bool = True
+) -> WorkerExit:
     """`function(*args)` in a fresh interpreter (a module-level function: it is pickled by
     name). With `echo` the worker's stderr (progress, engine logs) is passed through as it
     comes. Works from scripts, notebooks and stdin alike (no `__main__` guard needed)."""
@@ -67,7 +69,8 @@ def run_in_worker(function: Callable[..., Any], args: Sequence[Any], timeout_s: 
         job.write_bytes(pickle.dumps((function, tuple(args))))
         proc = subprocess.Popen(
             [sys.executable, "-m", "embedlab.run.worker", str(job), str(result)],
-            stdin=subprocess.DEVNULL, stdout=None if echo else subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=None if echo else subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         tail: collections.deque[bytes] = collections.deque(maxlen=64)  # the last 64 KiB at most
 
