@@ -233,10 +233,20 @@ def test_memory_bars_of_a_gpu_run_set_gpu_memory_beside_the_reported_figures() -
     assert any("reported" in t.get_text() for t in scatter.get_legend().get_texts())
 
 
-def test_cue_bars_hatch_the_cue_baselines() -> None:
+def test_cue_baselines_are_reference_lines_not_bars() -> None:
     frame = pd.DataFrame(
         {"model": ["dense", "length"], "dataset": ["d", "d"], "status": ["ok", "ok"], "kind": ["model", analysis.CUE_LABEL],
          "top1": [0.8, 0.6], "top1_low": [0.6, 0.4], "top1_high": [0.9, 0.8]}
     )
     ax = plots.cue_bars(frame)
-    assert [p.get_hatch() for p in ax.patches] == [None, "xx"]
+    assert [round(p.get_height(), 2) for p in ax.patches] == [0.8]  # one bar: the model
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_ydata()[0] for line in dashed] == [0.6]
+    assert "length · d: 0.60" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_value_labels_sit_above_the_error_bars() -> None:
+    frame = pd.DataFrame({"model": ["a"], "dataset": ["d"], "top1": [0.5], "top1_low": [0.3], "top1_high": [0.7]})
+    ax = plots.metric_bars(frame, "top1")
+    (label,) = [t for t in ax.texts if t.get_text() == "0.50"]
+    assert label.xy[1] == 0.7 and label.get_va() == "bottom"

@@ -94,6 +94,7 @@ from embedlab.report.runs import (  # noqa: F401
 from embedlab.report.views import (  # noqa: F401
     category_card,
     category_cases,
+    category_comparisons,
     category_query_ids,
     category_table,
     cue_flags,

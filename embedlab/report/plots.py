@@ -179,42 +179,88 @@ def grouped_bars(
             style = SOURCE_STYLE.get(row[hatch_by].iloc[0], {}) if hatch_by else {}
             ax.bar(pos, v, width * 0.92, color=colors[j % len(colors)], hatch=style.get("hatch"), alpha=style.get("alpha", 0.9),
                    edgecolor="#333333" if style.get("hatch") else None, label=str(h) if i == xs.index(xv) and h is not None else None)
+            top = v
             if low and high and not pd.isna(row[low].iloc[0]):
                 lo, hi = float(row[low].iloc[0]), float(row[high].iloc[0])
                 ax.errorbar(pos, v, yerr=[[max(v - lo, 0)], [max(hi - v, 0)]], color="#222222", capsize=3, lw=1)
-            if annotate:
-                ax.text(pos, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7, color="#333333")
+                top = max(v, hi)
+            if annotate:  # above the error bar's cap, never through it
+                ax.annotate(f"{v:.2f}", (pos, top), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7, color="#333333")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     if hue and unique:
         ax.legend(unique.values(), unique.keys(), title=hue, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     long_labels = max(len(str(v)) for v in xs) > 12
     ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20 if long_labels else 0, ha="right" if long_labels else "center")
-    ax.set_ylabel(value)
+    ax.set_ylabel(AXIS_LABELS.get(value, value))
     if ylim:
         ax.set_ylim(*ylim)
     ax.grid(axis="x", visible=False)
     return ax
 
 
-def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset", x: str = "model", ax=None):
+# Axis labels in words, with units, for the columns the figures plot.
+AXIS_LABELS = {
+    "top1": "top-1 (share of queries, answer ranked first)",
+    "top3": "top-3 (share of queries, answer in the first 3)",
+    "mrr": "MRR (mean of 1 / rank of the answer)",
+    "ndcg_at_10": "nDCG@10",
+    "texts_per_s": "texts per second (median timed batch)",
+    "throughput_texts_per_s": "texts per second (throughput pass)",
+    "throughput_tokens_per_s": "tokens per second (throughput pass)",
+    "load_s": "load time (seconds)",
+    "latency_median_s": "latency of one timed batch (seconds, median)",
+    "params_m": "parameters (millions)",
+    "value_gib": "memory (GiB)",
+}
+
+
+METRIC_TITLES = {"top1": "top-1", "top3": "top-3", "mrr": "MRR", "ndcg_at_10": "nDCG@10"}
+
+
+def cue_lines(ax, frame: pd.DataFrame, value: str, cues: Sequence[str], hue: str | None = "dataset"):
+    """Dashed horizontal reference lines at each cue baseline's `value`, one per (cue, hue)
+    in the colour of that hue's bars, named in the legend (beside the bars' hues)."""
+    import matplotlib as mpl
+
+    colors = [c["color"] for c in mpl.rcParams["axes.prop_cycle"]]
+    hues = _order(frame[hue]) if hue and hue in frame else [None]
+    rows = frame[frame["model"].isin(list(cues))] if "model" in frame else frame.iloc[0:0]
+    for rec in rows.itertuples(index=False):
+        v = getattr(rec, value)
+        if pd.isna(v):
+            continue
+        h = getattr(rec, hue) if hue and hue in frame else None
+        color = colors[hues.index(h) % len(colors)] if h in hues else "#555555"
+        label = f"{rec.model}" + (f" · {h}" if h is not None else "") + f": {v:.2f}"
+        ax.axhline(v, color=color, ls="--", lw=1.1, alpha=0.9, label=label)
+    if not rows.empty:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title=f"bars: {hue}; dashed: cue baselines" if hue else "dashed: cue baselines", fontsize=8)
+    return ax
+
+
+def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset", x: str = "model", ax=None, cues: Sequence[str] = ()):
     """Per-model bars of a metric with its confidence interval (`<metric>_low/_high`), one
-    bar per data set (or another `hue`), from `Report.summary()`."""
+    bar per data set (or another `hue`), from `Report.summary()`. Rows of `cues` (cue
+    baselines) are drawn as dashed reference lines, not bars."""
     frame = summary[summary["status"] == "ok"] if "status" in summary else summary
+    bars = frame[~frame[x].isin(list(cues))] if cues else frame
     bounded = metric in ("top1", "top3", "top5", "top10", "mrr", "ndcg_at_10")
-    ax = grouped_bars(frame, x, metric, hue, f"{metric}_low", f"{metric}_high", ax=ax, ylim=(0, 1.08) if bounded else None)
-    method = "Wilson score" if metric.startswith("top") else "seeded bootstrap"
-    ax.set_title(f"{metric} with 95% CI over queries ({method})")
+    ax = grouped_bars(bars, x, metric, hue, f"{metric}_low", f"{metric}_high", ax=ax, ylim=(0, 1.12) if bounded else None)
+    if cues:
+        cue_lines(ax, frame, metric, cues, hue)
+    method = "Wilson" if metric.startswith("top") else "bootstrap"
+    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} per model, 95% CI ({method})")
     return ax
 
 
 def cue_bars(frame: pd.DataFrame, metric: str = "top1", ax=None):
     """Per-model bars of a metric with its interval, one bar per data set, the cue
-    baselines (form alone, e.g. document length) cross-hatched beside the models. From
-    `analysis.cue_table`."""
-    frame = frame[frame["status"] == "ok"] if "status" in frame else frame
-    ax = grouped_bars(frame, "model", metric, "dataset", f"{metric}_low", f"{metric}_high", ax=ax, hatch_by="kind", ylim=(0, 1.08))
-    ax.set_title(f"{metric} of each model beside the cue baselines (cross-hatched)")
+    baselines (form alone, e.g. document length) as dashed reference lines across them.
+    From `analysis.cue_table` (its `kind` column names the cue rows)."""
+    cues = _order(frame.loc[frame["kind"] == "cue baseline", "model"]) if "kind" in frame else []
+    ax = metric_bars(frame, metric, ax=ax, cues=cues)
+    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} of each model against the cue baselines (dashed)")
     return ax
 
 

@@ -159,12 +159,56 @@ class Drawer:
         return SavedFigures(saved) if many else saved[0]
 
 
-def table(frame, columns: Sequence[str] | None = None, digits: int = 3):
-    """A DataFrame for display: chosen columns, numbers rounded, no index (a Styler)."""
+MAX_ROWS = 20  # rows shown inline; the rest of a longer table is in a collapsed <details>
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for a report page: its first `MAX_ROWS` rows inline, all of them in a
+    collapsed `<details>` below when there are more; numbers formatted by kind
+    (`embedlab.report.formats`). `empty` is the sentence shown instead of an empty table."""
+
+    frame: Any
+    digits: int = 3
+    empty: str = ""
+
+    def styler(self, frame=None):
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        from embedlab.report.formats import formatter
+
+        frame = self.frame if frame is None else frame
+        numeric = [c for c in frame.columns if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
+        styler = frame.style.format({c: formatter(str(c), self.digits) for c in numeric}, na_rep="–").hide(axis="index")
+        text = [c for c in frame.columns if c not in numeric]
+        return styler.set_properties(subset=text, **{"text-align": "left"}) if text else styler
+
+    def _repr_html_(self) -> str:
+        if self.frame.empty:
+            return f"<p>{self.empty}</p>" if self.empty else ""
+        if len(self.frame) <= MAX_ROWS:
+            return self.styler().to_html()
+        head = self.styler(self.frame.head(MAX_ROWS)).to_html()
+        return head + (f"<details><summary>all {len(self.frame)} rows</summary>{self.styler().to_html()}</details>")
+
+    def _repr_markdown_(self) -> str | None:
+        return self.empty if self.frame.empty and self.empty else None
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False, max_rows=MAX_ROWS)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+
+        if self.frame.empty and not self.empty:
+            return  # an empty table is not shown
+        display(HTML(self._repr_html_()))
+
+
+def table(frame, columns: Sequence[str] | None = None, digits: int = 3, empty: str = "") -> Table:
+    """A DataFrame for display: chosen columns, numbers formatted by kind, no index, at most
+    MAX_ROWS rows inline (the rest collapsed); nothing (or the sentence `empty`) when it has
+    no rows."""
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
-    from pandas.api.types import is_numeric_dtype
-
-    text = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
-    styler = frame.style.format(precision=digits, na_rep="–").hide(axis="index")
-    return styler.set_properties(subset=text, **{"text-align": "left"}) if text else styler
+    return Table(frame.reset_index(drop=True), digits, empty)

@@ -248,6 +248,11 @@ def lexical_contrast(report: Report, category: str | None = None, lexical: str =
     return pd.DataFrame(rows)
 
 
+def category_comparisons(report: Report, category: str, metric: str = "top1") -> pd.DataFrame:
+    """`Report.comparisons` on one category's queries: every pair of models, paired."""
+    return replace(report, per_query=report.per_query[report.per_query["category"] == category]).comparisons(metric)
+
+
 def category_table(report: Report, category: str | None = None) -> pd.DataFrame:
     """`Report.by_category()` (of one category, or all) with each category's Chinese and
     English titles."""
