@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ def _generator():
     return module
 
 
+CODE_INPUT = re.compile(r'class="[^"]*jp-InputArea-editor')  # a code cell's input in nbconvert's lab HTML
 EXPECTED = list(_generator().source_texts())  # one notebook per source (01-08 from one template)
 # notebooks about the data alone (no model parameter) and the parameters only they declare
 DATA_ONLY = {"13_data_quality": {"cross_query"}}
@@ -201,6 +203,29 @@ def test_build_isolates_notebooks_and_reports_failures(tmp_path: Path) -> None:
         assert r.html is not None and r.html.exists()
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert "Title of a_first" in index and "failed" in index
+
+
+def test_pages_hide_code_lead_with_the_finding_and_link_each_other(tmp_path: Path) -> None:
+    """Default HTML: no code input, no parameters cell, no `Out[..]` prompt; the finding's
+    headline reaches the index; previous / index / next links on each page. --show-code
+    (show_code=True) brings the code back."""
+    src = tmp_path / "nb"
+    src.mkdir()
+    finding = "from embedlab.report import findings\nfindings.Finding('alpha leads by 0.20', ('it beats beta',))"
+    first = _tiny_notebook(src / "a_first.ipynb", finding, "'a leaked return value'", parameters="secret_parameter = 1")
+    second = _tiny_notebook(src / "b_second.ipynb", "print('second page')")
+    results = rep.build([first, second], tmp_path / "reports", tmp_path / "figures", {"secret_parameter": 2}, jobs=1, prime_cache=False)
+    page = results[0].html.read_text(encoding="utf-8")
+    assert "alpha leads by 0.20" in page and "it beats beta" in page
+    for hidden in ("secret_parameter", "findings.Finding(", "injected-parameters"):
+        assert hidden not in page, hidden
+    assert not CODE_INPUT.search(page) and not re.search(r"Out\[\d+\]", page)
+    assert "href='b_second.html'" in page and "href='index.html'" in page
+    assert "href='a_first.html'" in results[1].html.read_text(encoding="utf-8")
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "alpha leads by 0.20" in index and "priming" not in index and "parameters {" not in index
+    shown = rep.build([first], tmp_path / "shown", tmp_path / "figures", {}, jobs=1, prime_cache=False, show_code=True)
+    assert CODE_INPUT.search(shown[0].html.read_text(encoding="utf-8"))
 
 
 def test_parameters_go_only_to_notebooks_that_declare_them(tmp_path: Path) -> None:

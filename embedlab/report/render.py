@@ -173,13 +173,19 @@ class Table:
     empty: str = ""
 
     def styler(self, frame=None):
+        import html
+
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
         from embedlab.report.formats import formatter
 
+        def escaped(column: str):
+            shown = formatter(column, self.digits)
+            return lambda value: html.escape(shown(value))
+
         frame = self.frame if frame is None else frame
         numeric = [c for c in frame.columns if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
-        styler = frame.style.format({c: formatter(str(c), self.digits) for c in numeric}, na_rep="–").hide(axis="index")
+        styler = frame.style.format(na_rep="–", escape="html").format({c: escaped(str(c)) for c in numeric}, na_rep="–").hide(axis="index")
         text = [c for c in frame.columns if c not in numeric]
         return styler.set_properties(subset=text, **{"text-align": "left"}) if text else styler
 
