@@ -40,13 +40,13 @@ EXPECTED = list(_generator().source_texts())  # one notebook per source (01-08 f
 DATA_ONLY = {"13_data_quality": {"cross_query"}}
 # figures each notebook saves (stems; heatmaps are per data set)
 FIGURES = {
-    "00_overview": {"top1-by-model", "mrr-by-model", "top1-beside-cues", "top1-by-category", "memory-by-model", "top1-measured-vs-reported"},
-    "09_speed_memory": {"texts-per-s-vs-size", "tokens-per-s-vs-size", "memory-by-model", "memory-vs-size", "load-time-vs-size"},
+    "00_overview": {"choose-a-model", "top1-by-model", "mrr-by-model", "top1-beside-cues", "top1-by-category", "memory-by-model", "top1-measured-vs-reported"},
+    "09_speed_memory": {"throughput-vs-size", "texts-per-s-vs-size", "memory-by-model", "memory-vs-size", "load-time-vs-size"},
     "10_dimensions": {"top1-vs-dimensions", "mrr-vs-dimensions"},
     "11_instructions": {"top1-by-variant", "mrr-by-variant"},
     "12_real_data": {"mrr-by-model", "top1-by-model", "top1-by-overlap"},
     "13_data_quality": {"lengths", "overlap"},
-    "14_pipelines": {"top1-by-category"},
+    "14_pipelines": {"top1-by-pipeline", "top1-by-category"},
     **{name: {"margins", "distractor-kinds", "ranks", "heatmap-seed", "heatmap-traps-zh", "top1-by-model"} for name in CATEGORY_NOTEBOOKS},
 }
 

@@ -92,7 +92,8 @@ def test_every_figure_of_a_real_run_renders_chinese(seed_run: el.Report) -> None
         plots.outcome_grid(analysis.outcomes(seed_run, None, sets)).figure,
         plots.margin_figure(analysis.margins(seed_run, None, sets)),
         plots.reported_bars(analysis.reported_beside_measured(seed_run)).figure,
-        plots.size_scatter(analysis.speed_table(seed_run, "seed"), "texts_per_s").figure,
+        plots.size_figure(analysis.speed_table(seed_run, "seed"), "texts_per_s"),
+        plots.choice_figure(analysis.choice_frame(seed_run)),
         plots.memory_bars(analysis.memory_frame(seed_run, "seed")).figure,
         plots.memory_scatter(analysis.memory_frame(seed_run, "seed")).figure,
         plots.cue_bars(analysis.cue_table(seed_run)).figure,
@@ -250,3 +251,44 @@ def test_value_labels_sit_above_the_error_bars() -> None:
     ax = plots.metric_bars(frame, "top1")
     (label,) = [t for t in ax.texts if t.get_text() == "0.50"]
     assert label.xy[1] == 0.7 and label.get_va() == "bottom"
+
+
+def _choice() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": ["small", "big", "slow-bad", "length"], "dataset": "d", "kind": ["model", "model", "model", analysis.CUE_LABEL],
+            "device": "CPU (this machine)", "n_queries": 40, "top1": [0.5, 0.8, 0.4, 0.3], "top1_low": [0.4, 0.7, 0.3, 0.2],
+            "top1_high": [0.6, 0.9, 0.5, 0.4], "speed_texts_per_s": [300.0, 20.0, 10.0, 1e6], "speed_measure": "throughput pass",
+            "memory_gib": [0.3, 1.2, 2.0, 0.1], "memory_measure": "host RSS peak (CPU run)",
+        }
+    )
+
+
+def test_pareto_front_keeps_what_nothing_beats_on_both() -> None:
+    frame = _choice().iloc[:3]
+    assert plots.pareto_front(frame, "speed_texts_per_s").tolist() == [True, True, False]
+    assert plots.pareto_front(frame, "memory_gib", lower_x_better=True).tolist() == [True, True, False]
+
+
+def test_choice_figure_one_device_per_panel_cues_as_lines() -> None:
+    frame = pd.concat([_choice(), _choice().assign(device="GPU (H100)")], ignore_index=True)
+    fig = plots.choice_figure(frame)
+    axes = fig.get_axes()
+    assert len(axes) == 4 and [a.get_title().split(":")[0] for a in axes] == ["CPU (this machine)"] * 2 + ["GPU (H100)"] * 2
+    dashed = [line.get_ydata()[0] for line in axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert dashed == [0.3]  # the cue is a reference line, not a point
+    with pytest.raises(ValueError, match="one device per axis"):
+        plots.choice_plot(frame)
+    with pytest.raises(plots.NothingToDraw):
+        plots.choice_figure(frame.assign(top1=float("nan")))
+
+
+def test_size_figure_keeps_the_article_in_its_own_panel_and_explains_an_empty_figure() -> None:
+    speed = pd.DataFrame(
+        {"model": ["use", "bge-m3"], "source": ["measured here", plots.REPORTED_SOURCE], "params_m": [70.0, 568.0],
+         "texts_per_s": [100.0, 50.0], "throughput_tokens_per_s": [None, None], "gpu_device": [None, None]}
+    )
+    fig = plots.size_figure(speed, "texts_per_s")
+    assert [a.get_title() for a in fig.get_axes()] == ["CPU (this machine)", "GPU, the article's (not measured here)"]
+    with pytest.raises(plots.NothingToDraw, match="not measured for use"):
+        plots.size_figure(speed, "throughput_tokens_per_s")

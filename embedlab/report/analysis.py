@@ -95,6 +95,8 @@ from embedlab.report.views import (  # noqa: F401
     category_card,
     category_cases,
     category_comparisons,
+    choice_frame,
+    device_label,
     category_query_ids,
     category_table,
     cue_flags,

@@ -131,6 +131,11 @@ def _axes(ax, figsize: tuple[float, float] | None = None):
     return ax
 
 
+class NothingToDraw(ValueError):
+    """Raised by a figure function whose data holds nothing to plot; its message is the
+    sentence a page shows instead of an empty figure (`render.Drawer`)."""
+
+
 def note(ax, text: str):
     """Write `text` in the middle of an empty Axes (used when there is nothing to plot)."""
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=10, color="#555555")
@@ -455,28 +460,143 @@ def margin_figure(frame: pd.DataFrame):
 # ---- speed, dimensions, overlap --------------------------------------------------------
 
 
+def _plain_numbers(ax, *axes: str) -> None:
+    """Tick labels of log axes as plain numbers (200, not 2×10²)."""
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 else f"{v:g}")
+    for name in axes:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def speed_devices(frame: pd.DataFrame) -> pd.Series:
+    """Per row of `analysis.speed_table`, the device in words: the article's rows "GPU, the
+    article's (not measured here)", ours "GPU (<name>)" or "CPU (this machine)"."""
+    from embedlab.evaluation.results import gpu_rows
+
+    names = frame["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in frame else pd.Series("", index=frame.index)
+    ours = np.where(gpu_rows(frame), "GPU (" + names.where(names != "", "device not recorded") + ")", "CPU (this machine)")
+    return pd.Series(np.where(frame["source"] == REPORTED_SOURCE, "GPU, the article's (not measured here)", ours), index=frame.index)
+
+
 def size_scatter(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m", ax=None):
-    """`y` against model size (parameters, millions), log-log: our measurements as dots,
-    the article's reported numbers as hollow triangles. From `analysis.speed_table`."""
-    ax = _axes(ax, (7.5, 4.8))
+    """`y` against model size (parameters, millions), log-log, for the rows of one device
+    (`speed_devices`); raises ValueError when given several. From `analysis.speed_table`."""
+    devices = _order(speed_devices(frame)) if not frame.empty else []
+    if len(devices) > 1:
+        raise ValueError(f"size_scatter draws one device per axis; got {devices}")
+    ax = _axes(ax, (6.0, 4.4))
     data = frame.dropna(subset=[x, y]) if x in frame and y in frame else frame.iloc[0:0]
     if data.empty:
-        return note(ax, f"no model has both {x} and {y} in this run")
-    for source, sub in data.groupby("source", sort=False):
-        style = SOURCE_STYLE.get(source, {"marker": "s"})
-        hollow = style["marker"] == "^"
-        ax.scatter(sub[x], sub[y], marker=style["marker"], s=60, label=source,
-                   facecolor="none" if hollow else "#4C72B0", edgecolor="#C44E52" if hollow else "#4C72B0", lw=1.5)
-        for rec in sub.itertuples():
-            ax.annotate(rec.model, (getattr(rec, x), getattr(rec, y)), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        return note(ax, f"no model has both {AXIS_LABELS.get(x, x)} and {AXIS_LABELS.get(y, y)}")
+    reported = devices[0].startswith("GPU, the article") if devices else False
+    ax.scatter(data[x], data[y], s=60, marker="^" if reported else "o", color="#C44E52" if reported else "#4C72B0")
+    for rec in data.itertuples():
+        ax.annotate(rec.model, (getattr(rec, x), getattr(rec, y)), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
     if (data[y] > 0).all():
         ax.set_yscale("log")
-    ax.set_xlabel("parameters (millions, from the model record)")
-    ax.set_ylabel(y)
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(f"{y} against model size")
+    ax.margins(x=0.3, y=0.2)
+    _plain_numbers(ax, "x", "y")
+    ax.set_xlabel(AXIS_LABELS.get(x, x) + ", log scale")
+    ax.set_ylabel(AXIS_LABELS.get(y, y))
+    ax.set_title(devices[0] if devices else "")
     return ax
+
+
+def size_figure(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m"):
+    """`size_scatter` with one panel per device (this machine's measurements, the article's
+    GPU figures apart), only devices with a value to draw. Raises NothingToDraw when no row
+    has both `x` and `y`."""
+    import matplotlib.pyplot as plt
+
+    data = frame.dropna(subset=[x, y]) if x in frame and y in frame else frame.iloc[0:0]
+    if data.empty:
+        missing = ", ".join(frame.loc[frame["source"] != REPORTED_SOURCE, "model"]) if not frame.empty else "every model"
+        raise NothingToDraw(f"No figure of {AXIS_LABELS.get(y, y)}: not measured for {missing} in this run (the backend does not report it).")
+    ensure_cjk_font()
+    devices = speed_devices(data)
+    order = _order(devices)
+    fig, axes = plt.subplots(1, len(order), figsize=(6.0 * len(order), 4.4), squeeze=False)
+    for ax, device in zip(axes[0], order):
+        size_scatter(data[devices == device], y, x, ax=ax)
+    if len(order) > 1:
+        fig.suptitle("one device per panel: numbers of different devices are not comparable", fontsize=10)
+    return fig
+
+
+def pareto_front(frame: pd.DataFrame, x: str, y: str = "top1", lower_x_better: bool = False) -> pd.Series:
+    """Per row, whether no other row is at least as good on both `x` and `y` and better on
+    one (higher `y`; higher `x`, or lower with `lower_x_better`). Rows missing either: False."""
+    data = frame.dropna(subset=[x, y])
+    sign = -1.0 if lower_x_better else 1.0
+    front = pd.Series(False, index=frame.index)
+    for i, row in data.iterrows():
+        others = data.drop(index=i)
+        dominated = ((sign * others[x] >= sign * row[x]) & (others[y] >= row[y]) & ((sign * others[x] > sign * row[x]) | (others[y] > row[y]))).any()
+        front[i] = not dominated
+    return front
+
+
+CHOICE_AXES = {"speed_texts_per_s": ("texts per second (log scale)", False), "memory_gib": ("memory (GiB)", True)}
+
+
+def choice_plot(frame: pd.DataFrame, x: str = "speed_texts_per_s", ax=None):
+    """Top-1 (with its 95% interval) against speed or memory for the models of one device,
+    the Pareto front joined by a line, the cue baselines as dashed reference lines. From
+    `analysis.choice_frame`; raises ValueError when the rows come from several devices."""
+    if frame["device"].nunique() > 1:
+        raise ValueError(f"choice_plot draws one device per axis; got {sorted(frame['device'].unique())}")
+    ax = _axes(ax, (6.0, 4.2))
+    label, lower_better = CHOICE_AXES[x]
+    models = frame[(frame["kind"] == "model")].dropna(subset=[x, "top1"])
+    models = models[models[x] > 0]
+    if models.empty:
+        return note(ax, f"no model has {label.split(' (')[0]} here")
+    front = pareto_front(models, x, lower_x_better=lower_better)
+    ax.errorbar(models[x], models["top1"], yerr=[models["top1"] - models["top1_low"], models["top1_high"] - models["top1"]],
+                fmt="none", ecolor="#888888", lw=1, capsize=3)
+    ax.scatter(models.loc[~front, x], models.loc[~front, "top1"], s=50, color="#8C8C8C", zorder=3, label="dominated")
+    ax.scatter(models.loc[front, x], models.loc[front, "top1"], s=70, color="#C44E52", zorder=4, label="Pareto front (no model better on both)")
+    line = models[front].sort_values(x)
+    ax.plot(line[x], line["top1"], color="#C44E52", lw=1.2, zorder=2)
+    for rec in models.itertuples():
+        ax.annotate(rec.model, (getattr(rec, x), rec.top1), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    for rec in frame[frame["kind"] != "model"].dropna(subset=["top1"]).itertuples():
+        ax.axhline(rec.top1, color="#555555", ls="--", lw=1, label=f"cue baseline {rec.model}: {rec.top1:.2f}")
+    if not lower_better:
+        ax.set_xscale("log")
+        _plain_numbers(ax, "x")
+    ax.margins(x=0.25)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(label + (": further left is better" if lower_better else ": further right is better"))
+    ax.set_ylabel("top-1 with 95% CI (share of queries)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7)
+    return ax
+
+
+def choice_figure(frame: pd.DataFrame):
+    """The choose-a-model figure: per device (one row of panels each, never two devices on
+    an axis), top-1 against speed and against memory (`choice_plot`). Raises NothingToDraw
+    when no model has top-1."""
+    import matplotlib.pyplot as plt
+
+    data = frame.dropna(subset=["top1"])
+    if data.empty or not (data["kind"] == "model").any():
+        raise NothingToDraw("No model produced top-1 results, so there is nothing to choose between.")
+    ensure_cjk_font()
+    devices = _order(data["device"])
+    fig, axes = plt.subplots(len(devices), 2, figsize=(12.5, 4.4 * len(devices)), squeeze=False)
+    for row, device in zip(axes, devices):
+        sub = data[data["device"] == device]
+        for ax, x in zip(row, CHOICE_AXES):
+            choice_plot(sub, x, ax=ax)
+            measure = sub["speed_measure" if x == "speed_texts_per_s" else "memory_measure"].iloc[0]
+            ax.set_title(f"{device}: top-1 against {'speed' if x == 'speed_texts_per_s' else 'memory'} ({measure})", fontsize=10)
+    fig.suptitle(f"Choosing a model on {data['dataset'].iloc[0]} (n = {int(data['n_queries'].max())} queries)")
+    return fig
 
 
 def _memory_parts(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -67,6 +67,16 @@ class SavedFigure:
         return {"image/png": base64.b64encode(raw).decode("ascii")}, {"image/png": {"width": round(width * 100 / self.dpi)}}
 
 
+@dataclass(frozen=True)
+class Sentence:
+    """What a page shows where a figure had nothing to draw."""
+
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return f"*{self.text}*"
+
+
 class SavedFigures(list):
     """Several SavedFigure; Jupyter shows each of them."""
 
@@ -125,8 +135,11 @@ class Drawer:
         self.formats = tuple(formats)
         self.cache = figure_cache.FigureCache(Path(cache_dir) if cache_dir else default_cache_dir()) if figure_cache.enabled() else None
 
-    def __call__(self, name: str, plot: Any, *args: Any, **kwargs: Any) -> SavedFigure | SavedFigures:
+    def __call__(self, name: str, plot: Any, *args: Any, **kwargs: Any) -> SavedFigure | SavedFigures | Sentence:
+        """Draw and save; when the plot function raises `plots.NothingToDraw`, nothing is
+        saved and its sentence is returned (shown instead of an empty figure)."""
         from embedlab.report import figure_cache
+        from embedlab.report.plots import NothingToDraw
 
         key = None
         if self.cache is not None:
@@ -136,7 +149,10 @@ class Drawer:
                 figure_cache.log.info("drawing %s without the figure cache: %s", name, exc)
             if key is not None and (hit := self.cache.load(key)) is not None:
                 return self._restore(name, *hit)
-        drawn = plot(*args, **kwargs)
+        try:
+            drawn = plot(*args, **kwargs)
+        except NothingToDraw as exc:
+            return Sentence(str(exc))
         many = isinstance(drawn, Mapping)
         figures = drawn if many else {None: drawn}
         saved = [save_figure(fig, name if k is None else f"{name}-{k}", self.folder, self.formats) for k, fig in figures.items()]

@@ -248,6 +248,47 @@ def lexical_contrast(report: Report, category: str | None = None, lexical: str =
     return pd.DataFrame(rows)
 
 
+CHOICE_COLUMNS = ["model", "dataset", "kind", "device", "n_queries", "top1", "top1_low", "top1_high", "speed_texts_per_s", "speed_measure", "memory_gib", "memory_measure"]
+
+
+def device_label(summary: pd.DataFrame) -> pd.Series:
+    """Per row, the device that ran it, in words: "GPU (<name>)" where GPU memory was
+    measured, else "CPU (this machine)"."""
+    from embedlab.evaluation.results import gpu_rows
+
+    names = summary["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in summary else pd.Series("", index=summary.index)
+    return pd.Series(np.where(gpu_rows(summary), "GPU (" + names.where(names != "", "device not recorded") + ")", "CPU (this machine)"), index=summary.index)
+
+
+def choice_frame(report: Report, dataset: str | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What choosing a model weighs, one row per model (and cue baseline) on one data set
+    (default: the one with the most queries): top-1 with its interval, speed (texts/s of
+    the throughput pass where it ran, else of the timed batches), memory (GPU peak on a GPU
+    run, else host RSS peak) and the device that measured them."""
+    summary = report.summary() if summary is None else summary
+    ok = summary[summary["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame(columns=CHOICE_COLUMNS)
+    dataset = dataset or ok.groupby("dataset")["n_queries"].max().idxmax()
+    rows = ok[ok["dataset"] == dataset].reset_index(drop=True)
+    cues = set(cue_models(report))
+    throughput = pd.to_numeric(rows["throughput_texts_per_s"], errors="coerce")
+    timed = pd.to_numeric(rows["texts_per_s"], errors="coerce")
+    device = device_label(rows)
+    gpu = device.str.startswith("GPU")
+    gpu_peak = pd.to_numeric(rows["gpu_mem_peak_gib"], errors="coerce")
+    host_peak = pd.to_numeric(rows["host_rss_peak_gib"], errors="coerce")
+    out = pd.DataFrame({
+        "model": rows["model"], "dataset": dataset, "kind": np.where(rows["model"].isin(cues), CUE_LABEL, "model"), "device": device,
+        "n_queries": rows["n_queries"], "top1": rows["top1"], "top1_low": rows["top1_low"], "top1_high": rows["top1_high"],
+        "speed_texts_per_s": throughput.fillna(timed),
+        "speed_measure": np.where(throughput.notna(), "throughput pass", "median timed batch"),
+        "memory_gib": np.where(gpu, gpu_peak, host_peak),
+        "memory_measure": np.where(gpu, "GPU peak", "host RSS peak (CPU run)"),
+    })
+    return out[CHOICE_COLUMNS]
+
+
 def category_comparisons(report: Report, category: str, metric: str = "top1") -> pd.DataFrame:
     """`Report.comparisons` on one category's queries: every pair of models, paired."""
     return replace(report, per_query=report.per_query[report.per_query["category"] == category]).comparisons(metric)

@@ -29,6 +29,9 @@ cue_names = analysis.cue_models(run)
 display(findings.lead(summary, run.comparisons("top1"), "top1", cues=cue_names))
 
 # %%
+draw("choose-a-model", plots.choice_figure, analysis.choice_frame(run, summary=summary))
+
+# %%
 draw("top1-by-model", plots.metric_bars, summary, "top1", cues=cue_names)
 
 # %% [markdown]
