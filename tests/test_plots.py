@@ -124,14 +124,16 @@ def test_similarity_heatmap_marks_answers_and_first_ranked(seed_run: el.Report) 
 def test_similarity_figures_one_per_dataset() -> None:
     frame = pd.DataFrame(
         [
-            {"model": m, "dataset": d, "row": r, "col": c, "score": 0.1 * (r + c), "relevant": r == c, "is_top1": c == 0,
-             "query_label": f"q{r} 查询", "doc_label": f"[topical] 文档{c}", "column_kind": "topical", "score_name": "cosine similarity"}
+            {"model": m, "dataset": d, "query_id": f"q{r}", "doc_id": f"d{c}", "row": r, "col": c, "score": 0.1 * (r + c), "relevant": r == c,
+             "is_top1": c == 0, "judged": True, "kind": "answer" if r == c else "topical", "query_label": f"q{r} 查询",
+             "doc_label": f"[topical] 文档{c}", "candidate_label": f"[{'answer' if r == c else 'topical'}] 文档{c}", "column_kind": "topical",
+             "score_name": "cosine similarity"}
             for d in ("a", "b") for m in ("m1", "m2") for r in range(2) for c in range(3)
         ]
     )
     figures = plots.similarity_figures(frame)
     assert list(figures) == ["a", "b"]
-    assert all(len([a for a in f.axes if a.get_title(loc="left")]) == 2 for f in figures.values())
+    assert all(len([a for a in f.axes if a.get_title(loc="left")]) == 2 for f in figures.values())  # a panel per query
     assert plots.similarity_figures(frame.iloc[0:0]) == {}
 
 
@@ -292,3 +294,20 @@ def test_size_figure_keeps_the_article_in_its_own_panel_and_explains_an_empty_fi
     assert [a.get_title() for a in fig.get_axes()] == ["CPU (this machine)", "GPU, the article's (not measured here)"]
     with pytest.raises(plots.NothingToDraw, match="not measured for use"):
         plots.size_figure(speed, "throughput_tokens_per_s")
+
+
+def test_query_panels_label_candidates_for_their_query_and_state_the_scales(seed_run: el.Report) -> None:
+    """Each panel is one query's own candidates; another query's answer is never labelled
+    `[answer]`; the caption names the shared cosine scale and BM25's own scale."""
+    frame = analysis.similarity_frame(seed_run, [el.load_dataset("seed")], max_queries=4)
+    assert frame["query_id"].nunique() == 4
+    (fig,) = plots.similarity_figures(frame).values()
+    panels = [a for a in fig.axes if a.get_visible() and a.get_title(loc="left")]
+    assert len(panels) == 4
+    for ax in panels:
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert sum(label.startswith("[answer]") for label in labels) == 1 and len(labels) < 22
+    caption = fig._suptitle.get_text()
+    assert "bm25 on its own scale within each query" in caption
+    assert ("one scale for every dense model" in caption) == (frame["score_name"] == plots.COSINE).any()
+    assert draw_and_collect(fig) == []

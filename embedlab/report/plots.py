@@ -403,24 +403,90 @@ def similarity_heatmap(frame: pd.DataFrame, ax=None, xlabels: bool = True, color
     return ax
 
 
+COSINE = "cosine similarity"
+PANELS_PER_ROW = 3
+
+
+def _candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """One query's own candidates: the documents judged for it and any document a model
+    ranked first (another query's answer then reads `[other-answer]`); answer first."""
+    keep = frame["judged"] | frame.groupby("doc_id")["is_top1"].transform("any") if "judged" in frame else pd.Series(True, index=frame.index)
+    sub = frame[keep]
+    order = sub.drop_duplicates("doc_id").assign(first=lambda f: ~f["relevant"]).sort_values(["first", "kind"], kind="stable")["doc_id"].tolist()
+    return sub.assign(position=sub["doc_id"].map({d: i for i, d in enumerate(order)}))
+
+
+def query_panel(frame: pd.DataFrame, ax=None, norm=None):
+    """One query: its candidates (rows, `[kind for this query] text`) x models (columns),
+    each cell the score written in it. Dense models (cosine) share `norm` (one scale,
+    viridis); a lexical model's column is scaled on its own within this query (greys), its
+    scores having no fixed range. Answer rows outlined; a white dot marks each model's
+    first-ranked document. From `analysis.similarity_frame` filtered to one query."""
+    import matplotlib as mpl
+    from matplotlib.patches import Rectangle
+
+    sub = _candidates(frame)
+    models = _order(sub["model"])
+    docs = sub.drop_duplicates("doc_id").sort_values("position")
+    ax = _axes(ax, (1.0 * len(models) + 3.0, 0.32 * len(docs) + 1.0))
+    rgba = np.ones((len(docs), len(models), 4))
+    cosine_norm = norm or mpl.colors.Normalize(float(sub.loc[sub["score_name"] == COSINE, "score"].min()), float(sub.loc[sub["score_name"] == COSINE, "score"].max()))
+    for c, model in enumerate(models):
+        col = sub[sub["model"] == model]
+        lexical = col["score_name"].iloc[0] != COSINE
+        scale = mpl.colors.Normalize(col["score"].min(), col["score"].max()) if lexical else cosine_norm
+        cmap = mpl.colormaps["Greys" if lexical else "viridis"]
+        for rec in col.itertuples():
+            colour = cmap(0.15 + 0.7 * scale(rec.score)) if lexical else cmap(scale(rec.score))
+            rgba[rec.position, c] = colour
+            dark = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2] < 0.5
+            ax.text(c, rec.position, f"{rec.score:.1f}" if lexical else f"{rec.score:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
+            if rec.is_top1:
+                ax.scatter([c + 0.36], [rec.position], s=16, facecolor="white", edgecolor="black", lw=0.7, zorder=3)
+    ax.imshow(rgba, aspect="auto")
+    for rec in docs[docs["relevant"]].itertuples():
+        ax.add_patch(Rectangle((-0.5, rec.position - 0.5), len(models), 1, fill=False, edgecolor="black", lw=1.8))
+    ax.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=7)
+    ax.set_yticks(range(len(docs)), docs["candidate_label"], fontsize=7)
+    for tick, kind in zip(ax.get_yticklabels(), docs["kind"]):
+        tick.set_color(KIND_COLORS.get(kind, "#444444"))
+    ax.grid(False)
+    ax.spines[:].set_visible(False)
+    ax.set_title(frame["query_label"].iloc[0], loc="left", fontsize=8)
+    return ax
+
+
 def similarity_figures(frame: pd.DataFrame) -> dict[str, object]:
-    """One Figure per data set, one heatmap row per model (shared document columns, labels
-    at the bottom). Keys are data set names."""
+    """Per data set one Figure of small multiples, one panel per query with its own
+    candidates (`query_panel`); the caption says the colour scales: one for every dense
+    model (cosine), each lexical model on its own scale per query. Keys are data set names.
+    Select the queries beforehand (`similarity_frame(max_queries=...)`)."""
+    import matplotlib as mpl
     import matplotlib.pyplot as plt
 
     ensure_cjk_font()
     figures = {}
-    if frame.empty:
-        return figures
     for dataset, sub in frame.groupby("dataset", sort=False):
-        models = _order(sub["model"])
-        n_rows, n_cols = int(sub["row"].max()) + 1, int(sub["col"].max()) + 1
-        row_height = max(1.7, 0.3 * n_rows + 0.9)  # inches per model; the document labels get 2.2 more
-        width = min(13.5, max(9.0, 0.16 * n_cols + 5.5))  # at most about a notebook's output width
-        fig, axes = plt.subplots(len(models), 1, figsize=(width, row_height * len(models) + 2.2), squeeze=False)
-        for i, (ax, model) in enumerate(zip(axes[:, 0], models)):
-            similarity_heatmap(sub[sub["model"] == model], ax=ax, xlabels=i == len(models) - 1)
-        fig.suptitle(f"{dataset}: query x document similarity (x labels: [kind] text, coloured by kind)", fontsize=11)
+        queries = _order(sub["query_id"])
+        ncols = min(PANELS_PER_ROW, len(queries))
+        nrows = -(-len(queries) // ncols)
+        tallest = max(len(_candidates(sub[sub["query_id"] == q]).drop_duplicates("doc_id")) for q in queries)
+        cosine = sub.loc[sub["score_name"] == COSINE, "score"]
+        norm = mpl.colors.Normalize(float(cosine.min()), float(cosine.max())) if not cosine.empty else None
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, (0.3 * tallest + 1.3) * nrows + 1.2), squeeze=False)
+        for ax, query in zip(axes.flat, queries):
+            query_panel(sub[sub["query_id"] == query], ax=ax, norm=norm)
+        for ax in list(axes.flat)[len(queries):]:
+            ax.set_visible(False)
+        lexical = _order(sub.loc[sub["score_name"] != COSINE, "model"])
+        scales = [f"cosine similarity on one scale for every dense model ({norm.vmin:.2f}–{norm.vmax:.2f}, viridis)"] if norm else []
+        if lexical:
+            scales.append(f"{', '.join(lexical)} on its own scale within each query (grey: its score has no fixed range)")
+        scales = "colour: " + "; ".join(scales)
+        fig.suptitle(f"{dataset}: each query against its own candidates (box: the answer, dot: ranked first)\n{scales}", fontsize=9)
+        if norm is not None:
+            fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes.ravel().tolist(), label=COSINE, shrink=0.5, pad=0.01)
         figures[str(dataset)] = fig
     return figures
 

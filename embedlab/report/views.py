@@ -127,6 +127,7 @@ def similarity_frame(
     category: str | None = None,
     max_docs: int = 30,
     label_chars: int = 12,
+    max_queries: int | None = None,
 ) -> pd.DataFrame:
     """Long frame of query x document scores per model and data set, for heatmaps.
 
@@ -135,7 +136,12 @@ def similarity_frame(
     document a model ranked first for them. Columns: model, dataset, query_id, query_label,
     doc_id, doc_label, kind (for this query: answer, a distractor kind, other-answer),
     column_kind (the document's own kind), score, relevant, is_top1 (the document the model
-    ranks first, as `top_ranked`: ties count against the model), row, col."""
+    ranks first, as `top_ranked`: ties count against the model), row, col; `judged` (the
+    document is judged for this query) and `candidate_label` ("[kind for this query] text":
+    another query's answer reads `[other-answer]`, never `[answer]`).
+
+    `max_queries`: keep at most this many queries per data set, those that the most models
+    get wrong first (the interesting ones), then in data-set order."""
     sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
     score_names = {m["name"]: ModelSpec(**m).score_name for m in report.config.get("models", []) if m.get("lexical")}
     rows = []
@@ -144,6 +150,8 @@ def similarity_frame(
         query_ids = category_query_ids(ds, category) if category else ds.query_ids
         if not query_ids or not models:
             continue
+        if max_queries is not None and len(query_ids) > max_queries:
+            query_ids = hardest_queries(report, ds.name, query_ids, max_queries)
         all_q = ds.query_ids
         q_index = [all_q.index(q) for q in query_ids]
         doc_ids = ds.doc_ids
@@ -165,12 +173,22 @@ def similarity_frame(
                             "model": m, "dataset": ds.name, "query_id": q,
                             "query_label": f"{q} {_shorten(ds.queries[q], label_chars)}",
                             "doc_id": d, "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {_shorten(ds.corpus[d], label_chars)}",
-                            "kind": _doc_kind(ds, q, d), "column_kind": ds.kinds.get(d, ""), "score": float(scores[r, c]),
+                            "candidate_label": f"[{_doc_kind(ds, q, d)}] {_shorten(ds.corpus[d], label_chars)}",
+                            "judged": d in ds.qrels.get(q, {}), "kind": _doc_kind(ds, q, d), "column_kind": ds.kinds.get(d, ""), "score": float(scores[r, c]),
                             "score_name": score_names.get(m, "cosine similarity"),
                             "relevant": ds.qrels.get(q, {}).get(d, 0) > 0, "is_top1": doc_ids[top1[r]] == d, "row": r, "col": c,
                         }
                     )
     return pd.DataFrame(rows)
+
+
+def hardest_queries(report: Report, dataset: str, query_ids: Sequence[str], n: int) -> list[str]:
+    """`n` of `query_ids`: those the most models miss at top-1 first, then the lowest mean
+    margin; returned in data-set order."""
+    rows = report.per_query[(report.per_query["dataset"] == dataset) & report.per_query["query_id"].isin(list(query_ids))]
+    stats = rows.groupby("query_id").agg(missed=("top1", lambda s: int((s < 1).sum())), margin=("margin", "mean"))
+    chosen = set(stats.sort_values(["missed", "margin"], ascending=[False, True], kind="stable").index[:n])
+    return [q for q in query_ids if q in chosen]
 
 
 def margins(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None, label_chars: int = 16) -> pd.DataFrame:

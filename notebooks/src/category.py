@@ -57,10 +57,10 @@ rep.table(cases, ["dataset", "query_id", "query", "kind", "document"])
 # %% [markdown]
 # ## Query × document similarity, per model
 #
-# Rows are this category's queries, columns the documents judged for them (the whole corpus for a small set such as the seed), each labelled `[kind] text` and coloured by kind. A black box marks the answer; a white dot marks the document the model ranked first. The colour scale is the model's own (cosine similarity, or the BM25 score).
+# One small panel per query: its own candidates (rows, `[kind for this query] text`, coloured by kind) against every model (columns), each cell the score. A black box marks the answer; a white dot the document the model ranked first. The dense models' cosine similarities share one colour scale; BM25's score has no fixed range, so its column is scaled on its own within each query (grey). At most 12 queries per data set: those the most models get wrong.
 
 # %%
-frames = analysis.similarity_frame(run, sets, category=category)
+frames = analysis.similarity_frame(run, sets, category=category, max_queries=12)
 draw("heatmap", plots.similarity_figures, frames)
 
 # %% [markdown]
