@@ -223,7 +223,7 @@ class Report:
             lines.append(block(ok[speed]))
             flags = self.cue_flags()
             if not flags.empty:
-                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors. A model is flagged when it is less than {CUE_MIN_DIFF:.0%} above the best cue on top-1 or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
+                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors. A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
                 lines.append(block(flags))
                 for r in flags[flags["flagged"]].itertuples():
                     lines.append(f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")

@@ -13,7 +13,7 @@ import pandas as pd
 from embedlab.report.formats import p_text
 
 FINDING_KEY = "embedlab/finding"  # output metadata key the index reads the headline from
-MIN_QUERIES = 5  # fewer queries than this on a data set: too few to rank models on it
+MIN_QUERIES = 5  # fewer queries than this (a data set, a category cell, a test): too few to read; greyed or left out
 ALPHA = 0.05  # a difference "holds" when its paired p (Holm-adjusted where given) is below this
 METRIC_NAMES = {"top1": "top-1", "top3": "top-3", "mrr": "MRR", "ndcg_at_10": "nDCG@10"}
 

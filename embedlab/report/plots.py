@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedlab.report.findings import MIN_QUERIES
+
 STYLE_PATH = Path(__file__).parent / "style" / "embedlab.mplstyle"
 FONT_ENV = "EMBEDLAB_CJK_FONT"
 FONT_PACKAGES = ("paperang_p2_fonts_cjk",)
@@ -308,15 +310,22 @@ def category_heat(frame: pd.DataFrame, value: str = "top1", ax=None):
         return note(ax, "no categories in this run")
     matrix = np.full((len(rows), len(models)), np.nan)
     labels = np.full(matrix.shape, "", dtype=object)
+    few = 0
     for rec in frame.itertuples():
         r, c = rows.index((rec.dataset, rec.category)), models.index(rec.model)
+        if rec.n_queries < MIN_QUERIES:  # greyed: too few queries to read
+            labels[r, c] = f"n={rec.n_queries}"
+            few += 1
+            continue
         matrix[r, c] = getattr(rec, value)
         low, high = getattr(rec, f"{value}_low", np.nan), getattr(rec, f"{value}_high", np.nan)
         interval = f"\n[{low:.2f}, {high:.2f}]" if not (np.isnan(low) or low == high) else ""
         labels[r, c] = f"{getattr(rec, value):.2f} (n={rec.n_queries}){interval}"
     title = {(d, c): f"{d} · {zh} {en}" for d, c, zh, en in zip(frame["dataset"], frame["category"], frame.get("title_zh", frame["category"]), frame.get("title_en", ""))}
     _heat(ax, matrix, [title[r] for r in rows], models, labels, "RdYlGn", 0.0, 1.0, value)
-    ax.set_title(f"{value} per trap category (95% CI in brackets)")
+    ax.set_facecolor("#e6e6e6")
+    grey = f"; grey: fewer than {MIN_QUERIES} queries, not scored" if few else ""
+    ax.set_title(f"{METRIC_TITLES.get(value, value)} per trap category (95% CI in brackets){grey}")
     return ax
 
 

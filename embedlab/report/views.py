@@ -12,9 +12,10 @@ import pandas as pd
 
 from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category, kind_for_query
 from embedlab.data.datasets import Dataset
-from embedlab.evaluation.results import Report
+from embedlab.evaluation.results import CUE_ALPHA, CUE_MIN_DIFF, Report
 from embedlab.evaluation.stats import paired_comparison
 from embedlab.models.records import ModelSpec
+from embedlab.report.findings import MIN_QUERIES
 from embedlab.report.runs import CUE_LABEL, resolve_datasets
 
 
@@ -38,6 +39,18 @@ def cue_flags(report: Report) -> pd.DataFrame:
     return report.cue_flags()
 
 
+CUE_RULE = (
+    f"top-1 less than {CUE_MIN_DIFF:.2f} above the best cue (a difference of {CUE_MIN_DIFF:.2f} in the share of queries "
+    f"answered first), or a paired p-value of {CUE_ALPHA} or more"
+)
+
+
+def with_enough_queries(frame: pd.DataFrame, column: str = "n", min_queries: int = MIN_QUERIES) -> pd.DataFrame:
+    """The rows of `frame` resting on at least `min_queries` queries (`column`): fewer is
+    too few to read a difference from."""
+    return frame[pd.to_numeric(frame[column], errors="coerce") >= min_queries].reset_index(drop=True)
+
+
 def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
     """Markdown reading `cue_flags`: which models do not clearly beat a form cue, per data set."""
     if not cues:
@@ -57,7 +70,7 @@ def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
     flagged = flags[flags["flagged"].astype(bool)]
     head = (
         f"{len(flagged)} of {len(flags)} model × data set rows do not clearly beat a cue baseline "
-        "(top-1 less than 0.05 above the best cue, or paired p ≥ 0.05): on those, form alone does about as well."
+        f"({CUE_RULE}): on those, form alone does about as well."
         if not flagged.empty else "Every model is clearly ahead of the best cue baseline on every data set."
     )
     return head + "\n\n" + "\n".join(lines)

@@ -68,7 +68,7 @@ rep.table(cues, ["dataset", "model", "kind", "n_queries", "top1", "top1_low", "t
 draw("top1-beside-cues", plots.cue_bars, cues, "top1")
 
 # %% [markdown]
-# Each model against the best cue baseline of each data set (top-1, paired over the same queries). *Flagged* means it barely beats the cue: less than 0.05 above it, or a paired p-value of 0.05 or more.
+# Each model against the best cue baseline of each data set (top-1, paired over the same queries). *Flagged* means it barely beats the cue; the rule is stated with the result below.
 
 # %%
 flags = analysis.cue_flags(run)
