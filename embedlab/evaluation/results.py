@@ -39,6 +39,7 @@ SUMMARY_COLUMNS = [
     "search_index", "search_recall_at_10", "search_build_s", "search_s",  # settings.search (evaluation.search)
 ]
 PER_QUERY_FILE = "per_query.csv"
+COLUMNS_FILE = "columns.csv"  # the data dictionary of the folder's CSV files (embedlab.evaluation.columns)
 RUNS_FILE = "runs.csv"
 
 
@@ -195,7 +196,7 @@ class Report:
         category, the distractor kinds that beat the answer, the paired comparisons, the
         failed models and the machine. Works when every model failed."""
         def block(frame: pd.DataFrame) -> str:
-            return "```\n" + frame.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-") + "\n```\n"
+            return markdown_table(frame) + "\n"
 
         summary = self.summary()
         ok = summary[summary["status"] == "ok"]
@@ -248,16 +249,18 @@ class Report:
     # ---- files ------------------------------------------------------------------------
     def to_dir(self, out: str | Path) -> Path:
         """Write summary.csv, per_query.csv, by_category.csv, comparisons.csv, runs.csv,
-        run.json and report.md. Each file is written to a temporary name and renamed, so an interrupted
+        columns.csv (what each of their columns means, and its unit), run.json and report.md. Each file is written to a temporary name and renamed, so an interrupted
         write never leaves a half-written file in place of a good one."""
+        from embedlab.evaluation.columns import dictionary, typed
+
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_csv(self.summary(), out / "summary.csv")
-        _atomic_csv(self.per_query, out / PER_QUERY_FILE)
-        _atomic_csv(self.by_category(), out / "by_category.csv")
-        _atomic_csv(self.runs, out / RUNS_FILE)
+        files = {"summary.csv": self.summary(), PER_QUERY_FILE: self.per_query, "by_category.csv": self.by_category(), RUNS_FILE: self.runs}
         if self.per_query["model"].nunique() > 1:
-            _atomic_csv(self.comparisons("top1"), out / "comparisons.csv")
+            files["comparisons.csv"] = self.comparisons("top1")
+        for name, frame in files.items():
+            _atomic_csv(typed(frame), out / name)
+        _atomic_csv(dictionary({name: frame.columns for name, frame in files.items()}, strict=False), out / COLUMNS_FILE)
         meta = {
             "format": "embedlab-results/1",
             "config": self.config,
@@ -279,6 +282,23 @@ class Report:
         per_query = per_query.fillna({"category": "", "winner_kind": "", "top1_kind": "", "best_wrong_kind": ""})
         runs = pd.read_csv(out / RUNS_FILE, dtype={"error": str}).fillna({"error": ""})
         return cls(per_query, runs, meta.get("config", {}), meta.get("environment", {}), meta.get("datasets", {}), seed=meta.get("seed", 0), confidence=meta.get("confidence", 0.95))
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of `frame` (no index; floats to 3 decimals, missing
+    values as –, pipes escaped)."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
 
 
 def gpu_rows(runs: pd.DataFrame) -> pd.Series:
