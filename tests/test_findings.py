@@ -68,6 +68,7 @@ def test_finding_displays_markdown_and_carries_its_headline_as_metadata() -> Non
         InteractiveShell.clear_instance()
     ((data, metadata),) = shown
     assert data["text/markdown"] == "**x leads**\n\n- one\n- two"
+    assert data["text/html"] == "<div class='embedlab-finding'><p><strong>x leads</strong></p><ul><li>one</li><li>two</li></ul></div>"
     assert metadata == {findings.FINDING_KEY: "x leads"}
 
 
@@ -102,3 +103,14 @@ def test_tables_keep_twenty_rows_inline_and_hide_when_empty() -> None:
     assert inline.count("<tr") == 21 and "all 30 rows" in collapsed and "&lt; 0.001" in inline
     assert rep.table(pd.DataFrame({"q": []}))._repr_html_() == ""
     assert "nothing ran" in rep.table(pd.DataFrame({"q": []}), empty="nothing ran")._repr_html_()
+
+
+def test_a_figure_with_nothing_drawn_becomes_a_sentence(tmp_path) -> None:
+    from embedlab.report import plots
+    from embedlab.report import render as rep
+
+    draw = rep.Drawer(tmp_path, tmp_path / "cache")
+    shown = draw("empty", plots.grouped_bars, pd.DataFrame({"model": [], "top1": []}), "model", "top1")
+    assert isinstance(shown, rep.Sentence) and shown.text == "No data." and not list(tmp_path.glob("*.png"))
+    drawn = draw("bars", plots.grouped_bars, pd.DataFrame({"model": ["a"], "top1": [0.5]}), "model", "top1")
+    assert isinstance(drawn, rep.SavedFigure) and drawn.png.exists()

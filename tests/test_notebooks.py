@@ -9,6 +9,7 @@ it costs minutes once and seconds after `make report`."""
 from __future__ import annotations
 
 import json
+import html
 import os
 import re
 import subprocess
@@ -156,7 +157,39 @@ def test_notebook_executes_headless(executed: dict[str, rep.NotebookResult], nam
     assert FIGURES.get(name, set()) <= saved, f"{name}: missing figures {FIGURES.get(name, set()) - saved}"
     for png in result.figures:
         assert png.with_suffix(".svg").exists()
+        assert not _blank(png), f"{name}: {png.name} is an empty figure"
     assert result.html is not None and result.html.stat().st_size > 50_000
+    _check_page(name, result.html.read_text(encoding="utf-8"))
+    assert result.finding, f"{name}: the page opens with no computed finding"
+
+
+def _blank(png: Path) -> bool:
+    """True when the image is one colour (nothing drawn)."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        return all(low == high for low, high in image.convert("RGB").getextrema())
+
+
+def _check_page(name: str, page: str) -> None:
+    """What a reader must not meet on a rendered page: code, a Python error, an empty
+    figure, an inline table longer than render.MAX_ROWS rows (longer ones are folded)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    body = page[page.index("<body"):]
+    assert not CODE_INPUT.search(body), f"{name}: code input shown in the default HTML"
+    for word in ("Traceback", "Error:", "No module named"):
+        assert word not in body, f"{name}: {word!r} on the page: ...{body[max(0, body.index(word) - 300):body.index(word) + 300]}..."
+    for data in re.findall(r'src="data:image/png;base64,([^"]+)"', body):
+        with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+            assert not all(low == high for low, high in image.convert("RGB").getextrema()), f"{name}: an empty figure"
+    inline = re.sub(r"<details>.*?</details>", "", body, flags=re.DOTALL)
+    for table in re.findall(r"<table.*?</table>", inline, flags=re.DOTALL):
+        rows = table.count("<tr")
+        assert rows <= rep.MAX_ROWS + 1, f"{name}: an inline table of {rows - 1} rows (more than {rep.MAX_ROWS})"
 
 
 @pytest.mark.slow
@@ -165,7 +198,9 @@ def test_index_page_links_every_report(executed: dict[str, rep.NotebookResult]) 
     text = index.read_text(encoding="utf-8")
     for name in EXPECTED:
         assert f"href='{name}.html'" in text
-    assert text.count("<img ") >= sum(len(FIGURES.get(n, ())) for n in EXPECTED)
+    assert text.count("<img ") == len(EXPECTED)  # one readable thumbnail per page, the rest linked
+    for name in EXPECTED:
+        assert executed[name].finding and executed[name].finding in html.unescape(text), f"{name}: its finding is not in the index"
 
 
 # ---- the rendering machinery, on tiny notebooks ----------------------------------------------

@@ -29,10 +29,21 @@ class Finding:
         detail = "\n".join(f"- {line}" for line in self.lines)
         return f"**{self.headline}**" + (f"\n\n{detail}" if detail else "")
 
+    def to_html(self) -> str:
+        """The finding as HTML in a `div.embedlab-finding` (the rendered pages style it)."""
+        import html
+        import re
+
+        def inline(text: str) -> str:
+            return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+        items = "".join(f"<li>{inline(line)}</li>" for line in self.lines)
+        return f"<div class='embedlab-finding'><p><strong>{inline(self.headline)}</strong></p>" + (f"<ul>{items}</ul>" if items else "") + "</div>"
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        bundle = {"text/markdown": self.to_markdown(), "text/plain": self.headline}
+        bundle = {"text/html": self.to_html(), "text/markdown": self.to_markdown(), "text/plain": self.headline}
         display(bundle, raw=True, metadata={FINDING_KEY: self.headline})
 
 

@@ -141,6 +141,7 @@ class NothingToDraw(ValueError):
 def note(ax, text: str):
     """Write `text` in the middle of an empty Axes (used when there is nothing to plot)."""
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=10, color="#555555")
+    ax.embedlab_note = text  # an Axes with nothing drawn: `render.Drawer` shows the sentence instead of the figure
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)

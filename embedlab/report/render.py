@@ -77,6 +77,15 @@ class Sentence:
         return f"*{self.text}*"
 
 
+def empty_figure(fig) -> str | None:
+    """The note of a figure whose every visible Axes only says why it is empty
+    (`plots.note`), else None."""
+    fig = getattr(fig, "figure", fig)
+    axes = [ax for ax in fig.get_axes() if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    notes = [getattr(ax, "embedlab_note", None) for ax in axes]
+    return " ".join(n[0].upper() + n[1:] + "." for n in dict.fromkeys(notes)) if axes and all(notes) else None
+
+
 class SavedFigures(list):
     """Several SavedFigure; Jupyter shows each of them."""
 
@@ -155,6 +164,13 @@ class Drawer:
             return Sentence(str(exc))
         many = isinstance(drawn, Mapping)
         figures = drawn if many else {None: drawn}
+        empty = [text for fig in figures.values() if (text := empty_figure(fig))]
+        if empty and len(empty) == len(figures):  # nothing drawn anywhere: a sentence, not an empty frame
+            import matplotlib.pyplot as plt
+
+            for fig in figures.values():
+                plt.close(getattr(fig, "figure", fig))
+            return Sentence(" ".join(dict.fromkeys(empty)))
         saved = [save_figure(fig, name if k is None else f"{name}-{k}", self.folder, self.formats) for k, fig in figures.items()]
         if key is not None:
             entries = [figure_cache.CachedFigure(None if k is None else str(k), s.dpi, {p.suffix[1:]: p.read_bytes() for p in s.paths}) for k, s in zip(figures, saved)]
