@@ -48,6 +48,7 @@ def test_one_type_per_column_and_texts_in_per_query(results: Path) -> None:
     lengths = frame["max_length"].dropna()
     assert lengths.empty or pd.api.types.is_integer_dtype(frame["max_length"])
     assert pd.api.types.is_integer_dtype(frame["n_queries"]) and pd.api.types.is_integer_dtype(pd.read_csv(results / "comparisons.csv")["wins"])
+    assert frame["kv_cache_note"].isna().all()  # BM25 and the length cue hold no model: no KV-cache note
     per_query = pd.read_csv(results / "per_query.csv")
     seed = el.load_dataset("seed")
     first = per_query.iloc[0]
