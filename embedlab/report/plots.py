@@ -550,11 +550,9 @@ def _plain_numbers(ax, *axes: str) -> None:
 def speed_devices(frame: pd.DataFrame) -> pd.Series:
     """Per row of `analysis.speed_table`, the device in words: the article's rows "GPU, the
     article's (not measured here)", ours "GPU (<name>)" or "CPU (this machine)"."""
-    from embedlab.evaluation.results import gpu_rows
+    from embedlab.report.views import device_label
 
-    names = frame["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in frame else pd.Series("", index=frame.index)
-    ours = np.where(gpu_rows(frame), "GPU (" + names.where(names != "", "device not recorded") + ")", "CPU (this machine)")
-    return pd.Series(np.where(frame["source"] == REPORTED_SOURCE, "GPU, the article's (not measured here)", ours), index=frame.index)
+    return device_label(frame).where(frame["source"] != REPORTED_SOURCE, "GPU, the article's (not measured here)")
 
 
 def size_scatter(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m", ax=None):
