@@ -2,11 +2,6 @@
 # # 14 · 检索流水线 — Pipelines beyond one dense vector
 #
 # Which retrieval pipeline finds the answer on the traps, computed below; then the details.
-#
-# A RAG system rarely ships one dense vector alone: it fuses BM25 with a dense model (reciprocal rank fusion), uses BGE-M3's sparse and multi-vector outputs or their hybrid, and puts a reranker on top. On semantic traps these choices matter: a lexical signal may help where the answer shares words with the query and hurt where a distractor does (homonyms). This notebook runs dense, lexical, sparse, hybrid, fused and reranked rows side by side, per trap category, with paired tests of each pipeline against the row it is built on.
-#
-# 实际的 RAG 系统很少只用一个稠密向量:常把 BM25 与稠密模型做倒数排名融合(RRF)、使用 BGE-M3 的稀疏与多向量输出或其混合,再加一个重排序模型。本笔记本按陷阱类别比较这些流水线,并对每条流水线与其基础行做配对检验。
-#
 
 # %%
 from IPython.display import Markdown, display
@@ -36,6 +31,11 @@ display(findings.lead(summary, run.comparisons("top1"), "top1"))
 draw("top1-by-pipeline", plots.metric_bars, summary, "top1")
 
 # %% [markdown]
+# A RAG system rarely ships one dense vector alone: it fuses BM25 with a dense model (reciprocal rank fusion), uses BGE-M3's sparse and multi-vector outputs or their hybrid, and puts a reranker on top. On semantic traps these choices matter: a lexical signal may help where the answer shares words with the query and hurt where a distractor does (homonyms). This notebook runs dense, lexical, sparse, hybrid, fused and reranked rows side by side, per trap category, with paired tests of each pipeline against the row it is built on.
+#
+# 实际的 RAG 系统很少只用一个稠密向量:常把 BM25 与稠密模型做倒数排名融合(RRF)、使用 BGE-M3 的稀疏与多向量输出或其混合,再加一个重排序模型。本笔记本按陷阱类别比较这些流水线,并对每条流水线与其基础行做配对检验。
+#
+#
 # Every number on this page comes from the run this notebook makes (models read from the embedding cache when an earlier run computed them; fusion and reranking are computed here from their score matrices, with no extra encoding). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
 #
 # ## What runs, and what is skipped / 运行了什么,跳过了什么
