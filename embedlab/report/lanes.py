@@ -304,7 +304,7 @@ def build(
                           ready=ready if later else None, beside=beside if later else None, show_code=show_code)
     results = [results[ranked.index(i)] for i in range(len(paths))]
     link_pages(results)
-    if primed and progress:
+    if primed:  # on the terminal, not on the pages
         print("embedlab report: priming (s): " + ", ".join(f"{k} {v:.1f}" for k, v in primed.items()), file=sys.stderr)
     shown = {k: v for k, v in params.items() if k in ("models", "datasets")}
     write_index(reports_dir, results, figures_dir, {"run": json.dumps(shown, ensure_ascii=False)} if shown else None)
