@@ -22,6 +22,7 @@ from embedlab.report.command import (  # noqa: F401 - re-exported
     resolve_dataset_arg,
     resolve_model_arg,
 )
+from embedlab.report.formats import MAX_ROWS
 from embedlab.report.index import write_index  # noqa: F401 - re-exported
 from embedlab.report.lanes import (  # noqa: F401 - re-exported
     CELL_TIMEOUT_S,
@@ -191,7 +192,6 @@ class Drawer:
         return SavedFigures(saved) if many else saved[0]
 
 
-MAX_ROWS = 20  # rows shown inline; the rest of a longer table is in a collapsed <details>
 
 
 @dataclass(frozen=True)
