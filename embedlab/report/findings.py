@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from embedlab.evaluation.results import CUE_ALPHA, CUE_MIN_DIFF
 from embedlab.report.formats import p_text
 
 FINDING_KEY = "embedlab/finding"  # output metadata key the index reads the headline from
@@ -124,7 +125,8 @@ def dataset_lead(
     if not cue_rows.empty:
         cue = cue_rows.iloc[0]
         pair = _pair(comparisons, dataset, best[name], cue[name])
-        verdict = "clearly ahead of it" if _holds(pair) and pair["diff"] >= ALPHA else "not clearly ahead of it"
+        clear = pair is not None and pd.notna(pair["p"]) and pair["p"] < CUE_ALPHA and pair["diff"] >= CUE_MIN_DIFF  # Report.cue_flags' rule
+        verdict = "clearly ahead of it" if clear else "not clearly ahead of it"
         details.append(
             f"The best form cue on {dataset}, {cue[name]}, scores {cue[metric]:.2f}: {best[name]} is {verdict} "
             f"({best[metric] - cue[metric]:+.2f}{_versus(pair)})."
