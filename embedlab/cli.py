@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from embedlab.errors import EmbedlabError
+from embedlab.errors import ConfigError, EmbedlabError
+from embedlab.run.check import CHECK_QUERIES, DEFAULT_TEXTS, DEFAULT_TIMEOUT_S  # numpy only; backends load in workers
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose a text-embedding model by testing it on your own data.")
 
@@ -38,14 +39,14 @@ def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: s
 def second_stages(cfg, fuse: list[str] | None, fuse_method: str, fuse_k: float, rerank: str | None, rerank_top_k: int):
     """The run config with `--fuse` fusions added and `--rerank` applied to every model
     (cue baselines aside) and fusion of the run; names checked against the run's models."""
-    from embedlab.evaluation.results import CUE_BACKEND
+    from embedlab.evaluation.results import CUE_BACKENDS
     from embedlab.run.config import Fusion, Rerank, check_stage_names, reranker_from_arg
 
     fusions = (*cfg.fusions, *(Fusion.from_arg(text, fuse_method, fuse_k) for text in fuse or []))
     reranks = cfg.reranks
     if rerank:
         spec = reranker_from_arg(rerank)
-        stages = [s.name for s in cfg.models if s.backend != CUE_BACKEND] + [f.name for f in fusions]
+        stages = [s.name for s in cfg.models if s.backend not in CUE_BACKENDS] + [f.name for f in fusions]
         reranks = (*reranks, *(Rerank(name, spec, rerank_top_k) for name in stages))
     check_stage_names(cfg.models, fusions, reranks, "--fuse/--rerank")
     return replace(cfg, fusions=fusions, reranks=reranks)
@@ -70,6 +71,7 @@ def run(
     fuse_k: Annotated[float, typer.Option(help="k of reciprocal rank fusion.")] = 60.0,
     rerank: Annotated[Optional[str], typer.Option(help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'.")] = None,
     rerank_top_k: Annotated[int, typer.Option(help="Documents per query the reranker re-scores.", min=1)] = 20,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="A metric beside the defaults (top1, top3, top5, mrr, ndcg@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.")] = None,
 ) -> None:
     """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json.
 
@@ -78,6 +80,8 @@ def run(
     from embedlab.run.config import load_config
     from embedlab.data.datasets import load_dataset
     from embedlab.evaluation import evaluate
+    from embedlab.evaluation.pipeline import run_metrics
+    from embedlab.evaluation.results import metric_columns
 
     try:
         cfg = select(load_config(config) if config is not None else None, model, dataset, backend)
@@ -90,7 +94,11 @@ def run(
             }.items()
             if v is not None
         }
-        settings = replace(cfg.settings, isolate=isolate, **changes)
+        settings = replace(cfg.settings, isolate=isolate, metrics=tuple(dict.fromkeys([*cfg.settings.metrics, *(metric or [])])), **changes)
+        try:
+            run_metrics(settings)
+        except ConfigError as exc:
+            raise ConfigError(f"{config or '--metric'}: {exc}") from None
         out_dir = out or (Path(cfg.out) if cfg.out else None)
         if out_dir is None:
             raise typer.BadParameter("give --out DIR (or `out:` in the config)")
@@ -107,7 +115,8 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     summary = report.summary()
-    cols = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "ndcg_at_10", "texts_per_s", *report.memory_columns()[:2]]
+    first, *rest = report.metrics
+    cols = ["model", "dataset", "status", "n_queries", *metric_columns((first,)), *(m.column for m in rest if m.kind != "hit"), "texts_per_s", *report.memory_columns()[:2]]
     typer.echo(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
     typer.echo(f"results written to {out_dir}")
     if (summary["status"] != "ok").any():
@@ -182,31 +191,112 @@ def datasets() -> None:
         typer.echo(f"{name:12s} {len(ds.query_ids):5d} queries {len(ds.corpus):6d} docs  {ds.meta.description}")
 
 
-def _register_report() -> None:
-    from embedlab.report.render import report as render_report  # typer only; notebooks load lazily
+@app.command("report")
+def report_command(
+    notebook: Annotated[Optional[list[str]], typer.Option("--notebook", "-n", help="Only notebooks whose name starts with this (e.g. 00, 03_idiom); repeatable.")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable (default: the config's, else the bundled models).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Trap data set (name or path) for notebooks 00-11; repeatable (default: the config's, else seed, traps-zh).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; -m / -d / --cache-dir override them.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")] = None,
+    figures: Annotated[Optional[Path], typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")] = None,
+    notebooks_dir: Annotated[Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab).")] = None,
+    jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 2,
+    show_code: Annotated[bool, typer.Option("--show-code", help="Show the notebooks' code in the HTML pages (hidden by default; the .ipynb always keep it).")] = False,
+) -> None:
+    """Execute the notebooks and render reports/*.html, figures/ and an index page."""
+    import time
 
-    app.command("report", help="Execute the notebooks and render reports/*.html, figures/ and an index page.")(render_report)
+    from embedlab.report.command import report_parameters
+    from embedlab.report.lanes import build  # notebooks load lazily
+    from embedlab.report.notebook_files import list_notebooks
+    from embedlab.report.paths import default_reports_dir
+
+    paths = list_notebooks(notebooks_dir, notebook)
+    if not paths:
+        typer.echo("error: no notebook matched", err=True)
+        raise typer.Exit(2)
+    try:
+        parameters = report_parameters(model, dataset, config, cache_dir)
+    except EmbedlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    start = time.perf_counter()
+    results = build(paths, out, figures, parameters, jobs=jobs, show_code=show_code)
+    for r in results:
+        typer.echo(f"{'ok    ' if r.error is None else 'FAILED'} {r.seconds:6.1f}s  {r.html or r.executed}")
+        if r.error:
+            typer.echo(r.error.splitlines()[-1] if r.error.splitlines() else r.error, err=True)
+    typer.echo(f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s; index: {(Path(out) if out else default_reports_dir()) / 'index.html'}")
+    if any(r.error for r in results):
+        raise typer.Exit(1)
 
 
-_register_report()
+@app.command("check")
+def check(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML): check its models.")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Backend for every model (vllm, st, transformers, ...).")] = None,
+    reference: Annotated[str, typer.Option(help="Backend the configured one is compared with ('none': no comparison).")] = "transformers",
+    texts: Annotated[int, typer.Option(help=f"Built-in Chinese queries and documents to encode, each (1-{len(CHECK_QUERIES)}).")] = DEFAULT_TEXTS,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write check.csv and check.json here.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each backend worker may take (load and encode).")] = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Check models on this machine first: versions, device, weights, inputs sent, agreement with transformers.
+
+    Exit 0 when every check passed, 1 when one failed, 2 on a usage or config error."""
+    from embedlab.run.check import CheckTexts, check_meta, format_table, load_targets, run_checks, write_outputs
+
+    try:
+        text_set = CheckTexts.builtin(texts)
+        specs, origins = load_targets(config, model or [], backend)
+    except (EmbedlabError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    ref = None if reference.lower() == "none" else reference
+    table = run_checks(specs, texts=text_set, reference=ref, timeout_s=timeout, origins=origins)
+    typer.echo(format_table(table))
+    failed = table[table["status"] == "fail"]
+    for _, row in failed.iterrows():
+        typer.echo(f"FAIL {row['model']} {row['check']} ({row['backend']}): {row['detail']}", err=True)
+    if out is not None:
+        meta = check_meta(sys.argv[1:], config, ref, text_set, table)
+        write_outputs(table, out, meta)
+        typer.echo(f"written to {out / 'check.csv'} and {out / 'check.json'}")
+    n_models = table["model"].nunique()
+    typer.echo(f"{n_models} model(s): {len(failed)} check(s) failed" if len(failed) else f"{n_models} model(s): all checks passed")
+    raise typer.Exit(1 if len(failed) else 0)
 
 
-def _register_check() -> None:
-    from embedlab.run.check import check  # numpy and typer only; backends load in worker processes
 
-    app.command("check", help="Check models on this machine first: versions, device, weights, inputs sent, agreement with transformers.")(check)
+@app.command("lint")
+def lint(
+    dataset: Annotated[str, typer.Argument(help="Bundled data set name, BEIR folder, trap file (.yaml/.jsonl) or pairs CSV.")],
+    output_format: Annotated[str, typer.Option("--format", "-f", help="table (readable) or json.")] = "table",
+    threshold: Annotated[Optional[list[str]], typer.Option("--threshold", "-t", help="NAME=VALUE, e.g. auc_high=0.65; repeatable (see docs/writing-traps.md).")] = None,
+    model: Annotated[bool, typer.Option("--model/--no-model", help="Check with multilingual-e5-small which answers also fit another query.")] = True,
+) -> None:
+    """Find shortcut cues (length, word overlap, query-blind genre, style) in a data set; exit 1 if any is flagged."""
+    import json
 
+    from embedlab.data.datasets import load_dataset
+    from embedlab.report.lint import Thresholds
+    from embedlab.report.lint import lint as lint_dataset
 
-_register_check()
-
-
-def _register_lint() -> None:
-    from embedlab.report.lint import lint_command
-
-    app.command("lint", help="Find shortcut cues (length, word overlap, style) in a data set; exit 1 if any is flagged.")(lint_command)
-
-
-_register_lint()
+    if output_format not in ("table", "json"):
+        typer.echo(f"error: --format: expected 'table' or 'json', got {output_format!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        thresholds = Thresholds().with_overrides(threshold or [])
+        report = lint_dataset(load_dataset(dataset), thresholds, model=model)
+    except EmbedlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output_format == "json":
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(report.to_text())
+    raise typer.Exit(1 if report.flagged else 0)
 
 
 def main() -> None:

@@ -62,6 +62,10 @@ class RunSettings:
     # vectors from the cache's documents store (same model, document prompt and documents)
     # and encode only its queries; its timed set then holds queries alone
     reuse_documents: bool = False
+    # metrics reported beside the defaults, by name ("recall@100", "ndcg@20"): parsed and
+    # checked by the evaluation stage (evaluation.metrics.parse_metric), which derives the
+    # ranking depth from them
+    metrics: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -78,13 +82,14 @@ class EncodeTask:
     # what a scorer's worker needs to rank a big corpus itself (`DatasetOutcome.ranks`)
     relevance: Relevance | None = None
     keep_scores: int = 2_000_000  # scorer matrices up to this many cells come back whole
+    depth: int = 10  # top documents a scorer's worker keeps per query (set from the run's metrics)
 
     @classmethod
-    def from_dataset(cls, dataset: Any, keep_scores: int = 2_000_000) -> EncodeTask:
+    def from_dataset(cls, dataset: Any, keep_scores: int = 2_000_000, depth: int = 10) -> EncodeTask:
         """From an `embedlab.data.Dataset` (or anything with its text accessors and qrels)."""
         return cls(
             dataset.name, dataset.query_texts(), dataset.document_texts(), dataset.instruction,
-            Relevance.from_dataset(dataset), keep_scores,
+            Relevance.from_dataset(dataset), keep_scores, depth,
         )
 
 

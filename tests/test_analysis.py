@@ -299,7 +299,7 @@ def test_memory_of_a_gpu_run_is_gpu_memory_beside_the_reported_figures() -> None
     measured = frame[frame["source"] == analysis.MEASURED_LABEL]
     assert set(measured["device"]) == {"GPU"}
     qwen = measured[measured["model"] == "qwen3-embedding-0.6b"].set_index("measure")["value_gib"]
-    assert qwen.to_dict() == pytest.approx({"weights": 1.11, "load delta (after load − before)": 4.81, "peak": 5.21, "KV cache": 3.2})
+    assert qwen.to_dict() == pytest.approx({"weights": 1.11, "load delta, NVML (CUDA context included)": 4.81, "peak": 5.21, "KV cache": 3.2})
     bge_kv = measured[(measured["model"] == "bge-m3") & (measured["measure"] == "KV cache")]
     assert len(bge_kv) == 1 and np.isnan(bge_kv["value_gib"].iloc[0]) and bge_kv["note"].iloc[0] == "encoder-only: no KV cache"
     reported = frame[frame["source"] == analysis.REPORTED_LABEL].set_index("model")["value_gib"]
@@ -312,8 +312,8 @@ def test_memory_of_a_gpu_run_is_gpu_memory_beside_the_reported_figures() -> None
 
 
 def test_cue_baselines_stand_beside_the_models() -> None:
-    assert [s.name for s in analysis.with_cue_baselines(["bm25"])] == ["bm25", "length", "length-judged"]
-    assert [s.name for s in analysis.with_cue_baselines(["length", "bm25"])] == ["length", "bm25", "length-judged"]
+    assert [s.name for s in analysis.with_cue_baselines(["bm25"])] == ["bm25", "length", "length-judged", "overlap-inverse", "query-blind"]
+    assert [s.name for s in analysis.with_cue_baselines(["length", "bm25"])] == ["length", "bm25", "length-judged", "overlap-inverse", "query-blind"]
     per_query = pd.DataFrame(
         {"model": ["dense"] * 4 + ["length"] * 4, "dataset": "d", "query_id": [f"q{i}" for i in range(4)] * 2, "category": "",
          "top1": [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], "top3": 1.0, "top5": 1.0, "mrr": 1.0, "ndcg_at_10": 1.0, "margin": 0.1}

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.integration
 def test_bench_scale_tiny_run_writes_its_json(tmp_path: Path) -> None:
     pytest.importorskip("faiss")
     out = tmp_path / "bench.json"

@@ -154,7 +154,6 @@ def vllm_hybrid(tiny_bge_m3_dir: Path):
     return load_backend(m3_spec(tiny_bge_m3_dir, "hybrid", backend="bge-m3-vllm"))
 
 
-@pytest.mark.slow
 def test_vllm_agrees_with_transformers_in_every_mode(tiny_bge_m3_dir: Path, vllm_hybrid) -> None:
     from embedlab.models.backends import load_backend
 

@@ -88,6 +88,20 @@ def test_key_covers_record_revision_prompt_dimensions_and_text(tmp_path: Path) -
         assert folder == base, f"the {what} does not change what is computed"
 
 
+def test_a_scorer_that_learns_from_the_judgements_is_keyed_by_them(tmp_path: Path) -> None:
+    """The query-blind cue baseline is trained on the qrels: swapping an answer and a distractor
+    changes its key; a model that never reads them keeps its key."""
+    from embedlab.models.records import get_model
+
+    cache = EmbeddingCache(tmp_path)
+    ds = tiny_dataset()
+    swapped = Dataset(ds.meta, ds.queries, ds.corpus, {"q1": {"a1": 0, "d1": 1}, "q2": ds.qrels["q2"]}, ds.categories, ds.kinds)
+    tasks = [EncodeTask.from_dataset(d) for d in (ds, swapped)]
+    blind = get_model("query-blind")
+    assert cache.entry_dir(blind, tasks[0], SETTINGS) != cache.entry_dir(blind, tasks[1], SETTINGS)
+    assert cache.entry_dir(fake_spec(), tasks[0], SETTINGS) == cache.entry_dir(fake_spec(), tasks[1], SETTINGS)
+
+
 def test_changed_text_recomputes(tmp_path: Path) -> None:
     run(tmp_path)
     FakeEncoder.calls.clear()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +36,6 @@ SEED_VARS = ("BGE_M3_PATH", "QWEN3_06B_PATH", "QWEN3_4B_PATH", "QWEN3_8B_PATH")
 CPU_ENGINE = {"dtype": "float32", "max_model_len": 128, "kv_cache_memory_bytes": 64 * 2**20, "enforce_eager": True}
 
 
-def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "embedlab.cli", "check", *args], capture_output=True, text=True, cwd=ROOT, env=env or dict(os.environ), timeout=timeout)
 
 
 def _read(out: Path) -> pd.DataFrame:
@@ -79,9 +75,9 @@ def test_device_label_names_the_gpu_and_its_visibility() -> None:
     assert _device_label("cpu", gpu) == "CPU (a GPU is present: NVIDIA H100 80GB HBM3)"
 
 
-def test_name_equals_path_without_weights_names_the_folder(tmp_path: Path) -> None:
+def test_name_equals_path_without_weights_names_the_folder(embedlab_cli, tmp_path: Path) -> None:
     missing = tmp_path / "Qwen3-Embedding-4B"
-    proc = _cli("-m", f"qwen3-embedding-4b={missing}", "-m", "bge-m3", env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}, timeout=300)
+    proc = embedlab_cli("check", "-m", f"qwen3-embedding-4b={missing}", "-m", "bge-m3", env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}, timeout=300)
     assert proc.returncode == 1
     assert f"FAIL qwen3-embedding-4b weights (-): model 'qwen3-embedding-4b': folder '{missing}' does not exist" in proc.stderr
     assert "huggingface-cli download Qwen/Qwen3-Embedding-4B" in proc.stderr
@@ -97,20 +93,20 @@ def test_builtin_texts_are_chinese_and_bounded() -> None:
         CheckTexts.builtin(len(CHECK_QUERIES) + 1)
 
 
-def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    assert _cli().returncode == 2  # neither --config nor -m
-    proc = _cli("-m", "no-such-model")
+def test_usage_errors_exit_2(embedlab_cli, tmp_path: Path) -> None:
+    assert embedlab_cli("check").returncode == 2  # neither --config nor -m
+    proc = embedlab_cli("check", "-m", "no-such-model")
     assert proc.returncode == 2 and "no-such-model" in proc.stderr
-    proc = _cli("--config", str(tmp_path / "missing.yaml"))
+    proc = embedlab_cli("check", "--config", str(tmp_path / "missing.yaml"))
     assert proc.returncode == 2 and "missing.yaml" in proc.stderr
-    proc = _cli("-m", "bge-m3", "--texts", "0")
+    proc = embedlab_cli("check", "-m", "bge-m3", "--texts", "0")
     assert proc.returncode == 2 and "--texts" in proc.stderr
 
 
-def test_seed_config_without_weights_names_what_is_missing_for_every_model(tmp_path: Path) -> None:
+def test_seed_config_without_weights_names_what_is_missing_for_every_model(embedlab_cli, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in SEED_VARS}
     env["HF_HUB_OFFLINE"] = "1"
-    proc = _cli("--config", str(ROOT / "configs" / "seed.yaml"), "--out", str(tmp_path), env=env, timeout=300)
+    proc = embedlab_cli("check", "--config", str(ROOT / "configs" / "seed.yaml"), "--out", str(tmp_path), env=env, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     table = _read(tmp_path)
     payload = json.loads((tmp_path / "check.json").read_text(encoding="utf-8"))
@@ -130,6 +126,7 @@ def test_seed_config_without_weights_names_what_is_missing_for_every_model(tmp_p
     assert "4 check(s) failed" in proc.stdout
 
 
+@pytest.mark.integration
 def test_crashing_hanging_and_overflowing_backends_are_failed_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the workers import tests.crashing_backend from here
     texts = CheckTexts.builtin(1)
@@ -137,8 +134,8 @@ def test_crashing_hanging_and_overflowing_backends_are_failed_rows(tmp_path: Pat
     assert crash.status == "failed" and "exit code 137" in crash.error
     noisy = run_backend_isolated(ModelSpec(name="noisy", backend="tests.crashing_backend:NoisyCrashBackend", path=str(tmp_path)), texts)
     assert noisy.status == "failed" and "CUDA out of memory" in noisy.error
-    hang = run_backend_isolated(ModelSpec(name="hang", backend="tests.crashing_backend:HangingBackend", path=str(tmp_path)), texts, timeout_s=20)
-    assert hang.status == "failed" and "no result after 20 s" in hang.error and "never frees up" in hang.error
+    hang = run_backend_isolated(ModelSpec(name="hang", backend="tests.crashing_backend:HangingBackend", path=str(tmp_path)), texts, timeout_s=6)
+    assert hang.status == "failed" and "no result after 6 s" in hang.error and "never frees up" in hang.error
 
     specs = [
         ModelSpec(name="overflow", backend="tests.crashing_backend:OverflowEncoder", path=str(tmp_path)),
@@ -154,10 +151,7 @@ def test_crashing_hanging_and_overflowing_backends_are_failed_rows(tmp_path: Pat
 # ------------------------------------------------------------------ real engines
 
 
-@pytest.mark.slow
-@pytest.mark.vllm
-@pytest.mark.st
-def test_tiny_qwen3_and_xlm_roberta_pass_through_vllm(tiny_qwen_dir: Path, tiny_xlmr_dir: Path, tmp_path: Path) -> None:
+def test_tiny_qwen3_and_xlm_roberta_pass_through_vllm(embedlab_cli, tiny_qwen_dir: Path, tiny_xlmr_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("vllm")
     config = {
         "models": [
@@ -169,7 +163,7 @@ def test_tiny_qwen3_and_xlm_roberta_pass_through_vllm(tiny_qwen_dir: Path, tiny_
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {**os.environ, "TINY_QWEN3": str(tiny_qwen_dir), "HF_HUB_OFFLINE": "1"}
-    proc = _cli("--config", str(path), "--out", str(tmp_path / "out"), "--texts", "2", env=env)
+    proc = embedlab_cli("check", "--config", str(path), "--out", str(tmp_path / "out"), "--texts", "2", env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "all checks passed" in proc.stdout
     table = _read(tmp_path / "out")
@@ -198,8 +192,6 @@ def test_tiny_qwen3_and_xlm_roberta_pass_through_vllm(tiny_qwen_dir: Path, tiny_
         assert backends[name]["reference"]["backend"] == "transformers" and backends[name]["reference"]["load_s"] > 0
 
 
-@pytest.mark.slow
-@pytest.mark.st
 def test_reference_with_another_pooling_fails_agreement(qwen_spec: ModelSpec) -> None:
     spec = qwen_spec.with_options(backend="transformers", max_length=128)
     table = run_checks([spec], texts=2, reference="transformers", reference_changes={"pooling": "mean"}, progress=False)
@@ -215,8 +207,6 @@ def test_reference_with_another_pooling_fails_agreement(qwen_spec: ModelSpec) ->
     assert wrong.loc["agreement", "status"] == "skip"
 
 
-@pytest.mark.slow
-@pytest.mark.st
 def test_sentence_transformers_against_transformers_compares_token_ids(qwen_spec: ModelSpec) -> None:
     """`embedlab check --backend st` (as run on a lent H200) compares the ids each backend
     sends: sentence-transformers gets the end token as text, transformers as an id."""

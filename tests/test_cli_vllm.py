@@ -17,8 +17,6 @@ pytest_plugins = ["tests.conftest_models"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.vllm
-@pytest.mark.slow
 def test_seed_config_runs_through_vllm_with_tiny_models(tiny_qwen_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("vllm")
     from tests.tiny_models import minilm_dir
@@ -53,3 +51,11 @@ def test_seed_config_runs_through_vllm_with_tiny_models(tiny_qwen_dir: Path, tmp
     runs = pd.read_csv(tmp_path / "out" / "runs.csv").set_index("model")
     assert runs.loc["qwen3-embedding-0.6b", "backend"] == "vllm"
     assert "vllm_version" in runs.columns and runs["vllm_version"].notna().any()
+    # every vLLM engine ran without prefix caching, recorded in run.json; the repeated timed
+    # passes (5 latency repeats, the throughput pass's second call) read nothing cached
+    import json
+
+    effective = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["config"]["effective"]
+    for name in ("qwen3-embedding-0.6b", "minilm-via-vllm"):
+        assert effective[name]["prefix_caching"] is False, effective[name]
+        assert runs.loc[name, "prefix_cache_hit_tokens"] == 0 and runs.loc[name, "kv_cache_sizing"] == "kv_cache_memory_bytes"

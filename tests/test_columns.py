@@ -12,12 +12,14 @@ import pytest
 
 import embedlab as el
 from embedlab.evaluation import columns
+from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_FILES = ("summary.csv", "per_query.csv", "by_category.csv", "comparisons.csv", "runs.csv")
 
 
 @pytest.fixture(scope="module")
+@tier("integration")
 def results(tmp_path_factory) -> Path:
     run = el.evaluate(["bm25", "length-judged"], ["seed"], el.RunSettings(repeats=1, timing_texts=8, isolate=False, progress=False))
     return run.to_dir(tmp_path_factory.mktemp("results"))

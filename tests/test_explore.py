@@ -15,11 +15,13 @@ pytest.importorskip("ipywidgets")
 from embedlab import explore
 from embedlab.data.datasets import load_dataset
 from embedlab.models.records import get_model
+from tests.tiers import tier
 
 E5 = "multilingual-e5-small"
 
 
 @pytest.fixture(scope="module")
+@tier("integration")
 def trap_explorer() -> explore.TrapExplorer:
     return explore.trap(["bm25", E5], "traps-zh", "homonym-01", memo=explore.EmbeddingMemo())
 
@@ -80,6 +82,7 @@ def test_own_trap_from_texts() -> None:
 
 
 @pytest.fixture(scope="module")
+@tier("integration")
 def small_run(tmp_path_factory):
     """bm25 and e5-small on 12 traps-zh queries (48 documents), in this process."""
     from embedlab.evaluation import evaluate
@@ -142,6 +145,7 @@ def test_results_from_a_folder_recompute_the_same_scores(small_run, tmp_path: Pa
         explore.results(tmp_path / "nowhere")
 
 
+@pytest.mark.e2e
 def test_static_fallback_renders_without_a_live_kernel(tmp_path: Path) -> None:
     """Executed headless and rendered as `embedlab report` does (its lanes): the page shows
     the explorer's initial state as HTML, not an error and not an empty widget."""

@@ -6,8 +6,6 @@ through the real CLI, checked against an RRF computed outside embedlab."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +159,7 @@ def test_config_fusions_and_their_errors(tmp_path: Path) -> None:
         assert str(bad) in str(info.value)
 
 
+@pytest.mark.integration
 def test_fused_rows_in_evaluate(tmp_path: Path) -> None:
     settings = el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0, timing_texts=8)
     fusion = Fusion("bm25+length", ("bm25", "length"))
@@ -227,14 +226,10 @@ def _cached_arrays(cache: Path, model: str, dataset: str) -> dict[str, np.ndarra
     return {f.stem: np.load(f, allow_pickle=False) for f in metas[0].parent.glob("*.npy")}
 
 
-@pytest.mark.slow
-def test_cli_fuse_writes_a_third_row_whose_top1_is_the_rrf(tmp_path: Path) -> None:
+def test_cli_fuse_writes_a_third_row_whose_top1_is_the_rrf(embedlab_cli, tmp_path: Path) -> None:
     cache, out = tmp_path / "cache", tmp_path / "x"
     args = ["-m", "bm25", "-m", "multilingual-e5-small", "-d", "traps-zh", "--repeats", "1", "--throughput-texts", "0", "--cache-dir", str(cache)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "embedlab.cli", "run", *args, "--fuse", "bm25+multilingual-e5-small", "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=900, check=False,
-    )
+    proc = embedlab_cli("run", *args, "--fuse", "bm25+multilingual-e5-small", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["model"]) == ["bm25", "multilingual-e5-small", "bm25+multilingual-e5-small"]

@@ -12,13 +12,14 @@ import pytest
 
 import embedlab as el
 from embedlab.models.records import ModelSpec
+from tests.tiers import tier
 
 pytest_plugins = ["tests.conftest_models"]
 
-pytestmark = [pytest.mark.vllm, pytest.mark.st]
 
 
 @pytest.fixture(scope="module")
+@tier("engine")
 def isolated_run(qwen_spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("vllm")
     missing = tmp_path_factory.mktemp("nothing") / "no-such-model"
@@ -69,6 +70,7 @@ def test_worker_leaves_no_process_behind(isolated_run) -> None:
     assert not [p for p in psutil.Process().children(recursive=True) if "embedlab.run.worker" in " ".join(p.cmdline())]
 
 
+@pytest.mark.engine
 def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:
     """benchmarks/gpu_smoke.py, the script a lent GPU machine runs, works here with tiny
     shapes: both architectures through the transformers and sentence-transformers backends

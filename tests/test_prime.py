@@ -54,17 +54,18 @@ def _entries(cache: Path) -> int:
     return sum(1 for _ in cache.glob("v*/*/*/meta.json"))
 
 
+@pytest.mark.integration
 def test_prime_computes_exactly_what_the_notebook_declares(tmp_path: Path) -> None:
     params = {"models": ["bm25"], "datasets": ["seed"]}
     plain, cues, nothing = (tmp_path / n for n in ("plain", "cues", "nothing"))
     seconds = prime.prime({**params, "cache_dir": str(plain)}, [_with_needs(tmp_path / "a", "01_homonym", '{"trap_report": {}}')], progress=False)
     assert set(seconds) == {"trap_report"}
     assert _entries(plain) == 1  # bm25 on the seed, nothing else
-    assert _cached(["bm25"], plain, cues=True) == {"bm25": True, "length": False, "length-judged": False}
+    assert _cached(["bm25"], plain, cues=True) == {"bm25": True, "length": False, "length-judged": False, "overlap-inverse": False, "query-blind": False}
 
     prime.prime({**params, "cache_dir": str(cues)}, [_with_needs(tmp_path / "b", "01_homonym", '{"trap_report": {"cues": True}}')], progress=False)
-    assert _entries(cues) == 3
-    assert _cached(["bm25"], cues, cues=True) == {"bm25": True, "length": True, "length-judged": True}
+    assert _entries(cues) == 5
+    assert _cached(["bm25"], cues, cues=True) == {"bm25": True, "length": True, "length-judged": True, "overlap-inverse": True, "query-blind": True}
 
     assert prime.prime({**params, "cache_dir": str(nothing)}, [_with_needs(tmp_path / "c", "01_homonym", "{}")], progress=False) == {}
     assert _entries(nothing) == 0
@@ -76,6 +77,7 @@ def test_the_notebooks_parameters_reach_the_need(tmp_path: Path) -> None:
     steps = prime.notebook_steps(path, {"models": ["bm25"], "datasets": ["seed"], "cache_dir": str(tmp_path / "c")})
     assert [(s.need, s.model, s.size, s.timed) for s in steps] == [
         ("trap_report", "bm25", 1, True), ("trap_report", "length", 1, True), ("trap_report", "length-judged", 1, True),
+        ("trap_report", "overlap-inverse", 1, True), ("trap_report", "query-blind", 1, True),
     ]
     default = prime.notebook_steps(path, {"cache_dir": str(tmp_path / "c")})  # the cell's models = None: the bundled ones
     assert [s.model for s in default] == [s.name for s in analysis.with_cue_baselines(None)]
@@ -90,6 +92,7 @@ def test_identical_work_of_several_notebooks_is_planned_once(tmp_path: Path) -> 
     steps = prime.plan(params, [category, dims, overview])
     assert [(s.need, s.model) for s in steps] == [
         ("trap_report", "bm25"), ("trap_report", "length"), ("trap_report", "length-judged"),  # timed ones first
+        ("trap_report", "overlap-inverse"), ("trap_report", "query-blind"),
         ("dimension_report", "bm25"), ("dimension_report", "length"),
     ]
 
@@ -134,6 +137,7 @@ def test_each_notebook_declares_what_it_calls(path: Path) -> None:
     assert _need_calls(path) == declared, f"{path.name}: its calls differ from its `needs` declaration"
 
 
+@pytest.mark.e2e
 def test_build_primes_light_needs_beside_the_notebooks_and_each_waits_for_its_own(tmp_path: Path, capsys) -> None:
     """A need whose timings are not shown is primed in a thread while the lanes run; the
     notebook that declares it starts only once it is in the cache (it reads it back cached),

@@ -30,6 +30,7 @@ from embedlab.run.distributed import RayClusterError
 from embedlab.run.runner import model_runner
 from embedlab.run.shards import ShardStore, plan_shards
 from embedlab.types import EncodeTask, RunSettings
+from tests.tiers import tier
 
 MODEL = "multilingual-e5-small"
 # batch 4 -> shards of 64 texts; seed's 8 queries and 22 documents are one shard each
@@ -61,6 +62,7 @@ def test_engine_values_are_checked(tmp_path):
         model_runner(replace(LOCAL, engine="dask"))
 
 
+@pytest.mark.engine
 def test_a_bad_ray_address_is_a_clear_error_not_a_hang(tmp_path):
     """Runs before the cluster fixture: with no Ray connection, the address is tried."""
     import ray
@@ -79,6 +81,7 @@ def test_a_bad_ray_address_is_a_clear_error_not_a_hang(tmp_path):
     assert not ray.is_initialized()
 
 
+@pytest.mark.engine
 def test_a_replica_s_shards_are_what_a_run_reads_and_a_damaged_shard_is_dropped(tmp_path):
     """The replica class run in this process (no Ray): the shards it returns, stored by the
     driver's code, give a ray-engine run the single-process embeddings without starting
@@ -120,6 +123,7 @@ def test_a_replica_s_shards_are_what_a_run_reads_and_a_damaged_shard_is_dropped(
 
 
 @pytest.fixture(scope="module")
+@tier("engine")
 def ray_cluster():
     """A local 2-CPU cluster for the module. Under heavy machine load Ray's raylet can give up
     on its dashboard agent's port file (a fixed 15 s wait, ray-project/ray#65983) and the

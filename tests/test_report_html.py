@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from embedlab.report import render as rep
+from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -43,7 +44,6 @@ PAGE_STATE = """(() => ({
 }))()"""
 FIRST_SCREEN = {"width": 1400, "height": 900}  # what a reader sees before scrolling
 
-pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -126,6 +126,7 @@ class Chromium:
 
 
 @pytest.fixture(scope="module")
+@tier("e2e")
 def rendered(tmp_path_factory) -> Path:
     """Four notebooks rendered with the bundled models (the overview, one category, speed and
     memory, pipelines), into a temporary reports folder; the embedding cache is the shared
@@ -139,6 +140,7 @@ def rendered(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+@tier("e2e")
 def browser():
     chromium = Chromium()
     yield chromium

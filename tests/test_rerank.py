@@ -40,15 +40,12 @@ def test_prompt_is_the_documented_one() -> None:
     assert get_reranker("Qwen3-Reranker-4B").path == "Qwen/Qwen3-Reranker-4B"
 
 
-@pytest.mark.st
 def test_transformers_reranker_builds_the_prompt_ids(reranker_transformers) -> None:
     ids = reranker_transformers.token_ids(PAIRS[:1], "判断相关性")
     tokenizer = reranker_transformers._tokenizer
     assert tokenizer.decode(ids[0]) == rerank_prompt(*PAIRS[0], "判断相关性")
 
 
-@pytest.mark.vllm
-@pytest.mark.st
 def test_vllm_and_transformers_rerankers_agree(reranker_vllm, reranker_transformers) -> None:
     ours = reranker_vllm.score(PAIRS)
     reference = reranker_transformers.score(PAIRS)
@@ -56,6 +53,24 @@ def test_vllm_and_transformers_rerankers_agree(reranker_vllm, reranker_transform
     np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
     assert np.ptp(reference) > 1e-3  # the pairs get different scores
     assert reranker_vllm.token_ids(PAIRS, None) == reranker_transformers.token_ids(PAIRS, None)
+
+
+# ---- prefix caching: the rerank latency repeats the same pairs ----
+
+def test_vllm_reranker_reads_nothing_from_the_prefix_cache(reranker_vllm) -> None:
+    """Every Qwen3-Reranker prompt starts with the same system prefix and a repeated pair is
+    the same prompt again: with vLLM's default prefix caching the repeats would be read
+    from cached blocks. Off: nothing is read, and the setting says so. (Placed before any test
+    that builds and drops a second engine in this process: vLLM's teardown of one in-process
+    engine leaves the others without their parallel groups.)"""
+    long_pairs = [("天气怎么样", "今天是晴天，气温二十度。" * 30), ("苹果公司的新手机", "我今天吃了一个苹果。" * 30)]
+    block = reranker_vllm._llm.llm_engine.vllm_config.cache_config.block_size
+    assert min(len(ids) for ids in reranker_vllm.token_ids(long_pairs)) >= 2 * block
+    first = reranker_vllm.score(long_pairs)
+    for _ in range(2):
+        np.testing.assert_allclose(reranker_vllm.score(long_pairs), first, rtol=1e-6)
+    assert reranker_vllm.prefix_cache_hit_tokens == 0
+    assert reranker_vllm.effective_settings()["prefix_caching"] is False and reranker_vllm.facts["prefix_caching"] is False
 
 
 class AnswerFinder:
@@ -109,7 +124,6 @@ def test_non_finite_reranker_scores_are_refused() -> None:
         rerank_scores(dataset, scores, AnswerFinder(dataset, hit=np.nan), top_k=len(dataset.doc_ids))
 
 
-@pytest.mark.vllm
 def test_rerank_with_the_tiny_reranker_over_bm25(reranker_vllm) -> None:
     report = el.evaluate(["bm25"], ["seed"], el.RunSettings(progress=False, isolate=False, repeats=5, throughput_texts=0))
     from embedlab.evaluation.rerank import rerank_report
@@ -153,7 +167,6 @@ def confident_reranker(tiny_reranker_dir: Path, reranker_spec: ModelSpec, tmp_pa
     return reranker_spec.with_options(path=str(out)), (last @ u).numpy()
 
 
-@pytest.mark.st
 def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
     from embedlab.models.rerank import load_reranker
 
@@ -166,8 +179,6 @@ def test_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> N
     np.testing.assert_allclose(scores, expected, rtol=1e-4)
 
 
-@pytest.mark.vllm
-@pytest.mark.st
 def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker) -> None:
     from embedlab.models.rerank import load_reranker
 
@@ -179,3 +190,58 @@ def test_vllm_log_odds_order_documents_where_p_yes_saturates(confident_reranker)
     np.testing.assert_allclose(scores, expected, rtol=1e-3)
     settings = reranker.effective_settings()
     assert settings["max_length"] == 512 and settings["dtype"] == "float32"
+
+
+# ---- bge-reranker-v2-m3: an XLM-RoBERTa cross-encoder, its raw logit ----
+
+def test_bge_reranker_record_is_the_card_usage() -> None:
+    from embedlab.errors import UnknownNameError
+    from embedlab.models.rerank import load_reranker, scorer_of
+
+    spec = get_reranker("bge-reranker-v2-m3")
+    assert spec.path == "BAAI/bge-reranker-v2-m3" and spec.max_tokens == 512 and not spec.default_instruction
+    assert scorer_of(spec) == "cross-encoder" and scorer_of(get_reranker("qwen3-reranker-0.6b")) == "qwen3"
+    assert scorer_of(spec.with_options(backend="transformers")) == "cross-encoder"
+    with pytest.raises(UnknownNameError, match="options.scorer must be one of"):
+        load_reranker(spec.with_options(scorer="listwise"))
+
+
+@pytest.fixture(scope="module")
+def bge_reranker_spec(tiny_bge_reranker_dir: Path) -> ModelSpec:
+    from tests.conftest_models import VLLM_TEST_OPTIONS
+
+    return get_reranker("bge-reranker-v2-m3", path=str(tiny_bge_reranker_dir), **VLLM_TEST_OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def bge_reranker_transformers(bge_reranker_spec: ModelSpec):
+    from embedlab.models.rerank import load_reranker
+
+    return load_reranker(bge_reranker_spec.with_options(backend="transformers", batch_size=3))
+
+
+def test_bge_reranker_pairs_are_framed_and_truncated_as_the_card_does(bge_reranker_transformers) -> None:
+    from tests.tiny_models import BGE_M3_CLS, BGE_M3_EOS
+
+    tokenizer = bge_reranker_transformers._tokenizer
+    ids = bge_reranker_transformers.token_ids(PAIRS[:1], "ignored: no instruction")
+    assert tokenizer.decode(ids[0]) == f"{BGE_M3_CLS}{PAIRS[0][0]}{BGE_M3_EOS}{BGE_M3_EOS}{PAIRS[0][1]}{BGE_M3_EOS}"
+    assert ids == [tokenizer(PAIRS[0][0], PAIRS[0][1], truncation=True, max_length=512)["input_ids"]]
+    long_ids = bge_reranker_transformers.token_ids([("问题" * 400, "文档" * 400)])[0]
+    assert len(long_ids) == 512 and long_ids[0] == tokenizer.cls_token_id and long_ids[-1] == tokenizer.eos_token_id
+
+
+def test_bge_reranker_vllm_and_transformers_agree(bge_reranker_spec: ModelSpec, bge_reranker_transformers) -> None:
+    from embedlab.models.rerank import load_reranker
+
+    reranker = load_reranker(bge_reranker_spec.with_options(backend="vllm"))
+    ours, reference = reranker.score(PAIRS), bge_reranker_transformers.score(PAIRS)
+    assert ours.shape == (len(PAIRS),) and ours.dtype == np.float64 and np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
+    assert np.ptp(reference) > 1e-3  # the pairs get different scores
+    assert (reference < 0).any() and (reference > 0).any()  # raw logits, not a sigmoid in (0, 1)
+    assert reranker.token_ids(PAIRS) == bge_reranker_transformers.token_ids(PAIRS)
+    settings = reranker.effective_settings()
+    assert settings["pooling"] == bge_reranker_transformers.effective_settings()["pooling"] == "cls"
+    assert settings["max_length"] == 512 and settings["dtype"] == "float32" and settings["prefix_caching"] is False
+    assert reranker.facts["kv_cache_note"] == "encoder-only: no KV cache"

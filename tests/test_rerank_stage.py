@@ -6,8 +6,6 @@ random Qwen3 reranker (transformers backend, CPU)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +68,6 @@ def test_rerank_option_applies_to_every_model_and_fusion_but_cues() -> None:
         second_stages(cfg, ["bm25+e5"], "rrf", 60.0, None, 20)
 
 
-@pytest.mark.st
 def test_reranked_row_in_evaluate(tiny_reranker) -> None:
     from embedlab.models.rerank import load_reranker
 
@@ -107,7 +104,6 @@ def test_reranked_row_in_evaluate(tiny_reranker) -> None:
     assert np.isnan(summary.loc["bm25", "rerank_s"])
 
 
-@pytest.mark.st
 def test_a_failed_first_stage_or_reranker_fails_its_row(tiny_reranker) -> None:
     from embedlab.models.records import get_model
 
@@ -122,9 +118,7 @@ def test_a_failed_first_stage_or_reranker_fails_its_row(tiny_reranker) -> None:
     assert runs.loc["bm25", "status"] == "ok"
 
 
-@pytest.mark.st
-@pytest.mark.slow
-def test_cli_rerank_from_a_config(tiny_reranker_dir: Path, tmp_path: Path) -> None:
+def test_cli_rerank_from_a_config(embedlab_cli, tiny_reranker_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "run.yaml"
     config.write_text(
         "models:\n  - name: bm25\n"
@@ -133,10 +127,7 @@ def test_cli_rerank_from_a_config(tiny_reranker_dir: Path, tmp_path: Path) -> No
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "embedlab.cli", "run", "--config", str(config), "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=900, check=False,
-    )
+    proc = embedlab_cli("run", "--config", str(config), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("model")
     assert list(summary.index) == ["bm25", "bm25+qwen3-reranker-0.6b"]

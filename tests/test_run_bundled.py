@@ -4,8 +4,6 @@ confidence intervals; a failing model is reported and the others finish."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,23 +12,19 @@ import pytest
 
 import embedlab as el
 from embedlab.models.records import ModelSpec
-from embedlab.evaluation.results import Report
+from embedlab.evaluation.results import SUMMARY_COLUMNS, Report
+from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
-SUMMARY_COLUMNS = [
-    "model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "top5", "mrr",
-    "ndcg_at_10", "mean_margin", "load_s", "texts_per_s", "host_rss_peak_gib", "dim",
-]
 
 
-def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "embedlab.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=900)
 
 
 @pytest.fixture(scope="module")
-def seed_run(tmp_path_factory) -> Path:
+@tier("e2e")
+def seed_run(embedlab_cli, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "out"
-    proc = _cli("run", "-m", "bm25", "-m", "use-multilingual-v3", "-m", "multilingual-e5-small", "-d", "seed", "-d", "traps-zh", "--out", str(out), "--repeats", "5", "--throughput-texts", "300")
+    proc = embedlab_cli("run", "-m", "bm25", "-m", "use-multilingual-v3", "-m", "multilingual-e5-small", "-d", "seed", "-d", "traps-zh", "--out", str(out), "--repeats", "5", "--throughput-texts", "300")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -81,18 +75,19 @@ def test_report_reads_back(seed_run: Path) -> None:
     assert "<table" in report._repr_html_()
 
 
-def test_unseen_beir_folder_runs_with_no_code_change(tmp_path: Path) -> None:
+def test_unseen_beir_folder_runs_with_no_code_change(embedlab_cli, tmp_path: Path) -> None:
     folder = tmp_path / "my-set"
     el.load_dataset("seed").to_beir(folder)
     (folder / "meta.json").unlink()  # a plain BEIR folder, as mteb/BEIR would write it
     out = tmp_path / "out"
-    proc = _cli("run", "-m", "bm25", "-d", str(folder), "--out", str(out), "--repeats", "5")
+    proc = embedlab_cli("run", "-m", "bm25", "-d", str(folder), "--out", str(out), "--repeats", "5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     per_query = pd.read_csv(out / "per_query.csv", keep_default_na=False)
     assert set(per_query["dataset"]) == {"my-set"}
     assert per_query["category"].nunique() == 8
 
 
+@pytest.mark.integration
 def test_failing_model_is_reported_and_others_finish() -> None:
     broken = ModelSpec(name="broken", backend="embedlab.models.backends.bundled:NoSuchBackend")
     report = el.evaluate([broken, "bm25"], ["seed"], el.RunSettings(progress=False, repeats=5))
@@ -103,6 +98,7 @@ def test_failing_model_is_reported_and_others_finish() -> None:
     assert set(report.per_query["model"]) == {"bm25"}
 
 
+@pytest.mark.integration
 def test_crashing_worker_is_reported(tmp_path: Path) -> None:
     crash = ModelSpec(name="crash", backend="tests.crashing_backend:CrashBackend")
     report = el.evaluate([crash, "bm25"], ["seed"], el.RunSettings(progress=False))
@@ -111,22 +107,22 @@ def test_crashing_worker_is_reported(tmp_path: Path) -> None:
     assert runs.loc["bm25", "status"] == "ok"
 
 
-def test_cli_lists_models_and_datasets() -> None:
-    models = _cli("models")
+def test_cli_lists_models_and_datasets(embedlab_cli) -> None:
+    models = embedlab_cli("models")
     assert models.returncode == 0 and "qwen3-embedding-0.6b" in models.stdout and "bm25" in models.stdout
-    datasets = _cli("datasets")
+    datasets = embedlab_cli("datasets")
     assert datasets.returncode == 0 and "traps-zh" in datasets.stdout
 
 
-def test_cli_config_and_bad_input_exit_codes(tmp_path: Path) -> None:
+def test_cli_config_and_bad_input_exit_codes(embedlab_cli, tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("models: [bm25]\ndatasets: [seed]\nsettings: {repeats: 5}\nout: ${EMBEDLAB_TEST_OUT:-" + str(tmp_path / "cfg-out") + "}\n", encoding="utf-8")
-    proc = _cli("run", "--config", str(config))
+    proc = embedlab_cli("run", "--config", str(config))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "cfg-out" / "summary.csv").exists()
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "text": "t", "answer": "a"}\n{"id": "x", "text": "t", "answer": "b"}\n', encoding="utf-8")
-    proc = _cli("run", "-m", "bm25", "-d", str(bad), "--out", str(tmp_path / "never"))
+    proc = embedlab_cli("run", "-m", "bm25", "-d", str(bad), "--out", str(tmp_path / "never"))
     assert proc.returncode == 2
     assert "bad.jsonl, line 2" in proc.stderr and "duplicate query id" in proc.stderr
     assert not (tmp_path / "never").exists()

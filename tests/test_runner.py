@@ -5,9 +5,6 @@ merges --config with -m/-d/--backend."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GPU_COLUMNS = ["gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib"]
 
 
-def _embedlab(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "embedlab.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
 
 
 # ---- which GPU NVML should read ---------------------------------------------------------
@@ -105,6 +99,7 @@ def test_memory_sampler_on_cpu_has_no_gpu_figures() -> None:
 
 
 # ---- failures become rows, never hangs or tracebacks -----------------------------------
+@pytest.mark.integration
 def test_hung_crashed_and_overflowing_models_fail_with_a_reason_and_the_others_finish() -> None:
     models = [
         ModelSpec(name="hangs", backend="tests.crashing_backend:HangingBackend"),
@@ -112,11 +107,11 @@ def test_hung_crashed_and_overflowing_models_fail_with_a_reason_and_the_others_f
         ModelSpec(name="overflow", backend="tests.crashing_backend:OverflowEncoder"),
         fake_spec("fake"),
     ]
-    settings = el.RunSettings(progress=False, repeats=1, throughput_texts=0, isolate=True, timeout_s=20)
+    settings = el.RunSettings(progress=False, repeats=1, throughput_texts=0, isolate=True, timeout_s=8)
     report = el.evaluate(models, ["seed"], settings)
     runs = report.runs.set_index("model")
     assert runs.loc["hangs", "status"] == "failed"
-    assert "timed out after 20 s" in runs.loc["hangs", "error"] and "never frees up" in runs.loc["hangs", "error"]
+    assert "timed out after 8 s" in runs.loc["hangs", "error"] and "never frees up" in runs.loc["hangs", "error"]
     noisy = runs.loc["noisy-crash", "error"]
     assert "crashed (exit code 1)" in noisy and "CUDA out of memory" in noisy and "\n" not in noisy
     assert runs.loc["overflow", "status"] == "failed" and "NaN or inf" in runs.loc["overflow", "error"]
@@ -139,9 +134,9 @@ def test_non_finite_scores_are_never_ranked() -> None:
         per_query_table(ds, "nan-model", scores=scores)
 
 
-def test_every_model_failing_gives_a_failed_row_and_no_traceback(tmp_path: Path) -> None:
+def test_every_model_failing_gives_a_failed_row_and_no_traceback(embedlab_cli, tmp_path: Path) -> None:
     """The issue's reproduction: USE has no MRL, so --dimensions 64 fails its only model."""
-    proc = _embedlab("run", "-m", "use-multilingual-v3", "-d", "seed", "--dimensions", "64", "--out", "x", cwd=tmp_path)
+    proc = embedlab_cli("run", "-m", "use-multilingual-v3", "-d", "seed", "--dimensions", "64", "--out", "x", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     failed = [line for line in proc.stderr.splitlines() if line.startswith("FAILED use-multilingual-v3:")]

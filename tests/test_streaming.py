@@ -11,12 +11,13 @@ import pytest
 from embedlab.data import ranking
 from embedlab.data.datasets import load_dataset
 from embedlab.data.ranking import judged_block, rank_block
-from embedlab.evaluation.metrics import K_VALUES, score_queries, summary_scores
+from embedlab.evaluation.metrics import metric_set, score_queries, summary_scores
 from embedlab.evaluation.scoring import judged_candidates, per_query_table, rank_embeddings, rank_scores
 from embedlab.models.backends import l2_normalize
 from embedlab.types import RankSummary, Relevance
 
 BUNDLED = ["seed", "traps-zh", "cmrc2018", "csl", "idioms", "pawsx-zh"]
+METRICS = metric_set(["top1", "top3", "recall@1", "recall@3", "recall@5"])
 
 
 def reference_table(dataset, scores: np.ndarray, candidates: str | None = None) -> pd.DataFrame:
@@ -24,24 +25,19 @@ def reference_table(dataset, scores: np.ndarray, candidates: str | None = None) 
     mode = dataset.meta.candidates if candidates is None else candidates
     gains = dataset.gains()
     eligible = judged_candidates(dataset) if mode == "judged" else None
-    m = score_queries(scores, gains, eligible)
-    out = {"rank": m.rank, "mrr": m.mrr, "ndcg_at_10": m.ndcg_at_10, "margin": m.margin, "top_doc": m.top_doc, "best_wrong_doc": m.best_wrong_doc}
-    out.update({f"top{k}": m.hit[k] for k in K_VALUES})
-    out.update({f"recall_at_{k}": m.recall[k] for k in K_VALUES})
+    m = score_queries(scores, gains, eligible, METRICS)
+    out = {"rank": m.rank, "margin": m.margin, "top_doc": m.top_doc, "best_wrong_doc": m.best_wrong_doc, **m.values}
     return pd.DataFrame(out)
 
 
 def assert_same(summary: RankSummary, expected: pd.DataFrame) -> None:
-    m = summary_scores(summary)
+    m = summary_scores(summary, METRICS)
     np.testing.assert_array_equal(m.rank, expected["rank"])
     np.testing.assert_array_equal(m.top_doc, expected["top_doc"])
     np.testing.assert_array_equal(m.best_wrong_doc, expected["best_wrong_doc"])
     np.testing.assert_allclose(m.margin, expected["margin"], rtol=0, atol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(m.mrr, expected["mrr"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(m.ndcg_at_10, expected["ndcg_at_10"], rtol=0, atol=1e-12)
-    for k in K_VALUES:
-        np.testing.assert_array_equal(m.hit[k], expected[f"top{k}"])
-        np.testing.assert_allclose(m.recall[k], expected[f"recall_at_{k}"], rtol=0, atol=1e-12)
+    for metric in METRICS:
+        np.testing.assert_allclose(m.values[metric.column], expected[metric.column], rtol=0, atol=1e-12, err_msg=metric.name)
 
 
 class _Set:
@@ -92,7 +88,7 @@ def test_streamed_ranking_equals_whole_rows_with_ties(seed: int, mode: str, monk
 def test_pair_ranks_count_documents_scoring_at_least_as_high() -> None:
     scores = np.array([[0.9, 0.5, 0.5, 0.1, 0.5]], dtype=np.float32)
     relevance = Relevance(np.array([0, 0]), np.array([2, 3]), np.array([1, 2]), 1, 5)
-    summary = rank_block(scores, 0, relevance)
+    summary = rank_block(scores, 0, relevance, depth=10)
     assert summary.pair_rank.tolist() == [4, 5]  # 0.5 ties three documents, all counted
     assert summary.pair_position.tolist() == [3, 4]  # tied non-relevant first, then by grade
     assert summary.rank.tolist() == [4]
@@ -104,7 +100,7 @@ def test_non_finite_scores_fail_clearly() -> None:
     scores = np.array([[0.9, np.nan, 0.1]], dtype=np.float32)
     relevance = Relevance(np.array([0]), np.array([0]), np.array([1]), 1, 3)
     with pytest.raises(ValueError, match="scores must be finite"):
-        rank_block(scores, 0, relevance)
+        rank_block(scores, 0, relevance, depth=10)
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -134,12 +130,13 @@ def test_bundled_sets_bm25_and_length_equal_reference(name: str) -> None:
         assert_same(rank_scores(scores, Relevance.from_dataset(ds), mode, block=64), expected)
 
 
+@pytest.mark.integration
 def test_scorer_worker_ranks_big_corpora_itself_with_the_same_numbers() -> None:
     """BM25 in its own worker: a matrix over keep_scores cells never leaves the worker (a
     RankSummary does), and the per-query numbers equal those from the whole matrix."""
     import embedlab as el
 
-    settings = el.RunSettings(progress=False, repeats=1, throughput_texts=0, isolate=True, query_block=50)
+    settings = el.RunSettings(progress=False, repeats=1, throughput_texts=0, isolate=True, query_block=50, metrics=("recall@10",))
     whole = el.evaluate(["bm25", "length-judged"], ["traps-zh"], settings)
     streamed = el.evaluate(["bm25", "length-judged"], ["traps-zh"], settings, keep_scores=1000)
     assert set(whole.scores) == {("bm25", "traps-zh"), ("length-judged", "traps-zh")} and not streamed.scores
@@ -153,5 +150,5 @@ def test_huge_finite_scores_are_ranked_not_refused() -> None:
     scores = np.full((2, 50), 3e38, dtype=np.float32)
     scores[1, 7] = 3.3e38
     relevance = Relevance(np.array([0, 1]), np.array([3, 7]), np.array([1, 1]), 2, 50)
-    summary = rank_block(scores, 0, relevance)
+    summary = rank_block(scores, 0, relevance, depth=10)
     assert summary.rank.tolist() == [50, 1]

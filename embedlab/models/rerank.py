@@ -1,5 +1,6 @@
-"""A rerank stage: a Qwen3-Reranker rescores the top-k documents of any embedding (or
-lexical) model, and the result is reported as its own model rows, "<embedder>+<reranker>".
+"""A rerank stage: a reranker rescores the top-k documents of any embedding (or lexical)
+model, and the result is reported as its own model rows, "<embedder>+<reranker>". Two
+kinds, each used as its model card says (the record's `options["scorer"]`):
 
 Qwen3-Reranker is a causal LM read as a yes/no judge: after a fixed prompt (system line,
 `<Instruct>: ...\\n<Query>: ...\\n<Document>: ...`, then the assistant turn with an empty
@@ -13,6 +14,18 @@ log-odds does not. Both backends build the same token ids: prefix + body (trunca
 - "vllm": `LLM(..., runner="pooling")` with the documented `hf_overrides`
   (`Qwen3ForSequenceClassification`, `classifier_from_token=["no", "yes"]`: one score
   row, lm_head[yes] - lm_head[no]), `llm.classify` without its sigmoid.
+
+bge-reranker-v2-m3 (scorer "cross-encoder", the reranker BAAI pairs with BGE-M3) is an
+XLM-RoBERTa sequence classifier with one output: the card tokenises the pair
+`tokenizer(query, passage, truncation=True, max_length=512)` (`<s> query </s></s> passage
+</s>`), no instruction, and takes the raw logit as the score (`compute_score`; its
+`normalize=True` is the sigmoid of it, which saturates as P("yes") does, so the logit is
+kept). "transformers": `AutoModelForSequenceClassification`; "vllm": `llm.classify` without
+its sigmoid, on the same token ids.
+
+vLLM engines run with prefix caching off (`backends.vllm.TIMED_ENGINE`): the rerank latency
+repeats the same pairs and must compute them again; `prefix_cache_hit_tokens` counts what
+vLLM read from a cache anyway (0).
 """
 
 from __future__ import annotations
@@ -22,8 +35,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from embedlab.models.backends.hub import effective_max_length, resolve_model_path
 from embedlab.errors import UnknownNameError
+from embedlab.models.backends.hub import effective_max_length, resolve_model_path
 from embedlab.models.records import QWEN3_DEFAULT_INSTRUCTION, ModelSpec
 
 QWEN3_RERANK_PREFIX = (
@@ -58,7 +71,33 @@ def _records() -> dict[str, ModelSpec]:
     return specs
 
 
-RERANKERS: dict[str, ModelSpec] = _records()
+def _bge_reranker() -> ModelSpec:
+    """BAAI/bge-reranker-v2-m3 as its card uses it (pairs truncated to 512 tokens; the model
+    takes up to 8192)."""
+    return ModelSpec(
+        name="bge-reranker-v2-m3",
+        backend="vllm",
+        path="BAAI/bge-reranker-v2-m3",
+        max_tokens=512,
+        normalize=False,
+        license="Apache-2.0",
+        params_m=568,
+        description="bge-reranker-v2-m3: raw logit of an XLM-RoBERTa cross-encoder over (query, passage)",
+        options={"scorer": "cross-encoder"},
+    )
+
+
+RERANKERS: dict[str, ModelSpec] = {**_records(), "bge-reranker-v2-m3": _bge_reranker()}
+SCORERS = ("qwen3", "cross-encoder")
+
+
+def scorer_of(spec: ModelSpec) -> str:
+    """How a reranker record scores a pair: "qwen3" (yes/no log-odds of a causal LM, the
+    default) or "cross-encoder" (a sequence classifier's raw logit)."""
+    scorer = spec.options.get("scorer", "qwen3")
+    if scorer not in SCORERS:
+        raise UnknownNameError(f"reranker {spec.name!r}: options.scorer must be one of {list(SCORERS)}, got {scorer!r}")
+    return scorer
 
 
 def get_reranker(name: str, **overrides: Any) -> ModelSpec:
@@ -108,24 +147,48 @@ class _Qwen3Prompt:
         return [self.prefix + seq + self.suffix for seq in ids]
 
 
+class _PairIds:
+    """Token ids of a cross-encoder's (query, document) pair as its card builds them:
+    `tokenizer(query, doc, truncation=True, max_length=...)`; no instruction."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
+        if not pairs:
+            return []
+        queries, docs = [q for q, _ in pairs], [d for _, d in pairs]
+        return list(self.tokenizer(queries, docs, truncation=True, max_length=self.max_length)["input_ids"])
+
+
+def _prompt_ids(tokenizer: Any, spec: ModelSpec, max_length: int, cross: bool) -> _PairIds | _Qwen3Prompt:
+    """The token-id builder of a reranker record: a cross-encoder's pair, or Qwen3's prompt."""
+    return _PairIds(tokenizer, max_length) if cross else _Qwen3Prompt(tokenizer, spec, max_length)
+
+
 class TransformersReranker:
-    """Qwen3-Reranker through `AutoModelForCausalLM`. Options: device, dtype, max_length,
-    batch_size (16)."""
+    """A reranker through transformers: Qwen3-Reranker with `AutoModelForCausalLM` (left
+    padding, yes/no log-odds), a cross-encoder with `AutoModelForSequenceClassification`
+    (its one logit). Options: device, dtype, max_length, batch_size (16)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
         from embedlab.models.backends.st import pick_device, pick_dtype
 
         self.spec = spec
         self.device = pick_device(spec)
         self._torch = torch
+        self._cross = scorer_of(spec) == "cross-encoder"
         path = resolve_model_path(spec)
         self._dtype = pick_dtype(spec, self.device, path)
-        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side="left")
-        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=self._dtype, local_files_only=True).to(self.device).eval()
-        self._prompt = _Qwen3Prompt(self._tokenizer, spec, effective_max_length(spec, path))
+        model_class = AutoModelForSequenceClassification if self._cross else AutoModelForCausalLM
+        side = "right" if self._cross else "left"
+        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side=side)
+        self._model = model_class.from_pretrained(path, dtype=self._dtype, local_files_only=True).to(self.device).eval()
+        self._prompt = _prompt_ids(self._tokenizer, spec, effective_max_length(spec, path), self._cross)
         self._batch_size = int(spec.options.get("batch_size", 16))
 
     def effective_settings(self) -> dict[str, Any]:
@@ -133,8 +196,9 @@ class TransformersReranker:
         from importlib.metadata import version
 
         return {
-            "max_length": self._prompt.max_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": "last",
-            "normalize": False, "device": self.device, "engine": f"transformers {version('transformers')}",
+            "max_length": self._prompt.max_length, "dtype": str(self._dtype).removeprefix("torch."),
+            "pooling": "cls" if self._cross else "last", "normalize": False, "device": self.device,
+            "engine": f"transformers {version('transformers')}",
         }
 
     def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
@@ -149,6 +213,9 @@ class TransformersReranker:
             for start in range(0, len(ids), self._batch_size):
                 rows = order[start : start + self._batch_size]
                 batch = self._tokenizer.pad([{"input_ids": ids[i]} for i in rows], padding=True, return_tensors="pt").to(self.device)
+                if self._cross:
+                    out[rows] = self._model(**batch).logits[:, 0].double().cpu().numpy()
+                    continue
                 logits = self._model(**batch, use_cache=False, logits_to_keep=1).logits[:, -1, :]
                 pair = torch.stack([logits[:, self._prompt.no], logits[:, self._prompt.yes]], dim=1).double()
                 log_p = torch.log_softmax(pair, dim=1)  # log P(no), log P(yes) over the two tokens
@@ -157,23 +224,28 @@ class TransformersReranker:
 
 
 class VLLMReranker:
-    """Qwen3-Reranker through vLLM's sequence-classification conversion, read without its
-    sigmoid. Options as for the vLLM embedding backend (max_length / max_model_len,
-    kv_cache_memory_bytes, dtype, ...)."""
+    """A reranker through vLLM's pooling runner, read without its sigmoid: Qwen3-Reranker by
+    the sequence-classification conversion, a cross-encoder as the classifier it is. Options
+    as for the vLLM embedding backend (max_length / max_model_len, kv_cache_memory_bytes,
+    dtype, ...). `prefix_cache_hit_tokens`: prompt tokens vLLM read from its prefix cache."""
 
     def __init__(self, spec: ModelSpec) -> None:
         from embedlab.models.backends.vllm import raw_score_params, start_engine
 
         self.spec = spec
-        self._llm, self.facts = start_engine(spec, hf_overrides=dict(QWEN3_RERANK_OVERRIDES))
+        self._cross = scorer_of(spec) == "cross-encoder"
+        overrides = {} if self._cross else {"hf_overrides": dict(QWEN3_RERANK_OVERRIDES)}
+        self._llm, self.facts = start_engine(spec, **overrides)
         self._params = raw_score_params()
-        self._prompt = _Qwen3Prompt(self._llm.get_tokenizer(), spec, int(self.facts["max_model_len"]))
+        self._prompt = _prompt_ids(self._llm.get_tokenizer(), spec, int(self.facts["max_model_len"]), self._cross)
+        self.prefix_cache_hit_tokens = 0
 
     def effective_settings(self) -> dict[str, Any]:
-        """max_length (tokens), dtype, device and engine this reranker runs with."""
+        """max_length (tokens), dtype, device, engine and prefix caching this reranker runs with."""
         return {
-            "max_length": self._prompt.max_length, "dtype": self.facts["dtype"], "pooling": "last", "normalize": False,
-            "device": self.facts["device"], "engine": f"vllm {self.facts['vllm_version']}",
+            "max_length": self._prompt.max_length, "dtype": self.facts["dtype"], "pooling": "cls" if self._cross else "last",
+            "normalize": False, "device": self.facts["device"], "engine": f"vllm {self.facts['vllm_version']}",
+            "prefix_caching": self.facts["prefix_caching"],
         }
 
     def token_ids(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
@@ -183,7 +255,10 @@ class VLLMReranker:
         ids = self.token_ids(pairs, instruction)
         if not ids:
             return np.zeros(0, dtype=np.float64)
+        from embedlab.models.backends.vllm import cached_tokens
+
         outputs = self._llm.classify([{"prompt_token_ids": seq} for seq in ids], pooling_params=self._params, use_tqdm=False)
+        self.prefix_cache_hit_tokens += cached_tokens(outputs)
         return np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float64)
 
 
@@ -193,12 +268,13 @@ RERANK_BACKENDS = {"vllm": VLLMReranker, "transformers": TransformersReranker}
 def load_reranker(spec: ModelSpec | str) -> Reranker:
     """Instantiate a reranker record with its backend ("vllm" or "transformers")."""
     spec = get_reranker(spec) if isinstance(spec, str) else spec
+    scorer_of(spec)  # a bad scorer fails before any model loads
     if spec.backend not in RERANK_BACKENDS:
         raise UnknownNameError(f"reranker {spec.name!r}: backend must be one of {sorted(RERANK_BACKENDS)}, got {spec.backend!r}")
     return RERANK_BACKENDS[spec.backend](spec)
 
 
 __all__ = [
-    "QWEN3_RERANK_BODY", "QWEN3_RERANK_PREFIX", "QWEN3_RERANK_SUFFIX", "RERANKERS", "Reranker",
-    "TransformersReranker", "VLLMReranker", "get_reranker", "load_reranker", "rerank_prompt",
+    "QWEN3_RERANK_BODY", "QWEN3_RERANK_PREFIX", "QWEN3_RERANK_SUFFIX", "RERANKERS", "SCORERS", "Reranker",
+    "TransformersReranker", "VLLMReranker", "get_reranker", "load_reranker", "rerank_prompt", "scorer_of",
 ]

@@ -1,18 +1,12 @@
-"""The `embedlab report` command: its options, and the notebooks' parameters made from them
+"""What `embedlab report` hands the notebooks: their parameters made from its options
 (every path absolute, a run config's models, data sets and cache folder)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any
 
-import typer
-
-from embedlab.report.lanes import build
-from embedlab.report.notebook_files import list_notebooks
-from embedlab.report.paths import default_reports_dir
 
 
 def absolute_path(value: str, cwd: Path) -> str:
@@ -96,43 +90,3 @@ def report_parameters(
     if chosen_cache is not None:
         chosen_cache = str((cwd / Path(chosen_cache).expanduser()).resolve())
     return {"models": chosen_models, "datasets": chosen_sets, "cache_dir": chosen_cache}
-
-
-
-def report(
-    notebook: Annotated[Optional[list[str]], typer.Option("--notebook", "-n", help="Only notebooks whose name starts with this (e.g. 00, 03_idiom); repeatable.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable (default: the config's, else the bundled models).")] = None,
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Trap data set (name or path) for notebooks 00-11; repeatable (default: the config's, else seed, traps-zh).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; -m / -d / --cache-dir override them.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")] = None,
-    figures: Annotated[Optional[Path], typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")] = None,
-    notebooks_dir: Annotated[Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab).")] = None,
-    jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 2,
-    show_code: Annotated[bool, typer.Option("--show-code", help="Show the notebooks' code in the HTML pages (hidden by default; the .ipynb always keep it).")] = False,
-) -> None:
-    """Execute every notebook and render reports/*.html, figures/ and reports/index.html."""
-    from embedlab.errors import EmbedlabError
-
-    paths = list_notebooks(notebooks_dir, notebook)
-    if not paths:
-        typer.echo("error: no notebook matched", err=True)
-        raise typer.Exit(2)
-    try:
-        parameters = report_parameters(model, dataset, config, cache_dir)
-    except EmbedlabError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    start = time.perf_counter()
-    results = build(paths, out, figures, parameters, jobs=jobs, show_code=show_code)
-    for r in results:
-        typer.echo(f"{'ok    ' if r.error is None else 'FAILED'} {r.seconds:6.1f}s  {r.html or r.executed}")
-        if r.error:
-            typer.echo(r.error.splitlines()[-1] if r.error.splitlines() else r.error, err=True)
-    typer.echo(f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s; index: {(Path(out) if out else default_reports_dir()) / 'index.html'}")
-    if any(r.error for r in results):
-        raise typer.Exit(1)
-
-
-if __name__ == "__main__":
-    typer.run(report)

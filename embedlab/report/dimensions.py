@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from embedlab.evaluation import evaluate
+from embedlab.evaluation.metrics import parse_metric
+from embedlab.evaluation.results import metric_columns
 from embedlab.models.records import MODELS, ModelSpec
 from embedlab.report.runs import LIGHT_SETTINGS, REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
 from embedlab.types import RunSettings
@@ -57,7 +59,7 @@ def dimension_report(
             summary["dimensions"] = summary["dim"] if full else d
             summary["mrl"] = spec.mrl_min_dim is not None
             frames.append(summary)
-    columns = ["model", "dataset", "dimensions", "mrl", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "mrr_low", "mrr_high"]
+    columns = ["model", "dataset", "dimensions", "mrl", "status", "n_queries", *metric_columns(tuple(map(parse_metric, ("top1", "mrr"))))]
     if not frames:
         return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from embedlab.evaluation.metrics import parse_metric
 from embedlab.evaluation.results import CUE_ALPHA, CUE_MIN_DIFF
 from embedlab.report.formats import p_text
 
 FINDING_KEY = "embedlab/finding"  # output metadata key the index reads the headline from
 MIN_QUERIES = 5  # fewer queries than this (a data set, a category cell, a test): too few to read; greyed or left out
 ALPHA = 0.05  # a difference "holds" when its paired p (Holm-adjusted where given) is below this
-METRIC_NAMES = {"top1": "top-1", "top3": "top-3", "mrr": "MRR", "ndcg_at_10": "nDCG@10"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def dataset_lead(
     models = _ok(rows, metric, cues, name)
     if models.empty:
         return None
-    label = METRIC_NAMES.get(metric, metric)
+    label = parse_metric(metric).label
     if "n_queries" in models.columns and models["n_queries"].max() < MIN_QUERIES:
         n = int(models["n_queries"].max())
         return f"On {dataset}: {n} {'query' if n == 1 else 'queries'} only, too few to rank the models.", []
@@ -170,7 +170,7 @@ def largest_effect(comparisons: pd.DataFrame, subject: str, label: str = "model_
     pair = {"diff": top["diff"], "low": top["diff_low"], "high": top["diff_high"], "p": p}
     p_col = rows["p_holm"] if "p_holm" in rows.columns else rows["p_value"]
     holding = int((p_col < ALPHA).sum())
-    name = METRIC_NAMES.get(metric, metric)
+    name = parse_metric(metric).label
     headline = f"{subject}: the largest change is {top[label]} on {top['dataset']}, {name} {top['diff']:+.2f}{_versus(pair)}."
     return Finding(headline, (f"{holding} of {len(rows)} differences hold at p < {ALPHA}; the rest could be chance.",))
 
@@ -225,7 +225,7 @@ def dimension_lead(sweep: pd.DataFrame, metric: str = "top1") -> Finding:
         group = group.sort_values("dimensions")
         small, full = group.iloc[0], group.iloc[-1]
         lines.append(
-            f"{model} on {dataset}: {METRIC_NAMES.get(metric, metric)} {small[metric]:.2f}{_interval(small, metric)} at "
+            f"{model} on {dataset}: {parse_metric(metric).label} {small[metric]:.2f}{_interval(small, metric)} at "
             f"{int(small['dimensions'])} dimensions against {full[metric]:.2f}{_interval(full, metric)} at {int(full['dimensions'])} "
             f"({small[metric] - full[metric]:+.2f})."
         )

@@ -23,9 +23,17 @@ Cues (flagged ones make `embedlab lint` exit with status 1), default thresholds 
   bm25s, embedlab's backend), each query ranked among its own answer and distractors
   (ties count against), against chance (the mean of n_relevant / n_candidates); flagged
   when above chance by more than `judged_margin` = 0.15.
-- `overlap`: the share of the query's words (jieba) found in the answer minus the mean
-  share found in its distractors, averaged over queries; flagged above `overlap_gap` =
-  0.10 (a trap's distractors should share the query's words at least as much).
+- `overlap` and `query-blind`: two shortcut rules of `embedlab.data.shortcuts`, each
+  ranking a query's own answer and distractors (exact ties shared: the expected top-1 under
+  a random tie-break). `overlap` picks the candidate sharing the fewest character bigrams
+  with the query (`direction` "inverse", when answers share fewer of the query's bigrams
+  than their distractors on average) or the most ("forward"). `query-blind` never sees the
+  query: a character uni+bigram naive Bayes trained on the other queries' answers against
+  their distractors (each query's own group held out). Flagged when top-1 beats chance by
+  more than `cue_margin` = 0.10 over the whole set, or by more than `cue_category_margin` =
+  0.25 in a category, with a one-sided binomial p below `cue_p` = 0.01. The readable output
+  names the queries where the rule finds the answer most clearly and, for `query-blind`,
+  the n-grams that carry it.
 - `semicolon`, `question`, `advice-opening`: the share of answers minus the share of
   distractors that contain a semicolon (；;), that are question-shaped (？?, a clause
   ending in 吗/呢, 怎么/为什么/为何/如何/难道/是不是), or that have a clause opening with
@@ -45,21 +53,21 @@ multilingual-e5-small, within `cross_query_margin` = 0.0; skipped with `model=Fa
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Annotated, Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import typer
 
+from embedlab.data import shortcuts
 from embedlab.data.categories import CATEGORY_IDS, DOCUMENT_KINDS
 from embedlab.data.datasets import Dataset
-from embedlab.errors import ConfigError, EmbedlabError
+from embedlab.data.shortcuts import pair_auc
+from embedlab.errors import ConfigError
 
 SEMICOLON = re.compile(r"[；;]")
 QUESTION = re.compile(r"[？?]|[吗呢](?=[，,。！!；;…]|$)|怎么|为什么|为何|如何|难道|是不是")
@@ -77,7 +85,9 @@ class Thresholds:
     auc_high: float = 0.60
     longest_rate: float = 0.40
     judged_margin: float = 0.15
-    overlap_gap: float = 0.10
+    cue_margin: float = 0.10
+    cue_category_margin: float = 0.25
+    cue_p: float = 0.01
     style_gap: float = 0.10
     near_duplicate: float = 0.80
     ngram: int = 3
@@ -106,15 +116,17 @@ class Thresholds:
 @dataclass(frozen=True)
 class Cue:
     """One shortcut cue measured over the whole data set. `values` hold its numbers
-    (fractions; NaN where not computable), `rule` says when it is flagged."""
+    (fractions; NaN where not computable), `rule` says when it is flagged; `details` hold
+    the rest (a shortcut rule's `direction`, `by_category`, `items`, `ngrams`)."""
 
     name: str
     values: dict[str, float]
     flagged: bool
     rule: str
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **{k: _json_number(v) for k, v in self.values.items()}, "flagged": self.flagged, "rule": self.rule}
+        return {"name": self.name, **_json_ready({**self.values, **self.details}), "flagged": self.flagged, "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,28 @@ class LintReport:
 
     def cue_frame(self) -> pd.DataFrame:
         """The cues as a DataFrame: one row per cue, its values, flagged and rule."""
-        return pd.DataFrame([{"dataset": self.dataset, "name": c.name, **c.values, "flagged": c.flagged, "rule": c.rule} for c in self.cues])
+        return pd.DataFrame([{"dataset": self.dataset, "name": c.name, **c.values, **{k: v for k, v in c.details.items() if isinstance(v, str)},
+                              "flagged": c.flagged, "rule": c.rule} for c in self.cues])
+
+    @property
+    def shortcuts(self) -> pd.DataFrame:
+        """The shortcut-rule cues (`overlap`, `query-blind`) per category and overall: cue, direction,
+        category, n, top1, chance, p_value, flagged."""
+        rows = []
+        for c in self.cues:
+            if "by_category" not in c.details:
+                continue
+            head = {"dataset": self.dataset, "cue": c.name, "direction": c.details.get("direction") or ""}
+            rows.append({**head, "category": OVERALL, "n": sum(v["n"] for v in c.details["by_category"].values()), **{k: c.values[k] for k in ("top1", "chance", "p_value")}, "flagged": c.flagged})
+            rows += [{**head, "category": cat, **v} for cat, v in c.details["by_category"].items()]
+        frame = pd.DataFrame(rows, columns=["dataset", "cue", "direction", "category", "n", "top1", "chance", "p_value", "flagged"])
+        return frame[frame["n"] > 0].reset_index(drop=True)  # a set without judged distractors has none
+
+    @property
+    def ngrams(self) -> pd.DataFrame:
+        """The n-grams that carry the query-blind classifier (`shortcuts.NaiveBayes.carriers`)."""
+        found = next((c.details.get("ngrams", []) for c in self.cues if c.name == "query-blind"), [])
+        return pd.DataFrame(found, columns=["ngram", "weight", "carry", "answers", "distractors"]).assign(dataset=self.dataset)
 
     def to_frame(self) -> pd.DataFrame:
         """Per category and overall (`category == "(all)"`): counts, kinds and every cue."""
@@ -170,12 +203,14 @@ class LintReport:
         """A readable report: cues, the per-category table, warnings."""
         lines = [f"{self.dataset}: {self.n_queries} queries, {self.n_documents} documents, candidates: {self.candidates}", "", "cues"]
         for c in self.cues:
-            values = "  ".join(f"{k}={_fmt(v)}" for k, v in c.values.items())
+            values = "  ".join([*(f"{k}={v:.2g}" if k == "p_value" and np.isfinite(v) else f"{k}={_fmt(v)}" for k, v in c.values.items()),
+                                *(f"{k}={v}" for k, v in c.details.items() if isinstance(v, str))])
             lines.append(f"  {'FLAGGED' if c.flagged else 'ok     '} {c.name:15s} {values}")
             if c.flagged:
                 lines.append(f"          flagged when {c.rule}")
+                lines += _cue_evidence(c)
         lines += ["", "per category"]
-        columns = ["category", "n_queries", "n_distractors", "length_auc", "answer_longest_rate", "length_judged_top1", "bm25_judged_top1", "chance_top1", "overlap_answer", "overlap_distractor", "semicolon_gap", "question_gap", "advice_gap", "clauses_auc"]
+        columns = ["category", "n_queries", "n_distractors", "length_auc", "answer_longest_rate", "length_judged_top1", "bm25_judged_top1", "chance_top1", "overlap_top1", "query_blind_top1", "semicolon_gap", "question_gap", "advice_gap", "clauses_auc"]
         table = self.groups[[c for c in columns if c in self.groups.columns]]
         lines += ["  " + line for line in table.to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-").splitlines()]
         kinds = self.groups.set_index("category")["kinds"].get(OVERALL, "")
@@ -189,24 +224,6 @@ class LintReport:
 
 
 # ---- pure measures --------------------------------------------------------------------
-
-
-def pair_auc(positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray]) -> float:
-    """ROC AUC pooled over groups: the share of (positive, negative) pairs within the same
-    group where the positive is larger, ties counting 0.5 (the Mann-Whitney rank formula).
-    NaN when there is no pair."""
-    wins = 0.0
-    pairs = 0
-    for pos, neg in zip(positives, negatives):
-        pos = np.asarray(pos, dtype=np.float64)
-        neg = np.sort(np.asarray(neg, dtype=np.float64))
-        if not len(pos) or not len(neg):
-            continue
-        below = np.searchsorted(neg, pos, side="left")
-        not_above = np.searchsorted(neg, pos, side="right")
-        wins += float(below.sum() + 0.5 * (not_above - below).sum())
-        pairs += len(pos) * len(neg)
-    return wins / pairs if pairs else math.nan
 
 
 def clause_count(text: str) -> int:
@@ -285,7 +302,7 @@ def _word_overlap(dataset: Dataset, groups: _Groups) -> tuple[np.ndarray, np.nda
     distractors (NaN when it has none)."""
     from scipy import sparse
 
-    from embedlab.models.backends.lexical import segment
+    from embedlab.data.words import segment
 
     doc_words = segment(dataset.document_texts())
     query_words = segment(dataset.query_texts())
@@ -399,6 +416,8 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     chance = np.array([len(a) for a in groups.answers]) / np.maximum(n_candidates, 1)
     overlap_answer, overlap_distractor = _word_overlap(dataset, groups)
     longest = np.array([lengths[a].max() > lengths[d].max() if len(d) else np.nan for a, d in zip(groups.answers, groups.distractors)], dtype=np.float64)
+    rules = _shortcut_rules(dataset)
+    rule_top1 = {name: rules[name].top1_by_query(groups.query_ids) for name in rules}
 
     queries = pd.DataFrame(
         {
@@ -412,6 +431,8 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
             "chance_top1": chance,
             "overlap_answer": overlap_answer,
             "overlap_distractor": overlap_distractor,
+            "overlap_top1": rule_top1["overlap"],
+            "query_blind_top1": rule_top1["query-blind"],
         }
     )
     # one row per document in a role: the answers of each query, and its distractors (a
@@ -458,6 +479,7 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
             "overlap_answer": float(np.nanmean(overlap_answer[judged_rows])) if np.isfinite(overlap_answer[judged_rows]).any() else math.nan,
             "overlap_distractor": float(np.nanmean(overlap_distractor[judged_rows])) if np.isfinite(overlap_distractor[judged_rows]).any() else math.nan,
             "clauses_auc": pair_auc([clauses[ans_docs]], [clauses[dis_docs]]),
+            **{f"{name.replace('-', '_')}_top1": _finite_mean(top1[mask]) for name, top1 in rule_top1.items()},
         }
         for name, feature in (("semicolon", semicolon), ("question", question), ("advice", advice)):
             a, d, gap = _rate_gap(feature[ans_docs], feature[dis_docs]) if len(dis_docs) else (math.nan, math.nan, math.nan)
@@ -471,7 +493,7 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     overall = measure(np.ones(len(categories), dtype=bool), OVERALL)
     group_frame = pd.DataFrame([*rows, overall])
 
-    cues = _cues(overall, th)
+    cues = _cues(overall, th, rules)
     warnings = _warnings(dataset, groups, th)
     dupes = near_duplicates(texts, doc_ids, th.near_duplicate, th.ngram)
     for _, pair in dupes.head(20).iterrows():
@@ -491,7 +513,83 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     return LintReport(dataset.name, len(groups.query_ids), len(doc_ids), groups.candidates, cues, group_frame, documents, queries, dupes, cross, warnings, th)
 
 
-def _cues(overall: dict[str, Any], th: Thresholds) -> list[Cue]:
+@dataclass(frozen=True)
+class _Rule:
+    """A shortcut rule's outcome on a data set and what a cue shows beside it."""
+
+    outcome: shortcuts.RuleOutcome
+    details: dict[str, Any]
+
+    def top1_by_query(self, query_ids: Sequence[str]) -> np.ndarray:
+        """Per query (NaN where the query has no judged distractor)."""
+        top1 = {g.query_id: h for g, h in zip(self.outcome.groups, self.outcome.hits)}
+        return np.array([top1.get(q, math.nan) for q in query_ids], dtype=np.float64)
+
+
+def _shortcut_rules(dataset: Dataset, n_items: int = 10) -> dict[str, _Rule]:
+    """The `overlap` rule (its direction read from the set) and the `query-blind` rule over the
+    groups of queries with a judged distractor."""
+    groups = shortcuts.groups_from_dataset(dataset)
+    direction, gap = shortcuts.overlap_direction(groups)
+    found = {
+        "overlap": _Rule(shortcuts.evaluate_rule(groups, f"overlap-{direction}"), {"direction": direction if groups else None, "bigram_gap": gap}),
+        "query-blind": _Rule(shortcuts.evaluate_rule(groups, "query-blind"), {}),
+    }
+    if groups:
+        carriers = shortcuts.NaiveBayes.from_groups(groups).carriers(n_items)
+        found["query-blind"].details["ngrams"] = carriers.to_dict("records")
+    for rule in found.values():
+        outcome = rule.outcome
+        order = [i for i in np.argsort(-outcome.margins, kind="stable")[:n_items] if outcome.margins[i] > 0]
+        rule.details["items"] = [{"query_id": outcome.groups[i].query_id, "category": outcome.groups[i].category, "margin": float(outcome.margins[i])} for i in order]
+    return found
+
+
+def _rule_cue(name: str, rule: _Rule, th: Thresholds) -> Cue:
+    """A cue from a shortcut rule: flagged when it beats chance by more than the margin with
+    binomial p < `cue_p`, over the whole set or in a category."""
+    table = rule.outcome.summary().set_index("category")
+
+    def beats(row: pd.Series, margin: float) -> bool:
+        return bool(np.isfinite(row["gain"]) and row["gain"] > margin and row["p_value"] < th.cue_p)
+
+    by_category = {
+        str(cat): {"n": int(row["n"]), "top1": row["top1"], "chance": row["chance"], "p_value": row["p_value"], "flagged": beats(row, th.cue_category_margin)}
+        for cat, row in table.iterrows()
+        if cat != shortcuts.OVERALL
+    }
+    overall = table.loc[shortcuts.OVERALL]
+    flagged = beats(overall, th.cue_margin) or any(c["flagged"] for c in by_category.values())
+    values = {"top1": overall["top1"], "chance": overall["chance"], "p_value": overall["p_value"]}
+    text = f"top1 - chance > {th.cue_margin:.2f} over all or > {th.cue_category_margin:.2f} in a category, with binomial p < {th.cue_p:g}"
+    return Cue(name, values, flagged, text, {**rule.details, "by_category": by_category})
+
+
+def _cue_evidence(cue: Cue) -> list[str]:
+    """Readable lines naming what carries a flagged shortcut cue: the categories where it is
+    flagged, the queries where it finds the answer most clearly, the n-grams it relies on."""
+    lines = []
+    if cue.details.get("direction"):
+        lines.append(f"          direction: {cue.details['direction']} (answers share {'more' if cue.details['direction'] == 'forward' else 'fewer'} of the query's bigrams than their distractors)")
+    flagged = [f"{cat} {row['top1']:.2f} vs {row['chance']:.2f}" for cat, row in cue.details.get("by_category", {}).items() if row["flagged"]]
+    if flagged:
+        lines.append(f"          flagged categories: {', '.join(flagged)}")
+    items = cue.details.get("items", [])
+    if items:
+        lines.append("          rewrite first (answer found most clearly, margin over the best distractor): " + ", ".join(f"{it['query_id']} ({it['margin']:.2f})" for it in items))
+    ngrams = cue.details.get("ngrams", [])
+    if ngrams:
+        lines.append("          n-grams carrying it (carry; candidates containing it: answers/distractors): "
+                     + ", ".join(f"{g['ngram']} ({g['carry']:.1f}; {g['answers']}/{g['distractors']})" for g in ngrams))
+    return lines
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else math.nan
+
+
+def _cues(overall: dict[str, Any], th: Thresholds, rules: dict[str, _Rule]) -> list[Cue]:
     def outside(value: float) -> bool:
         return bool(np.isfinite(value) and not th.auc_low <= value <= th.auc_high)
 
@@ -506,8 +604,7 @@ def _cues(overall: dict[str, Any], th: Thresholds) -> list[Cue]:
     ]
     for name, column in (("length-judged", "length_judged_top1"), ("bm25-judged", "bm25_judged_top1")):
         cues.append(Cue(name, {"top1": overall[column], "chance": chance}, above(overall[column] - chance, th.judged_margin), f"top1 - chance > {th.judged_margin:.2f}"))
-    cues.append(Cue("overlap", {"answer": overall["overlap_answer"], "distractor": overall["overlap_distractor"], "gap": overall["overlap_gap"]},
-                    above(overall["overlap_gap"], th.overlap_gap), f"gap > {th.overlap_gap:.2f}"))
+    cues += [_rule_cue(name, rule, th) for name, rule in rules.items()]
     for name, key in (("semicolon", "semicolon"), ("question", "question"), ("advice-opening", "advice")):
         gap = overall[f"{key}_gap"]
         cues.append(Cue(name, {"answer_rate": overall[f"{key}_answer"], "distractor_rate": overall[f"{key}_distractor"], "gap": gap},
@@ -534,7 +631,7 @@ def lint_sets(datasets: Sequence[Dataset], thresholds: Thresholds | None = None,
     return [lint(ds, thresholds, model=model) for ds in datasets]
 
 
-PARTS = ("cues", "groups", "documents", "queries", "near_duplicates", "cross_query")
+PARTS = ("cues", "groups", "documents", "queries", "near_duplicates", "cross_query", "shortcuts", "ngrams")
 
 
 def stack(reports: Sequence[LintReport], part: str) -> pd.DataFrame:
@@ -613,34 +710,6 @@ def plot_overlap(queries: pd.DataFrame, ax=None):
     return ax
 
 
-# ---- command --------------------------------------------------------------------------
-
-
-def lint_command(
-    dataset: Annotated[str, typer.Argument(help="Bundled data set name, BEIR folder, trap file (.yaml/.jsonl) or pairs CSV.")],
-    output_format: Annotated[str, typer.Option("--format", "-f", help="table (readable) or json.")] = "table",
-    threshold: Annotated[Optional[list[str]], typer.Option("--threshold", "-t", help="NAME=VALUE, e.g. auc_high=0.65; repeatable (see docs/writing-traps.md).")] = None,
-    model: Annotated[bool, typer.Option("--model/--no-model", help="Check with multilingual-e5-small which answers also fit another query.")] = True,
-) -> None:
-    """Find shortcut cues (length, word overlap, style) in a data set; exit 1 if any is flagged."""
-    from embedlab.data.datasets import load_dataset
-
-    if output_format not in ("table", "json"):
-        typer.echo(f"error: --format: expected 'table' or 'json', got {output_format!r}", err=True)
-        raise typer.Exit(2)
-    try:
-        thresholds = Thresholds().with_overrides(threshold or [])
-        report = lint(load_dataset(dataset), thresholds, model=model)
-    except EmbedlabError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if output_format == "json":
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(report.to_text())
-    raise typer.Exit(1 if report.flagged else 0)
-
-
 def _json_number(value: Any) -> Any:
     if isinstance(value, (np.floating, float)):
         return None if not math.isfinite(float(value)) else round(float(value), 6)
@@ -649,6 +718,15 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+def _json_ready(value: Any) -> Any:
+    """`value` with numbers made JSON-ready at any depth (NaN -> None)."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return _json_number(value)
 
 
 def _fmt(value: float) -> str:

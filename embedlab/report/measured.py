@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from embedlab.evaluation.results import CUE_BACKEND, Report, gpu_rows
+from embedlab.evaluation.results import CUE_BACKENDS, Report, gpu_rows
 from embedlab.models.records import MODELS
 from embedlab.report.reported import ARTICLE_REPORTED
 
@@ -17,12 +17,17 @@ REPORTED_LABEL = "reported in the article (GPU, not measured here)"
 MEASURED_LABEL = "measured here"
 
 # What the run measures of GPU memory (runs.csv columns -> label) and, on a CPU run, of host
-# memory. The article's figure is `torch.cuda.memory_allocated()` after load minus before, in
-# its notebook process (GiB, printed as "GB"): about the weights, so `weights_gib` and
-# `gpu_mem_load_gib` are the closest of ours.
+# memory (docs/measurement.md has the table of what each includes). The article's figure is
+# `torch.cuda.memory_allocated()` after load minus before, in its notebook process (GiB,
+# printed as "GB"). The same call in the worker is `torch_allocated_load_gib`: like with like
+# (with vLLM it also holds the KV cache, which a sentence-transformers process has none of).
+# `gpu_mem_load_gib` is NVML's and includes the CUDA context (and with vLLM the KV cache and
+# CUDA graphs): larger by construction, not the article's measure.
+ARTICLE_MEASURE = "torch_allocated_load_gib"
 GPU_MEMORY_MEASURES: dict[str, str] = {
     "weights_gib": "weights",
-    "gpu_mem_load_gib": "load delta (after load − before)",
+    ARTICLE_MEASURE: "torch allocated, after load − before (the article's measure)",
+    "gpu_mem_load_gib": "load delta, NVML (CUDA context included)",
     "gpu_mem_peak_gib": "peak",
     "kv_cache_gib": "KV cache",
 }
@@ -33,6 +38,9 @@ HOST_MEMORY_MEASURES: dict[str, str] = {
     "host_rss_peak_gib": f"peak ({HOST_RSS_LABEL})",
 }
 REPORTED_MEMORY_MEASURE = "GPU memory, reported (memory_allocated after load − before)"
+
+
+MEMORY_SIDE_BY_SIDE = ("weights_gib", ARTICLE_MEASURE, "gpu_mem_load_gib", "gpu_mem_peak_gib", "host_rss_peak_gib")
 
 
 def _values(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -58,9 +66,9 @@ def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed
     same data set, one row per (model, source); `source` says which is which.
 
     Memory stays in separately named columns, so a CPU run's host RSS never sits in the
-    article's GPU column: measured rows fill `weights_gib`, `gpu_mem_load_gib`,
-    `gpu_mem_peak_gib` (NaN on a CPU run) and `host_rss_peak_gib`; reported rows fill
-    `reported_gpu_memory_gib` only."""
+    article's GPU column: measured rows fill `weights_gib`, `torch_allocated_load_gib` (the
+    article's own measure, taken in the worker), `gpu_mem_load_gib`, `gpu_mem_peak_gib` (NaN
+    on a CPU run) and `host_rss_peak_gib`; reported rows fill `reported_gpu_memory_gib` only."""
     summary = report.summary() if isinstance(report, Report) else report
     ours = summary[summary["dataset"] == dataset]
     measured = pd.DataFrame(
@@ -69,7 +77,7 @@ def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed
             "top1": ours["top1"], "top1_low": ours["top1_low"], "top1_high": ours["top1_high"],
             "top3": ours["top3"], "top3_low": ours["top3_low"], "top3_high": ours["top3_high"],
             "texts_per_s": _values(ours, "texts_per_s"),
-            **{c: _values(ours, c) for c in ("weights_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "host_rss_peak_gib")},
+            **{c: _values(ours, c) for c in MEMORY_SIDE_BY_SIDE},
             "reported_gpu_memory_gib": np.nan, "dim": _values(ours, "dim"),
         }
     )
@@ -79,7 +87,7 @@ def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed
             "top1": ARTICLE_REPORTED["top1"], "top1_low": np.nan, "top1_high": np.nan,
             "top3": ARTICLE_REPORTED["top3"], "top3_low": np.nan, "top3_high": np.nan,
             "texts_per_s": ARTICLE_REPORTED["texts_per_s"],
-            "weights_gib": np.nan, "gpu_mem_load_gib": np.nan, "gpu_mem_peak_gib": np.nan, "host_rss_peak_gib": np.nan,
+            **{c: np.nan for c in MEMORY_SIDE_BY_SIDE},
             "reported_gpu_memory_gib": ARTICLE_REPORTED["gpu_memory_gb"], "dim": ARTICLE_REPORTED["dim"],
         }
     )
@@ -102,7 +110,7 @@ def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
     article's GPU figure in `reported_gpu_memory_gib` (see `memory_frame` for plotting)."""
     runs = report.runs
     dataset = _memory_dataset(runs, dataset)
-    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (_text(runs, "backend") != CUE_BACKEND)]
+    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))]
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
     numeric = ["load_s", "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s", *dict.fromkeys([*GPU_MEMORY_MEASURES, *HOST_MEMORY_MEASURES]), "dim", "n_timed", "latency_median_s"]
     measured = pd.DataFrame({"model": runs["model"].to_numpy(), "source": MEASURED_LABEL, "dataset": dataset})
@@ -134,12 +142,12 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
     after load and peak, labelled "host RSS, CPU run" (`device` "CPU"). The article's
     reported GPU figures are added (source REPORTED_LABEL, keyed by record name) only when
     some model here has GPU measurements: host RSS is never set beside them. Cue baselines
-    (backend "length") are left out."""
+    (backends of CUE_BACKENDS) are left out."""
     runs = report.runs
     if runs.empty:
         return pd.DataFrame(columns=MEMORY_COLUMNS)
     dataset = _memory_dataset(runs, dataset)
-    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (_text(runs, "backend") != CUE_BACKEND)]  # cue baselines hold no model
+    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))]  # cue baselines hold no model
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
     gpu = on_gpu(runs)
     rows = []
@@ -185,15 +193,18 @@ def memory_note(frame: pd.DataFrame) -> str:
         lines.append(
             f"**GPU run** ({', '.join(dict.fromkeys(gpu['model']))}): GPU memory on {devices}, read per "
             f"`{sources}` (`process` = this worker's own usage, `device` = the whole device's used memory). "
-            "`weights` is the engine's parameter bytes, `load delta` what loading added, `peak` the highest "
-            "reading while encoding, `KV cache` what the engine allocated for it."
+            "`weights` is the engine's parameter bytes, `torch allocated` what torch's allocator holds after load "
+            "minus before, `load delta` what loading added on the device by NVML (the CUDA context included), `peak` "
+            "the highest NVML reading (vLLM's profiling batch included), `KV cache` what the engine allocated for it."
         )
         notes = {f"{m}: {n}" for m, n in zip(gpu["model"], gpu["note"]) if n}
         if notes:
             lines.append("KV cache: " + "; ".join(sorted(notes)) + ".")
         lines.append(
             "The article's figures (hatched, *reported*) are `torch.cuda.memory_allocated()` after load minus "
-            "before in its own process: about the weights, so compare them with `weights` and `load delta`."
+            "before in its own process: compare them with `torch allocated` (the same call, in the worker; with vLLM "
+            "it also holds the KV cache) and `weights`. `load delta` and `peak` include the CUDA context, so they are "
+            "larger by construction (docs/measurement.md)."
         )
     if not cpu.empty:
         lines.append(

@@ -5,7 +5,7 @@ category with paired tests.
 
 What runs is a `PipelinePlan`: the bundled CPU models and their fusions always; BGE-M3's
 modes and the reranker only where their weights are configured (a local folder or the
-Hugging Face cache, as `embedlab.models.backends.hub.resolve_model_path` finds them),
+Hugging Face cache, as `embedlab.models.weights_path` finds them),
 else skipped with the reason."""
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ def missing_weights_sentence(spec: ModelSpec, what: str) -> str:
 def weights_missing(spec: ModelSpec) -> str:
     """Why `spec`'s weights cannot be used here ("" when they can): its folder or hub id
     resolved without downloading, as its backend would."""
-    from embedlab.models.backends.hub import resolve_model_path
+    from embedlab.models import weights_path
 
     try:
-        resolve_model_path(spec.with_options(download=False))
+        weights_path(spec.with_options(download=False))
     except (EmbedlabError, OSError, ImportError) as exc:
         return str(exc)
     return ""

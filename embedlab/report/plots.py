@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedlab.evaluation.metrics import parse_metric
 from embedlab.report.findings import MIN_QUERIES
 
 STYLE_PATH = Path(__file__).parent / "style" / "embedlab.mplstyle"
@@ -223,9 +224,6 @@ AXIS_LABELS = {
 }
 
 
-METRIC_TITLES = {"top1": "top-1", "top3": "top-3", "mrr": "MRR", "ndcg_at_10": "nDCG@10"}
-
-
 def cue_lines(ax, frame: pd.DataFrame, value: str, cues: Sequence[str], hue: str | None = "dataset"):
     """Dashed horizontal reference lines at each cue baseline's `value`, one per (cue, hue)
     in the colour of that hue's bars, named in the legend (beside the bars' hues)."""
@@ -252,13 +250,14 @@ def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset
     bar per data set (or another `hue`), from `Report.summary()`. Rows of `cues` (cue
     baselines) are drawn as dashed reference lines, not bars."""
     frame = summary[summary["status"] == "ok"] if "status" in summary else summary
+    spec = parse_metric(metric)
+    low, high = spec.bounds
     bars = frame[~frame[x].isin(list(cues))] if cues else frame
-    bounded = metric in ("top1", "top3", "top5", "top10", "mrr", "ndcg_at_10")
-    ax = grouped_bars(bars, x, metric, hue, f"{metric}_low", f"{metric}_high", ax=ax, ylim=(0, 1.12) if bounded else None)
+    ax = grouped_bars(bars, x, spec.column, hue, f"{spec.column}_low", f"{spec.column}_high", ax=ax, ylim=(low, high * 1.12))
     if cues:
-        cue_lines(ax, frame, metric, cues, hue)
-    method = "Wilson" if metric.startswith("top") else "bootstrap"
-    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} per model, 95% CI ({method})")
+        cue_lines(ax, frame, spec.column, cues, hue)
+    method = "Wilson" if spec.interval == "wilson" else "bootstrap"
+    ax.set_title(f"{spec.label} per model, 95% CI ({method})")
     return ax
 
 
@@ -268,7 +267,7 @@ def cue_bars(frame: pd.DataFrame, metric: str = "top1", ax=None):
     From `analysis.cue_table` (its `kind` column names the cue rows)."""
     cues = _order(frame.loc[frame["kind"] == "cue baseline", "model"]) if "kind" in frame else []
     ax = metric_bars(frame, metric, ax=ax, cues=cues)
-    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} of each model against the cue baselines (dashed)")
+    ax.set_title(f"{parse_metric(metric).label} of each model against the cue baselines (dashed)")
     return ax
 
 
@@ -326,7 +325,7 @@ def category_heat(frame: pd.DataFrame, value: str = "top1", ax=None):
     _heat(ax, matrix, [title[r] for r in rows], models, labels, "RdYlGn", 0.0, 1.0, value)
     ax.set_facecolor("#e6e6e6")
     grey = f"; grey: fewer than {MIN_QUERIES} queries, not scored" if few else ""
-    ax.set_title(f"{METRIC_TITLES.get(value, value)} per trap category (95% CI in brackets){grey}")
+    ax.set_title(f"{parse_metric(value).label} per trap category (95% CI in brackets){grey}")
     return ax
 
 

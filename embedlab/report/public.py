@@ -102,7 +102,7 @@ def lexical_overlap(datasets: Sequence[Dataset]) -> pd.DataFrame:
     """Per query: the share of its words (jieba) found in its relevant document, and the
     highest such share among the other candidate documents (judged ones, or the whole
     corpus). `overlap_gap` > 0 means word overlap alone points to the answer."""
-    from embedlab.models.backends.lexical import segment
+    from embedlab.models import segment
 
     rows = []
     for ds in datasets:

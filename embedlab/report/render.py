@@ -5,8 +5,8 @@ show the saved PNG), `save_figure` and `table`.
 The rest of rendering lives in modules of their own, re-exported here for callers of
 `rep.build` and friends: `notebook_files` (listing notebooks, their parameters cell and
 `needs`), `prime` (computing the declared runs into the cache), `lanes` (executing and
-rendering the notebooks, `build`), `index` (reports/index.html), `command` (`embedlab
-report`), `paths` (default folders)."""
+rendering the notebooks, `build`), `index` (reports/index.html), `command` (the notebooks'
+parameters from `embedlab report`'s options), `paths` (default folders)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from typing import Any
 
 from embedlab.report.command import (  # noqa: F401 - re-exported
     absolute_path,
-    report,
     report_parameters,
     resolve_dataset_arg,
     resolve_model_arg,

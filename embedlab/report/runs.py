@@ -26,8 +26,8 @@ LIGHT_SETTINGS = RunSettings(repeats=1, timing_texts=16, warmup_texts=4, through
 REAL_DATA_SETTINGS = LIGHT_SETTINGS
 
 CUE_LABEL = "cue baseline"
-# Records of the form-cue baselines (contracts: backend "length"); added to every overview.
-CUE_BASELINES: tuple[str, ...] = ("length", "length-judged")
+# Records of the cue baselines (backends "length" and "shortcut"); added to every overview.
+CUE_BASELINES: tuple[str, ...] = ("length", "length-judged", "overlap-inverse", "query-blind")
 
 
 def _spec(entry: str | Mapping[str, Any] | ModelSpec) -> ModelSpec:
@@ -65,8 +65,8 @@ def trap_report(models=None, datasets=None, cache_dir=None, settings: RunSetting
 
 
 def with_cue_baselines(models=None) -> list[ModelSpec]:
-    """The models (None: the bundled ones) plus the registered cue baselines (`length`,
-    `length-judged`) that are not among them already."""
+    """The models (None: the bundled ones) plus the registered cue baselines (`CUE_BASELINES`)
+    that are not among them already."""
     specs = resolve_models(models)
     have = {s.name for s in specs}
     return specs + [MODELS[n] for n in CUE_BASELINES if n not in have]

@@ -20,7 +20,7 @@ from embedlab.report.runs import CUE_LABEL, resolve_datasets
 
 
 def cue_models(report: Report) -> list[str]:
-    """Models of a run that are cue baselines (their `backend` is "length")."""
+    """Models of a run that are cue baselines (backend "length" or "shortcut")."""
     return report.cue_models()
 
 
@@ -55,8 +55,8 @@ def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
     """Markdown reading `cue_flags`: which models do not clearly beat a form cue, per data set."""
     if not cues:
         return (
-            "No cue baseline in this run (records `length`, `length-judged` with backend `length`), "
-            "so nothing here says whether form alone (document length) would do as well."
+            "No cue baseline in this run (records `length`, `length-judged`, `overlap-inverse`, `query-blind`), "
+            "so nothing here says whether form alone (length, avoiding the query's words, a genre prior) would do as well."
         )
     if flags.empty:
         return "No model to compare with the cue baselines."

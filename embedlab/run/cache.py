@@ -79,7 +79,7 @@ ENCODING_SOURCES: tuple[Path, ...] = tuple(
     for name in (
         "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
         "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
-        "models/backends/bge_m3.py",
+        "models/backends/bge_m3.py", "models/backends/shortcut.py", "data/shortcuts.py", "data/words.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing
@@ -239,11 +239,28 @@ def texts_material(
     }
 
 
+# Backends whose scores depend on the data set's judgements (the query-blind cue baseline learns
+# from them): their entries are keyed by the qrels too.
+JUDGED_BACKENDS = ("shortcut",)
+
+
+def judgements_digest(task: EncodeTask) -> str:
+    """SHA-256 of a task's qrels (query row, document column, grade triples)."""
+    digest = hashlib.sha256()
+    if task.relevance is not None:
+        for array in (task.relevance.query_row, task.relevance.doc_col, task.relevance.gain):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
 def key_material(spec: ModelSpec, task: EncodeTask, settings: RunSettings, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """What an entry is keyed by: the model record (revision, prompts, pooling, ...), the
     model context (`model_context`: weights, code, effective settings), the task
-    instruction, the MRL dimensions and the content hash of the texts."""
+    instruction, the MRL dimensions and the content hash of the texts (and of the qrels for
+    a backend of JUDGED_BACKENDS)."""
+    judged = {"judgements": judgements_digest(task)} if spec.backend in JUDGED_BACKENDS else {}
     return {
+        **judged,
         "format": FORMAT,
         "record": record_material(spec),
         "model": context if context is not None else model_context(spec),

@@ -30,10 +30,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import typer
 
 from embedlab.errors import ConfigError, EmbedlabError
 from embedlab.models.records import ModelSpec
@@ -591,39 +590,14 @@ def write_outputs(table: pd.DataFrame, out: Path, meta: Mapping[str, Any]) -> No
     (out / "check.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8")
 
 
-def check(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML): check its models.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Backend for every model (vllm, st, transformers, ...).")] = None,
-    reference: Annotated[str, typer.Option(help="Backend the configured one is compared with ('none': no comparison).")] = "transformers",
-    texts: Annotated[int, typer.Option(help=f"Built-in Chinese queries and documents to encode, each (1-{len(CHECK_QUERIES)}).")] = DEFAULT_TEXTS,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write check.csv and check.json here.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds each backend worker may take (load and encode).")] = DEFAULT_TIMEOUT_S,
-) -> None:
-    """Check models on this machine before a run: versions, device, weights, load, the exact
-    inputs sent, and agreement with the transformers reference. Exit 0 when every check
-    passed, 1 when one failed, 2 on a usage or config error."""
-    try:
-        text_set = CheckTexts.builtin(texts)
-        specs, origins = load_targets(config, model or [], backend)
-    except (EmbedlabError, KeyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    ref = None if reference.lower() == "none" else reference
-    table = run_checks(specs, texts=text_set, reference=ref, timeout_s=timeout, origins=origins)
-    typer.echo(format_table(table))
-    failed = table[table["status"] == "fail"]
-    for _, row in failed.iterrows():
-        typer.echo(f"FAIL {row['model']} {row['check']} ({row['backend']}): {row['detail']}", err=True)
-    if out is not None:
-        meta = {"argv": sys.argv[1:], "config": str(config) if config else None, "reference": ref,
-                "texts": asdict(text_set), "thresholds": {"float32": FP32_MIN_COSINE, "half": HALF_MIN_COSINE, "unit_norm": NORM_TOLERANCE},
-                "backends": table.attrs.get("backends", {})}
-        write_outputs(table, out, meta)
-        typer.echo(f"written to {out / 'check.csv'} and {out / 'check.json'}")
-    n_models = table["model"].nunique()
-    typer.echo(f"{n_models} model(s): {len(failed)} check(s) failed" if len(failed) else f"{n_models} model(s): all checks passed")
-    raise typer.Exit(1 if len(failed) else 0)
+
+def check_meta(argv: Sequence[str], config: Path | None, reference: str | None, texts: CheckTexts, table: pd.DataFrame) -> dict[str, Any]:
+    """What check.json records beside the rows: the command, texts, thresholds and backends."""
+    return {
+        "argv": list(argv), "config": str(config) if config else None, "reference": reference, "texts": asdict(texts),
+        "thresholds": {"float32": FP32_MIN_COSINE, "half": HALF_MIN_COSINE, "unit_norm": NORM_TOLERANCE},
+        "backends": table.attrs.get("backends", {}),
+    }
 
 
 if __name__ == "__main__":

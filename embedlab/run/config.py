@@ -194,9 +194,9 @@ def load_config(path: str | Path) -> RunConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with 'models' and 'datasets'")
     raw = expand_vars(raw, path)
-    unknown = set(raw) - {"models", "datasets", "settings", "out", "sample", "fusions"}
+    unknown = set(raw) - {"models", "datasets", "settings", "out", "sample", "fusions", "metrics"}
     if unknown:
-        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; expected models, datasets, settings, out, sample, fusions")
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; expected models, datasets, settings, out, sample, fusions, metrics")
     for key in ("models", "datasets"):
         if not isinstance(raw.get(key), list) or not raw[key]:
             raise ConfigError(f"{path}: '{key}' must be a non-empty list")
@@ -206,6 +206,11 @@ def load_config(path: str | Path) -> RunConfig:
     if bad:
         raise ConfigError(f"{path}: unknown settings {sorted(bad)}; known: {sorted(known)}")
     check_engine(settings_raw.get("engine", "local"), settings_raw.get("ray_address"), f"{path}: settings")
+    # `metrics:` (top level, or under settings): names checked by the evaluation stage
+    metrics = [*(settings_raw.pop("metrics", None) or []), *(raw.get("metrics") or [])]
+    if not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(f"{path}: 'metrics' must be a list of metric names such as [top1, recall@100]")
+    settings_raw["metrics"] = tuple(dict.fromkeys(metrics))
     models, reranks = [], []
     for i, entry in enumerate(raw["models"]):
         stage = entry.pop("rerank", None) if isinstance(entry, dict) else None

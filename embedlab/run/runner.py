@@ -102,7 +102,7 @@ def rank_in_blocks(backend, task: EncodeTask, block: int, candidates: str | None
     for start in range(0, len(task.queries), block):
         scores = np.asarray(backend.score(task.queries[start : start + block]), dtype=np.float32)
         try:
-            parts.append(rank_block(scores, start, task.relevance, candidates))
+            parts.append(rank_block(scores, start, task.relevance, candidates, depth=task.depth))
         except ValueError as exc:
             raise NonFiniteError(f"{task.dataset}: {exc}") from None
     return RankSummary.concat(parts)
@@ -115,18 +115,21 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
 
     outcome = ModelOutcome(model=spec.name)
     sampler = probe.MemorySampler()
-    gpu_before = gpu_after_load = None
     try:
         sampler.start()
         outcome.host_rss_before_gib = probe.rss_gib()
         # both readings now; the source (process or device) is chosen once the run is over, so
         # before, after load and peak always count the same thing
-        gpu_before = sampler.gpu_readings()
+        sampler.mark("before")
+        torch_before = probe.torch_allocated_gib()
         start = time.perf_counter()
         backend = load_backend(spec)
         outcome.load_s = time.perf_counter() - start
         outcome.host_rss_after_load_gib = probe.tree_rss_gib()
-        gpu_after_load = sampler.gpu_readings()
+        sampler.mark("after_load")
+        torch_after = probe.torch_allocated_gib()
+        if torch_before is not None and torch_after is not None and sampler.device is not None:
+            outcome.extra["torch_allocated_load_gib"] = torch_after - torch_before  # the article's own measure
         outcome.extra["effective"] = dict(backend.effective_settings())
         lexical = spec.lexical
         warm = [t for task in tasks for t in (*task.queries, *task.documents)][: settings.warmup_texts]
@@ -156,6 +159,8 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             start = time.perf_counter()
             if lexical:
                 backend.index(task.documents)
+                if task.relevance is not None:
+                    backend.judge(task.queries, task.relevance)  # only a scorer that learns from them (query-blind) uses them
                 if task.relevance is not None and len(task.queries) * len(task.documents) > task.keep_scores:
                     result.ranks = rank_in_blocks(backend, task, settings.query_block, spec.options.get("candidates"))
                 else:
@@ -197,16 +202,20 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
         sampler.stop()
     outcome.host_rss_peak_gib = max(probe.peak_rss_gib(), sampler.rss_peak_gib)
     served = (outcome.extra.get("effective") or {}).get("device") == "served"
-    if sampler.device is not None and served:
+    if served and (sampler.device is not None or sampler.unsettled):
         # the model runs in a server: this GPU's memory (if any) is not the model's
         outcome.gpu_mem_before_gib = outcome.gpu_mem_after_load_gib = float("nan")
         outcome.extra.update(gpu_mem_source="served: the server's GPU memory is not measured here")
     elif sampler.device is not None:
         source = "process" if sampler.process_peak_gib is not None else "device"
         outcome.gpu_mem_peak_gib = _nan(sampler.process_peak_gib if source == "process" else sampler.device_peak_gib)
-        outcome.gpu_mem_before_gib, outcome.gpu_mem_after_load_gib = (_gpu_reading(r, source) for r in (gpu_before, gpu_after_load))
+        outcome.gpu_mem_before_gib = _gpu_reading(sampler.marked("before"), source)
+        outcome.gpu_mem_after_load_gib = _gpu_reading(sampler.marked("after_load"), source)
         outcome.extra.update(gpu_mem_source=source, gpu_device=sampler.device.label(), gpu_found_by=sampler.device.how)
-    outcome.extra.update(probe.runtime_info())
+    elif sampler.unsettled:
+        outcome.extra.update(gpu_mem_source=f"not measured: {sampler.unsettled}, and the model never showed it")
+    # the GPU named in the row is the one its memory was read from, never one resolved afresh
+    outcome.extra.update(probe.runtime_info(sampler.device, resolve=False))
     return outcome
 
 
@@ -300,7 +309,7 @@ def run_model_isolated(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: R
 RUN_COLUMNS = (
     "model", "dataset", "status", "error", "backend", "load_s", "warmup_s", "dim",
     "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
-    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
+    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "torch_allocated_load_gib",
     "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
     "max_length", "dtype", "throughput_texts_per_s", "throughput_tokens_per_s",
 )

@@ -56,9 +56,9 @@ draw("mrr-by-model", plots.metric_bars, summary, "mrr", cues=cue_names)
 # %% [markdown]
 # ## Cue baselines: does form alone do as well? / 形式线索基线
 #
-# A trap set can leak its answers through form: if answers are longer than distractors, a "model" that simply prefers the longer document scores well without reading. The cue baselines measure that: `length` ranks every document of the corpus by its length, `length-judged` ranks each query's own answer and distractors by length (where form cues act). A model that does not clearly beat the best cue has not shown that it understands the text.
+# A trap set can leak its answers through form: if answers are longer than distractors, a "model" that simply prefers the longer document scores well without reading. The cue baselines measure that: `length` ranks every document of the corpus by its length, `length-judged` ranks each query's own answer and distractors by length (where form cues act). Two more rules rank the same candidates without reading for sense (the shortcuts `embedlab lint` flags): `overlap-inverse` prefers the document that shares the fewest character bigrams with the query (a trap whose answers avoid the query's words), `query-blind` never sees the query: a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, picks the most answer-like document (a genre prior). A model that does not clearly beat the best cue has not shown that it understands the text.
 #
-# 如果答案总比干扰项长,只看长度的"模型"也能得分。`length` 在整个语料中按长度排序,`length-judged` 只在每个查询自己的答案和干扰项中按长度排序。没有明显超过最佳线索基线的模型,并未证明它读懂了文本。
+# 如果答案总比干扰项长,只看长度的"模型"也能得分。`length` 在整个语料中按长度排序,`length-judged` 只在每个查询自己的答案和干扰项中按长度排序。`overlap-inverse` 选与查询共享字二元组最少的文档,`query-blind` 完全不看查询,只凭文档的字 n-gram 判断哪篇"像答案"(用其他查询的答案与干扰项训练的朴素贝叶斯)。没有明显超过最佳线索基线的模型,并未证明它读懂了文本。
 
 # %%
 cues = analysis.cue_table(run, summary)

@@ -67,6 +67,12 @@ class Scorer(Protocol):
 
     def index(self, corpus: Sequence[str]) -> None: ...
 
+    def judge(self, queries: Sequence[str], relevance: Any) -> None:
+        """The data set's judgements of the indexed corpus (an `embedlab.types.Relevance`, rows in
+        `queries` order), given after `index` by a run; a scorer that learns from them (the
+        query-blind cue baseline) uses them, the others ignore them (`BaseScorer`)."""
+        ...
+
     def score(self, queries: Sequence[str]) -> np.ndarray: ...
 
     def count_tokens(self, texts: Sequence[str]) -> int | None: ...
@@ -107,7 +113,11 @@ class BaseEncoder(_BaseBackend):
 
 
 class BaseScorer(_BaseBackend):
-    """Defaults for `Scorer`'s optional capabilities (no token count, no memory figures)."""
+    """Defaults for `Scorer`'s optional capabilities (no token count, no memory figures, no
+    use for the judgements)."""
+
+    def judge(self, queries: Sequence[str], relevance: Any) -> None:
+        return None
 
 
 EXTRAS = {
@@ -115,6 +125,7 @@ EXTRAS = {
     "embedlab.models.backends.st": "st",
     "embedlab.models.backends.bundled": "core",
     "embedlab.models.backends.lexical": "core",
+    "embedlab.models.backends.shortcut": "core",
     "embedlab.models.backends.openai": "openai",
 }
 

@@ -3,25 +3,13 @@ what plain word overlap achieves on each trap."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
 
+from embedlab.data.words import segment
 from embedlab.models.backends import BaseScorer
 from embedlab.models.records import ModelSpec
-
-
-def segment(texts: Sequence[str]) -> list[list[str]]:
-    """jieba search-mode words, lower-cased, punctuation and spaces dropped."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    out = []
-    for text in texts:
-        words = [w.strip().lower() for w in jieba.cut_for_search(text)]
-        out.append([w for w in words if w and any(ch.isalnum() for ch in w)])
-    return out
 
 
 class BM25Backend(BaseScorer):

