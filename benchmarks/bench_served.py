@@ -73,7 +73,7 @@ def bench_served(n_texts: int = 512, batch_size: int = 64, concurrency: int = 1,
 
     from embedlab.models.backends import load_backend
     from embedlab.models.backends.vllm import VLLMBackend
-    from embedlab.models.records import spec_from_config
+    from embedlab.models import spec_from_config
     from tests.fault_server import start_vllm_server, stop_server
 
     texts = bench_texts(n_texts)

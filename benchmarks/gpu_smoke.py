@@ -200,7 +200,7 @@ def main() -> int:
     from transformers import AutoTokenizer
 
     from embedlab.run import probe
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
     from embedlab.run.runner import outcome_row, run_model_isolated
     from embedlab.types import EncodeTask, RunSettings
 

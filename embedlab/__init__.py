@@ -4,7 +4,7 @@
 
 from embedlab.data.datasets import Dataset, DatasetMeta, bundled_datasets, load_dataset
 from embedlab.errors import BackendUnavailableError, ConfigError, DataError, EmbedlabError, UnknownNameError
-from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, get_model
+from embedlab.models import DEFAULT_MODELS, MODELS, ModelSpec, get_model
 from embedlab.evaluation import Report, evaluate
 from embedlab.types import RunSettings
 

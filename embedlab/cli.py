@@ -19,7 +19,7 @@ def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: s
     """The run config the command line asks for: the config file's (or the defaults'),
     with -m/-d replacing its models/data sets and --backend applied to every model."""
     from embedlab.run.config import RunConfig
-    from embedlab.models.records import DEFAULT_MODELS, get_model
+    from embedlab.models import DEFAULT_MODELS, get_model
     from embedlab.types import RunSettings
 
     if cfg is None:
@@ -174,7 +174,7 @@ def encode(
 @app.command()
 def models() -> None:
     """List the registered models."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     for spec in MODELS.values():
         dim = spec.dim or "-"

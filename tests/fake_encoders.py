@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from embedlab.models.backends import BaseEncoder, l2_normalize, truncate
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 
 TARGET = "tests.fake_encoders:FakeEncoder"
 

@@ -36,21 +36,31 @@ BEHAVIOURS = (
     "non-finite",  # NaN in the first embedding
     "no-dimensions",  # 400 when `dimensions` is sent
     "unauthorized",  # 401 whose message echoes the bearer token, as some servers do
+    "trickle-headers",  # the status line and headers one line every `slow_s` / 4 seconds, then the answer
+    "retry-after-1",  # the first request of each distinct batch: 429 with Retry-After: 1
 )
 
 
-def fake_embedding(text: str) -> np.ndarray:
-    """A DIM-d float64 vector in [-1, 1) from the text's SHA-256 (not normalised)."""
-    raw = hashlib.sha256(text.encode("utf-8")).digest()[:DIM]
+def fake_embedding(text: str, weights: str = "") -> np.ndarray:
+    """A DIM-d float64 vector in [-1, 1) from the SHA-256 of `weights` and the text (not
+    normalised): another `weights` is another model."""
+    raw = hashlib.sha256((weights + text).encode("utf-8")).digest()[:DIM]
     return np.frombuffer(raw, dtype=np.uint8).astype(np.float64) / 128.0 - 1.0
 
 
 class FaultServer:
     """Start with `with FaultServer() as server:`; `server.base_url` is http://127.0.0.1:PORT/v1.
-    `requests` counts POSTs per model; `auth` keeps the Authorization headers seen."""
+    `requests` counts POSTs per model; `auth` keeps the Authorization headers seen.
+    `models_status`: the status of `GET /v1/models` (200: the list; 404, 405, 501: a gateway
+    without it); `first_429`: the server's very first request (any path) gets 429 with
+    Retry-After: 1; `weights`: which model answers (`fake_embedding`)."""
 
-    def __init__(self, slow_s: float = 2.0) -> None:
+    def __init__(self, slow_s: float = 2.0, models_status: int = 200, first_429: bool = False, weights: str = "") -> None:
         self.slow_s = slow_s
+        self.models_status = models_status
+        self.first_429 = first_429
+        self.weights = weights
+        self.gets = 0
         self.requests: Counter[str] = Counter()
         self.auth: set[str] = set()
         self._seen: set[tuple[str, ...]] = set()
@@ -95,7 +105,21 @@ class FaultServer:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
                     pass
 
+            def _first_request_refused(self) -> bool:
+                with server._lock:
+                    refuse, server.first_429 = server.first_429, False
+                if refuse:
+                    self._send(429, b'{"error": {"message": "rate limited (first request)"}}', {"Retry-After": "1"})
+                return refuse
+
             def do_GET(self) -> None:
+                with server._lock:
+                    server.gets += 1
+                if self._first_request_refused():
+                    return
+                if self.path.rstrip("/") == "/v1/models" and server.models_status != 200:
+                    self._send(server.models_status, b'{"error": {"message": "no model list here"}}')
+                    return
                 if self.path.rstrip("/") != "/v1/models":
                     self._send(404, b'{"error": {"message": "not found"}}')
                     return
@@ -104,6 +128,8 @@ class FaultServer:
 
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if self._first_request_refused():
+                    return
                 behaviour = payload.get("model")
                 with server._lock:
                     server.requests[behaviour] += 1
@@ -118,13 +144,17 @@ class FaultServer:
                     return self._send(500, b'{"error": {"message": "internal error (injected)"}}')
                 if behaviour == "rate-limited" and first_time:
                     return self._send(429, b'{"error": {"message": "rate limited (injected)"}}', {"Retry-After": "0"})
+                if behaviour == "retry-after-1" and first_time:
+                    return self._send(429, b'{"error": {"message": "rate limited (injected)"}}', {"Retry-After": "1"})
+                if behaviour == "trickle-headers":
+                    return self._trickle(texts)
                 if behaviour == "slow":
                     server._stop.wait(server.slow_s)
                 if behaviour == "malformed":
                     return self._send(200, b'{"object": "list", "data": [{"index": 0, "embedding": [0.1, ')
                 if behaviour == "no-dimensions" and "dimensions" in payload:
                     return self._send(400, b'{"error": {"message": "this model does not support matryoshka dimensions"}}')
-                vectors = [fake_embedding(t) for t in texts]
+                vectors = [fake_embedding(t, server.weights) for t in texts]
                 if "dimensions" in payload:
                     vectors = [v[: payload["dimensions"]] for v in vectors]
                 data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
@@ -136,6 +166,22 @@ class FaultServer:
                     data = data[::-1]
                 body = {"object": "list", "model": behaviour, "data": data, "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}}
                 self._send(200, json.dumps(body).encode())  # NaN is written as the literal NaN
+
+            def _trickle(self, texts: list[str]) -> None:
+                """A right answer whose status line and headers come one line at a time."""
+                body = json.dumps({"data": [{"index": i, "embedding": fake_embedding(t).tolist()} for i, t in enumerate(texts)]}).encode()
+                lines = [b"HTTP/1.1 200 OK", b"Content-Type: application/json", *[f"X-Pad-{i}: {i}".encode() for i in range(8)],
+                         f"Content-Length: {len(body)}".encode(), b""]
+                try:
+                    for line in lines:
+                        self.wfile.write(line + b"\r\n")
+                        self.wfile.flush()
+                        if server._stop.wait(server.slow_s / 4):
+                            return
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
         return Handler
 

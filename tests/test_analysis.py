@@ -14,7 +14,7 @@ import pytest
 import embedlab as el
 from embedlab.report import analysis
 from embedlab.data.datasets import Dataset, DatasetMeta
-from embedlab.models.records import get_model
+from embedlab.models import get_model
 from embedlab.evaluation.results import Report
 
 from tests.fake_encoders import FakeEncoder, fake_spec

@@ -12,7 +12,7 @@ import pytest
 import embedlab as el
 from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.errors import ConfigError
-from embedlab.models.records import ModelSpec, get_model, spec_from_config
+from embedlab.models import ModelSpec, get_model, spec_from_config
 from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]

@@ -91,7 +91,7 @@ def test_key_covers_record_revision_prompt_dimensions_and_text(tmp_path: Path) -
 def test_a_scorer_that_learns_from_the_judgements_is_keyed_by_them(tmp_path: Path) -> None:
     """The query-blind cue baseline is trained on the qrels: swapping an answer and a distractor
     changes its key; a model that never reads them keeps its key."""
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     cache = EmbeddingCache(tmp_path)
     ds = tiny_dataset()
@@ -321,8 +321,45 @@ def test_edited_encoding_source_misses(tmp_path: Path, monkeypatch: pytest.Monke
 def test_encoding_sources_cover_every_backend_module() -> None:
     package = Path(el.__file__).parent
     listed = {Path(p).resolve() for p in cache_module.ENCODING_SOURCES}
-    assert set((package / "models" / "backends").glob("*.py")) | {package / "models" / "records.py"} <= listed
+    assert set((package / "models" / "backends").glob("*.py")) | {package / "models" / "spec.py"} <= listed
     assert all(Path(p).is_file() for p in listed)
+
+
+def test_editing_the_registry_keeps_other_models_entries_but_spec_code_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key hashes the encoding code as listed in ENCODING_SOURCES; run against a copy of the
+    package, editing one record (and adding one) in the copy's registry leaves another model's
+    key unchanged, while an edit of the spec's formatting code changes it."""
+    package = Path(el.__file__).resolve().parent
+    copy = tmp_path / "embedlab"
+    for source in package.rglob("*.py"):
+        target = copy / source.relative_to(package)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    monkeypatch.setattr(
+        cache_module, "ENCODING_SOURCES", tuple(copy / Path(p).resolve().relative_to(package) for p in cache_module.ENCODING_SOURCES)
+    )
+    spec, task = el.MODELS["qwen3-embedding-0.6b"], EncodeTask.from_dataset(tiny_dataset())
+
+    def key() -> Path:
+        return EmbeddingCache(tmp_path / "cache").entry_dir(spec, task, SETTINGS)
+
+    before = key()
+    registry = copy / "models" / "registry.py"
+    text = registry.read_text(encoding="utf-8")
+    edited = text.replace('max_tokens=8192,\n            pooling="cls",', 'max_tokens=4096,\n            pooling="cls",', 1)
+    edited = edited.replace("    return {s.name: s for s in specs}", '    specs.append(ModelSpec(name="added", backend="st"))\n    return {s.name: s for s in specs}')
+    changed = edited.count("max_tokens=4096") - text.count("max_tokens=4096")
+    assert changed == 1 and 'name="added"' in edited, "the registry's layout changed: update this test"
+    registry.write_text(edited, encoding="utf-8")
+    assert key() == before, "editing bge-m3's record and adding one must leave qwen3-embedding-0.6b's entries valid"
+    assert EmbeddingCache(tmp_path / "cache").entry_dir(replace(spec, max_tokens=4096), task, SETTINGS) != before
+    spec_code = copy / "models" / "spec.py"
+    code = spec_code.read_text(encoding="utf-8")
+    assert "return [template.format(text=t, instruction=task) for t in texts]" in code
+    spec_code.write_text(code.replace("for t in texts]", "for t in texts if t]"), encoding="utf-8")
+    assert key() != before, "an edit of the spec's formatting code must invalidate every entry"
 
 
 def test_tasks_from_different_runs_rerun_the_model(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from embedlab.run.check import (
     run_checks,
 )
 from embedlab.errors import ConfigError
-from embedlab.models.records import MODELS, ModelSpec
+from embedlab.models import MODELS, ModelSpec
 
 pytest_plugins = ["tests.conftest_models"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import pytest
 from embedlab.models.backends import Scorer, load_backend
 from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.errors import ConfigError
-from embedlab.models.records import get_model
+from embedlab.models import get_model
 from embedlab.evaluation.scoring import per_query_table
 
 

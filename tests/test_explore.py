@@ -14,7 +14,7 @@ pytest.importorskip("ipywidgets")
 
 from embedlab import explore
 from embedlab.data.datasets import load_dataset
-from embedlab.models.records import get_model
+from embedlab.models import get_model
 from tests.tiers import tier
 
 E5 = "multilingual-e5-small"

@@ -191,7 +191,7 @@ def test_fusion_needs_the_kept_matrices_and_its_members() -> None:
 
 
 def test_a_failed_member_fails_the_fused_row() -> None:
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     settings = el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0, timing_texts=8)
     broken = get_model("multilingual-e5-small").with_options(name="broken", backend="embedlab.nowhere:Missing")
@@ -255,7 +255,7 @@ def test_cli_fuse_writes_a_third_row_whose_top1_is_the_rrf(embedlab_cli, tmp_pat
 
 
 def test_pipeline_plan_fuses_lexical_with_dense_and_skips_missing_weights(tmp_path: Path) -> None:
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
     from embedlab.report import pipelines
 
     plan = pipelines.pipeline_plan(["bm25", "use-multilingual-v3", "multilingual-e5-small"], reranker=f"qwen3-reranker-0.6b={tmp_path}")

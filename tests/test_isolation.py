@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import embedlab as el
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from tests.tiers import tier
 
 pytest_plugins = ["tests.conftest_models"]

@@ -42,8 +42,8 @@ def test_metrics_agree_with_ranx(seed: int) -> None:
 
 @pytest.mark.parametrize(
     ("name", "column", "depth", "interval"),
-    [("top1", "top1", 1, "wilson"), ("hit@5", "top5", 1, "wilson"), ("MRR", "mrr", 1, "bootstrap"),
-     ("ndcg@10", "ndcg_at_10", 10, "bootstrap"), ("recall_at_100", "recall_at_100", 100, "bootstrap")],
+    [("top1", "top1", 1, "wilson"), ("hit@5", "top5", 1, "wilson"), ("MRR", "mrr", 1, "bounded-wilson"),
+     ("ndcg@10", "ndcg_at_10", 10, "bounded-wilson"), ("recall_at_100", "recall_at_100", 100, "bounded-wilson")],
 )
 def test_metric_names_parse_into_specs(name: str, column: str, depth: int, interval: str) -> None:
     spec = parse_metric(name)

@@ -13,16 +13,8 @@ from typing import Any
 import pytest
 
 from embedlab.errors import ConfigError, PromptWarning, RecordMismatchWarning, UnknownNameError
-from embedlab.models.records import (
-    MODELS,
-    SHAPES,
-    get_model,
-    match_folder,
-    parse_model_arg,
-    prompt_warnings,
-    spec_from_config,
-    spec_from_folder,
-)
+from embedlab.models import MODELS, get_model, match_folder, parse_model_arg, prompt_warnings, spec_from_config, spec_from_folder
+from embedlab.models.registry import SHAPES
 
 QWEN3_ST_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
 QWEN3_06B_CONFIG = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 1024, "num_hidden_layers": 28}

@@ -5,6 +5,7 @@ row, never a hang or a wrong number, and the API key leaks nowhere; end to end a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -17,9 +18,9 @@ pytest.importorskip("httpx")
 
 import embedlab as el
 from embedlab.errors import ConfigError
+from embedlab.models import spec_from_config
 from embedlab.models.backends import l2_normalize, load_backend
 from embedlab.models.backends.openai import OpenAIBackend, ServedModelError, served_identity
-from embedlab.models.records import spec_from_config
 from embedlab.run.cache import EmbeddingCache
 from tests.fault_server import DIM, FaultServer, fake_embedding, start_vllm_server, stop_server
 from tests.tiers import tier
@@ -34,6 +35,14 @@ TEXTS = ["第一个文档", "second document", "третий", "quatrième", "�
 def server():
     with FaultServer(slow_s=3.0) as running:
         yield running
+
+
+@pytest.fixture
+@tier("integration")
+def fault_servers():
+    """Start FaultServers with the given options (127.0.0.1); all stop after the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda **options: stack.enter_context(FaultServer(**options))
 
 
 @pytest.fixture(autouse=True)
@@ -212,3 +221,83 @@ def test_vllm_serve_equals_the_in_process_backend(vllm_server: str) -> None:
         cos = np.sum(out * reference, axis=1)
         assert cos.min() >= 0.999, (kind, cos)
     assert served_backend.memory_report()["server_prompt_tokens"] == 2 * local.count_tokens(texts)
+
+
+# ---- gateways without /models, Retry-After, the total deadline --------------------------------
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_a_server_without_a_model_list_is_identified_by_a_canary(fault_servers, status: int) -> None:
+    from embedlab.models.backends.openai import CANARY_TEXT
+
+    plain, swapped = fault_servers(models_status=status), fault_servers(models_status=status, weights="other")
+    backend = load_backend(served(plain, "ok"))
+    np.testing.assert_allclose(backend.encode(TEXTS), expected(TEXTS), atol=1e-6)
+    identity = served_identity(served(plain, "ok"))
+    assert identity["model_card"] is None and identity["canary_dim"] == DIM and identity["base_url"] == plain.base_url
+    assert identity == served_identity(served(plain, "ok"))  # the same weights: the same key
+    assert backend.effective_settings()["server_model"]["canary_sha256"] == identity["canary_sha256"]
+    # another model behind the same name and path: another fingerprint, another cache key
+    other = served_identity(served(swapped, "ok"))
+    assert other["canary_sha256"] != identity["canary_sha256"]
+    cache = EmbeddingCache(Path("/nonexistent"))
+    assert cache.context(served(plain, "ok")) != EmbeddingCache(Path("/nonexistent")).context(served(swapped, "ok"))
+    assert not np.allclose(fake_embedding(CANARY_TEXT), fake_embedding(CANARY_TEXT, "other"))
+
+
+def test_retry_after_is_honoured_beyond_the_backoff_cap_up_to_its_own(server: FaultServer) -> None:
+    from embedlab.models.backends.openai import DEFAULTS
+
+    assert DEFAULTS["max_retry_after_s"] >= 120
+    backend = load_backend(served(server, "retry-after-1", timeout_s=5.0, max_backoff_s=0.05))
+    start = time.perf_counter()
+    np.testing.assert_allclose(backend.encode(TEXTS[:2]), expected(TEXTS[:2]), atol=1e-6)
+    assert time.perf_counter() - start >= 1.0  # Retry-After: 1, although max_backoff_s is 0.05
+    capped = load_backend(served(server, "retry-after-1", timeout_s=5.0, max_backoff_s=0.05, max_retry_after_s=0.1))
+    start = time.perf_counter()
+    np.testing.assert_allclose(capped.encode(TEXTS[2:4]), expected(TEXTS[2:4]), atol=1e-6)
+    assert time.perf_counter() - start < 0.9
+    with pytest.raises(ConfigError, match="'max_retry_after_s' must be >= 0"):
+        served(server, "ok", max_retry_after_s=-1)
+
+
+def test_the_deadline_covers_headers_that_trickle(server: FaultServer) -> None:
+    """Each header line comes within httpx's per-read timeout, the whole answer in 9 s: the
+    total deadline of 1 s ends the attempt all the same."""
+    backend = load_backend(served(server, "trickle-headers", timeout_s=1.0, max_retries=0))
+    start = time.perf_counter()
+    with pytest.raises(ServedModelError, match=r"failed after 1 attempts; last: timeout after timeout_s=1 s"):
+        backend.encode(TEXTS[:2])
+    assert time.perf_counter() - start < 1.8
+
+
+def test_embedlab_run_against_a_gateway_without_models_that_answers_429_first(fault_servers, embedlab_cli, tmp_path: Path) -> None:
+    """The real CLI against a real local server (127.0.0.1) with no GET /v1/models whose very
+    first request gets 429 (Retry-After: 1): the run evaluates right numbers and the API key
+    is nowhere in the results folder or the cache."""
+    import os
+
+    import pandas as pd
+
+    from embedlab.evaluation.scoring import per_query_table
+
+    gateway = fault_servers(models_status=404, first_429=True)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"models:\n  - {{name: gateway-ok, backend: openai, base_url: '{gateway.base_url}', served_model: ok, api_key_env: {KEY_ENV}, batch_size: 16}}\n"
+        f"datasets: [seed]\nsettings: {{repeats: 1, throughput_texts: 0, timing_texts: 4, cache_dir: '{tmp_path / 'cache'}'}}\n",
+        encoding="utf-8",
+    )
+    proc = embedlab_cli("run", "--config", str(config), "--out", str(tmp_path / "out"), env={**os.environ, KEY_ENV: KEY}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert gateway.gets >= 1 and not gateway.first_429  # the first request got its 429; /v1/models answered 404
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("model")
+    assert summary.loc["gateway-ok", "status"] == "ok"
+    dataset = el.load_dataset("seed")
+    reference = per_query_table(dataset, "gateway-ok", query_embeddings=expected(dataset.query_texts()).astype(np.float32),
+                                doc_embeddings=expected(dataset.document_texts()).astype(np.float32))
+    ours = pd.read_csv(tmp_path / "out" / "per_query.csv", keep_default_na=False)
+    np.testing.assert_array_equal(ours["rank"].to_numpy(), reference["rank"].to_numpy())
+    np.testing.assert_allclose(ours["ndcg_at_10"].to_numpy(), reference["ndcg_at_10"].to_numpy(), rtol=1e-9)
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()] + [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert files and not [p for p in files if KEY.encode() in p.read_bytes()]
+    assert KEY not in proc.stdout + proc.stderr

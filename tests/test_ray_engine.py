@@ -24,7 +24,7 @@ from embedlab.cli import app
 from embedlab.data.datasets import load_dataset
 from embedlab.errors import ConfigError
 from embedlab.evaluation import evaluate
-from embedlab.models.records import get_model
+from embedlab.models import get_model
 from embedlab.run.config import load_config
 from embedlab.run.distributed import RayClusterError
 from embedlab.run.runner import model_runner

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import embedlab as el
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.evaluation.rerank import rerank, rerank_scores
 from embedlab.models.rerank import QWEN3_RERANK_PREFIX, QWEN3_RERANK_SUFFIX, get_reranker, rerank_prompt
 from embedlab.evaluation.scoring import per_query_table

@@ -105,7 +105,7 @@ def test_reranked_row_in_evaluate(tiny_reranker) -> None:
 
 
 def test_a_failed_first_stage_or_reranker_fails_its_row(tiny_reranker) -> None:
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     broken = get_model("multilingual-e5-small").with_options(name="broken", backend="embedlab.nowhere:Missing")
     missing = tiny_reranker.with_options(path="/nonexistent/reranker")
@@ -139,3 +139,32 @@ def test_cli_rerank_from_a_config(embedlab_cli, tiny_reranker_dir: Path, tmp_pat
     per_query = pd.read_csv(out / "per_query.csv", keep_default_na=False)
     first, reranked = (per_query[per_query["model"] == m].reset_index(drop=True) for m in ("bm25", "bm25+qwen3-reranker-0.6b"))
     assert (reranked.loc[first["rank"] > 4, "rank"] == first.loc[first["rank"] > 4, "rank"]).all()
+
+
+class _CharOverlapReranker:
+    """A reranker by the protocol (no engine): characters shared by query and document."""
+
+    spec = el.get_model("bm25")
+
+    def score(self, pairs, instruction=None) -> np.ndarray:
+        return np.array([len(set(q) & set(d)) for q, d in pairs], dtype=np.float64)
+
+
+def test_rerank_on_a_judged_set_whose_query_lists_only_answers() -> None:
+    """q1 judges only its answer: like the metrics and fusion, its candidates add every
+    document that answers no query (d3, d4, d5), which the stage scores instead of leaving at -inf."""
+    from embedlab.data.datasets import Dataset, DatasetMeta
+
+    dataset = Dataset(
+        meta=DatasetMeta(name="judged-lonely", candidates="judged"),
+        queries={"q1": "苹果很甜", "q2": "香蕉很长"},
+        corpus={"d1": "苹果甜", "d2": "香蕉长", "d3": "苹果很甜很甜", "d4": "天气", "d5": "香蕉"},
+        qrels={"q1": {"d1": 1}, "q2": {"d2": 1, "d5": 0}},
+    )
+    first = np.array([[0.9, 0.1, 0.5, 0.2, 0.3], [0.1, 0.4, 0.2, 0.3, 0.8]])
+    scores = rerank_scores(dataset, first, _CharOverlapReranker(), top_k=2)
+    assert np.isfinite(scores[0, [0, 2, 3, 4]]).all() and np.isinf(scores[0, 1])  # q1: d1, d3, d4, d5
+    assert np.isfinite(scores[1, [1, 4]]).all() and np.isinf(scores[1, [0, 2, 3]]).all()  # q2: its judged pair
+    table = per_query_table(dataset, "first+overlap", scores=scores)  # crashed on q1's -inf distractors before
+    # q1: the distractor d3 shares 4 characters, the answer d1 3; q2: d2 shares 3, d5 2
+    assert list(table["rank"]) == [2, 1] and list(table["top1_doc_id"]) == ["d3", "d2"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import embedlab as el
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.evaluation.results import SUMMARY_COLUMNS, Report
 from tests.tiers import tier
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import embedlab as el
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run.probe import resolve_visible_device
 from embedlab.run.runner import RUN_COLUMNS
 from tests.fake_encoders import fake_spec

@@ -9,7 +9,7 @@ import pytest
 import embedlab as el
 from embedlab.errors import ConfigError
 from embedlab.evaluation.scoring import rank_embeddings
-from embedlab.evaluation.search import SearchSettings, recall_at_k, search_top_k
+from embedlab.evaluation.search import SearchSettings, exact_top_ids, recall_at_k, search_top_k
 from embedlab.types import Relevance
 from tests.fake_encoders import fake_spec
 
@@ -67,3 +67,47 @@ def test_evaluate_reports_search_recall_and_keeps_exact_metrics(index: str) -> N
         assert row["search_recall_at_10"] == 1.0
     cols = ["rank", "mrr", "ndcg_at_10", "top1"]
     assert searched.per_query[cols].equals(exact.per_query[cols])
+
+
+def test_exact_flat_index_has_recall_one_on_a_judged_data_set() -> None:
+    """pawsx-zh ranks each query among its judged candidates; the index searches the whole
+    corpus, so its recall is measured against the exact whole-corpus top 10 (like with like)."""
+    from embedlab.data.datasets import load_dataset
+
+    dataset = load_dataset("pawsx-zh")
+    assert dataset.meta.candidates == "judged"
+    settings = el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0, search={"index": "flat"})
+    report = el.evaluate([fake_spec("fake")], [dataset], settings, keep_scores=0)
+    assert report.runs.iloc[0]["search_recall_at_10"] == 1.0
+    # the judged-only top ids are not the whole corpus's: comparing with them scored below 1
+    rng = np.random.default_rng(0)
+    queries, docs = rng.standard_normal((20, 8)), rng.standard_normal((60, 8))
+    relevance = Relevance(np.arange(20), np.arange(20), np.ones(20, dtype=np.int64), 20, 60, "judged")
+    judged_top = rank_embeddings(queries, docs, relevance).top_ids
+    ids, *_ = search_top_k(queries.astype(np.float32), docs.astype(np.float32), SearchSettings(index="flat"))
+    assert recall_at_k(ids, judged_top, 10) < 1.0
+    assert recall_at_k(ids, exact_top_ids(queries, docs, 10), 10) == 1.0
+
+
+def test_exact_dense_ranking_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit-length documents are multiplied as they are and each block is ranked by a thread
+    per core: the summary equals one-thread ranking of the whole score matrix, field by field."""
+    from dataclasses import fields
+
+    from embedlab.evaluation import scoring
+
+    rng = np.random.default_rng(3)
+    docs = rng.standard_normal((3000, 16)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = rng.standard_normal((300, 16)).astype(np.float32)
+    relevance = Relevance(np.arange(300), rng.integers(0, 3000, 300), np.ones(300, dtype=np.int64), 300, 3000)
+    assert scoring.is_unit(docs) and not scoring.is_unit(docs * 1.001) and not scoring.is_unit(docs.astype(np.float64))
+    assert scoring.unit_rows(docs) is docs
+    monkeypatch.setattr(scoring, "rank_threads", lambda n_rows: 3)
+    threaded = rank_embeddings(queries, docs, relevance, block=128)
+    monkeypatch.setattr(scoring, "rank_threads", lambda n_rows: 1)
+    reference = scoring.rank_scores(scoring.cosine_scores(queries, docs), relevance, block=300)
+    for field in fields(reference):
+        np.testing.assert_array_equal(getattr(threaded, field.name), getattr(reference, field.name), err_msg=field.name)
+    scaled = rank_embeddings(queries, docs * 3.0, relevance, block=128)  # not unit length: normalised in chunks
+    np.testing.assert_array_equal(scaled.top_ids, reference.top_ids)

@@ -14,7 +14,7 @@ import pytest
 from embedlab.models.backends import l2_normalize
 from embedlab.models.backends.hub import end_token_id, resolve_model_path, tokenize
 from embedlab.errors import ConfigError
-from embedlab.models.records import ModelSpec, get_model, spec_from_folder
+from embedlab.models import ModelSpec, get_model, spec_from_folder
 from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]

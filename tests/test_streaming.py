@@ -120,7 +120,7 @@ def test_bundled_sets_dense_equal_reference(name: str) -> None:
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_sets_bm25_and_length_equal_reference(name: str) -> None:
     from embedlab.models.backends.lexical import BM25Backend, LengthBackend
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     ds = load_dataset(name)
     for backend, mode in ((BM25Backend(get_model("bm25")), None), (LengthBackend(get_model("length")), "judged")):

@@ -17,7 +17,7 @@ import embedlab as el
 from embedlab.data.datasets import Dataset, DatasetMeta
 from embedlab.evaluation.rerank import rerank
 from embedlab.evaluation.scoring import top_k
-from embedlab.models.records import ModelSpec, get_model
+from embedlab.models import ModelSpec, get_model
 from embedlab.run.config import Fusion
 
 WORDS = ["天地山水风云", "花草木石日月", "星辰春夏秋冬", "东西南北江河", "湖海城乡田园", "桥路门窗书画", "琴棋茶酒米面", "金银铜铁锡铅",

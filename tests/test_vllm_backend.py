@@ -10,7 +10,8 @@ import pytest
 
 from embedlab.models.backends import l2_normalize
 from embedlab.models.backends.vllm import CPU_DEFAULTS, GPU_DEFAULTS, engine_kwargs
-from embedlab.models.records import QWEN3_DEFAULT_INSTRUCTION, get_model
+from embedlab.models import get_model
+from embedlab.models.registry import QWEN3_DEFAULT_INSTRUCTION
 from tests.tiny_models import TEXTS
 
 pytest_plugins = ["tests.conftest_models"]

@@ -57,9 +57,13 @@ def _save_random(model_class, config, out: Path, seed: int) -> None:
     model.to(torch.float32).save_pretrained(out, safe_serialization=True)
 
 
-def _tiny_qwen3(out: Path, tokenizer_dir: Path, seed: int, *, layers: int = 2, max_len: int = 512) -> Path:
-    """A random Qwen3ForCausalLM (hidden 64, 4 heads of 32, 2 KV heads) saved as float32."""
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+def _tiny_qwen3(
+    out: Path, tokenizer_dir: Path, seed: int, *, layers: int = 2, max_len: int = 512, model_class: str = "Qwen3ForCausalLM"
+) -> Path:
+    """A random Qwen3 (hidden 64, 4 heads of 32, 2 KV heads) saved as float32, as
+    `model_class` ("Qwen3ForCausalLM", or "Qwen3Model" as harrier-oss-v1-0.6b ships it)."""
+    import transformers
+    from transformers import AutoTokenizer, Qwen3Config
 
     out.mkdir(parents=True, exist_ok=True)
     _copy_tokenizer(tokenizer_dir, out)
@@ -79,17 +83,15 @@ def _tiny_qwen3(out: Path, tokenizer_dir: Path, seed: int, *, layers: int = 2, m
         bos_token_id=None,
         torch_dtype="float32",
     )
-    _save_random(Qwen3ForCausalLM, config, out, seed)
+    _save_random(getattr(transformers, model_class), config, out, seed)
     return out
 
 
-def build_qwen3_embedding(out: Path, tokenizer_dir: Path | None = None, seed: int = 0) -> Path:
-    """A Qwen3-Embedding-shaped folder: random weights, the sentence-transformers files of the
-    real model (last-token pooling, normalise, query prompt)."""
-    out = _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed)
+def _last_token_st_files(out: Path, width: int, prompts: dict[str, str]) -> None:
+    """The sentence-transformers files of a last-token, normalised embedding model."""
     (out / "1_Pooling").mkdir(exist_ok=True)
     (out / "1_Pooling" / "config.json").write_text(
-        json.dumps({"word_embedding_dimension": 64, "pooling_mode_lasttoken": True, "include_prompt": True}), encoding="utf-8"
+        json.dumps({"word_embedding_dimension": width, "pooling_mode_lasttoken": True, "include_prompt": True}), encoding="utf-8"
     )
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -98,9 +100,64 @@ def build_qwen3_embedding(out: Path, tokenizer_dir: Path | None = None, seed: in
     ]
     (out / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
     (out / "config_sentence_transformers.json").write_text(
-        json.dumps({"prompts": {"query": QWEN3_EMBED_PROMPT, "document": ""}, "default_prompt_name": None, "similarity_fn_name": "cosine"}),
-        encoding="utf-8",
+        json.dumps({"prompts": prompts, "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8"
     )
+
+
+def build_qwen3_embedding(out: Path, tokenizer_dir: Path | None = None, seed: int = 0) -> Path:
+    """A Qwen3-Embedding-shaped folder: random weights, the sentence-transformers files of the
+    real model (last-token pooling, normalise, query prompt)."""
+    out = _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed)
+    _last_token_st_files(out, 64, {"query": QWEN3_EMBED_PROMPT, "document": ""})
+    return out
+
+
+# harrier-oss-v1's config_sentence_transformers.json prompts (card revision f9b9dc8d, 0.6b).
+HARRIER_PROMPTS = {
+    "web_search_query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: ",
+    "sts_query": "Instruct: Retrieve semantically similar text\nQuery: ",
+    "bitext_query": "Instruct: Retrieve parallel sentences\nQuery: ",
+}
+
+
+def build_harrier_qwen3(out: Path, tokenizer_dir: Path | None = None, seed: int = 4) -> Path:
+    """A harrier-oss-v1-0.6b-shaped folder: a random `Qwen3Model` (its config.json's
+    architecture) with harrier's sentence-transformers files (last token, Normalize, prompts)."""
+    out = _tiny_qwen3(out, tokenizer_dir or qwen_tokenizer_dir(), seed, model_class="Qwen3Model")
+    _last_token_st_files(out, 64, HARRIER_PROMPTS)
+    return out
+
+
+def build_gemma3_embedding(out: Path, tokenizer_dir: Path | None = None, seed: int = 5, *, max_len: int = 512) -> Path:
+    """A harrier-oss-v1-270m-shaped folder: a random `Gemma3TextModel` (hidden 64, 2 heads of
+    32, 1 KV head, 2 layers: one sliding-window, one full attention; causal), float32, with
+    the Qwen tokenizer standing in for Gemma's, and harrier's sentence-transformers files."""
+    from transformers import AutoTokenizer, Gemma3TextConfig, Gemma3TextModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_tokenizer(tokenizer_dir or qwen_tokenizer_dir(), out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        query_pre_attn_scalar=32,
+        sliding_window=16,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=max_len,
+        use_bidirectional_attention=False,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        bos_token_id=None,
+        architectures=["Gemma3TextModel"],
+        torch_dtype="float32",
+    )
+    _save_random(Gemma3TextModel, config, out, seed)
+    _last_token_st_files(out, 64, HARRIER_PROMPTS)
     return out
 
 

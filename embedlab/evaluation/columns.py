@@ -44,6 +44,8 @@ _OTHER: tuple[Column, ...] = (
     Column("rank", "rank of the first relevant document (1 = first; ties count against the model)", "rank", True),
     Column("margin", f"best relevant score minus best non-relevant score for the query; below 0 a distractor won. {SCORE_UNIT}", "model's score unit"),
     Column("mean_margin", f"mean of `margin` over the queries. {SCORE_UNIT}", "model's score unit"),
+    Column("n_near_ties", "queries whose margin is within the numeric resolution of the row's scores (decided by rounding, not meaning)", "count", True),
+    Column("near_ties", "queries of the pair decided within the numeric resolution of either model's scores", "count", True),
     Column("top1_doc_id", "id of the document the model ranked first", "text"),
     Column("top1_document", "text of the document the model ranked first", "text"),
     Column("top1_kind", "kind of the document ranked first (answer, or a distractor kind)", "text"),
@@ -131,7 +133,10 @@ def describe(name: str) -> Column | None:
     base, _, end = name.rpartition("_")
     if end in ("low", "high") and (metric := _metric(base)) is not None:
         which = "lower" if end == "low" else "upper"
-        return Column(name, f"{which} end of the 95% interval of {base} over queries (Wilson for top-k, seeded bootstrap otherwise)", metric.unit)
+        from embedlab.evaluation.metrics import parse_metric
+
+        method = {"wilson": "Wilson score"}.get(parse_metric(base).interval, parse_metric(base).interval)
+        return Column(name, f"{which} end of the 95% interval of {base} over queries ({method})", metric.unit)
     return _metric(name)
 
 
@@ -174,7 +179,7 @@ def markdown() -> str:
     examples = {"hit": "top1, top3, top5, top10 (topK)", "recall": "recall_at_1 … recall_at_100 (recall_at_K)", "ndcg": "ndcg_at_10 (ndcg_at_K)", "mrr": "mrr"}
     for kind, (meaning, unit) in _METRIC_KINDS.items():
         lines.append(f"| {examples[kind]} | {meaning.format(k='K')} | {unit} |")
-    lines.append("| <metric>_low, <metric>_high | ends of the 95% interval of the metric over queries (Wilson for top-k, seeded bootstrap otherwise) | the metric's |")
+    lines.append("| <metric>_low, <metric>_high | ends of the 95% interval of the metric over queries (its spec's interval method) | the metric's |")
     lines += ["", "## Other columns", "", "| column | meaning | unit |", "|---|---|---|"]
     lines += [f"| {c.name} | {c.meaning} | {c.unit}{' (whole number)' if c.integer else ''} |" for c in _OTHER]
     return "\n".join(lines) + "\n"

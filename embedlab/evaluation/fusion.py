@@ -32,7 +32,7 @@ from embedlab.errors import ConfigError
 from embedlab.evaluation.results import StageRows
 from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec
 from embedlab.evaluation.scoring import judged_candidates, per_query_table
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run.config import Fusion, Rerank, check_stage_names
 from embedlab.run.runner import RUN_COLUMNS
 

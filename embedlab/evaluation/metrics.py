@@ -108,7 +108,7 @@ def recall_at_k(ordered_gains: np.ndarray, all_gains: np.ndarray, k: int) -> np.
 
 # ---- the result schema ---------------------------------------------------------------------
 
-Interval = Literal["wilson", "bootstrap"]
+Interval = Literal["wilson", "bounded-wilson"]
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,9 @@ class MetricSpec:
 
     @property
     def interval(self) -> Interval:
-        """Wilson score intervals for hit rates (proportions), the bootstrap for the other means."""
-        return "wilson" if self.kind == "hit" else "bootstrap"
+        """Wilson score intervals for hit rates (proportions), the Wilson-type interval of a
+        [0, 1]-bounded mean for the other means (`stats.bounded_mean_ci`)."""
+        return "wilson" if self.kind == "hit" else "bounded-wilson"
 
     @property
     def bounds(self) -> tuple[float, float]:

@@ -13,14 +13,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from embedlab.data.datasets import Dataset, load_dataset
-from embedlab.evaluation.fusion import check_second_stages, fused_rows
-from embedlab.evaluation.rerank import reranked_rows
 from embedlab.errors import ConfigError
+from embedlab.evaluation.fusion import check_second_stages, fused_rows
 from embedlab.evaluation.metrics import MetricSpec, metric_set, ranking_depth
+from embedlab.evaluation.rerank import reranked_rows
 from embedlab.evaluation.results import Report
 from embedlab.evaluation.scoring import cosine_scores, per_query_table, rank_embeddings, rank_scores
 from embedlab.evaluation.search import SearchSettings, require_faiss, search_columns
-from embedlab.models.records import ModelSpec, get_model, prompt_warnings
+from embedlab.models import ModelSpec, get_model, prompt_warnings
 from embedlab.run import probe
 from embedlab.run.config import Fusion, Rerank
 from embedlab.run.runner import model_runner, outcome_row
@@ -75,7 +75,8 @@ def evaluate(
                     ranks, scores = _rank(dataset, spec, result, settings, keep_scores, depth)
                     table = per_query_table(dataset, spec.name, ranks=ranks, metrics=metrics)
                     if settings.search and result.doc_embeddings is not None:
-                        row.update(search_columns(result.query_embeddings, result.doc_embeddings, ranks.top_ids, settings.search))
+                        judged = (spec.options.get("candidates") or dataset.meta.candidates) == "judged"  # an index searches every document
+                        row.update(search_columns(result.query_embeddings, result.doc_embeddings, None if judged else ranks.top_ids, settings.search))
                 except ValueError as exc:  # non-finite scores: never ranked, the row fails
                     row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
                     table = None

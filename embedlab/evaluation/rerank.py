@@ -75,8 +75,8 @@ def rerank_scores(
     (rows in `dataset.query_ids` order, columns in `doc_ids` order) get the reranker's score
     (a log-odds); every other document keeps the first stage's order below them (shifted
     under the row's lowest reranked score, ties kept). Pair data sets
-    (`candidates="judged"`) rerank judged documents only. Non-finite reranker scores raise
-    ValueError."""
+    (`candidates="judged"`) rerank each query's candidates only (`scoring.judged_candidates`,
+    the rule of the metrics and fusion). Non-finite reranker scores raise ValueError."""
     return _rerank(dataset, scores, reranker, top_k, instruction)[0]
 
 
@@ -113,7 +113,7 @@ def _one_query_pairs(dataset: Dataset, scores: np.ndarray, top_k: int) -> list[t
     """The (query, document) pairs of the first query's top-k: what one user waits for."""
     row = np.asarray(scores[0], dtype=np.float64)
     if dataset.meta.candidates == "judged":
-        row = np.where(dataset.judged()[0], row, -np.inf)
+        row = np.where(judged_candidates(dataset)[0], row, -np.inf)
     top = [c for c in np.argsort(-row, kind="stable")[:top_k] if np.isfinite(row[c])]
     query, docs = dataset.query_texts()[0], dataset.document_texts()
     return [(query, docs[c]) for c in top]

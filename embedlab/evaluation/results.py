@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from embedlab.evaluation.metrics import DEFAULT_METRICS, MetricSpec, metric_set
-from embedlab.evaluation.stats import PairedComparison, bootstrap_ci, hit_rate_ci, holm, paired_comparison
+from embedlab.evaluation.stats import (
+    PairedComparison,
+    bounded_mean_ci,
+    hit_rate_ci,
+    holm,
+    near_ties,
+    paired_comparison,
+    score_resolution,
+)
 
 MEMORY_COLUMNS = [
     "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
@@ -41,7 +49,7 @@ def summary_columns(metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS) -> list[s
 
 
 MEASUREMENT_COLUMNS = [
-    "mean_margin", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
+    "mean_margin", "n_near_ties", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
     "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s",
     *MEMORY_COLUMNS, "max_length", "dtype", "dim", "backend", "error",
     "stage", "rerank_s", "rerank_latency_s",  # fused / reranked rows (evaluation.fusion, evaluation.rerank)
@@ -84,10 +92,12 @@ class Report:
         return metric_set(self.config.get("settings", {}).get("metrics") or ())
 
     def _interval(self, metric: MetricSpec, values: np.ndarray) -> tuple[float, float]:
-        """The metric's interval method: Wilson for hit rates, the seeded bootstrap otherwise."""
+        """The metric's interval method: Wilson for hit rates, the Wilson-type interval of a
+        [0, 1]-bounded mean otherwise (`stats.bounded_mean_ci`): neither is zero-width on a
+        perfect score."""
         if metric.interval == "wilson":
             return hit_rate_ci(values, self.confidence)
-        return bootstrap_ci(values, self.confidence, seed=self.seed)
+        return bounded_mean_ci(values, self.confidence)
 
     def _aggregate(self, keys: list[str]) -> pd.DataFrame:
         """Per group of `keys`: n_queries, each metric's mean and interval, the mean margin."""
@@ -99,8 +109,17 @@ class Report:
                 row[metric.column] = values.mean()
                 row[f"{metric.column}_low"], row[f"{metric.column}_high"] = self._interval(metric, values)
             row["mean_margin"] = group["margin"].mean()
+            resolution = self.resolution(row["model"], row["dataset"])
+            row["n_near_ties"] = int(near_ties(group["margin"], resolution).sum()) if np.isfinite(resolution) else np.nan
             rows.append(row)
-        return pd.DataFrame(rows, columns=[*keys, "n_queries", *metric_columns(self.metrics), "mean_margin"])
+        return pd.DataFrame(rows, columns=[*keys, "n_queries", *metric_columns(self.metrics), "mean_margin", "n_near_ties"])
+
+    def resolution(self, model: str, dataset: str) -> float:
+        """The numeric resolution of a row's scores (`stats.score_resolution` of its backend
+        and dtype): queries whose margin is below it are near-ties (`n_near_ties`)."""
+        match = self.runs[(self.runs["model"] == model) & (self.runs["dataset"] == dataset)] if not self.runs.empty else self.runs
+        row = match.iloc[0] if len(match) else {}
+        return score_resolution(str(row.get("backend", "") or ""), str(row.get("dtype", "") or ""))
 
     def summary(self) -> pd.DataFrame:
         """One row per model x data set: metrics with 95% intervals, then measurements.
@@ -124,13 +143,17 @@ class Report:
         )
 
     def compare(self, model_a: str, model_b: str, dataset: str, metric: str = "top1") -> PairedComparison:
-        """Paired comparison of two models on the same queries of one data set."""
-        table = self.per_query[self.per_query["dataset"] == dataset].pivot(index="query_id", columns="model", values=metric)
+        """Paired comparison of two models on the same queries of one data set; a query either
+        model decided within its numeric resolution (`resolution`) counts as a tie."""
+        rows = self.per_query[self.per_query["dataset"] == dataset]
+        table = rows.pivot(index="query_id", columns="model", values=metric)
         for model in (model_a, model_b):
             if model not in table.columns:
                 raise KeyError(f"no results for model {model!r} on {dataset!r}")
         pair = table[[model_a, model_b]].dropna()
-        return paired_comparison(pair[model_a].to_numpy(), pair[model_b].to_numpy(), metric, model_a, model_b, self.confidence, seed=self.seed)
+        margins = rows.pivot(index="query_id", columns="model", values="margin").loc[pair.index]
+        near = near_ties(margins[model_a], self.resolution(model_a, dataset)) | near_ties(margins[model_b], self.resolution(model_b, dataset))
+        return paired_comparison(pair[model_a].to_numpy(), pair[model_b].to_numpy(), metric, model_a, model_b, self.confidence, seed=self.seed, near_tie=near)
 
     def comparisons(self, metric: str = "top1") -> pd.DataFrame:
         """Every pair of models on every data set: difference, CI, p-value, wins/ties/losses."""
@@ -213,13 +236,13 @@ class Report:
         pkgs = self.environment.get("packages", {})
         lines.append(f"Machine: {hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('memory_gib', 0):.0f} GiB" + (f", GPU {hw['gpu_name']}" if hw.get("gpu_name") else "") + f"; Python {hw.get('python', '?')}.")
         lines.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(pkgs.items())) + ".")
-        lines.append(f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, percentile bootstrap over queries (seed {self.seed}) for MRR and nDCG. Ties count against the model.")
+        lines.append(f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, Wilson-type intervals of the bounded mean for MRR and nDCG (conservative, never zero-width). Ties count against the model; n_near_ties: queries decided within the numeric resolution of the row's scores.")
         failed = summary[summary["status"] != "ok"][["model", "dataset", "error"]]
         if not has_results:
             lines += ["", "**No model produced results.**", ""]
         else:
             lines += ["", "## Accuracy", ""]
-            acc = ["model", "dataset", "status", "n_queries", *metric_columns(self.metrics[:1]), *metric_columns(self.metrics[1:], intervals=False), "mean_margin"]
+            acc = ["model", "dataset", "status", "n_queries", *metric_columns(self.metrics[:1]), *metric_columns(self.metrics[1:], intervals=False), "mean_margin", "n_near_ties"]
             lines.append(block(ok[acc]))
             lines += ["## Speed and memory", ""]
             if self.on_gpu():
@@ -248,7 +271,7 @@ class Report:
             if self.per_query["model"].nunique() > 1:
                 lines += ["## Paired comparisons (top-1; permutation p-value, Holm-adjusted within each data set; bootstrap CI of the difference)", ""]
                 cmp = self.comparisons("top1")
-                lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "p_holm", "wins", "ties", "losses"]]))
+                lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "p_holm", "wins", "ties", "losses", "near_ties"]]))
         if not failed.empty:
             lines += ["## Failed models", ""] + [f"- {r.model} on {r.dataset}: {r.error}" for r in failed.itertuples()] + [""]
         return "\n".join(lines)

@@ -6,6 +6,10 @@ Evaluation streams: queries are ranked a block at a time against the whole corpu
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -20,11 +24,32 @@ from embedlab.types import RankSummary, Relevance
 BLOCK = 256  # queries per block (RunSettings.query_block)
 DEFAULT_DEPTH = ranking_depth(DEFAULT_METRICS)
 DOC_CHUNK = 65_536  # documents normalised and multiplied at a time
+UNIT_TOL = 1e-5  # rows whose length is within this of 1 count as unit length (cosine error <= 2e-5)
+
+
+def is_unit(embeddings: np.ndarray, tol: float = UNIT_TOL) -> bool:
+    """True when `embeddings` is float32 and every row's length is within `tol` of 1 (what
+    normalising backends return): such rows are used as they are, without a normalised
+    copy. Checked DOC_CHUNK rows at a time, no temporary of the array's size."""
+    if embeddings.dtype != np.float32 or embeddings.ndim != 2:
+        return False
+    for lo in range(0, len(embeddings), DOC_CHUNK):
+        chunk = embeddings[lo : lo + DOC_CHUNK]
+        if np.abs(np.einsum("ij,ij->i", chunk, chunk) - 1.0).max(initial=0.0) > 2 * tol:
+            return False
+    return True
+
+
+def unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    """`embeddings` itself when its rows are already unit length (`is_unit`), else an
+    L2-normalised float32 copy: the one rule of every cosine in embedlab."""
+    embeddings = np.asarray(embeddings)
+    return embeddings if is_unit(embeddings) else l2_normalize(embeddings)
 
 
 def cosine_scores(query_embeddings: np.ndarray, doc_embeddings: np.ndarray) -> np.ndarray:
     """Cosine similarity, shape (n_queries, n_docs), float32."""
-    return l2_normalize(query_embeddings) @ l2_normalize(doc_embeddings).T
+    return unit_rows(query_embeddings) @ unit_rows(doc_embeddings).T
 
 
 def top_k(scores: np.ndarray, k: int, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,17 +86,35 @@ def rank_scores(
     return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
 
 
-def cosine_block(queries: np.ndarray, doc_embeddings: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def cosine_block(queries: np.ndarray, doc_embeddings: np.ndarray, out: np.ndarray | None = None, unit: bool = False) -> np.ndarray:
     """Cosine scores of unit-length `queries` against every document, shape (len(queries),
-    n_docs), float32: documents normalised DOC_CHUNK at a time, so the corpus is never copied."""
+    n_docs), float32: one matrix product when the documents are `unit` length already, else
+    documents normalised DOC_CHUNK at a time, so the corpus is never copied."""
     n = len(doc_embeddings)
     out = np.empty((len(queries), n), dtype=np.float32) if out is None else out[:, :n]
-    if n <= DOC_CHUNK:
-        np.matmul(queries, l2_normalize(doc_embeddings).T, out=out)
+    if unit or n <= DOC_CHUNK:
+        np.matmul(queries, doc_embeddings.T if unit else l2_normalize(doc_embeddings).T, out=out)
         return out
     for lo in range(0, n, DOC_CHUNK):
         out[:, lo : lo + DOC_CHUNK] = queries @ l2_normalize(doc_embeddings[lo : lo + DOC_CHUNK]).T
     return out
+
+
+def rank_threads(n_rows: int) -> int:
+    """Threads that rank one block's rows side by side (numpy releases the GIL in the passes
+    over the scores): one per core, at most one per 32 rows."""
+    return max(1, min(os.cpu_count() or 1, n_rows // 32))
+
+
+def _rank_rows(pool: ThreadPoolExecutor | None, scores: np.ndarray, start: int, relevance: Relevance, candidates: str | None, depth: int) -> RankSummary:
+    """`rank_block` of a block, its rows split among the pool's threads (same result)."""
+    parts = rank_threads(len(scores)) if pool is not None else 1
+    if parts == 1:
+        return rank_block(scores, start, relevance, candidates, depth=depth, check_finite=False)
+    bounds = np.linspace(0, len(scores), parts + 1).astype(int)
+    jobs = [pool.submit(rank_block, scores[lo:hi], start + lo, relevance, candidates, depth=depth, check_finite=False)
+            for lo, hi in itertools.pairwise(bounds)]
+    return RankSummary.concat([job.result() for job in jobs])
 
 
 def rank_embeddings(
@@ -83,17 +126,20 @@ def rank_embeddings(
     depth: int = DEFAULT_DEPTH,
 ) -> RankSummary:
     """Streamed exact cosine ranking: per block of queries, the scores against the whole
-    corpus (a matrix product in document chunks), ranked and dropped. Peak extra memory
-    about block × n_docs × 5 bytes (float32 scores and a boolean mask)."""
+    corpus (one matrix product; unit-length documents are used as they are, others are
+    normalised in chunks), ranked by a thread per core and dropped. Peak extra memory about
+    block × n_docs × 5 bytes (float32 scores and a boolean mask)."""
     for name, array in (("query", query_embeddings), ("document", doc_embeddings)):
         if not all(np.isfinite(array[lo : lo + DOC_CHUNK]).all() for lo in range(0, len(array), DOC_CHUNK)):
             raise ValueError(f"{name} embeddings must be finite: found NaN or inf")
-    queries = l2_normalize(query_embeddings)
+    queries = unit_rows(query_embeddings)
+    unit = is_unit(np.asarray(doc_embeddings))
     buffer = np.empty((min(block, len(queries)), len(doc_embeddings)), dtype=np.float32)
     parts = []
-    for start in range(0, len(queries), block):
-        chunk = cosine_block(queries[start : start + block], doc_embeddings, buffer[: len(queries[start : start + block])])
-        parts.append(rank_block(chunk, start, relevance, candidates, depth=depth, check_finite=False))  # finite inputs, unit vectors
+    with ThreadPoolExecutor(max_workers=rank_threads(block)) as pool:
+        for start in range(0, len(queries), block):
+            chunk = cosine_block(queries[start : start + block], doc_embeddings, buffer[: len(queries[start : start + block])], unit)
+            parts.append(_rank_rows(pool, chunk, start, relevance, candidates, depth))  # finite inputs, unit vectors
     return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
 
 

@@ -1,9 +1,11 @@
 """Optional FAISS nearest-neighbour search (`settings: {search: {index: flat | hnsw | ivf}}`,
 extra `faiss`): what an index would return for each query's top k, and its recall@k
-against the exact top k of the streamed evaluation in the same run. The per-query metrics
-always come from the exact pass; an approximate index only adds the columns
-`search_index`, `search_recall_at_10`, `search_build_s` and `search_s`, so users choosing
-an index see what it costs them."""
+against the exact top k over the same documents. An index searches the whole corpus, so
+on a judged data set (each query ranked among its own candidates) the reference is the
+exact whole-corpus top k, not the evaluation's judged-only top k: like with like, an exact
+flat index has recall 1. The per-query metrics always come from the exact pass; an
+approximate index only adds the columns `search_index`, `search_recall_at_10`,
+`search_build_s` and `search_s`, so users choosing an index see what it costs them."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import ConfigError
+from embedlab.evaluation.scoring import rank_embeddings
 from embedlab.models.backends import l2_normalize
+from embedlab.types import Relevance
 
 SEARCH_INDEXES = ("flat", "hnsw", "ivf")
 
@@ -97,14 +101,29 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray, k: int) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def search_columns(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, exact_top_ids: np.ndarray, raw: dict[str, Any]) -> dict[str, Any]:
-    """The runs-table columns of one search setting: index, recall@k against `exact_top_ids`
-    (the streamed exact pass), build and search seconds."""
+def exact_top_ids(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, k: int) -> np.ndarray:
+    """The exact whole-corpus top-k document indices by cosine, best first, ties by lower
+    index: the streamed evaluation's pass over every document, without qrels."""
+    n_queries, n_docs = len(query_embeddings), len(doc_embeddings)
+    none = np.zeros(0, dtype=np.int64)
+    ranks = rank_embeddings(query_embeddings, doc_embeddings, Relevance(none, none, none, n_queries, n_docs, "all"), "all", depth=k)
+    return ranks.top_ids[:, :k]
+
+
+def search_columns(
+    query_embeddings: np.ndarray, doc_embeddings: np.ndarray, exact_top: np.ndarray | None, raw: dict[str, Any]
+) -> dict[str, Any]:
+    """The runs-table columns of one search setting: index, recall@k against `exact_top`
+    (the streamed exact pass's whole-corpus top ids; None on a judged data set, whose
+    evaluation ranked candidates only: then the exact whole-corpus top k is computed here),
+    build and search seconds."""
     settings = SearchSettings.from_dict(raw)
     ids, _, build_s, search_s = search_top_k(query_embeddings, doc_embeddings, settings)
+    if exact_top is None:
+        exact_top = exact_top_ids(query_embeddings, doc_embeddings, settings.k)
     return {
         "search_index": settings.index,
-        f"search_recall_at_{settings.k}": recall_at_k(ids, exact_top_ids, settings.k),
+        f"search_recall_at_{settings.k}": recall_at_k(ids, exact_top, settings.k),
         "search_build_s": build_s,
         "search_s": search_s,
     }

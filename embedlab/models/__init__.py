@@ -1,12 +1,17 @@
-"""Stage 2, models: model records (data: name, backend, prompts, pooling, ...) and the
-backends that load them (`embedlab.models.backends`, imported lazily: torch and vLLM load
-only when a model of theirs is asked for)."""
+"""Stage 2, models: the model spec (`spec`: a record and its prompt formatting, code), the
+registry (`registry`: the records, data), model folders (`folders`: what a folder's files say and
+which record it holds), resolution (`resolve`: a name, `NAME=PATH`, folder, hub id or config entry
+to a record), and the backends that load them (`embedlab.models.backends`, imported lazily: torch
+and vLLM load only when a model of theirs is asked for)."""
 
-from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, get_model, prompt_warnings, spec_from_config
+from embedlab.models.folders import match_folder, read_folder, spec_from_folder
+from embedlab.models.registry import DEFAULT_MODELS, MODELS
+from embedlab.models.resolve import check_served, get_model, parse_model_arg, prompt_warnings, spec_from_config
+from embedlab.models.spec import Kind, ModelSpec
 
 __all__ = [
-    "DEFAULT_MODELS", "MODELS", "ModelSpec", "get_model", "load_backend", "prompt_warnings", "segment", "spec_from_config",
-    "weights_path",
+    "DEFAULT_MODELS", "MODELS", "Kind", "ModelSpec", "check_served", "get_model", "load_backend", "match_folder",
+    "parse_model_arg", "prompt_warnings", "read_folder", "segment", "spec_from_config", "spec_from_folder", "weights_path",
 ]
 
 

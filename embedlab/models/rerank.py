@@ -37,7 +37,8 @@ import numpy as np
 
 from embedlab.errors import UnknownNameError
 from embedlab.models.backends.hub import effective_max_length, resolve_model_path
-from embedlab.models.records import QWEN3_DEFAULT_INSTRUCTION, ModelSpec
+from embedlab.models.registry import QWEN3_DEFAULT_INSTRUCTION
+from embedlab.models.spec import ModelSpec
 
 QWEN3_RERANK_PREFIX = (
     "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "

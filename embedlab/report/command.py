@@ -23,7 +23,7 @@ def absolute_path(value: str, cwd: Path) -> str:
 def resolve_model_arg(value: str, cwd: Path) -> str:
     """A `-m` value with its path made absolute: a registered name stays as it is, a
     folder becomes absolute, and in `NAME=PATH` the PATH part does."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     if value.lower() in MODELS:
         return value
@@ -52,7 +52,7 @@ def resolve_dataset_arg(value: str, cwd: Path) -> str:
 def _spec_entry(spec, cwd: Path) -> str | dict[str, Any]:
     """A config's model record as a notebook parameter: its name when it is the registered
     record unchanged, else the complete record (JSON-able) with its path made absolute."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     if MODELS.get(spec.name) == spec:
         return spec.name

@@ -12,7 +12,7 @@ import pandas as pd
 from embedlab.evaluation import evaluate
 from embedlab.evaluation.metrics import parse_metric
 from embedlab.evaluation.results import metric_columns
-from embedlab.models.records import MODELS, ModelSpec
+from embedlab.models import MODELS, ModelSpec
 from embedlab.report.runs import LIGHT_SETTINGS, REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
 from embedlab.types import RunSettings
 

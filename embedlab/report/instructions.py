@@ -10,7 +10,7 @@ import pandas as pd
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation import evaluate
 from embedlab.evaluation.results import Report
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.report.runs import LIGHT_SETTINGS, REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
 from embedlab.types import RunSettings
 

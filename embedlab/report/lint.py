@@ -338,8 +338,7 @@ def _cross_query(dataset: Dataset, margin: float) -> pd.DataFrame:
     """For each answer: the other query it fits best (cosine with multilingual-e5-small),
     that query's similarity with its own best answer, and whether the foreign answer comes
     within `margin` of it (`plausible`)."""
-    from embedlab.models.backends import load_backend
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model, load_backend
 
     query_ids = dataset.query_ids
     index = {d: i for i, d in enumerate(dataset.doc_ids)}
@@ -388,8 +387,7 @@ def _rate_gap(answer: np.ndarray, distractor: np.ndarray) -> tuple[float, float,
 def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool = True) -> LintReport:
     """Measure every cue of `dataset` (per category and overall) and collect warnings.
     `model=False` skips the cross-query check (the only part that runs an embedding model)."""
-    from embedlab.models.backends.lexical import BM25Backend, LengthBackend
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model, load_backend
 
     th = thresholds or Thresholds()
     groups = _groups(dataset)
@@ -404,8 +402,8 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     has_distractor = np.array([len(d) > 0 for d in groups.distractors])
 
     lexical_scores = {}
-    for name, backend_cls in (("length", LengthBackend), ("bm25", BM25Backend)):
-        backend = backend_cls(get_model(name))
+    for name in ("length", "bm25"):
+        backend = load_backend(get_model(name))
         backend.index(texts)
         lexical_scores[name] = backend.score(dataset.query_texts())
     length_top1 = _judged_top1(dataset, lexical_scores["length"], groups)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from embedlab.evaluation.results import CUE_BACKENDS, Report, gpu_rows
-from embedlab.models.records import MODELS
+from embedlab.models import MODELS
 from embedlab.report.reported import ARTICLE_REPORTED
 
 REPORTED_LABEL = "reported in the article (GPU, not measured here)"

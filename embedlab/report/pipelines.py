@@ -22,7 +22,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation import evaluate
 from embedlab.evaluation.results import Report
 from embedlab.evaluation.stats import holm, paired_comparison
-from embedlab.models.records import MODELS, ModelSpec
+from embedlab.models import MODELS, ModelSpec
 from embedlab.report.runs import REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
 from embedlab.run.config import Fusion, Rerank, reranker_from_arg
 from embedlab.types import RunSettings

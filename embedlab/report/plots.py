@@ -256,7 +256,7 @@ def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset
     ax = grouped_bars(bars, x, spec.column, hue, f"{spec.column}_low", f"{spec.column}_high", ax=ax, ylim=(low, high * 1.12))
     if cues:
         cue_lines(ax, frame, spec.column, cues, hue)
-    method = "Wilson" if spec.interval == "wilson" else "bootstrap"
+    method = "Wilson" if spec.interval == "wilson" else "Wilson-type, bounded mean"
     ax.set_title(f"{spec.label} per model, 95% CI ({method})")
     return ax
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from embedlab.data.datasets import data_dir
 from embedlab.errors import DataError
-from embedlab.models.records import MODELS
+from embedlab.models import MODELS
 
 # column -> type; top1/top3 are fractions of the 8 seed queries (the article prints percent)
 COLUMNS: dict[str, type] = {

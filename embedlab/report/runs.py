@@ -10,7 +10,7 @@ from typing import Any
 from embedlab.data.datasets import Dataset, load_dataset
 from embedlab.evaluation import evaluate
 from embedlab.evaluation.results import Report
-from embedlab.models.records import DEFAULT_MODELS, MODELS, ModelSpec, spec_from_config
+from embedlab.models import DEFAULT_MODELS, MODELS, ModelSpec, spec_from_config
 from embedlab.types import RunSettings
 
 TRAP_SETS: tuple[str, ...] = ("seed", "traps-zh")

@@ -14,7 +14,7 @@ from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category, k
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import CUE_ALPHA, CUE_MIN_DIFF, Report
 from embedlab.evaluation.stats import paired_comparison
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.report.findings import MIN_QUERIES
 from embedlab.report.runs import CUE_LABEL, resolve_datasets
 

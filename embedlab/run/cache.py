@@ -14,7 +14,8 @@ The key proves what it claims (`model_context`), computed without loading any we
   of the folder's config, tokenizer and sentence-transformers files plus the name, size and
   mtime (ns) of every weight file, so a fine-tune written over the same folder misses;
 - embedlab's version and a digest of the code that turns texts into vectors
-  (`ENCODING_SOURCES`);
+  (`ENCODING_SOURCES`: the backends and the spec's prompt formatting, not the registry's
+  records: each record is part of its own key, so editing one leaves the others' entries valid);
 - the effective engine settings (`hub.effective_max_length`, `hub.effective_dtype`, pooling,
   normalisation).
 A model is served from the cache only when every one of its tasks is and all came from the
@@ -46,14 +47,14 @@ import numpy as np
 import embedlab
 from embedlab.run import probe
 from embedlab.models.backends import hub
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RunSettings, Timing
 
 FORMAT = "embedlab-cache/2"
 DOCUMENTS_FORMAT = "embedlab-documents/1"
 ENV_VAR = "EMBEDLAB_CACHE_DIR"
 # Record fields that name or describe a model but do not change what it computes.
-LABEL_FIELDS = ("name", "description", "license", "params_m")
+LABEL_FIELDS = ("name", "description", "license", "params_m", "card")
 # Backend options that change speed, not embeddings (they are part of `measured_with`).
 SPEED_OPTIONS = ("threads", "num_threads")
 # Settings under which the stored timings were measured: a different value makes them stale.
@@ -78,8 +79,9 @@ ENCODING_SOURCES: tuple[Path, ...] = tuple(
     _PACKAGE / name
     for name in (
         "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
-        "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py", "models/backends/vllm.py", "models/records.py",
-        "models/backends/bge_m3.py", "models/backends/shortcut.py", "data/shortcuts.py", "data/words.py",
+        "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py",
+        "models/backends/vllm.py", "models/backends/bge_m3.py", "models/backends/shortcut.py", "models/spec.py",
+        "data/shortcuts.py", "data/words.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedlab.errors import ConfigError, EmbedlabError
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -474,14 +474,15 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def weights_hint(record: str) -> str:
     """How to get the weights of the registered record `record` ("" when it has no hub id)."""
-    from embedlab.models.records import MODELS
+    from embedlab.models import MODELS
 
     spec = MODELS.get(record.lower())
     model_id = (spec.path or "") if spec else ""
     model_id = model_id.removeprefix("modelscope:")
     if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~", "pypi:")):
         return ""
-    return (f"{HINT_START} `huggingface-cli download {model_id} --local-dir DIR` or "
+    revision = f" --revision {spec.revision}" if spec.revision else ""  # the commit the record was read at
+    return (f"{HINT_START} `huggingface-cli download {model_id}{revision} --local-dir DIR` or "
             f"`modelscope download --model {model_id} --local_dir DIR`")
 
 
@@ -513,7 +514,7 @@ def config_origins(path: Path) -> dict[str, str]:
 def load_targets(config: Path | None, models: Sequence[str], backend: str | None) -> tuple[list[ModelSpec], dict[str, str]]:
     """The models to check (the config's, then each `-m`), with `backend` applied to all,
     and where each one's path came from."""
-    from embedlab.models.records import get_model
+    from embedlab.models import get_model
 
     if config is None and not models:
         raise ConfigError("give --config FILE and/or -m MODEL (a name, a folder or NAME=PATH)")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import ConfigError, EmbedlabError
-from embedlab.models.records import ModelSpec, spec_from_config
+from embedlab.models import ModelSpec, spec_from_config
 from embedlab.models.rerank import get_reranker
 from embedlab.types import RunSettings
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import BackendUnavailableError, ConfigError
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run.cache import EmbeddingCache, default_cache_dir, encoding_code_digest, expects_gpu, now_iso
 from embedlab.run.cache import npy_bytes
 from embedlab.run.shards import Shard, ShardStore, encode_batches, plan_shards, shard_size

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.records import ModelSpec
+from embedlab.models import ModelSpec
 from embedlab.run import probe
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, RunSettings
 
@@ -92,12 +92,16 @@ def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
         outcome.extra["kv_cache_note"] = note
 
 
+SCORER_BLOCK = 64  # queries a scorer ranks at a time at most: it scores one query at a time anyway
+
+
 def rank_in_blocks(backend, task: EncodeTask, block: int, candidates: str | None) -> RankSummary:
-    """A scorer's streamed ranking of a corpus too big to return whole: `block` queries
-    scored at a time by the backend's own index and summarised (`data.ranking.rank_block`),
-    so the worker never holds more than block × n_docs scores."""
+    """A scorer's streamed ranking of a corpus too big to return whole: `block` queries (at
+    most SCORER_BLOCK) scored at a time by the backend's own index and summarised
+    (`data.ranking.rank_block`), so the worker never holds more than block × n_docs scores."""
     from embedlab.data.ranking import rank_block
 
+    block = min(block, SCORER_BLOCK)
     parts = []
     for start in range(0, len(task.queries), block):
         scores = np.asarray(backend.score(task.queries[start : start + block]), dtype=np.float32)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.records import Kind, ModelSpec
+from embedlab.models import Kind, ModelSpec
 from embedlab.run.cache import Counts, EmbeddingCache, array_from_npy, model_context, record_material, texts_material, write_folder
 from embedlab.types import RunSettings
 

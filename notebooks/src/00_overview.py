@@ -40,7 +40,7 @@ draw("top1-by-model", plots.metric_bars, summary, "top1", cues=cue_names)
 # %% [markdown]
 # ## Summary
 #
-# One row per model and data set. `_low`/`_high` are 95% intervals over queries: Wilson score intervals for top-k hits, a seeded bootstrap for MRR and nDCG@10. Ties count against the model.
+# One row per model and data set. `_low`/`_high` are 95% intervals over queries: Wilson score intervals for top-k hits, the same Wilson-type interval on the mean for MRR and nDCG@10 (bounded in [0, 1]: conservative, never zero-width). Ties count against the model; `n_near_ties` counts queries decided within the numeric resolution of the row's scores.
 
 # %%
 rep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "mean_margin", "error"])

@@ -49,7 +49,7 @@ display(Markdown(analysis.skipped_note(plan)))
 # %% [markdown]
 # ## Every row, with its kind / 每一行及其类型
 #
-# `kind` says what the row is: a dense model, BM25, a BGE-M3 mode (sparse, multi-vector, hybrid), a fusion or a reranked first stage; `stage` says how a fused or reranked row was built. Intervals: Wilson for top-k, bootstrap for MRR; ties count against the model (also inside a fusion: tied documents share the worst rank of their group).
+# `kind` says what the row is: a dense model, BM25, a BGE-M3 mode (sparse, multi-vector, hybrid), a fusion or a reranked first stage; `stage` says how a fused or reranked row was built. Intervals: Wilson for top-k, Wilson-type on the bounded mean for MRR; ties count against the model (also inside a fusion: tied documents share the worst rank of their group).
 
 # %%
 rep.table(summary, ["dataset", "model", "kind", "status", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "ndcg_at_10", "stage", "error"])

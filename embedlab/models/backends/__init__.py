@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from embedlab.errors import BackendUnavailableError
-from embedlab.models.records import Kind, ModelSpec
+from embedlab.models.spec import Kind, ModelSpec
 
 
 @runtime_checkable

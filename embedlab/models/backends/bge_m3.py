@@ -34,7 +34,7 @@ import numpy as np
 from embedlab.errors import BackendUnavailableError, ConfigError
 from embedlab.models.backends import BaseScorer, l2_normalize
 from embedlab.models.backends.hub import effective_max_length, read_model_config, resolve_model_path, tokenize
-from embedlab.models.records import Kind, ModelSpec
+from embedlab.models.spec import Kind, ModelSpec
 from embedlab.types import GIB
 
 MODES = ("sparse", "colbert", "hybrid")

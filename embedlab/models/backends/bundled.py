@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.models.backends import BaseEncoder, l2_normalize
-from embedlab.models.records import Kind, ModelSpec
+from embedlab.models.spec import Kind, ModelSpec
 
 
 class USEBackend(BaseEncoder):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import ConfigError
-from embedlab.models.records import ModelSpec
+from embedlab.models.spec import ModelSpec
 
 MODELSCOPE_PREFIX = "modelscope:"
 

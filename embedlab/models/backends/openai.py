@@ -1,13 +1,20 @@
 """Served models over an OpenAI-compatible embeddings API (`vllm serve`, TEI, Xinference,
-Ollama, a cloud endpoint): `POST {base_url}/embeddings` through httpx.
+Ollama, a cloud endpoint, a gateway): `POST {base_url}/embeddings` through httpx.
 
 The record's prompts are applied here, client-side (`spec.format`), so a served model gets
 exactly the strings the in-process backends give it. Texts go in batches of `batch_size`,
 at most `max_concurrency` requests at a time; a 429, a 5xx, a timeout, a dropped connection
 or an unreadable body is retried with exponential backoff and full jitter (a `Retry-After`
-header is honoured), other errors and every malformed answer (wrong shape, count, order,
-width, non-finite values) raise `ServedModelError` with the reason, which the runner turns
-into a failed row. Every request has a total deadline (`timeout_s`), so nothing hangs.
+header is honoured up to `max_retry_after_s`), other errors and every malformed answer
+(wrong shape, count, order, width, non-finite values) raise `ServedModelError` with the
+reason, which the runner turns into a failed row. Every request has a total deadline
+(`timeout_s`) over connect, headers and body together (httpx's own timeouts are per phase),
+so nothing hangs.
+
+`GET {base_url}/models` is optional: gateways that answer 404, 405 or 501 are served all the
+same, and the served weights are then identified by a fingerprint of the embedding of a
+fixed canary text (`served_identity`), so another model behind the same name is another
+cache key.
 
 Latency and throughput are measured at the client; GPU memory is the server's, so none is
 reported. The API key is read from the environment variable named by `api_key_env` and
@@ -17,12 +24,13 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import hashlib
 import json
 import os
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,17 +39,22 @@ import numpy as np
 
 from embedlab.errors import BackendUnavailableError, ConfigError
 from embedlab.models.backends import BaseEncoder, l2_normalize, truncate
-from embedlab.models.records import Kind, ModelSpec, check_served
+from embedlab.models.resolve import check_served
+from embedlab.models.spec import Kind, ModelSpec
 
 DEFAULTS: dict[str, Any] = {
     "batch_size": 64, "max_concurrency": 4, "timeout_s": 60.0, "max_retries": 5,
-    "backoff_s": 0.5, "max_backoff_s": 30.0, "send_dimensions": True, "encoding_format": "float",
+    "backoff_s": 0.5, "max_backoff_s": 30.0, "max_retry_after_s": 120.0, "send_dimensions": True, "encoding_format": "float",
 }
 RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
+NO_MODEL_LIST = (404, 405, 501)  # gateways and proxies without GET /models
 SERVED_NOTE = "served: GPU memory is the server's"
 # Fields of a /v1/models entry that identify the weights (vLLM's `created` is the time of
 # the request, so it is left out).
 MODEL_CARD_FIELDS = ("id", "object", "owned_by", "root", "parent", "max_model_len")
+# Embedded raw (no prompt) to identify the weights behind a server without /models.
+CANARY_TEXT = "embedlab canary: 这句话用来识别服务端的模型权重。"
+CANARY_DECIMALS = 3  # the canary embedding (unit length) is rounded to this before hashing
 
 
 class ServedModelError(RuntimeError):
@@ -109,42 +122,152 @@ def _error_text(body: bytes, key: str | None = None, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
 
 
-def fetch_model_card(spec: ModelSpec, timeout_s: float = 10.0) -> dict[str, Any]:
-    """The server's `/models` entry for `served_model` (MODEL_CARD_FIELDS only). ServedModelError
-    when the server cannot be reached or does not list the model."""
-    import httpx
+class ServedClient:
+    """HTTP to one served model: `call` retries where a retry may help, waits out a
+    `Retry-After` up to `max_retry_after_s`, and bounds each attempt by a total deadline of
+    `timeout_s` across connect, headers and body. The attempt runs in a thread of its own
+    and the caller stops waiting at the deadline; the abandoned attempt stops at its next
+    body chunk or at httpx's per-phase timeout (also `timeout_s`)."""
 
-    opts = served_options(spec)
-    key = _api_key(spec, opts.get("api_key_env"))
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    url = f"{opts['base_url'].rstrip('/')}/models"
-    try:
-        response = httpx.get(url, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise ServedModelError(f"model {spec.name!r}: GET {url} failed ({type(exc).__name__}: {exc})") from None
-    if response.status_code != 200:
-        raise ServedModelError(f"model {spec.name!r}: GET {url} answered HTTP {response.status_code}: {_error_text(response.content, key)}")
-    try:
-        data = response.json()["data"]
-        cards = {str(c["id"]): c for c in data}
-    except (ValueError, KeyError, TypeError):
-        raise ServedModelError(f"model {spec.name!r}: GET {url} did not answer an OpenAI model list ({{'data': [{{'id': ...}}]}})") from None
-    served = opts["served_model"]
-    if served not in cards:
-        raise ServedModelError(f"model {spec.name!r}: field 'served_model' is {served!r}, but {url} serves {sorted(cards)}")
-    return {k: cards[served][k] for k in MODEL_CARD_FIELDS if k in cards[served]}
+    def __init__(self, spec: ModelSpec) -> None:
+        try:
+            import httpx
+        except ImportError as exc:
+            raise BackendUnavailableError("backend 'openai' needs httpx: pip install 'embedlab[openai]'") from exc
+        self.spec = spec
+        self.opts = served_options(spec)
+        self.base_url = self.opts["base_url"].rstrip("/")
+        key = _api_key(spec, self.opts.get("api_key_env"))
+        self.blank = lambda body: _error_text(body, key)  # the key stays in this closure and the client's headers
+        self._httpx = httpx
+        self._http = httpx.Client(
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=float(self.opts["timeout_s"]),
+            limits=httpx.Limits(max_connections=int(self.opts["max_concurrency"])),
+        )
+        self.lock = threading.Lock()
+        self.stats = {"requests": 0, "retries": 0, "server_prompt_tokens": 0, "request_s": 0.0}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(self, method: str, path: str, payload: dict[str, Any] | None, parse: Callable[[int, Any, bytes], Any]) -> Any:
+        """`parse(status, headers, body)` of the answer, retried (1 + max_retries attempts in
+        all) on RETRY_STATUS, timeouts, transport errors and whatever `parse` raises as _Retryable."""
+        url = f"{self.base_url}{path}"
+        attempts = 1 + int(self.opts["max_retries"])
+        reasons: list[str] = []
+        for attempt in range(attempts):
+            try:
+                status, headers, body = self._attempt(method, url, payload)
+                if status in RETRY_STATUS:
+                    raise _Retryable(f"HTTP {status}: {self.blank(body)}", _retry_after(headers.get("retry-after")))
+                return parse(status, headers, body)
+            except _Retryable as exc:
+                reasons.append(str(exc))
+                if attempt + 1 == attempts:
+                    break
+                self._wait(attempt, exc.retry_after)
+        raise ServedModelError(f"model {self.spec.name!r}: {method} {url} failed after {attempts} attempts; last: {reasons[-1]}")
+
+    def _wait(self, attempt: int, retry_after: float | None) -> None:
+        """Exponential backoff with full jitter; a Retry-After up to max_retry_after_s wins."""
+        cap = float(self.opts["max_backoff_s"])
+        delay = random.uniform(0, min(cap, float(self.opts["backoff_s"]) * 2**attempt))
+        if retry_after is not None:
+            delay = max(delay, min(float(self.opts["max_retry_after_s"]), retry_after))
+        with self.lock:
+            self.stats["retries"] += 1
+        time.sleep(delay)
+
+    def _attempt(self, method: str, url: str, payload: dict[str, Any] | None) -> tuple[int, Any, bytes]:
+        """One exchange within the total deadline: (status, headers, body) or _Retryable."""
+        timeout = float(self.opts["timeout_s"])
+        start = time.perf_counter()
+        outcome: dict[str, Any] = {}
+        done, abandoned = threading.Event(), threading.Event()
+
+        def exchange() -> None:
+            try:
+                with self._http.stream(method, url, json=payload) as response:
+                    chunks = []
+                    for chunk in response.iter_bytes():
+                        if abandoned.is_set():
+                            return
+                        chunks.append(chunk)
+                    outcome["answer"] = (response.status_code, response.headers, b"".join(chunks))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=exchange, name="embedlab-openai-request", daemon=True).start()
+        if not done.wait(timeout):
+            abandoned.set()
+            raise _Retryable(f"timeout after timeout_s={timeout:g} s (no complete answer: connect, headers and body)")
+        error = outcome.get("error")
+        if isinstance(error, self._httpx.TimeoutException):
+            raise _Retryable(f"timeout after timeout_s={timeout:g} s ({type(error).__name__})")
+        if isinstance(error, self._httpx.TransportError):
+            raise _Retryable(f"connection error ({type(error).__name__}: {error})")
+        if error is not None:
+            raise error
+        with self.lock:
+            self.stats["requests"] += 1
+            self.stats["request_s"] += time.perf_counter() - start
+        return outcome["answer"]
+
+
+def _model_card(client: ServedClient) -> dict[str, Any] | None:
+    """The server's `/models` entry for `served_model` (MODEL_CARD_FIELDS only); None when the
+    server has no model list (HTTP 404, 405, 501). ServedModelError when it cannot be reached
+    or does not list the model."""
+    served = client.opts["served_model"]
+    where = f"model {client.spec.name!r}: GET {client.base_url}/models"
+
+    def parse(status: int, headers: Any, body: bytes) -> dict[str, Any] | None:
+        if status in NO_MODEL_LIST:
+            return None
+        if status != 200:
+            raise ServedModelError(f"{where} answered HTTP {status}: {client.blank(body)}")
+        try:
+            cards = {str(c["id"]): c for c in json.loads(body)["data"]}
+        except (ValueError, KeyError, TypeError):
+            raise ServedModelError(f"{where} did not answer an OpenAI model list ({{'data': [{{'id': ...}}]}})") from None
+        if served not in cards:
+            raise ServedModelError(f"model {client.spec.name!r}: field 'served_model' is {served!r}, but {client.base_url}/models serves {sorted(cards)}")
+        return {k: cards[served][k] for k in MODEL_CARD_FIELDS if k in cards[served]}
+
+    return client.call("GET", "/models", None, parse)
+
+
+def _identify(client: ServedClient, embed: Callable[[list[str]], np.ndarray]) -> dict[str, Any]:
+    """What identifies the served weights: the `/models` entry, or without one the rounded
+    canary embedding's SHA-256 and width (`embed` sends raw texts, no prompt)."""
+    card = _model_card(client)
+    if card is not None:
+        return {"model_card": card}
+    vector = l2_normalize(embed([CANARY_TEXT]))[0]
+    rounded = np.round(vector.astype(np.float64), CANARY_DECIMALS) + 0.0  # + 0.0: no negative zeros
+    return {"model_card": None, "canary_sha256": hashlib.sha256(rounded.astype("<f8").tobytes()).hexdigest(), "canary_dim": int(vector.size)}
 
 
 def served_identity(spec: ModelSpec) -> dict[str, Any]:
-    """What identifies a served model for the embedding cache: served_model, the server's
-    scheme://host:port and its /models entry (weights `root`, `max_model_len`, ...). Never the
-    key. An unreachable server is keyed as such (its run fails, and failed runs are never cached)."""
+    """What identifies a served model for the embedding cache: served_model, base URL, the
+    server's scheme://host:port and either its /models entry (weights `root`, `max_model_len`,
+    ...) or, for a server without one, the canary fingerprint. Never the key. An unreachable
+    server is keyed as such (its run fails, and failed runs are never cached)."""
     opts = served_options(spec)
+    out: dict[str, Any] = {"kind": "served", "served_model": opts["served_model"], "base_url": opts["base_url"].rstrip("/"),
+                           "host": server_host(opts["base_url"])}
     try:
-        card: dict[str, Any] | str = fetch_model_card(spec)
+        backend = OpenAIBackend(spec)
     except (ServedModelError, ConfigError) as exc:
-        card = f"unreachable: {exc}"
-    return {"kind": "served", "served_model": opts["served_model"], "host": server_host(opts["base_url"]), "model_card": card}
+        return {**out, "model_card": f"unreachable: {exc}"}
+    try:
+        return {**out, **backend.identity}
+    finally:
+        backend.close()
 
 
 class OpenAIBackend(BaseEncoder):
@@ -153,29 +276,17 @@ class OpenAIBackend(BaseEncoder):
     Options (README "Served models"): base_url (e.g. http://127.0.0.1:8000/v1), served_model,
     api_key_env, batch_size (texts per request), max_concurrency (requests in flight),
     timeout_s (total per request, seconds), max_retries, backoff_s / max_backoff_s (seconds),
-    send_dimensions (pass `dimensions` to the server; False truncates client-side),
-    encoding_format ("float" or "base64")."""
+    max_retry_after_s (the longest Retry-After waited, seconds), send_dimensions (pass
+    `dimensions` to the server; False truncates client-side), encoding_format ("float" or "base64")."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        try:
-            import httpx
-        except ImportError as exc:
-            raise BackendUnavailableError("backend 'openai' needs httpx: pip install 'embedlab[openai]'") from exc
         self.spec = spec
-        self._opts = served_options(spec)
-        self._url = f"{self._opts['base_url'].rstrip('/')}/embeddings"
-        key = _api_key(spec, self._opts.get("api_key_env"))
-        self._blank = lambda body: _error_text(body, key)  # the key stays in this closure and the client's headers
-        self._httpx = httpx
-        self._client = httpx.Client(
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=float(self._opts["timeout_s"]),
-            limits=httpx.Limits(max_connections=int(self._opts["max_concurrency"])),
-        )
-        self._card = fetch_model_card(spec, timeout_s=float(self._opts["timeout_s"]))
-        self._lock = threading.Lock()
-        self._stats = {"requests": 0, "retries": 0, "server_prompt_tokens": 0, "request_s": 0.0}
+        self._client = ServedClient(spec)
+        self._opts = self._client.opts
+        self._url = f"{self._client.base_url}/embeddings"
         self._pool = ThreadPoolExecutor(max_workers=int(self._opts["max_concurrency"]), thread_name_prefix="embedlab-openai")
+        self.identity = _identify(self._client, lambda texts: self._request(texts, None))
+        self._card = self.identity["model_card"] or {}
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.spec.name!r}, served_model={self._opts['served_model']!r}, host={server_host(self._opts['base_url'])!r})"
@@ -192,13 +303,14 @@ class OpenAIBackend(BaseEncoder):
 
     # ---- capabilities -------------------------------------------------------------------
     def effective_settings(self) -> dict[str, Any]:
-        """What the client runs with; the engine facts are the server's (its /models entry)."""
+        """What the client runs with; the engine facts are the server's (its /models entry,
+        or the canary fingerprint where it has none)."""
         settings: dict[str, Any] = {
             "pooling": f"the server's (record: {self.spec.pooling})" if self.spec.pooling else "the server's", "normalize": self.spec.normalize, "device": "served",
             "engine": f"openai-compatible {server_host(self._opts['base_url'])} ({self._opts['served_model']})",
             "memory": SERVED_NOTE,
-            **{k: self._opts[k] for k in ("batch_size", "max_concurrency", "timeout_s", "max_retries", "encoding_format")},
-            "server_model": dict(self._card),
+            **{k: self._opts[k] for k in ("batch_size", "max_concurrency", "timeout_s", "max_retries", "max_retry_after_s", "encoding_format")},
+            "server_model": dict(self.identity),
         }
         if isinstance(self._card.get("max_model_len"), int):
             settings["max_length"] = self._card["max_model_len"]
@@ -206,8 +318,8 @@ class OpenAIBackend(BaseEncoder):
 
     def memory_report(self) -> dict[str, Any]:
         """No memory figures (the server holds the model); request counts and retries instead."""
-        with self._lock:
-            stats = dict(self._stats)
+        with self._client.lock:
+            stats = dict(self._client.stats)
         return {"memory_note": SERVED_NOTE, "kv_cache_note": SERVED_NOTE, "served_model": self._opts["served_model"], **stats}
 
     # ---- encoding -----------------------------------------------------------------------
@@ -231,64 +343,27 @@ class OpenAIBackend(BaseEncoder):
         return l2_normalize(out) if self.spec.normalize else out.astype(np.float32, copy=False)
 
     def _request(self, batch: list[str], dimensions: int | None) -> np.ndarray:
-        """One batch, retried where a retry may help (total attempts: 1 + max_retries)."""
+        """One batch of raw texts, retried where a retry may help (`ServedClient.call`)."""
         payload: dict[str, Any] = {"model": self._opts["served_model"], "input": batch, "encoding_format": self._opts["encoding_format"]}
         if dimensions is not None:
             payload["dimensions"] = dimensions
-        attempts = 1 + int(self._opts["max_retries"])
-        reasons: list[str] = []
-        for attempt in range(attempts):
-            try:
-                return self._attempt(payload, len(batch), dimensions)
-            except _Retryable as exc:
-                reasons.append(str(exc))
-                if attempt + 1 == attempts:
-                    break
-                cap = float(self._opts["max_backoff_s"])
-                delay = random.uniform(0, min(cap, float(self._opts["backoff_s"]) * 2**attempt))
-                if exc.retry_after is not None:
-                    delay = max(delay, min(cap, exc.retry_after))
-                with self._lock:
-                    self._stats["retries"] += 1
-                time.sleep(delay)
-        raise ServedModelError(f"model {self.spec.name!r}: {self._url} failed after {attempts} attempts; last: {reasons[-1]}")
 
-    def _attempt(self, payload: dict[str, Any], n: int, dimensions: int | None) -> np.ndarray:
-        httpx = self._httpx
-        timeout = float(self._opts["timeout_s"])
-        start = time.perf_counter()
-        deadline = start + timeout
-        try:
-            with self._client.stream("POST", self._url, json=payload) as response:
-                chunks = []
-                for chunk in response.iter_bytes():  # a total deadline: a trickling server cannot hold us
-                    chunks.append(chunk)
-                    if time.perf_counter() > deadline:
-                        raise _Retryable(f"timeout: no complete answer within timeout_s={timeout:g} s")
-                body = b"".join(chunks)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timeout after timeout_s={timeout:g} s ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from None
-        with self._lock:
-            self._stats["requests"] += 1
-            self._stats["request_s"] += time.perf_counter() - start
-        status = response.status_code
-        if status in RETRY_STATUS:
-            raise _Retryable(f"HTTP {status}: {self._blank(body)}", _retry_after(response.headers.get("retry-after")))
-        if status != 200:
-            message = self._blank(body)
-            if dimensions is not None and status in (400, 422):
-                raise ServedModelError(
-                    f"model {self.spec.name!r}: the server refused dimensions={dimensions} (HTTP {status}: {message}); "
-                    "set option send_dimensions: false to truncate client-side (MRL models only)"
-                )
-            raise ServedModelError(f"model {self.spec.name!r}: {self._url} answered HTTP {status}: {message}")
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _Retryable(f"unreadable JSON body ({exc}; {len(body)} bytes)") from None
-        return self._vectors(data, n, dimensions)
+        def parse(status: int, headers: Any, body: bytes) -> np.ndarray:
+            if status != 200:
+                message = self._client.blank(body)
+                if dimensions is not None and status in (400, 422):
+                    raise ServedModelError(
+                        f"model {self.spec.name!r}: the server refused dimensions={dimensions} (HTTP {status}: {message}); "
+                        "set option send_dimensions: false to truncate client-side (MRL models only)"
+                    )
+                raise ServedModelError(f"model {self.spec.name!r}: {self._url} answered HTTP {status}: {message}")
+            try:
+                data = json.loads(body)
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise _Retryable(f"unreadable JSON body ({exc}; {len(body)} bytes)") from None
+            return self._vectors(data, len(batch), dimensions)
+
+        return self._client.call("POST", "/embeddings", payload, parse)
 
     def _vectors(self, data: Any, n: int, dimensions: int | None) -> np.ndarray:
         """The answer's embeddings in input order, or ServedModelError saying what is wrong."""
@@ -330,6 +405,6 @@ class OpenAIBackend(BaseEncoder):
             raise ServedModelError(f"{where}: values beyond float32 range (max |x| = {big:g})")
         usage = data.get("usage") if isinstance(data, dict) else None
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-            with self._lock:
-                self._stats["server_prompt_tokens"] += usage["prompt_tokens"]
+            with self._client.lock:
+                self._client.stats["server_prompt_tokens"] += usage["prompt_tokens"]
         return out.astype(np.float32)

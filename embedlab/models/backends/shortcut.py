@@ -19,7 +19,7 @@ import numpy as np
 
 from embedlab.data import shortcuts
 from embedlab.models.backends import BaseScorer
-from embedlab.models.records import ModelSpec
+from embedlab.models.spec import ModelSpec
 from embedlab.types import Relevance
 
 RULES = ("overlap-inverse", "query-blind")

@@ -19,7 +19,7 @@ import numpy as np
 from embedlab.models.backends import BaseEncoder, l2_normalize, truncate
 from embedlab.models.backends.hub import effective_dtype, effective_max_length, end_token_id, resolve_model_path, tokenize
 from embedlab.errors import ConfigError
-from embedlab.models.records import Kind, ModelSpec
+from embedlab.models.spec import Kind, ModelSpec
 from embedlab.types import GIB
 
 POOLINGS = ("cls", "mean", "last")

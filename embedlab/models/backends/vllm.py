@@ -29,7 +29,8 @@ import numpy as np
 from embedlab.models.backends import BaseEncoder, l2_normalize
 from embedlab.models.backends.hub import effective_dtype, effective_max_length, end_token_id, read_model_config, resolve_model_path, tokenize
 from embedlab.errors import BackendUnavailableError, ConfigError
-from embedlab.models.records import Kind, ModelSpec, spec_from_folder
+from embedlab.models.folders import spec_from_folder
+from embedlab.models.spec import Kind, ModelSpec
 from embedlab.types import GIB
 
 MIB = 1024**2
