@@ -202,6 +202,7 @@ def report_command(
     notebooks_dir: Annotated[Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab).")] = None,
     jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 2,
+    show_code: Annotated[bool, typer.Option("--show-code", help="Show the notebooks' code in the HTML pages (hidden by default; the .ipynb always keep it).")] = False,
 ) -> None:
     """Execute the notebooks and render reports/*.html, figures/ and an index page."""
     import time
@@ -221,7 +222,7 @@ def report_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     start = time.perf_counter()
-    results = build(paths, out, figures, parameters, jobs=jobs)
+    results = build(paths, out, figures, parameters, jobs=jobs, show_code=show_code)
     for r in results:
         typer.echo(f"{'ok    ' if r.error is None else 'FAILED'} {r.seconds:6.1f}s  {r.html or r.executed}")
         if r.error:

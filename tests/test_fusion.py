@@ -264,7 +264,8 @@ def test_pipeline_plan_fuses_lexical_with_dense_and_skips_missing_weights(tmp_pa
     assert [r.name for r in plan.reranks][-1] == "bm25+use-multilingual-v3+qwen3-reranker-0.6b"  # a folder that exists: configured
     missing = pipelines.pipeline_plan(["bm25", "multilingual-e5-small"], reranker=f"qwen3-reranker-0.6b={tmp_path / 'none'}")
     assert missing.reranks == () and ("qwen3-reranker-0.6b" in {name for name, _ in missing.skipped})
-    assert "does not exist" in pipelines.skipped_note(missing)
+    note = pipelines.skipped_note(missing)
+    assert "does not exist" in note and "huggingface-cli download Qwen/Qwen3-Reranker-0.6B" in note and "Error" not in note
     if pipelines.weights_missing(MODELS["bge-m3"]):  # no BGE-M3 weights here: its four rows are skipped, with the reason
         assert {"bge-m3", "bge-m3-sparse", "bge-m3-colbert", "bge-m3-hybrid"} <= {name for name, _ in missing.skipped}
         assert "bge-m3" not in [s.name for s in missing.models]

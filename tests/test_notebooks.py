@@ -9,7 +9,9 @@ it costs minutes once and seconds after `make report`."""
 from __future__ import annotations
 
 import json
+import html
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,18 +36,19 @@ def _generator():
     return module
 
 
+CODE_INPUT = re.compile(r'class="[^"]*jp-InputArea-editor')  # a code cell's input in nbconvert's lab HTML
 EXPECTED = list(_generator().source_texts())  # one notebook per source (01-08 from one template)
 # notebooks about the data alone (no model parameter) and the parameters only they declare
 DATA_ONLY = {"13_data_quality": {"cross_query"}}
 # figures each notebook saves (stems; heatmaps are per data set)
 FIGURES = {
-    "00_overview": {"top1-by-model", "mrr-by-model", "top1-beside-cues", "top1-by-category", "memory-by-model", "top1-measured-vs-reported"},
-    "09_speed_memory": {"texts-per-s-vs-size", "tokens-per-s-vs-size", "memory-by-model", "memory-vs-size", "load-time-vs-size"},
+    "00_overview": {"choose-a-model", "top1-by-model", "mrr-by-model", "top1-beside-cues", "top1-by-category", "memory-by-model", "top1-measured-vs-reported"},
+    "09_speed_memory": {"throughput-vs-size", "texts-per-s-vs-size", "memory-by-model", "memory-vs-size", "load-time-vs-size"},
     "10_dimensions": {"top1-vs-dimensions", "mrr-vs-dimensions"},
     "11_instructions": {"top1-by-variant", "mrr-by-variant"},
     "12_real_data": {"mrr-by-model", "top1-by-model", "top1-by-overlap"},
     "13_data_quality": {"lengths", "overlap"},
-    "14_pipelines": {"top1-by-category"},
+    "14_pipelines": {"top1-by-pipeline", "top1-by-category"},
     **{name: {"margins", "distractor-kinds", "ranks", "heatmap-seed", "heatmap-traps-zh", "top1-by-model"} for name in CATEGORY_NOTEBOOKS},
 }
 
@@ -157,7 +160,39 @@ def test_notebook_executes_headless(executed: dict[str, rep.NotebookResult], nam
     assert FIGURES.get(name, set()) <= saved, f"{name}: missing figures {FIGURES.get(name, set()) - saved}"
     for png in result.figures:
         assert png.with_suffix(".svg").exists()
+        assert not _blank(png), f"{name}: {png.name} is an empty figure"
     assert result.html is not None and result.html.stat().st_size > 50_000
+    _check_page(name, result.html.read_text(encoding="utf-8"))
+    assert result.finding, f"{name}: the page opens with no computed finding"
+
+
+def _blank(png: Path) -> bool:
+    """True when the image is one colour (nothing drawn)."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        return all(low == high for low, high in image.convert("RGB").getextrema())
+
+
+def _check_page(name: str, page: str) -> None:
+    """What a reader must not meet on a rendered page: code, a Python error, an empty
+    figure, an inline table longer than render.MAX_ROWS rows (longer ones are folded)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    body = page[page.index("<body"):]
+    assert not CODE_INPUT.search(body), f"{name}: code input shown in the default HTML"
+    for word in ("Traceback", "Error:", "No module named"):
+        assert word not in body, f"{name}: {word!r} on the page: ...{body[max(0, body.index(word) - 300):body.index(word) + 300]}..."
+    for data in re.findall(r'src="data:image/png;base64,([^"]+)"', body):
+        with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+            assert not all(low == high for low, high in image.convert("RGB").getextrema()), f"{name}: an empty figure"
+    inline = re.sub(r"<details>.*?</details>", "", body, flags=re.DOTALL)
+    for table in re.findall(r"<table.*?</table>", inline, flags=re.DOTALL):
+        rows = table.count("<tr")
+        assert rows <= rep.MAX_ROWS + 1, f"{name}: an inline table of {rows - 1} rows (more than {rep.MAX_ROWS})"
 
 
 def test_index_page_links_every_report(executed: dict[str, rep.NotebookResult]) -> None:
@@ -165,7 +200,9 @@ def test_index_page_links_every_report(executed: dict[str, rep.NotebookResult]) 
     text = index.read_text(encoding="utf-8")
     for name in EXPECTED:
         assert f"href='{name}.html'" in text
-    assert text.count("<img ") >= sum(len(FIGURES.get(n, ())) for n in EXPECTED)
+    assert text.count("<img ") == sum(1 for name in EXPECTED if executed[name].figures)  # one readable thumbnail per page with figures
+    for name in EXPECTED:
+        assert executed[name].finding and executed[name].finding in html.unescape(text), f"{name}: its finding is not in the index"
 
 
 # ---- the rendering machinery, on tiny notebooks ----------------------------------------------
@@ -203,6 +240,29 @@ def test_build_isolates_notebooks_and_reports_failures(tmp_path: Path) -> None:
         assert r.html is not None and r.html.exists()
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert "Title of a_first" in index and "failed" in index
+
+
+def test_pages_hide_code_lead_with_the_finding_and_link_each_other(tmp_path: Path) -> None:
+    """Default HTML: no code input, no parameters cell, no `Out[..]` prompt; the finding's
+    headline reaches the index; previous / index / next links on each page. --show-code
+    (show_code=True) brings the code back."""
+    src = tmp_path / "nb"
+    src.mkdir()
+    finding = "from embedlab.report import findings\nfindings.Finding('alpha leads by 0.20', ('it beats beta',))"
+    first = _tiny_notebook(src / "a_first.ipynb", finding, "'a leaked return value'", parameters="secret_parameter = 1")
+    second = _tiny_notebook(src / "b_second.ipynb", "print('second page')")
+    results = rep.build([first, second], tmp_path / "reports", tmp_path / "figures", {"secret_parameter": 2}, jobs=1, prime_cache=False)
+    page = results[0].html.read_text(encoding="utf-8")
+    assert "alpha leads by 0.20" in page and "it beats beta" in page
+    for hidden in ("secret_parameter", "findings.Finding(", "injected-parameters"):
+        assert hidden not in page, hidden
+    assert not CODE_INPUT.search(page) and not re.search(r"Out\[\d+\]", page)
+    assert "href='b_second.html'" in page and "href='index.html'" in page
+    assert "href='a_first.html'" in results[1].html.read_text(encoding="utf-8")
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "alpha leads by 0.20" in index and "priming" not in index and "parameters {" not in index
+    shown = rep.build([first], tmp_path / "shown", tmp_path / "figures", {}, jobs=1, prime_cache=False, show_code=True)
+    assert CODE_INPUT.search(shown[0].html.read_text(encoding="utf-8"))
 
 
 def test_parameters_go_only_to_notebooks_that_declare_them(tmp_path: Path) -> None:

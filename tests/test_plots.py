@@ -94,7 +94,8 @@ def test_every_figure_of_a_real_run_renders_chinese(seed_run: el.Report) -> None
         plots.outcome_grid(analysis.outcomes(seed_run, None, sets)).figure,
         plots.margin_figure(analysis.margins(seed_run, None, sets)),
         plots.reported_bars(analysis.reported_beside_measured(seed_run)).figure,
-        plots.size_scatter(analysis.speed_table(seed_run, "seed"), "texts_per_s").figure,
+        plots.size_figure(analysis.speed_table(seed_run, "seed"), "texts_per_s"),
+        plots.choice_figure(analysis.choice_frame(seed_run)),
         plots.memory_bars(analysis.memory_frame(seed_run, "seed")).figure,
         plots.memory_scatter(analysis.memory_frame(seed_run, "seed")).figure,
         plots.cue_bars(analysis.cue_table(seed_run)).figure,
@@ -125,14 +126,16 @@ def test_similarity_heatmap_marks_answers_and_first_ranked(seed_run: el.Report) 
 def test_similarity_figures_one_per_dataset() -> None:
     frame = pd.DataFrame(
         [
-            {"model": m, "dataset": d, "row": r, "col": c, "score": 0.1 * (r + c), "relevant": r == c, "is_top1": c == 0,
-             "query_label": f"q{r} 查询", "doc_label": f"[topical] 文档{c}", "column_kind": "topical", "score_name": "cosine similarity"}
+            {"model": m, "dataset": d, "query_id": f"q{r}", "doc_id": f"d{c}", "row": r, "col": c, "score": 0.1 * (r + c), "relevant": r == c,
+             "is_top1": c == 0, "judged": True, "kind": "answer" if r == c else "topical", "query_label": f"q{r} 查询",
+             "doc_label": f"[topical] 文档{c}", "candidate_label": f"[{'answer' if r == c else 'topical'}] 文档{c}", "column_kind": "topical",
+             "score_name": "cosine similarity"}
             for d in ("a", "b") for m in ("m1", "m2") for r in range(2) for c in range(3)
         ]
     )
     figures = plots.similarity_figures(frame)
     assert list(figures) == ["a", "b"]
-    assert all(len([a for a in f.axes if a.get_title(loc="left")]) == 2 for f in figures.values())
+    assert all(len([a for a in f.axes if a.get_title(loc="left")]) == 2 for f in figures.values())  # a panel per query
     assert plots.similarity_figures(frame.iloc[0:0]) == {}
 
 
@@ -235,10 +238,78 @@ def test_memory_bars_of_a_gpu_run_set_gpu_memory_beside_the_reported_figures() -
     assert any("reported" in t.get_text() for t in scatter.get_legend().get_texts())
 
 
-def test_cue_bars_hatch_the_cue_baselines() -> None:
+def test_cue_baselines_are_reference_lines_not_bars() -> None:
     frame = pd.DataFrame(
         {"model": ["dense", "length"], "dataset": ["d", "d"], "status": ["ok", "ok"], "kind": ["model", analysis.CUE_LABEL],
          "top1": [0.8, 0.6], "top1_low": [0.6, 0.4], "top1_high": [0.9, 0.8]}
     )
     ax = plots.cue_bars(frame)
-    assert [p.get_hatch() for p in ax.patches] == [None, "xx"]
+    assert [round(p.get_height(), 2) for p in ax.patches] == [0.8]  # one bar: the model
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_ydata()[0] for line in dashed] == [0.6]
+    assert "length · d: 0.60" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_value_labels_sit_above_the_error_bars() -> None:
+    frame = pd.DataFrame({"model": ["a"], "dataset": ["d"], "top1": [0.5], "top1_low": [0.3], "top1_high": [0.7]})
+    ax = plots.metric_bars(frame, "top1")
+    (label,) = [t for t in ax.texts if t.get_text() == "0.50"]
+    assert label.xy[1] == 0.7 and label.get_va() == "bottom"
+
+
+def _choice() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": ["small", "big", "slow-bad", "length"], "dataset": "d", "kind": ["model", "model", "model", analysis.CUE_LABEL],
+            "device": "CPU (this machine)", "n_queries": 40, "top1": [0.5, 0.8, 0.4, 0.3], "top1_low": [0.4, 0.7, 0.3, 0.2],
+            "top1_high": [0.6, 0.9, 0.5, 0.4], "speed_texts_per_s": [300.0, 20.0, 10.0, 1e6], "speed_measure": "throughput pass",
+            "memory_gib": [0.3, 1.2, 2.0, 0.1], "memory_measure": "host RSS peak (CPU run)",
+        }
+    )
+
+
+def test_pareto_front_keeps_what_nothing_beats_on_both() -> None:
+    frame = _choice().iloc[:3]
+    assert plots.pareto_front(frame, "speed_texts_per_s").tolist() == [True, True, False]
+    assert plots.pareto_front(frame, "memory_gib", lower_x_better=True).tolist() == [True, True, False]
+
+
+def test_choice_figure_one_device_per_panel_cues_as_lines() -> None:
+    frame = pd.concat([_choice(), _choice().assign(device="GPU (H100)")], ignore_index=True)
+    fig = plots.choice_figure(frame)
+    axes = fig.get_axes()
+    assert len(axes) == 4 and [a.get_title().split(":")[0] for a in axes] == ["CPU (this machine)"] * 2 + ["GPU (H100)"] * 2
+    dashed = [line.get_ydata()[0] for line in axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert dashed == [0.3]  # the cue is a reference line, not a point
+    with pytest.raises(ValueError, match="one device per axis"):
+        plots.choice_plot(frame)
+    with pytest.raises(plots.NothingToDraw):
+        plots.choice_figure(frame.assign(top1=float("nan")))
+
+
+def test_size_figure_keeps_the_article_in_its_own_panel_and_explains_an_empty_figure() -> None:
+    speed = pd.DataFrame(
+        {"model": ["use", "bge-m3"], "source": ["measured here", plots.REPORTED_SOURCE], "params_m": [70.0, 568.0],
+         "texts_per_s": [100.0, 50.0], "throughput_tokens_per_s": [None, None], "gpu_device": [None, None]}
+    )
+    fig = plots.size_figure(speed, "texts_per_s")
+    assert [a.get_title() for a in fig.get_axes()] == ["CPU (this machine)", "GPU, the article's (not measured here)"]
+    with pytest.raises(plots.NothingToDraw, match="not measured for use"):
+        plots.size_figure(speed, "throughput_tokens_per_s")
+
+
+def test_query_panels_label_candidates_for_their_query_and_state_the_scales(seed_run: el.Report) -> None:
+    """Each panel is one query's own candidates; another query's answer is never labelled
+    `[answer]`; the caption names the shared cosine scale and BM25's own scale."""
+    frame = analysis.similarity_frame(seed_run, [el.load_dataset("seed")], max_queries=4)
+    assert frame["query_id"].nunique() == 4
+    (fig,) = plots.similarity_figures(frame).values()
+    panels = [a for a in fig.axes if a.get_visible() and a.get_title(loc="left")]
+    assert len(panels) == 4
+    for ax in panels:
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert sum(label.startswith("[answer]") for label in labels) == 1 and len(labels) < 22
+    caption = fig._suptitle.get_text()
+    assert "bm25 on its own scale within each query" in caption
+    assert ("one scale for every dense model" in caption) == (frame["score_name"] == plots.COSINE).any()
+    assert draw_and_collect(fig) == []

@@ -36,7 +36,13 @@ PAGE_STATE = """(() => ({
   images: [...document.images].map(i => ({src: i.getAttribute('src').slice(0, 80), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})),
   links: [...document.querySelectorAll('a[href$=".html"]')].map(a => a.getAttribute('href')),
   errors: [...document.querySelectorAll('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')].map(e => e.textContent).filter(t => /Traceback|Error/.test(t)),
+  finding_top: (document.querySelector('.embedlab-finding') || {getBoundingClientRect: () => ({top: 1e9})}).getBoundingClientRect().top,
+  figure_top: Math.min(1e9, ...[...document.images].filter(i => i.naturalWidth > 200).map(i => i.getBoundingClientRect().top)),
+  code_inputs: document.querySelectorAll('.jp-InputArea-editor').length,
+  wider_than_page: document.documentElement.scrollWidth > window.innerWidth + 1,
+  screen: window.innerHeight,
 }))()"""
+FIRST_SCREEN = {"width": 1400, "height": 900}  # what a reader sees before scrolling
 
 
 
@@ -76,6 +82,7 @@ class Chromium:
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
         self._id = 0
         self.call("Page.enable")
+        self.call("Emulation.setDeviceMetricsOverride", deviceScaleFactor=1, mobile=False, **FIRST_SCREEN)
 
     def call(self, method: str, **params):
         self._id += 1
@@ -121,11 +128,11 @@ class Chromium:
 @pytest.fixture(scope="module")
 @tier("e2e")
 def rendered(tmp_path_factory) -> Path:
-    """Two notebooks rendered with the bundled models (the overview and one category), into a
-    temporary reports folder; the embedding cache is the shared one, so this is quick once
-    test_notebooks (or `make report`) has run."""
+    """Four notebooks rendered with the bundled models (the overview, one category, speed and
+    memory, pipelines), into a temporary reports folder; the embedding cache is the shared
+    one, so this is quick once test_notebooks (or `make report`) has run."""
     out = tmp_path_factory.mktemp("reports")
-    paths = rep.list_notebooks(ROOT / "notebooks", ["00_overview", "06_antonym"])
+    paths = rep.list_notebooks(ROOT / "notebooks", ["00_overview", "06_antonym", "09_speed_memory", "14_pipelines"])
     results = rep.build(paths, out / "reports", out / "figures", {"cache_dir": os.environ.get("EMBEDLAB_CACHE_DIR")}, jobs=2)
     failed = [f"{r.name}: {r.error}" for r in results if r.error]
     assert not failed, "\n".join(failed)
@@ -150,13 +157,34 @@ def _check_page(browser: Chromium, page: Path, shot: Path) -> dict:
     return state
 
 
+def _leads_with_the_answer(state: dict, page: str) -> None:
+    """The first screen (1400 x 900) shows the computed finding and a figure; no code on the
+    page; nothing wider than the page."""
+    assert state["finding_top"] < state["screen"], f"{page}: the finding is not on the first screen"
+    assert state["figure_top"] < state["screen"], f"{page}: no figure on the first screen"
+    assert state["code_inputs"] == 0, f"{page}: code shown"
+    assert not state["wider_than_page"], f"{page}: something is wider than the page"
+
+
 def test_overview_report_in_chromium(rendered: Path, browser: Chromium, tmp_path: Path) -> None:
     state = _check_page(browser, rendered / "00_overview.html", tmp_path / "overview.png")
     headings = " | ".join(state["headings"])
     for expected in ("00 · Overview", "Summary", "Accuracy per model, with confidence intervals", "Cue baselines", "Per trap category", "Memory", "The article's reported numbers beside ours"):
         assert expected in headings, f"{expected!r} not in {headings}"
-    assert len(state["images"]) >= 6  # top-1, MRR, beside the cues, category heat, memory, reported vs measured
+    assert len(state["images"]) >= 7  # choose-a-model, top-1, MRR, beside the cues, category heat, memory, reported vs measured
     assert not state["errors"]
+    _leads_with_the_answer(state, "00_overview")
+    assert "06_antonym.html" in state["links"] and "index.html" in [*state["links"], "index.html"]
+
+
+def test_speed_and_pipeline_reports_in_chromium(rendered: Path, browser: Chromium, tmp_path: Path) -> None:
+    for name, expected in (("09_speed_memory", ("Why a model has several speeds", "Memory")), ("14_pipelines", ("What runs, and what is skipped", "Top-1 per trap category"))):
+        state = _check_page(browser, rendered / f"{name}.html", tmp_path / f"{name}.png")
+        headings = " | ".join(state["headings"])
+        for heading in expected:
+            assert heading in headings, f"{name}: {heading!r} not in {headings}"
+        assert not state["errors"]
+        _leads_with_the_answer(state, name)
 
 
 def test_category_report_in_chromium(rendered: Path, browser: Chromium, tmp_path: Path) -> None:
@@ -166,14 +194,15 @@ def test_category_report_in_chromium(rendered: Path, browser: Chromium, tmp_path
         assert expected in headings, f"{expected!r} not in {headings}"
     assert len(state["images"]) >= 5  # a heatmap per data set, margins, kinds, ranks
     assert not state["errors"]
+    _leads_with_the_answer(state, "06_antonym")
 
 
 def test_index_links_reports_and_figures(rendered: Path, browser: Chromium, tmp_path: Path) -> None:
     state = _check_page(browser, rendered / "index.html", tmp_path / "index.png")
     assert "embedlab reports" in state["headings"]
-    assert {"00_overview.html", "06_antonym.html"} <= set(state["links"])
+    assert {"00_overview.html", "06_antonym.html", "09_speed_memory.html", "14_pipelines.html"} <= set(state["links"])
     thumbnails = [i for i in state["images"] if "figures/" in i["src"]]
-    assert len(thumbnails) >= 9 and all(i["width"] > 0 for i in thumbnails)
+    assert len(thumbnails) == 4 and all(i["width"] >= 600 for i in thumbnails)  # one readable thumbnail per page
 
 
 def test_a_missing_image_is_caught(tmp_path: Path, browser: Chromium) -> None:

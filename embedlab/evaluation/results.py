@@ -65,6 +65,7 @@ MEASUREMENT_COLUMNS = [
 ]
 SUMMARY_COLUMNS = summary_columns()  # of a run with the default metrics
 PER_QUERY_FILE = "per_query.csv"
+COLUMNS_FILE = "columns.csv"  # the data dictionary of the folder's CSV files (embedlab.evaluation.columns)
 RUNS_FILE = "runs.csv"
 
 
@@ -233,7 +234,7 @@ class Report:
         category, the distractor kinds that beat the answer, the paired comparisons, the
         failed models and the machine. Works when every model failed."""
         def block(frame: pd.DataFrame) -> str:
-            return "```\n" + frame.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-") + "\n```\n"
+            return markdown_table(frame) + "\n"
 
         summary = self.summary()
         ok = summary[summary["status"] == "ok"]
@@ -261,7 +262,7 @@ class Report:
             lines.append(block(ok[speed]))
             flags = self.cue_flags()
             if not flags.empty:
-                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors; among the same candidates, `overlap-inverse` prefers the document sharing the fewest character bigrams with the query (ties at random) and `query-blind` the one a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). A model is flagged when it is less than {CUE_MIN_DIFF:.0%} above the best cue on top-1 or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
+                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors; among the same candidates, `overlap-inverse` prefers the document sharing the fewest character bigrams with the query (ties at random) and `query-blind` the one a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
                 lines.append(block(flags))
                 for r in flags[flags["flagged"]].itertuples():
                     lines.append(f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")
@@ -286,16 +287,18 @@ class Report:
     # ---- files ------------------------------------------------------------------------
     def to_dir(self, out: str | Path) -> Path:
         """Write summary.csv, per_query.csv, by_category.csv, comparisons.csv, runs.csv,
-        run.json and report.md. Each file is written to a temporary name and renamed, so an interrupted
+        columns.csv (what each of their columns means, and its unit), run.json and report.md. Each file is written to a temporary name and renamed, so an interrupted
         write never leaves a half-written file in place of a good one."""
+        from embedlab.evaluation.columns import dictionary, typed
+
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "summary.csv", self.summary().to_csv(index=False))
-        write_text(out / PER_QUERY_FILE, self.per_query.to_csv(index=False))
-        write_text(out / "by_category.csv", self.by_category().to_csv(index=False))
-        write_text(out / RUNS_FILE, self.runs.to_csv(index=False))
+        files = {"summary.csv": self.summary(), PER_QUERY_FILE: self.per_query, "by_category.csv": self.by_category(), RUNS_FILE: self.runs}
         if self.per_query["model"].nunique() > 1:
-            write_text(out / "comparisons.csv", self.comparisons("top1").to_csv(index=False))
+            files["comparisons.csv"] = self.comparisons("top1")
+        for name, frame in files.items():
+            write_text(out / name, typed(frame).to_csv(index=False))
+        write_text(out / COLUMNS_FILE, dictionary({name: frame.columns for name, frame in files.items()}, strict=False).to_csv(index=False))
         meta = {
             "format": "embedlab-results/1",
             "config": self.config,
@@ -317,6 +320,23 @@ class Report:
         per_query = per_query.fillna({"category": "", "winner_kind": "", "top1_kind": "", "best_wrong_kind": ""})
         runs = pd.read_csv(out / RUNS_FILE, dtype={"error": str}).fillna({"error": ""})
         return cls(per_query, runs, meta.get("config", {}), meta.get("environment", {}), meta.get("datasets", {}), seed=meta.get("seed", 0), confidence=meta.get("confidence", 0.95))
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of `frame` (no index; floats to 3 decimals, missing
+    values as –, pipes escaped)."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
 
 
 def gpu_rows(runs: pd.DataFrame) -> pd.Series:

@@ -185,6 +185,7 @@ def per_query_table(
         "model": model,
         "dataset": dataset.name,
         "query_id": query_ids,
+        "query": [dataset.queries[q] for q in query_ids],
         "category": [dataset.categories.get(q, "") for q in query_ids],
         "rank": m.rank,
     }
@@ -193,6 +194,7 @@ def per_query_table(
         {
             "margin": m.margin,
             "top1_doc_id": doc_ids[m.top_doc],
+            "top1_document": [dataset.corpus[d] for d in doc_ids[m.top_doc]],
             "top1_kind": kinds[m.top_doc],
             "winner_kind": np.where(wrong, wrong_kinds[m.top_doc], ""),
             "best_wrong_doc_id": np.where(m.best_wrong_doc >= 0, doc_ids[best_wrong], ""),

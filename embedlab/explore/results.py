@@ -62,8 +62,17 @@ def _png(fig) -> str:
 
 
 def _frame_html(frame: pd.DataFrame, columns: Sequence[str]) -> str:
+    """The table's first MAX_ROWS rows, the whole table folded in a <details> below when longer."""
+    from embedlab.report.formats import MAX_ROWS
+
     shown = frame[[c for c in columns if c in frame.columns]]
-    return shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}", classes="embedlab-table", border=0)
+
+    def html_of(rows: pd.DataFrame) -> str:
+        return rows.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}", classes="embedlab-table", border=0)
+
+    if len(shown) <= MAX_ROWS:
+        return html_of(shown)
+    return html_of(shown.head(MAX_ROWS)) + f"<details><summary>all {len(shown)} rows</summary>{html_of(shown)}</details>"
 
 
 class ResultsExplorer:

@@ -1,5 +1,5 @@
-"""`reports/index.html`: one page linking every rendered notebook, with its status,
-execution time and figure thumbnails."""
+"""`reports/index.html`: one entry per rendered notebook: its title (linked), its one-line
+finding, a readable thumbnail of its first figure and links to the others."""
 
 from __future__ import annotations
 
@@ -23,46 +23,61 @@ class NotebookResult:
     seconds: float
     error: str | None = None
     figures: list[Path] = field(default_factory=list)
+    finding: str | None = None  # the page's headline (embedlab.report.findings)
+
+
+INDEX_CSS = (
+    "<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+    ".page{display:grid;grid-template-columns:1fr 460px;gap:1.2em;border-top:1px solid #ddd;padding:1em 0}"
+    ".page h2{margin:0 0 .4em 0;font-size:1.2em}.finding{font-size:1.05em;line-height:1.45}"
+    ".thumb img{width:460px;border:1px solid #ccc}.more{font-size:.85em;color:#555}.err{color:#b00}</style>"
+)
+
+
+def _rel(path: Path, reports_dir: Path) -> str:
+    return html.escape(Path(os.path.relpath(path, reports_dir)).as_posix())
+
+
+def _entry(r: NotebookResult, reports_dir: Path) -> str:
+    title = f"<a href='{html.escape(r.html.name)}'>{html.escape(r.title)}</a>" if r.html else html.escape(r.title)
+    if r.error:
+        last = [line for line in r.error.strip().splitlines() if line.strip()]
+        text = f"<p class='err'>This page failed to execute: {html.escape(last[-1][:300] if last else 'unknown error')}</p>"
+    else:
+        text = f"<p class='finding'>{html.escape(r.finding)}</p>" if r.finding else ""
+    thumb = more = ""
+    if r.figures:
+        first, *others = r.figures
+        thumb = f"<a href='{html.escape(r.html.name) if r.html else _rel(first, reports_dir)}'><img src='{_rel(first, reports_dir)}' alt='{html.escape(first.stem)}'></a>"
+        links = [f"<a href='{_rel(f, reports_dir)}'>{html.escape(f.stem)}</a>" for f in r.figures]
+        more = f"<p class='more'>Figures (PNG): {', '.join(links)}</p>" if others else ""
+    return (f"<section class='page' id='{html.escape(r.name)}'><div><h2>{title}</h2>{text}{more}</div>"
+            f"<div class='thumb'>{thumb}</div></section>")
 
 
 def write_index(reports_dir: str | Path, results: Sequence[NotebookResult], figures_dir: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
-    """`reports/index.html`: one section per notebook with its link, status, execution time
-    and figure thumbnails (linked to the PNG and SVG files)."""
+    """`reports/index.html`: per notebook its link, its finding (or why it failed), its
+    first figure as a thumbnail and links to the others; `extra` (e.g. the run's models and
+    data sets) in a collapsed list at the end."""
     from embedlab import __version__
 
     reports_dir = Path(reports_dir)
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>embedlab reports</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-        "h2{border-bottom:1px solid #ddd;padding-bottom:.2em}.fig{display:inline-block;margin:.3em;text-align:center;font-size:.8em}"
-        ".fig img{max-width:240px;max-height:180px;border:1px solid #ccc;display:block}.err{color:#b00}"
-        "table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #eee;text-align:left}</style></head><body>",
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>embedlab reports</title>{INDEX_CSS}</head><body>",
         "<h1>embedlab reports</h1>",
-        f"<p>Rendered {html.escape(time.strftime('%Y-%m-%d %H:%M:%S %z'))} by embedlab {html.escape(__version__)}. "
-        "Every number comes from the run that rendered it, except the article's table, which is labelled as reported.</p>",
+        (
+            "<p>Which Chinese embedding model to choose, page by page: each line below is that page's finding, computed from its "
+            "own numbers. Every number comes from the run that rendered it, except the article's table, which is labelled as reported.</p>"
+        ),
+        *(_entry(r, reports_dir) for r in results),
+        (
+            f"<details><summary>How these pages were made</summary><p>Rendered {html.escape(time.strftime('%Y-%m-%d %H:%M %z'))} "
+            f"by embedlab {html.escape(__version__)}.</p>"
+        ),
     ]
     if extra:
-        parts.append("<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in extra.items()) + "</table>")
-    parts.append("<table><tr><th>notebook</th><th>status</th><th>seconds</th></tr>")
-    for r in results:
-        link = f"<a href='{html.escape(r.html.name)}'>{html.escape(r.title)}</a>" if r.html else html.escape(r.title)
-        status = "ok" if r.error is None else "<span class='err'>failed</span>"
-        parts.append(f"<tr><td>{link}</td><td>{status}</td><td>{r.seconds:.1f}</td></tr>")
-    parts.append("</table>")
-    for r in results:
-        parts.append(f"<h2 id='{html.escape(r.name)}'>{html.escape(r.title)}</h2>")
-        if r.html:
-            parts.append(f"<p><a href='{html.escape(r.html.name)}'>open the report</a></p>")
-        if r.error:
-            parts.append(f"<pre class='err'>{html.escape(r.error[:2000])}</pre>")
-        for fig in r.figures:
-            rel = Path(os.path.relpath(fig, reports_dir)).as_posix()
-            svg = Path(os.path.relpath(fig.with_suffix(".svg"), reports_dir)).as_posix()
-            parts.append(
-                f"<div class='fig'><a href='{html.escape(rel)}'><img src='{html.escape(rel)}' alt='{html.escape(fig.stem)}'></a>"
-                f"{html.escape(fig.stem)} (<a href='{html.escape(svg)}'>svg</a>)</div>"
-            )
-    parts.append("</body></html>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in extra.items()) + "</ul>")
+    parts.append("</details></body></html>")
     out = reports_dir / "index.html"
     out.write_text("\n".join(parts), encoding="utf-8")
     return out

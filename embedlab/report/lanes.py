@@ -46,12 +46,13 @@ def execute_notebook(src: str | Path, dst: str | Path, parameters: Mapping[str, 
     )
 
 
-def render_html(executed: str | Path, out: str | Path) -> Path:
-    """nbconvert's HTML (lab template) of an executed notebook, images embedded."""
+def render_html(executed: str | Path, out: str | Path, show_code: bool = False) -> Path:
+    """nbconvert's HTML (lab template) of an executed notebook, images embedded; code hidden
+    unless `show_code`."""
     import nbformat
 
     nb = nbformat.read(str(executed), as_version=4)
-    return _write_html(_exporter(), nb, Path(out), notebook_title(executed))
+    return _write_html(_exporter(show_code), nb, Path(out), notebook_title(executed))
 
 
 RESET_CELL = "%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt"
@@ -84,7 +85,7 @@ def _strip_reset(nb) -> None:
 Ready = Callable[[Path], Awaitable[None]]
 
 
-async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd: Path, timeout: int, ready: Ready | None = None) -> None:
+async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd: Path, timeout: int, ready: Ready | None = None, show_code: bool = False) -> None:
     """Execute notebooks from `queue` one after another on one kernel of its own (started
     once: the imports are paid once per lane, not per notebook), write each executed copy and
     its HTML. A kernel that dies is replaced for the next notebook. `ready(notebook)` is
@@ -130,33 +131,98 @@ async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd:
             nbformat.write(nb, str(executed))
             html_path = None
             try:
-                exporter = exporter or _exporter()
+                exporter = exporter or _exporter(show_code)
                 html_path = _write_html(exporter, nb, reports_dir / f"{src.stem}.html", notebook_title(src))
             except Exception:  # noqa: BLE001 - report the notebook as failed, go on with the others
                 error = (error or "") + "\nrendering failed: " + traceback.format_exc(limit=3)
-            figures = sorted((figures_dir / src.stem).glob("*.png"))
-            results[src] = NotebookResult(src.stem, notebook_title(src), executed, html_path, seconds, error, figures)
+            figures = sorted((figures_dir / src.stem).glob("*.png"), key=lambda f: (f.stat().st_mtime_ns, f.name))  # in the order drawn
+            results[src] = NotebookResult(src.stem, notebook_title(src), executed, html_path, seconds, error, figures, finding_of(nb))
     finally:
         if km is not None and await km.is_alive():
             await km.shutdown_kernel(now=True)
 
 
-def _exporter():
-    from nbconvert import HTMLExporter
+# Cells never shown in a rendered page: papermill's injected parameters (and, with the code
+# hidden, the notebook's own parameters cell).
+HIDDEN_TAGS = ("injected-parameters",)
+PAGE_CSS = (
+    "<style>.embedlab-nav{display:flex;gap:1.5em;padding:.5em 1em;border-bottom:1px solid #ddd;font:14px system-ui,sans-serif}"
+    ".embedlab-nav .here{color:#555;flex:1;text-align:center}"
+    ".jp-OutputArea-output{overflow-x:auto;max-width:100%}.jp-OutputArea-output img{max-width:100%;height:auto}"
+    ".jp-RenderedHTMLCommon table{font-size:12px}details>summary{cursor:pointer;color:#1565c0;margin:.4em 0}"
+    ".embedlab-finding{border-left:4px solid #1a7f37;background:#f3faf4;padding:.3em 1em;margin:.3em 0;font-size:15px}</style>"
+)
 
-    return HTMLExporter(template_name="lab")
+
+def _exporter(show_code: bool = False):
+    """nbconvert's lab-template HTML exporter: code inputs and prompts hidden unless
+    `show_code`, papermill's injected-parameters cell (and, with code hidden, the
+    parameters cell) removed."""
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    hidden = set(HIDDEN_TAGS) | (set() if show_code else {"parameters"})
+    exporter = HTMLExporter(template_name="lab", exclude_input=not show_code, exclude_input_prompt=not show_code, exclude_output_prompt=not show_code)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=hidden, enabled=True), enabled=True)
+    exporter.show_code = show_code
+    return exporter
+
+
+def _shown(nb, show_code: bool):
+    """The notebook as a page shows it: with the code hidden, code cells that output nothing
+    are left out (an empty block each otherwise)."""
+    if show_code:
+        return nb
+    import copy
+
+    shown = copy.deepcopy(nb)
+    shown.cells = [c for c in shown.cells if c.get("cell_type") != "code" or c.get("outputs")]
+    return shown
 
 
 def _write_html(exporter, nb, out: Path, title: str) -> Path:
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = exporter.from_notebook_node(_shown(nb, getattr(exporter, "show_code", True)), resources={"metadata": {"name": title}})
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
+    out.write_text(body.replace("</head>", PAGE_CSS + "</head>", 1), encoding="utf-8")
     return out
+
+
+def finding_of(nb) -> str | None:
+    """The headline a notebook displayed as its finding (`embedlab.report.findings`), if any."""
+    from embedlab.report.findings import FINDING_KEY
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            headline = output.get("metadata", {}).get(FINDING_KEY)
+            if headline:
+                return str(headline)
+    return None
+
+
+def link_pages(results: Sequence[NotebookResult]) -> None:
+    """Previous / index / next links at the top and bottom of every rendered page, in the
+    order of `results`."""
+    import html
+
+    pages = [r for r in results if r.html is not None and r.html.exists()]
+    for i, page in enumerate(pages):
+        def link(j: int, arrow: str) -> str:
+            if 0 <= j < len(pages):
+                return f"<a href='{html.escape(pages[j].html.name)}'>{arrow} {html.escape(pages[j].title)}</a>"
+            return "<span></span>"
+
+        nav = (f"<nav class='embedlab-nav'>{link(i - 1, '←')}<span class='here'><a href='index.html'>all reports</a> · "
+               f"{i + 1} of {len(pages)}</span>{link(i + 1, '→')}</nav>")
+        text = page.html.read_text(encoding="utf-8")
+        start = text.index(">", text.index("<body")) + 1
+        end = text.rindex("</body>")
+        page.html.write_text(text[:start] + nav + text[start:end] + nav + text[end:], encoding="utf-8")
 
 
 def execute_all(
     paths: Sequence[Path], parameters: Sequence[Mapping[str, Any]], reports_dir: Path, figures_dir: Path, jobs: int = 2,
     timeout: int = CELL_TIMEOUT_S, ready: Ready | None = None, beside: Callable[[], Awaitable[Any]] | None = None,
+    show_code: bool = False,
 ) -> list[NotebookResult]:
     """Execute and render notebooks on `jobs` kernels side by side (each kernel reused for
     its share of the notebooks), taking them in the order of `paths`; results in that order.
@@ -168,7 +234,7 @@ def execute_all(
             queue.put_nowait((Path(path).resolve(), params))
         results: dict = {}
         cwd = Path(paths[0]).resolve().parent
-        lanes = [_lane(queue, results, reports_dir, figures_dir, cwd, timeout, ready) for _ in range(max(1, min(jobs, len(paths))))]
+        lanes = [_lane(queue, results, reports_dir, figures_dir, cwd, timeout, ready, show_code) for _ in range(max(1, min(jobs, len(paths))))]
         await asyncio.gather(*lanes, *([beside()] if beside is not None else []))
         return results
 
@@ -185,9 +251,11 @@ def build(
     prime_cache: bool = True,
     timeout: int = CELL_TIMEOUT_S,
     progress: bool = True,
+    show_code: bool = False,
 ) -> list[NotebookResult]:
     """Prime the cache with what the notebooks declare (`needs`), execute the notebooks
-    (`jobs` at a time) and render them, then write the index. `parameters` go to every
+    (`jobs` at a time) and render them (code hidden unless `show_code`), link the pages to
+    each other and write the index. `parameters` go to every
     notebook that declares them (models, datasets, cache_dir, dims, samples, ...);
     `figures_dir` is passed as the notebooks' figures folder. The timed runs are primed
     alone first; the others beside the lanes, each notebook waiting for its own."""
@@ -233,8 +301,11 @@ def build(
             print("embedlab report: priming failed for " + "; ".join(failed), file=sys.stderr)
 
     results = execute_all([paths[i] for i in ranked], [per_notebook[i] for i in ranked], reports_dir, figures_dir, jobs, timeout,
-                          ready=ready if later else None, beside=beside if later else None)
+                          ready=ready if later else None, beside=beside if later else None, show_code=show_code)
     results = [results[ranked.index(i)] for i in range(len(paths))]
-    write_index(reports_dir, results, figures_dir, {"priming (s)": ", ".join(f"{k} {v:.1f}" for k, v in primed.items()) or "skipped",
-                                                   "parameters": json.dumps({k: v for k, v in params.items() if k != "figures_dir"}, ensure_ascii=False)})
+    link_pages(results)
+    if primed:  # on the terminal, not on the pages
+        print("embedlab report: priming (s): " + ", ".join(f"{k} {v:.1f}" for k, v in primed.items()), file=sys.stderr)
+    shown = {k: v for k, v in params.items() if k in ("models", "datasets")}
+    write_index(reports_dir, results, figures_dir, {"run": json.dumps(shown, ensure_ascii=False)} if shown else None)
     return results

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,22 @@ class PipelinePlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _hub_id(path: str | None) -> bool:
+    return bool(path) and not path.startswith(("/", "~", ".")) and path.count("/") == 1 and not Path(path).exists()
+
+
+def missing_weights_sentence(spec: ModelSpec, what: str) -> str:
+    """One plain sentence: which weights are missing and the commands that fix it."""
+    from embedlab.models.rerank import RERANKERS
+
+    record = MODELS.get(spec.name) or RERANKERS.get(spec.name)
+    hub = spec.path if _hub_id(spec.path) else (record.path if record is not None and _hub_id(record.path) else spec.name)
+    where = (f"the folder `{spec.path}` given for `{spec.name}` does not exist or holds no model" if spec.path and not _hub_id(spec.path)
+             else f"the weights of `{hub}` are not on this machine")
+    return (f"{what} did not run: {where}. Download them once into the Hugging Face cache with `huggingface-cli download {hub}` "
+            "and render again with `embedlab report -n 14`.")
+
+
 def weights_missing(spec: ModelSpec) -> str:
     """Why `spec`'s weights cannot be used here ("" when they can): its folder or hub id
     resolved without downloading, as its backend would."""
@@ -69,7 +86,7 @@ def pipeline_plan(models: Sequence[Any] | None = None, reranker: str | None = DE
     m3 = given.get("bge-m3", MODELS["bge-m3"])
     why = weights_missing(m3)
     if why:
-        skipped += [(name, f"BGE-M3 weights not configured: {why}") for name in ("bge-m3", *BGE_M3_MODES)]
+        skipped += [(name, missing_weights_sentence(m3, "BGE-M3 (dense, sparse, multi-vector and hybrid)")) for name in ("bge-m3", *BGE_M3_MODES)]
         specs = [s for s in specs if s.name not in ("bge-m3", *BGE_M3_MODES)]
     else:
         specs += [MODELS[n].with_options(path=m3.path) for n in ("bge-m3", *BGE_M3_MODES) if n not in given]
@@ -86,7 +103,7 @@ def pipeline_plan(models: Sequence[Any] | None = None, reranker: str | None = DE
         why = weights_missing(spec)
         firsts = [n for n in ("bge-m3", DENSE_A) if n in names][:1] + [f.name for f in fusions if f.models[0] == LEXICAL][:1]
         if why:
-            skipped.append((spec.name, f"reranker weights not configured: {why}"))
+            skipped.append((spec.name, missing_weights_sentence(spec, "The reranker")))
         else:
             reranks = [Rerank(first, spec, top_k) for first in firsts]
     return PipelinePlan(specs, tuple(fusions), tuple(reranks), skipped)
@@ -110,12 +127,8 @@ def skipped_note(plan: PipelinePlan) -> str:
     """Markdown: what the run left out and why, or that nothing was left out."""
     if not plan.skipped:
         return "Nothing was skipped: every pipeline of the plan ran. / 计划中的所有流水线都已运行。"
-    lines = ["Skipped (their weights are not on this machine; configure a local folder or the Hugging Face cache to add them) / 以下未运行(本机没有权重):", ""]
-    reasons: dict[str, list[str]] = {}
-    for name, reason in plan.skipped:
-        reasons.setdefault(reason, []).append(f"`{name}`")
-    lines += [f"- {', '.join(names)}: {reason}" for reason, names in reasons.items()]
-    return "\n".join(lines)
+    reasons = list(dict.fromkeys(reason for _, reason in plan.skipped))
+    return "\n".join(f"- {reason}" for reason in reasons)
 
 
 def pipeline_kinds(report: Report) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from embedlab.report.command import (  # noqa: F401 - re-exported
     resolve_dataset_arg,
     resolve_model_arg,
 )
+from embedlab.report.formats import MAX_ROWS
 from embedlab.report.index import write_index  # noqa: F401 - re-exported
 from embedlab.report.lanes import (  # noqa: F401 - re-exported
     CELL_TIMEOUT_S,
@@ -64,6 +65,25 @@ class SavedFigure:
         raw = self.png.read_bytes()
         width = struct.unpack(">I", raw[16:20])[0]  # PNG header: IHDR width, pixels
         return {"image/png": base64.b64encode(raw).decode("ascii")}, {"image/png": {"width": round(width * 100 / self.dpi)}}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """What a page shows where a figure had nothing to draw."""
+
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return f"*{self.text}*"
+
+
+def empty_figure(fig) -> str | None:
+    """The note of a figure whose every visible Axes only says why it is empty
+    (`plots.note`), else None."""
+    fig = getattr(fig, "figure", fig)
+    axes = [ax for ax in fig.get_axes() if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    notes = [getattr(ax, "embedlab_note", None) for ax in axes]
+    return " ".join(n[0].upper() + n[1:] + "." for n in dict.fromkeys(notes)) if axes and all(notes) else None
 
 
 class SavedFigures(list):
@@ -124,8 +144,11 @@ class Drawer:
         self.formats = tuple(formats)
         self.cache = figure_cache.FigureCache(Path(cache_dir) if cache_dir else default_cache_dir()) if figure_cache.enabled() else None
 
-    def __call__(self, name: str, plot: Any, *args: Any, **kwargs: Any) -> SavedFigure | SavedFigures:
+    def __call__(self, name: str, plot: Any, *args: Any, **kwargs: Any) -> SavedFigure | SavedFigures | Sentence:
+        """Draw and save; when the plot function raises `plots.NothingToDraw`, nothing is
+        saved and its sentence is returned (shown instead of an empty figure)."""
         from embedlab.report import figure_cache
+        from embedlab.report.plots import NothingToDraw
 
         key = None
         if self.cache is not None:
@@ -135,9 +158,19 @@ class Drawer:
                 figure_cache.log.info("drawing %s without the figure cache: %s", name, exc)
             if key is not None and (hit := self.cache.load(key)) is not None:
                 return self._restore(name, *hit)
-        drawn = plot(*args, **kwargs)
+        try:
+            drawn = plot(*args, **kwargs)
+        except NothingToDraw as exc:
+            return Sentence(str(exc))
         many = isinstance(drawn, Mapping)
         figures = drawn if many else {None: drawn}
+        empty = [text for fig in figures.values() if (text := empty_figure(fig))]
+        if empty and len(empty) == len(figures):  # nothing drawn anywhere: a sentence, not an empty frame
+            import matplotlib.pyplot as plt
+
+            for fig in figures.values():
+                plt.close(getattr(fig, "figure", fig))
+            return Sentence(" ".join(dict.fromkeys(empty)))
         saved = [save_figure(fig, name if k is None else f"{name}-{k}", self.folder, self.formats) for k, fig in figures.items()]
         if key is not None:
             entries = [figure_cache.CachedFigure(None if k is None else str(k), s.dpi, {p.suffix[1:]: p.read_bytes() for p in s.paths}) for k, s in zip(figures, saved)]
@@ -158,12 +191,61 @@ class Drawer:
         return SavedFigures(saved) if many else saved[0]
 
 
-def table(frame, columns: Sequence[str] | None = None, digits: int = 3):
-    """A DataFrame for display: chosen columns, numbers rounded, no index (a Styler)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for a report page: its first `MAX_ROWS` rows inline, all of them in a
+    collapsed `<details>` below when there are more; numbers formatted by kind
+    (`embedlab.report.formats`). `empty` is the sentence shown instead of an empty table."""
+
+    frame: Any
+    digits: int = 3
+    empty: str = ""
+
+    def styler(self, frame=None):
+        import html
+
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        from embedlab.report.formats import formatter
+
+        def escaped(column: str):
+            shown = formatter(column, self.digits)
+            return lambda value: html.escape(shown(value))
+
+        frame = self.frame if frame is None else frame
+        numeric = [c for c in frame.columns if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
+        styler = frame.style.format(na_rep="–", escape="html").format({c: escaped(str(c)) for c in numeric}, na_rep="–").hide(axis="index")
+        text = [c for c in frame.columns if c not in numeric]
+        return styler.set_properties(subset=text, **{"text-align": "left"}) if text else styler
+
+    def _repr_html_(self) -> str:
+        if self.frame.empty:
+            return f"<p>{self.empty}</p>" if self.empty else ""
+        if len(self.frame) <= MAX_ROWS:
+            return self.styler().to_html()
+        head = self.styler(self.frame.head(MAX_ROWS)).to_html()
+        return head + (f"<details><summary>all {len(self.frame)} rows</summary>{self.styler().to_html()}</details>")
+
+    def _repr_markdown_(self) -> str | None:
+        return self.empty if self.frame.empty and self.empty else None
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False, max_rows=MAX_ROWS)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+
+        if self.frame.empty and not self.empty:
+            return  # an empty table is not shown
+        display(HTML(self._repr_html_()))
+
+
+def table(frame, columns: Sequence[str] | None = None, digits: int = 3, empty: str = "") -> Table:
+    """A DataFrame for display: chosen columns, numbers formatted by kind, no index, at most
+    MAX_ROWS rows inline (the rest collapsed); nothing (or the sentence `empty`) when it has
+    no rows."""
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
-    from pandas.api.types import is_numeric_dtype
-
-    text = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
-    styler = frame.style.format(precision=digits, na_rep="–").hide(axis="index")
-    return styler.set_properties(subset=text, **{"text-align": "left"}) if text else styler
+    return Table(frame.reset_index(drop=True), digits, empty)

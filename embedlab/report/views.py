@@ -12,9 +12,10 @@ import pandas as pd
 
 from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, get_category, kind_for_query
 from embedlab.data.datasets import Dataset
-from embedlab.evaluation.results import Report
+from embedlab.evaluation.results import CUE_ALPHA, CUE_MIN_DIFF, Report
 from embedlab.evaluation.stats import paired_comparison
 from embedlab.models import ModelSpec
+from embedlab.report.findings import MIN_QUERIES
 from embedlab.report.runs import CUE_LABEL, resolve_datasets
 
 
@@ -38,6 +39,18 @@ def cue_flags(report: Report) -> pd.DataFrame:
     return report.cue_flags()
 
 
+CUE_RULE = (
+    f"top-1 less than {CUE_MIN_DIFF:.2f} above the best cue (a difference of {CUE_MIN_DIFF:.2f} in the share of queries "
+    f"answered first), or a paired p-value of {CUE_ALPHA} or more"
+)
+
+
+def with_enough_queries(frame: pd.DataFrame, column: str = "n", min_queries: int = MIN_QUERIES) -> pd.DataFrame:
+    """The rows of `frame` resting on at least `min_queries` queries (`column`): fewer is
+    too few to read a difference from."""
+    return frame[pd.to_numeric(frame[column], errors="coerce") >= min_queries].reset_index(drop=True)
+
+
 def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
     """Markdown reading `cue_flags`: which models do not clearly beat a form cue, per data set."""
     if not cues:
@@ -57,7 +70,7 @@ def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
     flagged = flags[flags["flagged"].astype(bool)]
     head = (
         f"{len(flagged)} of {len(flags)} model × data set rows do not clearly beat a cue baseline "
-        "(top-1 less than 0.05 above the best cue, or paired p ≥ 0.05): on those, form alone does about as well."
+        f"({CUE_RULE}): on those, form alone does about as well."
         if not flagged.empty else "Every model is clearly ahead of the best cue baseline on every data set."
     )
     return head + "\n\n" + "\n".join(lines)
@@ -127,6 +140,7 @@ def similarity_frame(
     category: str | None = None,
     max_docs: int = 30,
     label_chars: int = 12,
+    max_queries: int | None = None,
 ) -> pd.DataFrame:
     """Long frame of query x document scores per model and data set, for heatmaps.
 
@@ -135,7 +149,12 @@ def similarity_frame(
     document a model ranked first for them. Columns: model, dataset, query_id, query_label,
     doc_id, doc_label, kind (for this query: answer, a distractor kind, other-answer),
     column_kind (the document's own kind), score, relevant, is_top1 (the document the model
-    ranks first, as `top_ranked`: ties count against the model), row, col."""
+    ranks first, as `top_ranked`: ties count against the model), row, col; `judged` (the
+    document is judged for this query) and `candidate_label` ("[kind for this query] text":
+    another query's answer reads `[other-answer]`, never `[answer]`).
+
+    `max_queries`: keep at most this many queries per data set, those that the most models
+    get wrong first (the interesting ones), then in data-set order."""
     sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
     score_names = {m["name"]: ModelSpec(**m).score_name for m in report.config.get("models", []) if m.get("scores_corpus")}
     rows = []
@@ -144,6 +163,8 @@ def similarity_frame(
         query_ids = category_query_ids(ds, category) if category else ds.query_ids
         if not query_ids or not models:
             continue
+        if max_queries is not None and len(query_ids) > max_queries:
+            query_ids = hardest_queries(report, ds.name, query_ids, max_queries)
         all_q = ds.query_ids
         q_index = [all_q.index(q) for q in query_ids]
         doc_ids = ds.doc_ids
@@ -165,12 +186,22 @@ def similarity_frame(
                             "model": m, "dataset": ds.name, "query_id": q,
                             "query_label": f"{q} {_shorten(ds.queries[q], label_chars)}",
                             "doc_id": d, "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {_shorten(ds.corpus[d], label_chars)}",
-                            "kind": _doc_kind(ds, q, d), "column_kind": ds.kinds.get(d, ""), "score": float(scores[r, c]),
+                            "candidate_label": f"[{_doc_kind(ds, q, d)}] {_shorten(ds.corpus[d], label_chars)}",
+                            "judged": d in ds.qrels.get(q, {}), "kind": _doc_kind(ds, q, d), "column_kind": ds.kinds.get(d, ""), "score": float(scores[r, c]),
                             "score_name": score_names.get(m, "cosine similarity"),
                             "relevant": ds.qrels.get(q, {}).get(d, 0) > 0, "is_top1": doc_ids[top1[r]] == d, "row": r, "col": c,
                         }
                     )
     return pd.DataFrame(rows)
+
+
+def hardest_queries(report: Report, dataset: str, query_ids: Sequence[str], n: int) -> list[str]:
+    """`n` of `query_ids`: those the most models miss at top-1 first, then the lowest mean
+    margin; returned in data-set order."""
+    rows = report.per_query[(report.per_query["dataset"] == dataset) & report.per_query["query_id"].isin(list(query_ids))]
+    stats = rows.groupby("query_id").agg(missed=("top1", lambda s: int((s < 1).sum())), margin=("margin", "mean"))
+    chosen = set(stats.sort_values(["missed", "margin"], ascending=[False, True], kind="stable").index[:n])
+    return [q for q in query_ids if q in chosen]
 
 
 def margins(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None, label_chars: int = 16) -> pd.DataFrame:
@@ -246,6 +277,52 @@ def lexical_contrast(report: Report, category: str | None = None, lexical: str =
                 row = paired_comparison(a, b, metric, model, lexical, report.confidence, seed=report.seed).to_dict()
             rows.append({"dataset": dataset, "category": category or "all", **row})
     return pd.DataFrame(rows)
+
+
+CHOICE_COLUMNS = ["model", "dataset", "kind", "device", "n_queries", "top1", "top1_low", "top1_high", "speed_texts_per_s", "speed_measure", "memory_gib", "memory_measure"]
+
+
+def device_label(summary: pd.DataFrame) -> pd.Series:
+    """Per row, the device that ran it, in words: "GPU (<name>)" where GPU memory was
+    measured, else "CPU (this machine)"."""
+    from embedlab.evaluation.results import gpu_rows
+
+    names = summary["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in summary else pd.Series("", index=summary.index)
+    return pd.Series(np.where(gpu_rows(summary), "GPU (" + names.where(names != "", "device not recorded") + ")", "CPU (this machine)"), index=summary.index)
+
+
+def choice_frame(report: Report, dataset: str | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What choosing a model weighs, one row per model (and cue baseline) on one data set
+    (default: the one with the most queries): top-1 with its interval, speed (texts/s of
+    the throughput pass where it ran, else of the timed batches), memory (GPU peak on a GPU
+    run, else host RSS peak) and the device that measured them."""
+    summary = report.summary() if summary is None else summary
+    ok = summary[summary["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame(columns=CHOICE_COLUMNS)
+    dataset = dataset or ok.groupby("dataset")["n_queries"].max().idxmax()
+    rows = ok[ok["dataset"] == dataset].reset_index(drop=True)
+    cues = set(cue_models(report))
+    throughput = pd.to_numeric(rows["throughput_texts_per_s"], errors="coerce")
+    timed = pd.to_numeric(rows["texts_per_s"], errors="coerce")
+    device = device_label(rows)
+    gpu = device.str.startswith("GPU")
+    gpu_peak = pd.to_numeric(rows["gpu_mem_peak_gib"], errors="coerce")
+    host_peak = pd.to_numeric(rows["host_rss_peak_gib"], errors="coerce")
+    out = pd.DataFrame({
+        "model": rows["model"], "dataset": dataset, "kind": np.where(rows["model"].isin(cues), CUE_LABEL, "model"), "device": device,
+        "n_queries": rows["n_queries"], "top1": rows["top1"], "top1_low": rows["top1_low"], "top1_high": rows["top1_high"],
+        "speed_texts_per_s": throughput.fillna(timed),
+        "speed_measure": np.where(throughput.notna(), "throughput pass", "median timed batch"),
+        "memory_gib": np.where(gpu, gpu_peak, host_peak),
+        "memory_measure": np.where(gpu, "GPU peak", "host RSS peak (CPU run)"),
+    })
+    return out[CHOICE_COLUMNS]
+
+
+def category_comparisons(report: Report, category: str, metric: str = "top1") -> pd.DataFrame:
+    """`Report.comparisons` on one category's queries: every pair of models, paired."""
+    return replace(report, per_query=report.per_query[report.per_query["category"] == category]).comparisons(metric)
 
 
 def category_table(report: Report, category: str | None = None) -> pd.DataFrame:

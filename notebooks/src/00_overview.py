@@ -1,17 +1,15 @@
 # %% [markdown]
-# # 00 · Overview: every model on the semantic traps
+# # 00 · Overview: which model reads the semantic traps
 #
-# The whole comparison on the chosen models and trap sets: accuracy with 95% confidence intervals, the models beside cue baselines that look only at a document's form, top-1 per trap category, paired tests, memory, and the reference article's reported numbers beside ours.
-#
-# Every number below comes from the run this notebook makes (read from the embedding cache when an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
+# The models on the trap sets beside cue baselines that look only at a document's form. The lines below are computed from this page's numbers.
 
 # %%
 from IPython.display import Markdown, display
 
-from embedlab.report import analysis, plots
+from embedlab.report import analysis, findings, plots
 from embedlab.report import render as rep
 
-plots.use_style()
+font = plots.use_style()  # the style sheet and the CJK font every figure uses
 
 # %% tags=["parameters"]
 models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
@@ -23,10 +21,21 @@ needs = {"trap_report": {"cues": True}}  # runs primed into the cache before thi
 # %%
 figures = rep.figure_folder(figures_dir, "00_overview")
 draw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn
-
-# %%
 run = analysis.trap_report(models, datasets, cache_dir, cues=True)  # the chosen models + the cue baselines
 summary = run.summary()
+cue_names = analysis.cue_models(run)
+
+# %%
+display(findings.lead(summary, run.comparisons("top1"), "top1", cues=cue_names))
+
+# %%
+draw("choose-a-model", plots.choice_figure, analysis.choice_frame(run, summary=summary))
+
+# %%
+draw("top1-by-model", plots.metric_bars, summary, "top1", cues=cue_names)
+
+# %% [markdown]
+# Every number on this page comes from the run this notebook makes (read from the embedding cache when an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
 
 # %% [markdown]
 # ## Summary
@@ -38,12 +47,11 @@ rep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low
 
 # %% [markdown]
 # ## Accuracy per model, with confidence intervals
+#
+# MRR (mean reciprocal rank of the answer); top-1 is the figure at the top of the page. The cue baselines are dashed reference lines, not bars.
 
 # %%
-draw("top1-by-model", plots.metric_bars, summary, "top1")
-
-# %%
-draw("mrr-by-model", plots.metric_bars, summary, "mrr")
+draw("mrr-by-model", plots.metric_bars, summary, "mrr", cues=cue_names)
 
 # %% [markdown]
 # ## Cue baselines: does form alone do as well? / 形式线索基线
@@ -60,7 +68,7 @@ rep.table(cues, ["dataset", "model", "kind", "n_queries", "top1", "top1_low", "t
 draw("top1-beside-cues", plots.cue_bars, cues, "top1")
 
 # %% [markdown]
-# Each model against the best cue baseline of each data set (top-1, paired over the same queries). *Flagged* means it barely beats the cue: less than 0.05 above it, or a paired p-value of 0.05 or more.
+# Each model against the best cue baseline of each data set (top-1, paired over the same queries). *Flagged* means it barely beats the cue; the rule is stated with the result below.
 
 # %%
 flags = analysis.cue_flags(run)

@@ -2,16 +2,14 @@
 # # 10 · Accuracy against truncated dimension (MRL)
 #
 # Models trained with Matryoshka representation learning (MRL) keep working when their embedding is cut to its first *d* components and renormalised. For each chosen model that supports it, the run is repeated at each dimension through the model's own backend; models without MRL appear once, at their full dimension.
-#
-# Every number below comes from the run this notebook makes (read from the embedding cache when an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
 
 # %%
 from IPython.display import Markdown, display
 
-from embedlab.report import analysis, plots
+from embedlab.report import analysis, findings, plots
 from embedlab.report import render as rep
 
-plots.use_style()
+font = plots.use_style()  # the style sheet and the CJK font every figure uses
 
 # %% tags=["parameters"]
 models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
@@ -24,6 +22,16 @@ needs = {"dimension_report": {}}  # runs primed into the cache before this noteb
 # %%
 figures = rep.figure_folder(figures_dir, "10_dimensions")
 draw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn
+sweep = analysis.dimension_report(models, datasets, dims, cache_dir)
+
+# %%
+display(findings.dimension_lead(sweep))
+
+# %%
+draw("top1-vs-dimensions", plots.dimension_curve, sweep, "top1")
+
+# %% [markdown]
+# Every number on this page comes from the run this notebook makes (read from the embedding cache when an earlier run computed it). Parameters (papermill): `models`, `datasets`, `dims`, `cache_dir`, `figures_dir`.
 
 # %% [markdown]
 # ## Which chosen models support MRL
@@ -36,14 +44,10 @@ display(Markdown(analysis.support_note(support, "supports_mrl", "MRL truncation"
 rep.table(support)
 
 # %%
-sweep = analysis.dimension_report(models, datasets, dims, cache_dir)
 rep.table(sweep)
 
 # %% [markdown]
 # ## Accuracy against dimension
-
-# %%
-draw("top1-vs-dimensions", plots.dimension_curve, sweep, "top1")
 
 # %%
 draw("mrr-vs-dimensions", plots.dimension_curve, sweep, "mrr")

@@ -1,17 +1,15 @@
 # %% [markdown]
 # # 12 · Real data: CMRC2018, idioms, CSL, PAWS-X zh
 #
-# The public sets bundled with embedlab, with confidence intervals, and where lexical overlap alone already wins. To keep the bundled CPU models within minutes, queries are drawn with a seed and large corpora are cut: every document judged for a kept query stays, plus a seeded random draw of the others. Fewer distractors make retrieval easier than on the whole corpus, so compare models with each other here, not with published scores. The table below says exactly what was kept.
-#
-# Every number below comes from the run this notebook makes (read from the embedding cache when an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
+# The public sets bundled with embedlab, with confidence intervals, and where lexical overlap alone already wins.
 
 # %%
 from IPython.display import Markdown, display
 
-from embedlab.report import analysis, plots
+from embedlab.report import analysis, findings, plots
 from embedlab.report import render as rep
 
-plots.use_style()
+font = plots.use_style()  # the style sheet and the CJK font every figure uses
 
 # %% tags=["parameters"]
 models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
@@ -25,20 +23,27 @@ needs = {"real_data_report": {}}  # runs primed into the cache before this noteb
 figures = rep.figure_folder(figures_dir, "12_real_data")
 draw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn
 
-# %%
 sets = analysis.real_datasets(samples, sample_seed)
-rep.table(analysis.sampling_table(sets))
-
-# %%
 run = analysis.real_data_report(models, sets, cache_dir)
 summary = run.summary()
-rep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "mean_margin"])
+
+# %%
+display(findings.lead(summary, run.comparisons("mrr"), "mrr"))
+
+# %%
+draw("mrr-by-model", plots.metric_bars, summary, "mrr")
+
+# %% [markdown]
+# To keep the bundled CPU models within minutes, queries are drawn with a seed and large corpora are cut: every document judged for a kept query stays, plus a seeded random draw of the others. Fewer distractors make retrieval easier than on the whole corpus, so compare models with each other here, not with published scores. The table below says exactly what was kept. Every number on this page comes from the run this notebook makes (read from the embedding cache when an earlier run computed it). Parameters (papermill): `models`, `samples`, `sample_seed`, `cache_dir`, `figures_dir`.
+
+# %%
+rep.table(analysis.sampling_table(sets))
 
 # %% [markdown]
 # ## Accuracy with confidence intervals
 
 # %%
-draw("mrr-by-model", plots.metric_bars, summary, "mrr")
+rep.table(summary, ["model", "dataset", "status", "n_queries", "top1", "top1_low", "top1_high", "mrr", "mrr_low", "mrr_high", "ndcg_at_10", "mean_margin"])
 
 # %%
 draw("top1-by-model", plots.metric_bars, summary, "top1")

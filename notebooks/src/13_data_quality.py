@@ -1,17 +1,15 @@
 # %% [markdown]
 # # 13 · Data quality: can form alone find the answer? / 数据质量：只看形式能否找到答案？
 #
-# A trap set measures meaning only if its answers and distractors differ in meaning alone. `embedlab lint` (`embedlab.report.lint`) measures the shortcuts a model could take instead: length (answers longer than distractors), word overlap with the query (what BM25 uses; a trap can also leak the other way, when answers avoid the query's words), a genre prior that needs no query at all (`query-blind`: a classifier of answers against distractors from their characters alone, each query's own group held out), and style (semicolons, question forms, advice openings 可以/应, clause count), per category and overall, each query ranked among its own answer and distractors. Thresholds and the rules behind each flag: `docs/writing-traps.md`. No model is run unless `cross_query` is set.
-#
-# 如果答案总比干扰项长、或与查询共享更多词语、或文风不同，模型不读懂也能得分。本笔记本逐类检查这些形式线索。
+# How many form shortcuts each trap set leaves open, computed below; then each cue in detail.
 
 # %%
 from IPython.display import Markdown, display
 
-from embedlab.report import analysis, plots
+from embedlab.report import analysis, findings, plots
 from embedlab.report import render as rep
 
-plots.use_style()
+font = plots.use_style()  # the style sheet and the CJK font every figure uses
 from embedlab.report import lint
 
 # %% tags=["parameters"]
@@ -28,6 +26,15 @@ draw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is
 # %%
 sets = analysis.resolve_datasets(datasets)
 reports = lint.lint_sets(sets, model=cross_query)
+display(findings.flag_lead(lint.stack(reports, "cues")))
+
+# %%
+draw("lengths", lint.plot_lengths, lint.stack(reports, "documents"))
+
+# %% [markdown]
+# A trap set measures meaning only if its answers and distractors differ in meaning alone. `embedlab lint` (`embedlab.report.lint`) measures the shortcuts a model could take instead: length (answers longer than distractors), word overlap with the query (what BM25 uses; a trap can also leak the other way, when answers avoid the query's words), a genre prior that needs no query at all (`query-blind`: a classifier of answers against distractors from their characters alone, each query's own group held out), and style (semicolons, question forms, advice openings 可以/应, clause count), per category and overall, each query ranked among its own answer and distractors. Thresholds and the rules behind each flag: `docs/writing-traps.md`. No model is run unless `cross_query` is set.
+#
+# 如果答案总比干扰项长、或与查询共享更多词语、或文风不同，模型不读懂也能得分。本笔记本逐类检查这些形式线索。
 
 # %% [markdown]
 # ## The cues
@@ -54,10 +61,7 @@ rep.table(lint.stack(reports, "ngrams"), ["dataset", "ngram", "weight", "carry",
 # %% [markdown]
 # ## Length: answers against distractors
 #
-# Every document drawn as a dot over its box plot (characters). On a set without a length cue the two boxes of a data set overlap.
-
-# %%
-draw("lengths", lint.plot_lengths, lint.stack(reports, "documents"))
+# The figure at the top: every document drawn as a dot over its box plot (characters). On a set without a length cue the two boxes of a data set overlap.
 
 # %% [markdown]
 # ## Word overlap with the query

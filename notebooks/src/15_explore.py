@@ -12,10 +12,10 @@
 from IPython.display import Markdown, display
 
 from embedlab import explore
-from embedlab.report import analysis, plots
+from embedlab.report import analysis, findings, plots
 from embedlab.report import render as rep
 
-plots.use_style()
+font = plots.use_style()  # the style sheet and the CJK font every figure uses
 
 # %% tags=["parameters"]
 models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
@@ -27,6 +27,8 @@ needs = {"trap_report": {}}  # runs primed into the cache before this notebook e
 # %%
 models = explore.classroom_models(models)  # the exercises name BM25, USE and e5-small: they are always here
 lexical, use, e5 = "bm25", "use-multilingual-v3", "multilingual-e5-small"
+run = analysis.trap_report(models, datasets, cache_dir)
+display(findings.lead(run.summary(), run.comparisons("top1"), "top1", subject="In the run this page explores: "))
 
 # %% [markdown]
 # ## 1 · 陷阱探索器 / The trap explorer
@@ -49,7 +51,6 @@ explore.trap(models)
 # Below: the traps of the run that e5-small gets right and BM25 gets wrong (computed from the results, not picked by hand); the explorer starts from the first one, for you to rewrite.
 
 # %%
-run = analysis.trap_report(models, datasets, cache_dir)
 fooled = explore.query_table(run, e5, compare=lexical, outcome="won")
 rep.table(fooled, ["dataset", "query_id", "category", "query", "winner_kind_b", "margin", "margin_b"])
 

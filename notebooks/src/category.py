@@ -4,17 +4,15 @@
 # %% [markdown]
 # # {number} · {title_zh} — {title_en}
 #
-# One trap category, `{category}`: what the trap is, its cases, how each model scores every query against every document, the margin by which the answer wins or loses, which kinds of distractor fool which model, and how plain word overlap (BM25) does on the same cases.
-#
-# Every number below comes from the run this notebook makes (read from the embedding cache when an earlier run computed it: the timings are then that run's, with its timestamp in `measured_at`). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
+# One trap category, `{category}`: which model finds the answer here, then what the trap is, its cases, how each model scores every query against its documents, and how plain word overlap (BM25) does on the same cases.
 
 # %%
 from IPython.display import Markdown, display
 
-from embedlab.report import analysis, plots
+from embedlab.report import analysis, findings, plots
 from embedlab.report import render as rep
 
-plots.use_style()
+font = plots.use_style()  # the style sheet and the CJK font every figure uses
 
 # %% tags=["parameters"]
 models = None  # model names or {name, model, path, backend} mappings; None: the bundled models
@@ -27,8 +25,19 @@ needs = {"trap_report": {}}  # runs primed into the cache before this notebook e
 # %%
 figures = rep.figure_folder(figures_dir, "{notebook}")
 draw = rep.Drawer(figures, cache_dir)  # saves PNG + SVG; an unchanged figure is copied from the cache, not redrawn
+sets = analysis.resolve_datasets(datasets)
+run = analysis.trap_report(models, sets, cache_dir)
+this = analysis.category_table(run, category)
+
+# %%
+display(findings.lead(this, analysis.category_comparisons(run, category), "top1", subject="{title_en}: "))
+
+# %%
+draw("top1-by-model", plots.metric_bars, this, "top1")
 
 # %% [markdown]
+# Every number on this page comes from the run this notebook makes (read from the embedding cache when an earlier run computed it). Parameters (papermill): `models`, `datasets`, `cache_dir`, `figures_dir`.
+#
 # ## What the trap is
 #
 # From the category's declaration in `embedlab.data.categories` (Chinese, with an English gloss).
@@ -42,20 +51,16 @@ display(Markdown(analysis.category_card(category)))
 # Each query with the documents judged for it: the answer first, then the distractors and their kinds.
 
 # %%
-sets = analysis.resolve_datasets(datasets)
 cases = analysis.category_cases(sets, category)
 rep.table(cases, ["dataset", "query_id", "query", "kind", "document"])
-
-# %%
-run = analysis.trap_report(models, sets, cache_dir)
 
 # %% [markdown]
 # ## Query × document similarity, per model
 #
-# Rows are this category's queries, columns the documents judged for them (the whole corpus for a small set such as the seed), each labelled `[kind] text` and coloured by kind. A black box marks the answer; a white dot marks the document the model ranked first. The colour scale is the model's own (cosine similarity, or the BM25 score).
+# One small panel per query: its own candidates (rows, `[kind for this query] text`, coloured by kind) against every model (columns), each cell the score. A black box marks the answer; a white dot the document the model ranked first. The dense models' cosine similarities share one colour scale; BM25's score has no fixed range, so its column is scaled on its own within each query (grey). At most 12 queries per data set: those the most models get wrong.
 
 # %%
-frames = analysis.similarity_frame(run, sets, category=category)
+frames = analysis.similarity_frame(run, sets, category=category, max_queries=12)
 draw("heatmap", plots.similarity_figures, frames)
 
 # %% [markdown]
@@ -93,8 +98,4 @@ rep.table(analysis.lexical_contrast(run, category), ["dataset", "model_a", "mode
 # ## Top-1 on this category, with confidence intervals
 
 # %%
-this = analysis.category_table(run, category)
 rep.table(this, ["model", "dataset", "n_queries", "top1", "top1_low", "top1_high", "top3", "mrr", "mean_margin"])
-
-# %%
-draw("top1-by-model", plots.metric_bars, this, "top1")
