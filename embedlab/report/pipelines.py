@@ -51,7 +51,7 @@ def _hub_id(path: str | None) -> bool:
 
 def missing_weights_sentence(spec: ModelSpec, what: str) -> str:
     """One plain sentence: which weights are missing and the commands that fix it."""
-    from embedlab.models.rerank import RERANKERS
+    from embedlab.models.rerankers import RERANKERS
 
     record = MODELS.get(spec.name) or RERANKERS.get(spec.name)
     hub = spec.path if _hub_id(spec.path) else (record.path if record is not None and _hub_id(record.path) else spec.name)
