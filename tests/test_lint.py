@@ -285,3 +285,16 @@ def test_shortcut_cue_thresholds(tmp_path):
     assert "query-blind" not in relaxed.flagged
     strict_p = lint(path, Thresholds(cue_p=1e-30), model=False)
     assert "query-blind" not in strict_p.flagged
+
+
+def test_lint_and_the_run_define_length_judged_alike_on_a_shared_corpus() -> None:
+    """One definition of the cue: on `seed` (each query judges only its answer) lint ranks
+    each query among its answer and the documents that answer no query, as the run's
+    `length-judged` row does, so 13_data_quality and 00_overview give the same number."""
+    import embedlab as el
+    from embedlab.report.lint import lint
+
+    cue = next(c for c in lint(el.load_dataset("seed")).cues if c.name == "length-judged")
+    run = el.evaluate(["length-judged"], ["seed"], el.RunSettings(progress=False, isolate=False, repeats=1, throughput_texts=0))
+    assert cue.values["top1"] == run.summary().loc[0, "top1"] == 1.0
+    assert cue.values["chance"] == 1 / 15  # its answer among 14 documents that answer no query

@@ -289,11 +289,13 @@ def _groups(dataset: Dataset) -> _Groups:
 
 
 def _judged_top1(dataset: Dataset, scores: np.ndarray, groups: _Groups) -> np.ndarray:
-    """Top-1 per query (ties against) among the query's candidates, via embedlab's scoring."""
+    """Top-1 per query (ties against) among the query's own answer and distractors, via
+    embedlab's scoring: its "judged" candidate rule, which gives a shared-corpus set's query
+    its answer plus every document that answers no query (the groups above), the same
+    definition as the run's `length-judged` row, so lint and a report never disagree."""
     from embedlab.evaluation.scoring import per_query_table
 
-    mode = "judged" if groups.candidates == "judged" else "all"
-    table = per_query_table(dataset, "cue", scores=scores, candidates=mode)
+    table = per_query_table(dataset, "cue", scores=scores, candidates="judged")
     return table["top1"].to_numpy(dtype=np.float64)
 
 
@@ -408,9 +410,8 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
         lexical_scores[name] = backend.score(dataset.query_texts())
     length_top1 = _judged_top1(dataset, lexical_scores["length"], groups)
     bm25_top1 = _judged_top1(dataset, lexical_scores["bm25"], groups)
+    # the candidates `_judged_top1` ranks: the query's answers and its distractors, in both modes
     n_candidates = np.array([len(a) + len(d) for a, d in zip(groups.answers, groups.distractors)], dtype=np.float64)
-    if groups.candidates == "corpus":
-        n_candidates[:] = len(doc_ids)
     chance = np.array([len(a) for a in groups.answers]) / np.maximum(n_candidates, 1)
     overlap_answer, overlap_distractor = _word_overlap(dataset, groups)
     longest = np.array([lengths[a].max() > lengths[d].max() if len(d) else np.nan for a, d in zip(groups.answers, groups.distractors)], dtype=np.float64)
