@@ -11,7 +11,20 @@ from embedlab.types import RunSettings
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_MODELS", "MODELS", "BackendUnavailableError", "ConfigError", "DataError", "Dataset",
-    "DatasetMeta", "EmbedlabError", "ModelSpec", "Report", "RunSettings", "UnknownNameError",
-    "bundled_datasets", "evaluate", "get_model", "load_dataset",
+    "DEFAULT_MODELS",
+    "MODELS",
+    "BackendUnavailableError",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "DatasetMeta",
+    "EmbedlabError",
+    "ModelSpec",
+    "Report",
+    "RunSettings",
+    "UnknownNameError",
+    "bundled_datasets",
+    "evaluate",
+    "get_model",
+    "load_dataset",
 ]

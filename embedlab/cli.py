@@ -12,7 +12,9 @@ import typer
 from embedlab.errors import ConfigError, EmbedlabError
 from embedlab.run.check import CHECK_QUERIES, DEFAULT_TEXTS, DEFAULT_TIMEOUT_S  # numpy only; backends load in workers
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose a text-embedding model by testing it on your own data.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Choose a text-embedding model by testing it on your own data."
+)
 
 
 def select(cfg, models: list[str] | None, datasets: list[str] | None, backend: str | None):
@@ -55,24 +57,56 @@ def second_stages(cfg, fuse: list[str] | None, fuse_method: str, fuse_k: float, 
 
 @app.command()
 def run(
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name (see `embedlab models`) or model folder; repeatable.")] = None,
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Bundled data set name or a BEIR folder / trap file / pairs CSV; repeatable.")] = None,
+    model: Annotated[
+        Optional[list[str]],
+        typer.Option("--model", "-m", help="Model name (see `embedlab models`) or model folder; repeatable."),
+    ] = None,
+    dataset: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--dataset", "-d", help="Bundled data set name or a BEIR folder / trap file / pairs CSV; repeatable."
+        ),
+    ] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results folder.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML run config.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Backend for every --model (vllm, st, transformers, ...).")] = None,
+    backend: Annotated[
+        Optional[str], typer.Option(help="Backend for every --model (vllm, st, transformers, ...).")
+    ] = None,
     repeats: Annotated[Optional[int], typer.Option(help="Timed encodes per data set (>= 5 recommended).")] = None,
-    throughput_texts: Annotated[Optional[int], typer.Option(help="Texts in the separate throughput run (0 = none).")] = None,
+    throughput_texts: Annotated[
+        Optional[int], typer.Option(help="Texts in the separate throughput run (0 = none).")
+    ] = None,
     dimensions: Annotated[Optional[int], typer.Option(help="MRL: truncate embeddings to this size.")] = None,
-    sample: Annotated[Optional[int], typer.Option(help="Evaluate a seeded sample of this many queries per data set.")] = None,
+    sample: Annotated[
+        Optional[int], typer.Option(help="Evaluate a seeded sample of this many queries per data set.")
+    ] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder.")] = None,
     isolate: Annotated[bool, typer.Option(help="Run each model in its own worker process.")] = True,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds a model's worker may take before it is killed and reported failed.")] = None,
-    fuse: Annotated[Optional[list[str]], typer.Option("--fuse", help="Fuse models of the run into a row of its own: [NAME=]A+B[+C]; repeatable.")] = None,
-    fuse_method: Annotated[str, typer.Option(help="Fusion method of --fuse: rrf (reciprocal rank) or wsum (min-max, equal weights).")] = "rrf",
+    timeout: Annotated[
+        Optional[float], typer.Option(help="Seconds a model's worker may take before it is killed and reported failed.")
+    ] = None,
+    fuse: Annotated[
+        Optional[list[str]],
+        typer.Option("--fuse", help="Fuse models of the run into a row of its own: [NAME=]A+B[+C]; repeatable."),
+    ] = None,
+    fuse_method: Annotated[
+        str, typer.Option(help="Fusion method of --fuse: rrf (reciprocal rank) or wsum (min-max, equal weights).")
+    ] = "rrf",
     fuse_k: Annotated[float, typer.Option(help="k of reciprocal rank fusion.")] = 60.0,
-    rerank: Annotated[Optional[str], typer.Option(help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'.")] = None,
+    rerank: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'."
+        ),
+    ] = None,
     rerank_top_k: Annotated[int, typer.Option(help="Documents per query the reranker re-scores.", min=1)] = 20,
-    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="A metric beside the defaults (top1, top3, top5, mrr, ndcg@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.")] = None,
+    metric: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--metric",
+            help="A metric beside the defaults (top1, top3, top5, mrr, ndcg@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate models on data sets; write summary.csv, per_query.csv, by_category.csv and run.json.
 
@@ -90,12 +124,20 @@ def run(
         changes = {
             k: v
             for k, v in {
-                "repeats": repeats, "throughput_texts": throughput_texts, "dimensions": dimensions,
-                "cache_dir": str(cache_dir) if cache_dir else None, "timeout_s": timeout,
+                "repeats": repeats,
+                "throughput_texts": throughput_texts,
+                "dimensions": dimensions,
+                "cache_dir": str(cache_dir) if cache_dir else None,
+                "timeout_s": timeout,
             }.items()
             if v is not None
         }
-        settings = replace(cfg.settings, isolate=isolate, metrics=tuple(dict.fromkeys([*cfg.settings.metrics, *(metric or [])])), **changes)
+        settings = replace(
+            cfg.settings,
+            isolate=isolate,
+            metrics=tuple(dict.fromkeys([*cfg.settings.metrics, *(metric or [])])),
+            **changes,
+        )
         try:
             run_metrics(settings)
         except ConfigError as exc:
@@ -108,8 +150,12 @@ def run(
         if n:
             sets = [d.sample(n, seed=settings.seed) for d in sets]
         report = evaluate(
-            cfg.models, sets, settings, config={"config_file": str(config) if config else None, "argv": sys.argv[1:]},
-            fusions=cfg.fusions, reranks=cfg.reranks,
+            cfg.models,
+            sets,
+            settings,
+            config={"config_file": str(config) if config else None, "argv": sys.argv[1:]},
+            fusions=cfg.fusions,
+            reranks=cfg.reranks,
         )
         report.to_dir(out_dir)
     except EmbedlabError as exc:
@@ -117,7 +163,16 @@ def run(
         raise typer.Exit(2) from None
     summary = report.summary()
     first, *rest = report.metrics
-    cols = ["model", "dataset", "status", "n_queries", *metric_columns((first,)), *(m.column for m in rest if m.kind != "hit"), "texts_per_s", *report.memory_columns()[:2]]
+    cols = [
+        "model",
+        "dataset",
+        "status",
+        "n_queries",
+        *metric_columns((first,)),
+        *(m.column for m in rest if m.kind != "hit"),
+        "texts_per_s",
+        *report.memory_columns()[:2],
+    ]
     typer.echo(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
     typer.echo(f"results written to {out_dir}")
     if (summary["status"] != "ok").any():
@@ -129,14 +184,30 @@ def run(
 
 @app.command()
 def encode(
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Model name or NAME=PATH (as in `run`); repeatable.")],
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Bundled data set or BEIR folder whose corpus to encode; repeatable.")] = None,
+    model: Annotated[
+        list[str], typer.Option("--model", "-m", help="Model name or NAME=PATH (as in `run`); repeatable.")
+    ],
+    dataset: Annotated[
+        Optional[list[str]],
+        typer.Option("--dataset", "-d", help="Bundled data set or BEIR folder whose corpus to encode; repeatable."),
+    ] = None,
     corpus: Annotated[Optional[Path], typer.Option(help="A BEIR corpus.jsonl to encode instead of a data set.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML run config (its models, data sets and settings).")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="YAML run config (its models, data sets and settings).")
+    ] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder (default: the run's).")] = None,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster: host:port, ray://host:port or auto (default: the config's, else a local cluster).")] = None,
-    shard_texts: Annotated[Optional[int], typer.Option(help="Texts per shard, a multiple of the batch size (default 16 batches).")] = None,
-    actors: Annotated[Optional[int], typer.Option(help="Model replicas (default: one per GPU, else as many as the CPUs hold).", min=1)] = None,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Ray cluster: host:port, ray://host:port or auto (default: the config's, else a local cluster)."
+        ),
+    ] = None,
+    shard_texts: Annotated[
+        Optional[int], typer.Option(help="Texts per shard, a multiple of the batch size (default 16 batches).")
+    ] = None,
+    actors: Annotated[
+        Optional[int], typer.Option(help="Model replicas (default: one per GPU, else as many as the CPUs hold).", min=1)
+    ] = None,
 ) -> None:
     """Encode a corpus alone on a Ray cluster into the embedding cache's shards; a later
     `embedlab run` with `engine: ray` and the same cache reads them instead of encoding."""
@@ -147,14 +218,18 @@ def encode(
     try:
         cfg = select(load_config(config) if config is not None else None, model, dataset, None)
         settings = replace(
-            cfg.settings, engine="ray", ray_address=ray_address or cfg.settings.ray_address,
+            cfg.settings,
+            engine="ray",
+            ray_address=ray_address or cfg.settings.ray_address,
             cache_dir=str(cache_dir) if cache_dir else cfg.settings.cache_dir,
         )
         if corpus is not None and dataset:
             raise typer.BadParameter("give --corpus or -d, not both")
-        sources = [(str(corpus), corpus_texts(corpus), "")] if corpus is not None else [
-            (d.name, d.document_texts(), d.instruction) for d in map(load_dataset, cfg.datasets)
-        ]
+        sources = (
+            [(str(corpus), corpus_texts(corpus), "")]
+            if corpus is not None
+            else [(d.name, d.document_texts(), d.instruction) for d in map(load_dataset, cfg.datasets)]
+        )
         for spec in cfg.models:
             for name, texts, instruction in sources:
                 summary = encode_corpus(spec, texts, settings, instruction, shard_texts, actors)
@@ -178,7 +253,9 @@ def models() -> None:
 
     for spec in MODELS.values():
         dim = spec.dim or "-"
-        typer.echo(f"{spec.name:28s} backend={spec.backend:6s} dim={dim!s:5s} pooling={spec.pooling or '-':5s} {spec.description}")
+        typer.echo(
+            f"{spec.name:28s} backend={spec.backend:6s} dim={dim!s:5s} pooling={spec.pooling or '-':5s} {spec.description}"
+        )
 
 
 @app.command()
@@ -193,16 +270,57 @@ def datasets() -> None:
 
 @app.command("report")
 def report_command(
-    notebook: Annotated[Optional[list[str]], typer.Option("--notebook", "-n", help="Only notebooks whose name starts with this (e.g. 00, 03_idiom); repeatable.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable (default: the config's, else the bundled models).")] = None,
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Trap data set (name or path) for notebooks 00-11; repeatable (default: the config's, else seed, traps-zh).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; -m / -d / --cache-dir override them.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")] = None,
-    figures: Annotated[Optional[Path], typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")] = None,
-    notebooks_dir: Annotated[Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab).")] = None,
+    notebook: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--notebook", "-n", help="Only notebooks whose name starts with this (e.g. 00, 03_idiom); repeatable."
+        ),
+    ] = None,
+    model: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name, folder or NAME=PATH; repeatable (default: the config's, else the bundled models).",
+        ),
+    ] = None,
+    dataset: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Trap data set (name or path) for notebooks 00-11; repeatable (default: the config's, else seed, traps-zh).",
+        ),
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            "-c",
+            help="Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; -m / -d / --cache-dir override them.",
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")
+    ] = None,
+    figures: Annotated[
+        Optional[Path], typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")
+    ] = None,
+    notebooks_dir: Annotated[
+        Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")
+    ] = None,
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab)."),
+    ] = None,
     jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 2,
-    show_code: Annotated[bool, typer.Option("--show-code", help="Show the notebooks' code in the HTML pages (hidden by default; the .ipynb always keep it).")] = False,
+    show_code: Annotated[
+        bool,
+        typer.Option(
+            "--show-code",
+            help="Show the notebooks' code in the HTML pages (hidden by default; the .ipynb always keep it).",
+        ),
+    ] = False,
 ) -> None:
     """Execute the notebooks and render reports/*.html, figures/ and an index page."""
     import time
@@ -227,20 +345,36 @@ def report_command(
         typer.echo(f"{'ok    ' if r.error is None else 'FAILED'} {r.seconds:6.1f}s  {r.html or r.executed}")
         if r.error:
             typer.echo(r.error.splitlines()[-1] if r.error.splitlines() else r.error, err=True)
-    typer.echo(f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s; index: {(Path(out) if out else default_reports_dir()) / 'index.html'}")
+    typer.echo(
+        f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s; index: {(Path(out) if out else default_reports_dir()) / 'index.html'}"
+    )
     if any(r.error for r in results):
         raise typer.Exit(1)
 
 
 @app.command("check")
 def check(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Run config (YAML): check its models.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Backend for every model (vllm, st, transformers, ...).")] = None,
-    reference: Annotated[str, typer.Option(help="Backend the configured one is compared with ('none': no comparison).")] = "transformers",
-    texts: Annotated[int, typer.Option(help=f"Built-in Chinese queries and documents to encode, each (1-{len(CHECK_QUERIES)}).")] = DEFAULT_TEXTS,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write check.csv and check.json here.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds each backend worker may take (load and encode).")] = DEFAULT_TIMEOUT_S,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="Run config (YAML): check its models.")
+    ] = None,
+    model: Annotated[
+        Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable.")
+    ] = None,
+    backend: Annotated[
+        Optional[str], typer.Option(help="Backend for every model (vllm, st, transformers, ...).")
+    ] = None,
+    reference: Annotated[
+        str, typer.Option(help="Backend the configured one is compared with ('none': no comparison).")
+    ] = "transformers",
+    texts: Annotated[
+        int, typer.Option(help=f"Built-in Chinese queries and documents to encode, each (1-{len(CHECK_QUERIES)}).")
+    ] = DEFAULT_TEXTS,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Also write check.csv and check.json here.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds each backend worker may take (load and encode).")
+    ] = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Check models on this machine first: versions, device, weights, inputs sent, agreement with transformers.
 
@@ -266,17 +400,32 @@ def check(
         write_outputs(table, out, meta)
         typer.echo(f"written to {out / 'check.csv'} and {out / 'check.json'}")
     n_models = table["model"].nunique()
-    typer.echo(f"{n_models} model(s): {len(failed)} check(s) failed" if len(failed) else f"{n_models} model(s): all checks passed")
+    typer.echo(
+        f"{n_models} model(s): {len(failed)} check(s) failed"
+        if len(failed)
+        else f"{n_models} model(s): all checks passed"
+    )
     raise typer.Exit(1 if len(failed) else 0)
-
 
 
 @app.command("lint")
 def lint(
-    dataset: Annotated[str, typer.Argument(help="Bundled data set name, BEIR folder, trap file (.yaml/.jsonl) or pairs CSV.")],
+    dataset: Annotated[
+        str, typer.Argument(help="Bundled data set name, BEIR folder, trap file (.yaml/.jsonl) or pairs CSV.")
+    ],
     output_format: Annotated[str, typer.Option("--format", "-f", help="table (readable) or json.")] = "table",
-    threshold: Annotated[Optional[list[str]], typer.Option("--threshold", "-t", help="NAME=VALUE, e.g. auc_high=0.65; repeatable (see docs/writing-traps.md).")] = None,
-    model: Annotated[bool, typer.Option("--model/--no-model", help="Check with multilingual-e5-small which answers also fit another query.")] = True,
+    threshold: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--threshold", "-t", help="NAME=VALUE, e.g. auc_high=0.65; repeatable (see docs/writing-traps.md)."
+        ),
+    ] = None,
+    model: Annotated[
+        bool,
+        typer.Option(
+            "--model/--no-model", help="Check with multilingual-e5-small which answers also fit another query."
+        ),
+    ] = True,
 ) -> None:
     """Find shortcut cues (length, word overlap, query-blind genre, style) in a data set; exit 1 if any is flagged."""
     import json

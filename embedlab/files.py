@@ -23,6 +23,7 @@ def expand_vars(value: Any, path: Path) -> Any:
     """Substitute `${VAR}` / `${VAR:-default}` in every string of a parsed YAML tree; an unset
     variable without a default is a ConfigError naming `path` and the variable."""
     if isinstance(value, str):
+
         def sub(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in os.environ:

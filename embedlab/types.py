@@ -37,7 +37,6 @@ class Timing:
         return q[2] - q[0]
 
 
-
 @dataclass(frozen=True)
 class RunSettings:
     """How models are measured and scored. Times in seconds. `timeout_s`: a worker that has
@@ -93,13 +92,22 @@ class EncodeTask:
 
     @classmethod
     def from_dataset(
-        cls, dataset: Any, keep_scores: int = 2_000_000, depth: int = 10,
+        cls,
+        dataset: Any,
+        keep_scores: int = 2_000_000,
+        depth: int = 10,
         rank_block: Callable[..., RankSummary] | None = None,
     ) -> EncodeTask:
         """From an `embedlab.data.Dataset` (or anything with its text accessors and qrels)."""
         return cls(
-            dataset.name, dataset.query_texts(), dataset.document_texts(), dataset.instruction,
-            Relevance.from_dataset(dataset), keep_scores, depth, rank_block=rank_block,
+            dataset.name,
+            dataset.query_texts(),
+            dataset.document_texts(),
+            dataset.instruction,
+            Relevance.from_dataset(dataset),
+            keep_scores,
+            depth,
+            rank_block=rank_block,
         )
 
 
@@ -124,10 +132,18 @@ class Relevance:
         index = {d: i for i, d in enumerate(dataset.doc_ids)}
         triples = sorted(
             (row, index[d], int(g))
-            for row, q in enumerate(dataset.query_ids) for d, g in dataset.qrels.get(q, {}).items()
+            for row, q in enumerate(dataset.query_ids)
+            for d, g in dataset.qrels.get(q, {}).items()
         )
         arr = np.array(triples, dtype=np.int64).reshape(-1, 3)
-        return cls(arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), len(dataset.query_ids), len(index), dataset.meta.candidates)
+        return cls(
+            arr[:, 0].copy(),
+            arr[:, 1].copy(),
+            arr[:, 2].copy(),
+            len(dataset.query_ids),
+            len(index),
+            dataset.meta.candidates,
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +193,19 @@ class RankSummary:
         offsets = np.cumsum([0] + [p.n_queries for p in parts[:-1]])
         joined = {
             name: np.concatenate([getattr(p, name) for p in parts])
-            for name in ("top_ids", "top_scores", "rank", "best_relevant", "best_wrong", "best_wrong_doc",
-                         "pair_doc", "pair_gain", "pair_score", "pair_rank", "pair_position")
+            for name in (
+                "top_ids",
+                "top_scores",
+                "rank",
+                "best_relevant",
+                "best_wrong",
+                "best_wrong_doc",
+                "pair_doc",
+                "pair_gain",
+                "pair_score",
+                "pair_rank",
+                "pair_position",
+            )
         }
         joined["pair_query"] = np.concatenate([p.pair_query + off for p, off in zip(parts, offsets)])
         return cls(n_docs=parts[0].n_docs, **joined)
@@ -201,10 +228,19 @@ class DatasetOutcome:
 # Numeric measurements of one model run (GiB, seconds, texts/s): what the cache stores
 # beside the embeddings. Text facts (GPU device, memory source, engine settings) go to `extra`.
 MEASUREMENTS = (
-    "load_s", "warmup_s", "dim",
-    "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
-    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_peak_gib", "weights_gib", "kv_cache_gib",
-    "throughput_texts_per_s", "throughput_tokens_per_s",
+    "load_s",
+    "warmup_s",
+    "dim",
+    "host_rss_before_gib",
+    "host_rss_after_load_gib",
+    "host_rss_peak_gib",
+    "gpu_mem_before_gib",
+    "gpu_mem_after_load_gib",
+    "gpu_mem_peak_gib",
+    "weights_gib",
+    "kv_cache_gib",
+    "throughput_texts_per_s",
+    "throughput_tokens_per_s",
 )
 
 
@@ -236,5 +272,3 @@ class ModelOutcome:
     throughput_tokens_per_s: float = float("nan")
     extra: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, DatasetOutcome] = field(default_factory=dict)
-
-

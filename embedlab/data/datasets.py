@@ -146,9 +146,7 @@ class Dataset:
                 "query_id": list(self.queries),
                 "text": list(self.queries.values()),
                 "category": [self.categories.get(q) for q in self.queries],
-                "n_relevant": [
-                    sum(g > 0 for g in self.qrels.get(q, {}).values()) for q in self.queries
-                ],
+                "n_relevant": [sum(g > 0 for g in self.qrels.get(q, {}).values()) for q in self.queries],
             }
         )
 
@@ -299,7 +297,12 @@ class Dataset:
         header = reader.fieldnames or []
         for column in ("query", "positive"):
             if column not in header:
-                raise DataError(path, f"missing column {column!r}; expected a header with query,positive[,category]", line=1, field=column)
+                raise DataError(
+                    path,
+                    f"missing column {column!r}; expected a header with query,positive[,category]",
+                    line=1,
+                    field=column,
+                )
         queries: dict[str, str] = {}
         corpus: dict[str, str] = {}
         qrels: dict[str, dict[str, int]] = {}
@@ -326,7 +329,9 @@ class Dataset:
                 categories[q] = category
         if not queries:
             raise DataError(path, "no rows; expected at least one (query, positive) row")
-        meta = DatasetMeta(name=name or path.stem, instruction=instruction, instruction_zh=instruction_zh, source=str(path))
+        meta = DatasetMeta(
+            name=name or path.stem, instruction=instruction, instruction_zh=instruction_zh, source=str(path)
+        )
         return cls(meta, queries, corpus, qrels, categories, {}, {})
 
 
@@ -400,7 +405,9 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
     if path.is_dir():
         source = _dataset_file(path)
         if source is None:
-            raise DataError(path, "expected corpus.jsonl + queries.jsonl + qrels/test.tsv (BEIR) or one .yaml/.jsonl trap file")
+            raise DataError(
+                path, "expected corpus.jsonl + queries.jsonl + qrels/test.tsv (BEIR) or one .yaml/.jsonl trap file"
+            )
         path = source
     if path.name == "corpus.jsonl":
         return Dataset.from_beir(path.parent)
@@ -429,7 +436,9 @@ def _read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); expected UTF-8 text", line=line) from None
+        raise DataError(
+            path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); expected UTF-8 text", line=line
+        ) from None
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -441,7 +450,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(path, f"broken JSON ({exc.msg} at column {exc.colno}); expected one JSON object per line", line=line_no) from None
+            raise DataError(
+                path, f"broken JSON ({exc.msg} at column {exc.colno}); expected one JSON object per line", line=line_no
+            ) from None
         if not isinstance(record, dict):
             raise DataError(path, f"expected a JSON object, got {type(record).__name__}", line=line_no)
         records.append((line_no, record))
@@ -500,7 +511,9 @@ def _read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, str
         if line_no == 1 and cells[0] in ("query-id", "query_id", "qid"):
             continue
         if len(cells) != 3:
-            raise DataError(path, f"expected 3 tab-separated cells (query-id, corpus-id, score), got {len(cells)}", line=line_no)
+            raise DataError(
+                path, f"expected 3 tab-separated cells (query-id, corpus-id, score), got {len(cells)}", line=line_no
+            )
         q, d, score = (c.strip() for c in cells)
         if q not in queries:
             raise DataError(path, f"unknown query id {q!r} (not in queries.jsonl)", line=line_no, field="query-id")
@@ -509,7 +522,9 @@ def _read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, str
         try:
             grade = int(score)
         except ValueError:
-            raise DataError(path, f"expected an integer relevance grade, got {score!r}", line=line_no, field="score") from None
+            raise DataError(
+                path, f"expected an integer relevance grade, got {score!r}", line=line_no, field="score"
+            ) from None
         if grade < 0:
             raise DataError(path, f"expected a grade >= 0, got {grade}", line=line_no, field="score")
         if d in qrels.get(q, {}):
@@ -532,7 +547,9 @@ class _LineDict(dict):
 def _yaml_loader():
     import yaml
 
-    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when built in: ~8x faster, same values and lines
+    class Loader(
+        getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    ):  # libyaml when built in: ~8x faster, same values and lines
         pass
 
     def construct_mapping(loader, node, deep=False):
@@ -552,12 +569,16 @@ def _read_trap_yaml(path: Path) -> tuple[dict[str, Any], list[tuple[int | None, 
         data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise DataError(path, f"invalid YAML ({getattr(exc, 'problem', exc)})", line=mark.line + 1 if mark else None) from None
+        raise DataError(
+            path, f"invalid YAML ({getattr(exc, 'problem', exc)})", line=mark.line + 1 if mark else None
+        ) from None
     if not isinstance(data, dict):
         raise DataError(path, "expected a mapping with a 'queries' list at the top")
     queries = data.get("queries")
     if not isinstance(queries, list) or not queries:
-        raise DataError(path, "expected a non-empty list of query records", line=getattr(data, "line", None), field="queries")
+        raise DataError(
+            path, "expected a non-empty list of query records", line=getattr(data, "line", None), field="queries"
+        )
     header = {k: v for k, v in data.items() if k != "queries"}
     records = []
     for item in queries:
@@ -585,7 +606,9 @@ def _read_trap_jsonl(path: Path) -> tuple[dict[str, Any], list[tuple[int | None,
     return header, records
 
 
-def _build_trap_dataset(path: Path, header: dict[str, Any], records: list[tuple[int | None, dict[str, Any]]]) -> Dataset:
+def _build_trap_dataset(
+    path: Path, header: dict[str, Any], records: list[tuple[int | None, dict[str, Any]]]
+) -> Dataset:
     meta_fields = {k: header[k] for k in (*META_KEYS, "candidates", "main_score") if k in header}
     meta_fields.setdefault("name", path.parent.name if path.stem in ("traps", "dataset") else path.stem)
     meta_fields.setdefault("main_score", "top1")
@@ -597,7 +620,9 @@ def _build_trap_dataset(path: Path, header: dict[str, Any], records: list[tuple[
 
     def add_doc(doc_id: str, text: str, kind: str | None, line: int | None) -> None:
         if doc_id in corpus:
-            raise DataError(path, f"duplicate document id {doc_id!r} (first at line {doc_lines[doc_id]})", line=line, field="id")
+            raise DataError(
+                path, f"duplicate document id {doc_id!r} (first at line {doc_lines[doc_id]})", line=line, field="id"
+            )
         corpus[doc_id] = text
         doc_lines[doc_id] = line
         if kind:
@@ -635,10 +660,16 @@ def _build_trap_dataset(path: Path, header: dict[str, Any], records: list[tuple[
         for i, dis in enumerate(distractors, start=1):
             dline = getattr(dis, "line", line)
             if not isinstance(dis, dict):
-                raise DataError(path, f"expected a {{kind, text}} mapping, got {dis!r}", line=dline, field="distractors")
+                raise DataError(
+                    path, f"expected a {{kind, text}} mapping, got {dis!r}", line=dline, field="distractors"
+                )
             if not dis.get("kind"):
-                raise DataError(path, "missing; expected a distractor kind (e.g. other-sense, topical)", line=dline, field="kind")
-            add_doc(f"{q}-d{i}", _require_text(dis, "text", path, dline), _optional_str(dis, "kind", path, dline), dline)
+                raise DataError(
+                    path, "missing; expected a distractor kind (e.g. other-sense, topical)", line=dline, field="kind"
+                )
+            add_doc(
+                f"{q}-d{i}", _require_text(dis, "text", path, dline), _optional_str(dis, "kind", path, dline), dline
+            )
             qrels[q][f"{q}-d{i}"] = 0
         relevant = rec.get("relevant", [])
         if isinstance(relevant, dict):
@@ -646,13 +677,19 @@ def _build_trap_dataset(path: Path, header: dict[str, Any], records: list[tuple[
         elif isinstance(relevant, list):
             pairs = [(d, 1) for d in relevant]
         else:
-            raise DataError(path, "expected a list of document ids or a mapping id -> grade", line=line, field="relevant")
+            raise DataError(
+                path, "expected a list of document ids or a mapping id -> grade", line=line, field="relevant"
+            )
         for d, g in pairs:
             if isinstance(g, bool) or not isinstance(g, int) or g < 0:
-                raise DataError(path, f"expected an integer grade >= 0 for {d!r}, got {g!r}", line=line, field="relevant")
+                raise DataError(
+                    path, f"expected an integer grade >= 0 for {d!r}, got {g!r}", line=line, field="relevant"
+                )
             pending_relevant.append((q, str(d), g, line))
         if "answer" not in rec and not relevant:
-            raise DataError(path, "query has neither 'answer' nor 'relevant'; expected one of them", line=line, field="answer")
+            raise DataError(
+                path, "query has neither 'answer' nor 'relevant'; expected one of them", line=line, field="answer"
+            )
     for q, d, g, line in pending_relevant:
         if d not in corpus:
             raise DataError(path, f"unknown document id {d!r}", line=line, field="relevant")
@@ -661,5 +698,7 @@ def _build_trap_dataset(path: Path, header: dict[str, Any], records: list[tuple[
         raise DataError(path, "no query records")
     for q in queries:
         if not any(g > 0 for g in qrels[q].values()):
-            raise DataError(path, f"query {q!r} has no relevant document (grade > 0)", line=query_lines[q], field="relevant")
+            raise DataError(
+                path, f"query {q!r} has no relevant document (grade > 0)", line=query_lines[q], field="relevant"
+            )
     return Dataset(meta, queries, corpus, qrels, categories, kinds, {})

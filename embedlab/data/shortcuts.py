@@ -68,7 +68,16 @@ def groups_from_relevance(queries: Sequence[str], corpus: Sequence[str], relevan
     groups, rows = [], []
     for row, pairs in judged.items():
         if any(g > 0 for _, g in pairs) and any(g <= 0 for _, g in pairs):
-            groups.append(Group(str(row), "", queries[row], tuple(str(c) for c, _ in pairs), tuple(corpus[c] for c, _ in pairs), tuple(g > 0 for _, g in pairs)))
+            groups.append(
+                Group(
+                    str(row),
+                    "",
+                    queries[row],
+                    tuple(str(c) for c, _ in pairs),
+                    tuple(corpus[c] for c, _ in pairs),
+                    tuple(g > 0 for _, g in pairs),
+                )
+            )
             rows.append(row)
     return groups, rows
 
@@ -97,7 +106,16 @@ def groups_from_dataset(dataset) -> list[Group]:
         if not any(g > 0 for g in judged.values()) or not any(g <= 0 for g in judged.values()):
             continue
         ids = tuple(judged)
-        out.append(Group(q, dataset.categories.get(q, ""), dataset.queries[q], ids, tuple(dataset.corpus[d] for d in ids), tuple(judged[d] > 0 for d in ids)))
+        out.append(
+            Group(
+                q,
+                dataset.categories.get(q, ""),
+                dataset.queries[q],
+                ids,
+                tuple(dataset.corpus[d] for d in ids),
+                tuple(judged[d] > 0 for d in ids),
+            )
+        )
     return out
 
 
@@ -207,7 +225,9 @@ class NaiveBayes:
                     rows.append(row)
                     cols.append(index[gram])
                     vals.append(n)
-        return sparse.csr_matrix((np.array(vals, dtype=np.float64), (rows, cols)), shape=(len(texts), self.counts.shape[1]))
+        return sparse.csr_matrix(
+            (np.array(vals, dtype=np.float64), (rows, cols)), shape=(len(texts), self.counts.shape[1])
+        )
 
     @classmethod
     def from_groups(cls, groups: Sequence[Group]) -> NaiveBayes:
@@ -223,7 +243,9 @@ class NaiveBayes:
                     vals.append(n)
                 group_of_row.append(gi)
                 is_answer.append(rel)
-        matrix = sparse.csr_matrix((np.array(vals, dtype=np.float64), (rows, cols)), shape=(len(group_of_row), max(1, len(vocab))))
+        matrix = sparse.csr_matrix(
+            (np.array(vals, dtype=np.float64), (rows, cols)), shape=(len(group_of_row), max(1, len(vocab)))
+        )
         return cls(list(vocab), matrix, np.array(group_of_row), np.array(is_answer, dtype=bool))
 
     def weights(self, held_out: int | None = None) -> np.ndarray:
@@ -234,7 +256,9 @@ class NaiveBayes:
         distractor = np.asarray(self.counts[train & ~self.is_answer].sum(axis=0)).ravel()
         seen = (answer + distractor) > 0
         v = float(seen.sum())
-        w = np.log((answer + NB_ALPHA) / (answer[seen].sum() + NB_ALPHA * v)) - np.log((distractor + NB_ALPHA) / (distractor[seen].sum() + NB_ALPHA * v))
+        w = np.log((answer + NB_ALPHA) / (answer[seen].sum() + NB_ALPHA * v)) - np.log(
+            (distractor + NB_ALPHA) / (distractor[seen].sum() + NB_ALPHA * v)
+        )
         return np.where(seen, w, 0.0)
 
     def held_out_scores(self) -> Scores:
@@ -258,14 +282,24 @@ class NaiveBayes:
             rows = self.group_of_row == gi
             ans, dis = rows & self.is_answer, rows & ~self.is_answer
             if ans.any() and dis.any():
-                diff = np.asarray(self.counts[ans].mean(axis=0)).ravel() - np.asarray(self.counts[dis].mean(axis=0)).ravel()
+                diff = (
+                    np.asarray(self.counts[ans].mean(axis=0)).ravel()
+                    - np.asarray(self.counts[dis].mean(axis=0)).ravel()
+                )
                 carry += diff * w
         present = self.counts > 0
         answers = np.asarray(present[self.is_answer].sum(axis=0)).ravel()
         distractors = np.asarray(present[~self.is_answer].sum(axis=0)).ravel()
         order = np.argsort(-np.abs(carry), kind="stable")[:top]
-        return pd.DataFrame({"ngram": [self.vocabulary[i] for i in order], "weight": w[order], "carry": carry[order],
-                             "answers": answers[order].astype(int), "distractors": distractors[order].astype(int)})
+        return pd.DataFrame(
+            {
+                "ngram": [self.vocabulary[i] for i in order],
+                "weight": w[order],
+                "carry": carry[order],
+                "answers": answers[order].astype(int),
+                "distractors": distractors[order].astype(int),
+            }
+        )
 
 
 def _query_blind(groups: Sequence[Group]) -> Scores:
@@ -324,7 +358,9 @@ def hits(groups: Sequence[Group], scores: Scores, ties: str = "shared") -> np.nd
 
 def margins(groups: Sequence[Group], scores: Scores) -> np.ndarray:
     """Per group: best answer score minus best distractor score (> 0: the rule finds the answer)."""
-    return np.array([float(s[np.array(g.relevant)].max() - s[~np.array(g.relevant)].max()) for g, s in zip(groups, scores)])
+    return np.array(
+        [float(s[np.array(g.relevant)].max() - s[~np.array(g.relevant)].max()) for g, s in zip(groups, scores)]
+    )
 
 
 def binomial_p(successes: float, trials: int, chance: float) -> float:
@@ -357,8 +393,17 @@ class RuleOutcome:
             n = int(mask.sum())
             top1 = float(self.hits[mask].mean()) if n else math.nan
             base = float(chance[mask].mean()) if n else math.nan
-            rows.append({"rule": self.rule, "category": label, "n": n, "top1": top1, "chance": base, "gain": top1 - base,
-                         "p_value": binomial_p(float(self.hits[mask].sum()), n, base) if n else math.nan})
+            rows.append(
+                {
+                    "rule": self.rule,
+                    "category": label,
+                    "n": n,
+                    "top1": top1,
+                    "chance": base,
+                    "gain": top1 - base,
+                    "p_value": binomial_p(float(self.hits[mask].sum()), n, base) if n else math.nan,
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -404,7 +449,10 @@ def length_conditions(groups: Sequence[Group]) -> dict[str, float]:
     answers = [text_length(t) for g in groups for t, r in zip(g.texts, g.relevant) if r]
     distractors = [text_length(t) for g in groups for t, r in zip(g.texts, g.relevant) if not r]
     longest = hits(groups, _feature(groups, text_length, 1.0), ties="against")
-    return {"length_auc": pair_auc([np.array(answers)], [np.array(distractors)]), "answer_longest_rate": float(longest.mean()) if len(groups) else math.nan}
+    return {
+        "length_auc": pair_auc([np.array(answers)], [np.array(distractors)]),
+        "answer_longest_rate": float(longest.mean()) if len(groups) else math.nan,
+    }
 
 
 __all__ = [

@@ -26,8 +26,14 @@ class Column:
 
 # per metric kind (evaluation.metrics.MetricSpec.kind): meaning with its cut-off k, and unit
 _METRIC_KINDS = {
-    "hit": ("1 when the answer is among the first {k} documents (per query); the share of queries that do (aggregated)", SHARE),
-    "recall": ("share of the query's relevant documents found in the first {k} (per query); its mean (aggregated)", SHARE),
+    "hit": (
+        "1 when the answer is among the first {k} documents (per query); the share of queries that do (aggregated)",
+        SHARE,
+    ),
+    "recall": (
+        "share of the query's relevant documents found in the first {k} (per query); its mean (aggregated)",
+        SHARE,
+    ),
     "ndcg": ("normalised discounted cumulative gain of the first {k} documents (graded relevance)", "0-1"),
     "mrr": ("reciprocal rank of the first relevant document, 1/rank (per query); its mean (aggregated)", "0-1"),
 }
@@ -42,14 +48,29 @@ _OTHER: tuple[Column, ...] = (
     Column("query", "the query text", "text"),
     Column("category", "trap category of the query (empty for data sets without categories)", "text"),
     Column("rank", "rank of the first relevant document (1 = first; ties count against the model)", "rank", True),
-    Column("margin", f"best relevant score minus best non-relevant score for the query; below 0 a distractor won. {SCORE_UNIT}", "model's score unit"),
+    Column(
+        "margin",
+        f"best relevant score minus best non-relevant score for the query; below 0 a distractor won. {SCORE_UNIT}",
+        "model's score unit",
+    ),
     Column("mean_margin", f"mean of `margin` over the queries. {SCORE_UNIT}", "model's score unit"),
-    Column("n_near_ties", "queries whose margin is within the numeric resolution of the row's scores (decided by rounding, not meaning)", "count", True),
-    Column("near_ties", "queries of the pair decided within the numeric resolution of either model's scores", "count", True),
+    Column(
+        "n_near_ties",
+        "queries whose margin is within the numeric resolution of the row's scores (decided by rounding, not meaning)",
+        "count",
+        True,
+    ),
+    Column(
+        "near_ties", "queries of the pair decided within the numeric resolution of either model's scores", "count", True
+    ),
     Column("top1_doc_id", "id of the document the model ranked first", "text"),
     Column("top1_document", "text of the document the model ranked first", "text"),
     Column("top1_kind", "kind of the document ranked first (answer, or a distractor kind)", "text"),
-    Column("winner_kind", "when the model was wrong: the kind of the document that beat the answer; empty when right", "text"),
+    Column(
+        "winner_kind",
+        "when the model was wrong: the kind of the document that beat the answer; empty when right",
+        "text",
+    ),
     Column("best_wrong_doc_id", "id of the highest-scored non-relevant document", "text"),
     Column("best_wrong_kind", "kind of the highest-scored non-relevant document, as this query sees it", "text"),
     Column("load_s", "seconds to load the model in its worker", "seconds"),
@@ -58,9 +79,21 @@ _OTHER: tuple[Column, ...] = (
     Column("latency_iqr_s", "interquartile range of the timed encodes", "seconds"),
     Column("latency_times_s", "every timed encode, in order", "seconds (list)"),
     Column("n_timed", "texts in each timed encode", "count", True),
-    Column("texts_per_s", "texts per second of the timed encodes (n_timed / latency_median_s): includes per-call overhead", "texts/s"),
-    Column("throughput_texts_per_s", "texts per second of the separate throughput pass (many texts in batches): the steady rate", "texts/s"),
-    Column("throughput_tokens_per_s", "tokens per second of the throughput pass, for backends that count tokens", "tokens/s"),
+    Column(
+        "texts_per_s",
+        "texts per second of the timed encodes (n_timed / latency_median_s): includes per-call overhead",
+        "texts/s",
+    ),
+    Column(
+        "throughput_texts_per_s",
+        "texts per second of the separate throughput pass (many texts in batches): the steady rate",
+        "texts/s",
+    ),
+    Column(
+        "throughput_tokens_per_s",
+        "tokens per second of the throughput pass, for backends that count tokens",
+        "tokens/s",
+    ),
     Column("encode_s", "seconds spent encoding the data set's queries and documents", "seconds"),
     Column("host_rss_before_gib", "resident memory of the worker process before loading", "GiB"),
     Column("host_rss_after_load_gib", "resident memory of the worker process after loading", "GiB"),
@@ -69,13 +102,24 @@ _OTHER: tuple[Column, ...] = (
     Column("gpu_mem_after_load_gib", "GPU memory used after loading", "GiB"),
     Column("gpu_mem_load_gib", "GPU memory loading added (after load minus before)", "GiB"),
     Column("gpu_mem_peak_gib", "highest GPU memory reading while encoding", "GiB"),
-    Column("gpu_mem_source", "how GPU memory was read: process (the worker's own) or device (the whole device)", "text"),
+    Column(
+        "gpu_mem_source", "how GPU memory was read: process (the worker's own) or device (the whole device)", "text"
+    ),
     Column("gpu_device", "the GPU the worker used; empty on a CPU run", "text"),
     Column("weights_gib", "bytes of the model's parameters as loaded", "GiB"),
-    Column("torch_allocated_load_gib", "torch.cuda.memory_allocated() after load minus before, in the worker: the article's own measure", "GiB"),
+    Column(
+        "torch_allocated_load_gib",
+        "torch.cuda.memory_allocated() after load minus before, in the worker: the article's own measure",
+        "GiB",
+    ),
     Column("kv_cache_gib", "KV cache the engine allocated (vLLM); empty where none", "GiB"),
     Column("kv_cache_note", "why there is no KV cache figure, for engines that have none", "text"),
-    Column("max_length", "longest input in tokens the model was run with (truncation); empty for models without a token limit", "tokens", True),
+    Column(
+        "max_length",
+        "longest input in tokens the model was run with (truncation); empty for models without a token limit",
+        "tokens",
+        True,
+    ),
     Column("dtype", "numeric type of the weights as run", "text"),
     Column("dim", "embedding dimensions", "count", True),
     Column("backend", "the backend that ran the model (vllm, transformers, st, bm25, length, ...)", "text"),
@@ -86,7 +130,11 @@ _OTHER: tuple[Column, ...] = (
     Column("search_recall_at_10", "share of the exact top 10 the index found", SHARE),
     Column("search_build_s", "seconds to build the search index", "seconds"),
     Column("search_s", "seconds to search every query", "seconds"),
-    Column("cached", "True when the embeddings were read from the cache (timings are then the run that computed them)", "boolean"),
+    Column(
+        "cached",
+        "True when the embeddings were read from the cache (timings are then the run that computed them)",
+        "boolean",
+    ),
     Column("measured_at", "when the measurement was made (UTC)", "timestamp"),
     Column("run_id", "id of the run that measured the row", "text"),
     Column("device", "device the backend was asked to use", "text"),
@@ -173,13 +221,31 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def markdown() -> str:
     """docs/columns.md: the listed columns and the metric name patterns."""
-    intro = ("Generated by `python -m embedlab.evaluation.columns` from `embedlab/evaluation/columns.py`; every results folder "
-             "also holds it as `columns.csv`, one row per file and column.")
-    lines = ["# Columns of a results folder", "", intro, "", "## Metrics", "", "| column | meaning | unit |", "|---|---|---|"]
-    examples = {"hit": "top1, top3, top5, top10 (topK)", "recall": "recall_at_1 … recall_at_100 (recall_at_K)", "ndcg": "ndcg_at_10 (ndcg_at_K)", "mrr": "mrr"}
+    intro = (
+        "Generated by `python -m embedlab.evaluation.columns` from `embedlab/evaluation/columns.py`; every results folder "
+        "also holds it as `columns.csv`, one row per file and column."
+    )
+    lines = [
+        "# Columns of a results folder",
+        "",
+        intro,
+        "",
+        "## Metrics",
+        "",
+        "| column | meaning | unit |",
+        "|---|---|---|",
+    ]
+    examples = {
+        "hit": "top1, top3, top5, top10 (topK)",
+        "recall": "recall_at_1 … recall_at_100 (recall_at_K)",
+        "ndcg": "ndcg_at_10 (ndcg_at_K)",
+        "mrr": "mrr",
+    }
     for kind, (meaning, unit) in _METRIC_KINDS.items():
         lines.append(f"| {examples[kind]} | {meaning.format(k='K')} | {unit} |")
-    lines.append("| <metric>_low, <metric>_high | ends of the 95% interval of the metric over queries (its spec's interval method) | the metric's |")
+    lines.append(
+        "| <metric>_low, <metric>_high | ends of the 95% interval of the metric over queries (its spec's interval method) | the metric's |"
+    )
     lines += ["", "## Other columns", "", "| column | meaning | unit |", "|---|---|---|"]
     lines += [f"| {c.name} | {c.meaning} | {c.unit}{' (whole number)' if c.integer else ''} |" for c in _OTHER]
     return "\n".join(lines) + "\n"

@@ -36,17 +36,25 @@ class Fusion:
 
     def __post_init__(self) -> None:
         if len(self.models) < 2 or len(set(self.models)) != len(self.models):
-            raise ConfigError(f"fusion {self.name!r}: 'models' must name two or more different models, got {list(self.models)}")
+            raise ConfigError(
+                f"fusion {self.name!r}: 'models' must name two or more different models, got {list(self.models)}"
+            )
         if self.method not in FUSION_METHODS:
             raise ConfigError(f"fusion {self.name!r}: 'method' must be one of {FUSION_METHODS}, got {self.method!r}")
         if not self.k >= 0:
             raise ConfigError(f"fusion {self.name!r}: 'k' must be a number >= 0, got {self.k!r}")
         if self.weights is not None and (len(self.weights) != len(self.models) or self.method != "wsum"):
-            raise ConfigError(f"fusion {self.name!r}: 'weights' needs method wsum and one weight per model ({len(self.models)}), got {list(self.weights)}")
+            raise ConfigError(
+                f"fusion {self.name!r}: 'weights' needs method wsum and one weight per model ({len(self.models)}), got {list(self.weights)}"
+            )
 
     def describe(self) -> str:
         """One line for runs.csv: method, parameters and members."""
-        how = f"rrf k={self.k:g}" if self.method == "rrf" else f"wsum min-max weights={list(self.weights or [1.0 / len(self.models)] * len(self.models))}"
+        how = (
+            f"rrf k={self.k:g}"
+            if self.method == "rrf"
+            else f"wsum min-max weights={list(self.weights or [1.0 / len(self.models)] * len(self.models))}"
+        )
         return f"fusion {how} of {', '.join(self.models)}"
 
     @classmethod
@@ -89,7 +97,9 @@ def rerank_from_config(first_stage: str, entry: Any, where: str) -> Rerank:
     if isinstance(entry, str):
         entry = {"model": entry}
     if not isinstance(entry, dict) or "model" not in entry:
-        raise ConfigError(f"{where}: expected a reranker name or a mapping with 'model' (e.g. {{model: qwen3-reranker-0.6b, top_k: 20}}), got {entry!r}")
+        raise ConfigError(
+            f"{where}: expected a reranker name or a mapping with 'model' (e.g. {{model: qwen3-reranker-0.6b, top_k: 20}}), got {entry!r}"
+        )
     overrides = dict(entry)
     name = str(overrides.pop("model"))
     top_k = overrides.pop("top_k", RERANK_TOP_K)
@@ -106,7 +116,9 @@ def fusion_from_config(entry: Any, where: str) -> tuple[Fusion, Rerank | None]:
     reranker stage if it has one. `where` names the file and key in errors."""
     known = {"name", "models", "method", "k", "weights", "rerank"}
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected a mapping with 'models' (and name, method, k, weights, rerank), got {entry!r}")
+        raise ConfigError(
+            f"{where}: expected a mapping with 'models' (and name, method, k, weights, rerank), got {entry!r}"
+        )
     if set(entry) - known:
         raise ConfigError(f"{where}: unknown keys {sorted(set(entry) - known)}; expected {sorted(known)}")
     models = entry.get("models")
@@ -115,16 +127,24 @@ def fusion_from_config(entry: Any, where: str) -> tuple[Fusion, Rerank | None]:
     k, weights = entry.get("k", 60), entry.get("weights")
     if isinstance(k, bool) or not isinstance(k, (int, float)):
         raise ConfigError(f"{where}.k: expected a number, got {k!r}")
-    if weights is not None and (not isinstance(weights, list) or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):
+    if weights is not None and (
+        not isinstance(weights, list)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
+    ):
         raise ConfigError(f"{where}.weights: expected a list of numbers, got {weights!r}")
     try:
         fusion = Fusion(
-            name=str(entry.get("name") or "+".join(models)), models=tuple(models), method=str(entry.get("method", "rrf")),
-            k=float(k), weights=None if weights is None else tuple(float(w) for w in weights),
+            name=str(entry.get("name") or "+".join(models)),
+            models=tuple(models),
+            method=str(entry.get("method", "rrf")),
+            k=float(k),
+            weights=None if weights is None else tuple(float(w) for w in weights),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    rerank = rerank_from_config(fusion.name, entry["rerank"], f"{where}.rerank") if entry.get("rerank") is not None else None
+    rerank = (
+        rerank_from_config(fusion.name, entry["rerank"], f"{where}.rerank") if entry.get("rerank") is not None else None
+    )
     return fusion, rerank
 
 
@@ -161,7 +181,9 @@ def load_config(path: str | Path) -> RunConfig:
     raw = expand_vars(raw, path)
     unknown = set(raw) - {"models", "datasets", "settings", "out", "sample", "fusions", "metrics"}
     if unknown:
-        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; expected models, datasets, settings, out, sample, fusions, metrics")
+        raise ConfigError(
+            f"{path}: unknown keys {sorted(unknown)}; expected models, datasets, settings, out, sample, fusions, metrics"
+        )
     for key in ("models", "datasets"):
         if not isinstance(raw.get(key), list) or not raw[key]:
             raise ConfigError(f"{path}: '{key}' must be a non-empty list")
@@ -204,20 +226,29 @@ def load_config(path: str | Path) -> RunConfig:
     )
 
 
-def check_stage_names(models: list[ModelSpec], fusions: list[Fusion] | tuple[Fusion, ...], reranks: list[Rerank] | tuple[Rerank, ...], where: str) -> None:
+def check_stage_names(
+    models: list[ModelSpec],
+    fusions: list[Fusion] | tuple[Fusion, ...],
+    reranks: list[Rerank] | tuple[Rerank, ...],
+    where: str,
+) -> None:
     """Every fusion member and rerank first stage names a model of the run or an earlier
     fusion; every row name is unique. Raises ConfigError naming `where` (file or option)."""
     names = [m.name for m in models]
     for fusion in fusions:
         missing = [m for m in fusion.models if m not in names]
         if missing:
-            raise ConfigError(f"{where}: fusion {fusion.name!r} needs {missing}, not models of this run (models: {names})")
+            raise ConfigError(
+                f"{where}: fusion {fusion.name!r} needs {missing}, not models of this run (models: {names})"
+            )
         if fusion.name in names:
             raise ConfigError(f"{where}: fusion name {fusion.name!r} is already a model or fusion of this run")
         names.append(fusion.name)
     for rerank in reranks:
         if rerank.first_stage not in names:
-            raise ConfigError(f"{where}: rerank {rerank.name!r}: first stage {rerank.first_stage!r} is not a model or fusion of this run ({names})")
+            raise ConfigError(
+                f"{where}: rerank {rerank.name!r}: first stage {rerank.first_stage!r} is not a model or fusion of this run ({names})"
+            )
         if rerank.name in names:
             raise ConfigError(f"{where}: reranked row name {rerank.name!r} is already a row of this run")
         names.append(rerank.name)

@@ -76,7 +76,9 @@ def min_max(scores: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarra
         return np.where(eligible, (scores - low) / span, 0.0)
 
 
-def weighted_sum(score_matrices: Sequence[np.ndarray], weights: Sequence[float] | None = None, eligible: np.ndarray | None = None) -> np.ndarray:
+def weighted_sum(
+    score_matrices: Sequence[np.ndarray], weights: Sequence[float] | None = None, eligible: np.ndarray | None = None
+) -> np.ndarray:
     """ranx's `fuse(norm="min-max", method="wsum")`: min-max normalised scores, summed
     with `weights` (None: 1/n each)."""
     weights = [1.0 / len(score_matrices)] * len(score_matrices) if weights is None else list(weights)
@@ -101,7 +103,11 @@ def fuse_scores(score_matrices: Sequence[np.ndarray], fusion: Fusion, eligible: 
 
 
 def check_second_stages(
-    specs: Sequence[ModelSpec], sets: Sequence[Dataset], fusions: Sequence[Fusion], reranks: Sequence[Rerank], keep_scores: int
+    specs: Sequence[ModelSpec],
+    sets: Sequence[Dataset],
+    fusions: Sequence[Fusion],
+    reranks: Sequence[Rerank],
+    keep_scores: int,
 ) -> None:
     """Before any model runs: fusion members and rerank first stages name rows of the run
     (ConfigError), and, as second stages read full score matrices, every data set's must be
@@ -119,7 +125,9 @@ def check_second_stages(
             )
 
 
-def _stage_row(name: str, dataset: str, backend: str, stage: str, status: str = "ok", error: str = "") -> dict[str, Any]:
+def _stage_row(
+    name: str, dataset: str, backend: str, stage: str, status: str = "ok", error: str = ""
+) -> dict[str, Any]:
     row: dict[str, Any] = {k: "" for k in RUN_COLUMNS}
     row.update(model=name, dataset=dataset, status=status, error=error, backend=backend, stage=stage)
     return row
@@ -143,11 +151,16 @@ def fused_rows(
             row = _stage_row(fusion.name, dataset.name, "fusion", fusion.describe())
             failed = [m for m in fusion.models if status.get((m, dataset.name), ("missing", ""))[0] != "ok"]
             if failed:
-                row.update(status="failed", error=f"member {failed[0]!r} has no result on {dataset.name!r} ({status.get((failed[0], dataset.name), ('', 'not run'))[1]})")
+                row.update(
+                    status="failed",
+                    error=f"member {failed[0]!r} has no result on {dataset.name!r} ({status.get((failed[0], dataset.name), ('', 'not run'))[1]})",
+                )
             else:
                 missing = [m for m in fusion.models if (m, dataset.name) not in available]
                 if missing:
-                    raise ValueError(f"fusion {fusion.name!r}: no score matrix kept for {missing} on {dataset.name!r} (raise keep_scores)")
+                    raise ValueError(
+                        f"fusion {fusion.name!r}: no score matrix kept for {missing} on {dataset.name!r} (raise keep_scores)"
+                    )
                 eligible = judged_candidates(dataset) if dataset.meta.candidates == "judged" else None
                 fused = fuse_scores([available[(m, dataset.name)] for m in fusion.models], fusion, eligible)
                 out.frames.append(per_query_table(dataset, fusion.name, scores=fused, metrics=metrics))

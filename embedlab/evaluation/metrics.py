@@ -186,9 +186,7 @@ def parse_metric(name: str) -> MetricSpec:
 
 
 # what every run reports; a run's `metrics` setting adds to these (the reports read them)
-DEFAULT_METRICS: tuple[MetricSpec, ...] = tuple(
-    parse_metric(n) for n in ("top1", "top3", "top5", "mrr", "ndcg@10")
-)
+DEFAULT_METRICS: tuple[MetricSpec, ...] = tuple(parse_metric(n) for n in ("top1", "top3", "top5", "mrr", "ndcg@10"))
 
 
 def metric_set(extra: Iterable[str | MetricSpec] = ()) -> tuple[MetricSpec, ...]:
@@ -213,7 +211,9 @@ class QueryScores:
     values: dict[str, np.ndarray]
 
 
-def _values(metrics: Iterable[MetricSpec], rank: np.ndarray, ordered: np.ndarray, judged: np.ndarray) -> dict[str, np.ndarray]:
+def _values(
+    metrics: Iterable[MetricSpec], rank: np.ndarray, ordered: np.ndarray, judged: np.ndarray
+) -> dict[str, np.ndarray]:
     return {m.column: m.function(rank, ordered, judged) for m in metrics}
 
 
@@ -231,7 +231,9 @@ def score_queries(
     bad = ~np.isfinite(scores) if eligible is None else (~np.isfinite(scores) & eligible)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=-1))
-        raise ValueError(f"scores must be finite: {bad.sum()} NaN/inf scores in {rows.size} queries (first at query row {rows[0]})")
+        raise ValueError(
+            f"scores must be finite: {bad.sum()} NaN/inf scores in {rows.size} queries (first at query row {rows[0]})"
+        )
     ranks = first_relevant_rank(scores, gains, eligible)
     order = pessimistic_order(scores, gains, eligible)
     ordered_gains = np.take_along_axis(gains, order, axis=-1)
@@ -258,7 +260,9 @@ def summary_scores(summary: RankSummary, metrics: tuple[MetricSpec, ...] = DEFAU
     need = min(ranking_depth(metrics), n_docs)
     kept = summary.top_ids.shape[1] if summary.top_ids.ndim == 2 else 0
     if n_queries and kept < need:
-        raise ValueError(f"the ranking kept the top {kept} documents, but the metrics read the top {need}: rank with depth >= {need}")
+        raise ValueError(
+            f"the ranking kept the top {kept} documents, but the metrics read the top {need}: rank with depth >= {need}"
+        )
     width = need
     ordered_gains = np.zeros((n_queries, width), dtype=np.int64)
     placed = (summary.pair_position >= 0) & (summary.pair_position < width)

@@ -76,16 +76,27 @@ def evaluate(
                     ranks, scores = _rank(dataset, spec, result, settings, keep_scores, depth)
                     table = per_query_table(dataset, spec.name, ranks=ranks, metrics=metrics)
                     if settings.search and result.doc_embeddings is not None:
-                        judged = (spec.options.get("candidates") or dataset.meta.candidates) == "judged"  # an index searches every document
-                        row.update(search_columns(result.query_embeddings, result.doc_embeddings, None if judged else ranks.top_ids, settings.search))
+                        judged = (
+                            spec.options.get("candidates") or dataset.meta.candidates
+                        ) == "judged"  # an index searches every document
+                        row.update(
+                            search_columns(
+                                result.query_embeddings,
+                                result.doc_embeddings,
+                                None if judged else ranks.top_ids,
+                                settings.search,
+                            )
+                        )
                 except ValueError as exc:  # non-finite scores: never ranked, the row fails
                     row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
                     table = None
                 if table is not None and result.latency is not None:
                     row.update(
-                        latency_median_s=result.latency.median, latency_iqr_s=result.latency.iqr,
+                        latency_median_s=result.latency.median,
+                        latency_iqr_s=result.latency.iqr,
                         latency_times_s=json.dumps([round(t, 6) for t in result.latency.times]),
-                        n_timed=result.n_timed, texts_per_s=result.n_timed / result.latency.median,
+                        n_timed=result.n_timed,
+                        texts_per_s=result.n_timed / result.latency.median,
                         encode_s=result.encode_s,
                     )
             run_rows.append(row)
@@ -113,15 +124,27 @@ def evaluate(
         }
         for row in run_rows
     }
-    per_query = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
+    per_query = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["model", "dataset", "query_id", "category"])
+    )
     return Report(
         per_query=per_query,
         runs=pd.DataFrame(run_rows),
         config={
-            "models": [s.to_dict() for s in specs], "datasets": names, "settings": settings.to_dict(),
-            "effective": effective_by_model, "dataset_meta": {d.name: d.meta.to_dict() for d in sets}, **(config or {}),
+            "models": [s.to_dict() for s in specs],
+            "datasets": names,
+            "settings": settings.to_dict(),
+            "effective": effective_by_model,
+            "dataset_meta": {d.name: d.meta.to_dict() for d in sets},
+            **(config or {}),
         },
-        environment={"packages": probe.package_versions(), "hardware": probe.hardware(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+        environment={
+            "packages": probe.package_versions(),
+            "hardware": probe.hardware(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
         datasets={d.name: d.fingerprint() for d in sets},
         scores=scores_kept,
         seed=settings.seed,
@@ -156,7 +179,9 @@ def _rank(
     if scores is not None:
         ranks = rank_scores(scores, relevance, candidates, settings.query_block, depth)
         return ranks, scores if scores.size <= keep_scores else None
-    ranks = rank_embeddings(result.query_embeddings, result.doc_embeddings, relevance, candidates, settings.query_block, depth)
+    ranks = rank_embeddings(
+        result.query_embeddings, result.doc_embeddings, relevance, candidates, settings.query_block, depth
+    )
     return ranks, None
 
 
@@ -166,7 +191,11 @@ def outcome_row(spec: ModelSpec, dataset: str, outcome: ModelOutcome, effective:
     row: dict[str, Any] = {k: "" for k in RUN_COLUMNS}
     row.update({k: getattr(outcome, k) for k in MEASUREMENTS})
     row.update(
-        model=spec.name, dataset=dataset, status=outcome.status, error=outcome.error, backend=spec.backend,
+        model=spec.name,
+        dataset=dataset,
+        status=outcome.status,
+        error=outcome.error,
+        backend=spec.backend,
         gpu_mem_load_gib=outcome.gpu_mem_after_load_gib - outcome.gpu_mem_before_gib,
     )
     row.update({k: v for k, v in outcome.extra.items() if k not in ("traceback", "effective")})

@@ -182,8 +182,17 @@ def rank_block(
         best_wrong_doc[row] = int(masked.argmax())
         best_wrong[row] = masked[best_wrong_doc[row]]
     return RankSummary(
-        n_docs=n, top_ids=top_ids, top_scores=top_scores, rank=rank.astype(np.int64),
-        best_relevant=best_relevant, best_wrong=best_wrong, best_wrong_doc=best_wrong_doc,
-        pair_query=p_row, pair_doc=p_col, pair_gain=p_gain, pair_score=p_score, pair_rank=p_rank,
+        n_docs=n,
+        top_ids=top_ids,
+        top_scores=top_scores,
+        rank=rank.astype(np.int64),
+        best_relevant=best_relevant,
+        best_wrong=best_wrong,
+        best_wrong_doc=best_wrong_doc,
+        pair_query=p_row,
+        pair_doc=p_col,
+        pair_gain=p_gain,
+        pair_score=p_score,
+        pair_rank=p_rank,
         pair_position=p_position,
     )

@@ -22,12 +22,16 @@ from embedlab.run import probe
 from embedlab.types import RunSettings
 
 
-def _rerank(dataset: Dataset, scores: np.ndarray, reranker: Reranker, top_k: int, instruction: str | None) -> tuple[np.ndarray, int]:
+def _rerank(
+    dataset: Dataset, scores: np.ndarray, reranker: Reranker, top_k: int, instruction: str | None
+) -> tuple[np.ndarray, int]:
     """`rerank_scores` and the number of pairs the reranker scored."""
     scores = np.asarray(scores, dtype=np.float64)
     n_queries, n_docs = len(dataset.query_ids), len(dataset.doc_ids)
     if scores.shape != (n_queries, n_docs):
-        raise ValueError(f"scores must have shape {(n_queries, n_docs)} (queries x corpus of {dataset.name!r}), got {scores.shape}")
+        raise ValueError(
+            f"scores must have shape {(n_queries, n_docs)} (queries x corpus of {dataset.name!r}), got {scores.shape}"
+        )
     eligible = judged_candidates(dataset) if dataset.meta.candidates == "judged" else np.ones_like(scores, dtype=bool)
     first = np.where(eligible, scores, -np.inf)
     k = min(top_k, n_docs)
@@ -39,12 +43,18 @@ def _rerank(dataset: Dataset, scores: np.ndarray, reranker: Reranker, top_k: int
             if eligible[row, col]:
                 pairs.append((queries[row], docs[col]))
                 cells.append((row, col))
-    rescored = np.asarray(reranker.score(pairs, instruction or dataset.instruction or None), dtype=np.float64) if pairs else np.zeros(0)
+    rescored = (
+        np.asarray(reranker.score(pairs, instruction or dataset.instruction or None), dtype=np.float64)
+        if pairs
+        else np.zeros(0)
+    )
     if rescored.shape != (len(pairs),):
         raise ValueError(f"reranker {reranker.spec.name!r} returned shape {rescored.shape} for {len(pairs)} pairs")
     if not np.isfinite(rescored).all():
         bad = int((~np.isfinite(rescored)).sum())
-        raise ValueError(f"reranker {reranker.spec.name!r} gave {bad} non-finite scores of {len(pairs)} on {dataset.name!r}")
+        raise ValueError(
+            f"reranker {reranker.spec.name!r} gave {bad} non-finite scores of {len(pairs)} on {dataset.name!r}"
+        )
     # each row's reranked documents keep their scores; the others go below the lowest of
     # them, in the first stage's order
     floor = np.zeros((n_queries, 1))
@@ -104,7 +114,9 @@ def rerank_report(report: Any, dataset: Dataset, reranker: Reranker, embedder: s
     """`rerank` over the scores a Report kept for `embedder` on `dataset`."""
     key = (embedder, dataset.name)
     if key not in report.scores:
-        raise KeyError(f"the report kept no scores for {embedder!r} on {dataset.name!r} (raise keep_scores in evaluate)")
+        raise KeyError(
+            f"the report kept no scores for {embedder!r} on {dataset.name!r} (raise keep_scores in evaluate)"
+        )
     return rerank(dataset, report.scores[key], reranker, embedder=embedder, top_k=top_k)
 
 
@@ -148,17 +160,28 @@ def reranked_rows(
         for dataset in sets:
             row: dict[str, Any] = {k: "" for k in RUN_COLUMNS}
             row.update(
-                model=stage.name, dataset=dataset.name, status="ok", error="", backend="rerank", stage=stage.describe(),
-                load_s=load_s, max_length=stage.reranker.max_tokens or "", dtype=stage.reranker.options.get("dtype", ""),
+                model=stage.name,
+                dataset=dataset.name,
+                status="ok",
+                error="",
+                backend="rerank",
+                stage=stage.describe(),
+                load_s=load_s,
+                max_length=stage.reranker.max_tokens or "",
+                dtype=stage.reranker.options.get("dtype", ""),
             )
             first_status, first_error = status.get((stage.first_stage, dataset.name), ("missing", "not run"))
             try:
                 if first_status != "ok":
-                    raise RuntimeError(f"first stage {stage.first_stage!r} has no result on {dataset.name!r} ({first_error})")
+                    raise RuntimeError(
+                        f"first stage {stage.first_stage!r} has no result on {dataset.name!r} ({first_error})"
+                    )
                 if reranker is None:
                     raise RuntimeError(f"reranker {stage.reranker.name!r} did not load: {load_error}")
                 if (stage.first_stage, dataset.name) not in scores:
-                    raise ValueError(f"no score matrix kept for {stage.first_stage!r} on {dataset.name!r} (raise keep_scores)")
+                    raise ValueError(
+                        f"no score matrix kept for {stage.first_stage!r} on {dataset.name!r} (raise keep_scores)"
+                    )
                 first = scores[(stage.first_stage, dataset.name)]
                 if hasattr(reranker, "effective_settings"):
                     effective = reranker.effective_settings()
@@ -169,9 +192,17 @@ def reranked_rows(
                 new_scores, n_pairs = _rerank(dataset, first, reranker, stage.top_k, None)
                 row.update(rerank_s=time.perf_counter() - start, n_reranked=n_pairs, top_k=stage.top_k)
                 pairs = _one_query_pairs(dataset, first, stage.top_k)
-                latency = probe.time_call(partial(reranker.score, pairs, dataset.instruction or None), max(settings.repeats, 1))
-                row.update(rerank_latency_s=latency.median, rerank_latency_iqr_s=latency.iqr, rerank_latency_times_s=json.dumps([round(t, 6) for t in latency.times]))
-                out.frames.append(per_query_table(dataset, stage.name, scores=new_scores, metrics=metric_set(settings.metrics)))
+                latency = probe.time_call(
+                    partial(reranker.score, pairs, dataset.instruction or None), max(settings.repeats, 1)
+                )
+                row.update(
+                    rerank_latency_s=latency.median,
+                    rerank_latency_iqr_s=latency.iqr,
+                    rerank_latency_times_s=json.dumps([round(t, 6) for t in latency.times]),
+                )
+                out.frames.append(
+                    per_query_table(dataset, stage.name, scores=new_scores, metrics=metric_set(settings.metrics))
+                )
                 out.scores[(stage.name, dataset.name)] = new_scores
             except Exception as exc:  # noqa: BLE001 - one failing stage must not stop the run
                 row.update(status="failed", error=" ".join(f"{type(exc).__name__}: {exc}".split()))

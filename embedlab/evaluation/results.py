@@ -27,17 +27,45 @@ from embedlab.files import write_text
 
 # Columns every runs.csv row has, filled or empty: a CPU run's GPU columns stay empty.
 RUN_COLUMNS = (
-    "model", "dataset", "status", "error", "backend", "load_s", "warmup_s", "dim",
-    "host_rss_before_gib", "host_rss_after_load_gib", "host_rss_peak_gib",
-    "gpu_mem_before_gib", "gpu_mem_after_load_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "torch_allocated_load_gib",
-    "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
-    "max_length", "dtype", "throughput_texts_per_s", "throughput_tokens_per_s",
+    "model",
+    "dataset",
+    "status",
+    "error",
+    "backend",
+    "load_s",
+    "warmup_s",
+    "dim",
+    "host_rss_before_gib",
+    "host_rss_after_load_gib",
+    "host_rss_peak_gib",
+    "gpu_mem_before_gib",
+    "gpu_mem_after_load_gib",
+    "gpu_mem_load_gib",
+    "gpu_mem_peak_gib",
+    "torch_allocated_load_gib",
+    "gpu_mem_source",
+    "gpu_device",
+    "weights_gib",
+    "kv_cache_gib",
+    "kv_cache_note",
+    "max_length",
+    "dtype",
+    "throughput_texts_per_s",
+    "throughput_tokens_per_s",
 )
 
 MEMORY_COLUMNS = [
-    "host_rss_peak_gib", "host_rss_before_gib", "gpu_mem_before_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib",
+    "host_rss_peak_gib",
+    "host_rss_before_gib",
+    "gpu_mem_before_gib",
+    "gpu_mem_load_gib",
+    "gpu_mem_peak_gib",
     "torch_allocated_load_gib",
-    "gpu_mem_source", "gpu_device", "weights_gib", "kv_cache_gib", "kv_cache_note",
+    "gpu_mem_source",
+    "gpu_device",
+    "weights_gib",
+    "kv_cache_gib",
+    "kv_cache_note",
 ]
 # A model "does not clearly beat" a cue baseline when it is less than this far above it on top-1,
 # or not significantly above it (paired permutation test) at this level.
@@ -48,7 +76,9 @@ CUE_ALPHA = 0.05
 
 def metric_columns(metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS, intervals: bool = True) -> list[str]:
     """Each metric's column, with its `_low` and `_high` interval bounds when `intervals`."""
-    return [c for m in metrics for c in ((m.column, f"{m.column}_low", f"{m.column}_high") if intervals else (m.column,))]
+    return [
+        c for m in metrics for c in ((m.column, f"{m.column}_low", f"{m.column}_high") if intervals else (m.column,))
+    ]
 
 
 def summary_columns(metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS) -> list[str]:
@@ -57,11 +87,29 @@ def summary_columns(metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS) -> list[s
 
 
 MEASUREMENT_COLUMNS = [
-    "mean_margin", "n_near_ties", "load_s", "warmup_s", "latency_median_s", "latency_iqr_s", "n_timed",
-    "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s",
-    *MEMORY_COLUMNS, "max_length", "dtype", "dim", "backend", "error",
-    "stage", "rerank_s", "rerank_latency_s",  # fused / reranked rows (evaluation.fusion, evaluation.rerank)
-    "search_index", "search_recall_at_10", "search_build_s", "search_s",  # settings.search (evaluation.search)
+    "mean_margin",
+    "n_near_ties",
+    "load_s",
+    "warmup_s",
+    "latency_median_s",
+    "latency_iqr_s",
+    "n_timed",
+    "texts_per_s",
+    "throughput_texts_per_s",
+    "throughput_tokens_per_s",
+    *MEMORY_COLUMNS,
+    "max_length",
+    "dtype",
+    "dim",
+    "backend",
+    "error",
+    "stage",
+    "rerank_s",
+    "rerank_latency_s",  # fused / reranked rows (evaluation.fusion, evaluation.rerank)
+    "search_index",
+    "search_recall_at_10",
+    "search_build_s",
+    "search_s",  # settings.search (evaluation.search)
 ]
 SUMMARY_COLUMNS = summary_columns()  # of a run with the default metrics
 PER_QUERY_FILE = "per_query.csv"
@@ -118,14 +166,22 @@ class Report:
                 row[f"{metric.column}_low"], row[f"{metric.column}_high"] = self._interval(metric, values)
             row["mean_margin"] = group["margin"].mean()
             resolution = self.resolution(row["model"], row["dataset"])
-            row["n_near_ties"] = int(near_ties(group["margin"], resolution).sum()) if np.isfinite(resolution) else np.nan
+            row["n_near_ties"] = (
+                int(near_ties(group["margin"], resolution).sum()) if np.isfinite(resolution) else np.nan
+            )
             rows.append(row)
-        return pd.DataFrame(rows, columns=[*keys, "n_queries", *metric_columns(self.metrics), "mean_margin", "n_near_ties"])
+        return pd.DataFrame(
+            rows, columns=[*keys, "n_queries", *metric_columns(self.metrics), "mean_margin", "n_near_ties"]
+        )
 
     def resolution(self, model: str, dataset: str) -> float:
         """The numeric resolution of a row's scores (`stats.score_resolution` of its backend
         and dtype): queries whose margin is below it are near-ties (`n_near_ties`)."""
-        match = self.runs[(self.runs["model"] == model) & (self.runs["dataset"] == dataset)] if not self.runs.empty else self.runs
+        match = (
+            self.runs[(self.runs["model"] == model) & (self.runs["dataset"] == dataset)]
+            if not self.runs.empty
+            else self.runs
+        )
         row = match.iloc[0] if len(match) else {}
         return score_resolution(str(row.get("backend", "") or ""), str(row.get("dtype", "") or ""))
 
@@ -146,9 +202,7 @@ class Report:
         if self.per_query.empty or "winner_kind" not in self.per_query:
             return pd.DataFrame(columns=["model", "dataset", "winner_kind", "n_wins"])
         wrong = self.per_query[self.per_query["winner_kind"].fillna("") != ""]
-        return (
-            wrong.groupby(["model", "dataset", "winner_kind"]).size().rename("n_wins").reset_index()
-        )
+        return wrong.groupby(["model", "dataset", "winner_kind"]).size().rename("n_wins").reset_index()
 
     def compare(self, model_a: str, model_b: str, dataset: str, metric: str = "top1") -> PairedComparison:
         """Paired comparison of two models on the same queries of one data set; a query either
@@ -160,15 +214,29 @@ class Report:
                 raise KeyError(f"no results for model {model!r} on {dataset!r}")
         pair = table[[model_a, model_b]].dropna()
         margins = rows.pivot(index="query_id", columns="model", values="margin").loc[pair.index]
-        near = near_ties(margins[model_a], self.resolution(model_a, dataset)) | near_ties(margins[model_b], self.resolution(model_b, dataset))
-        return paired_comparison(pair[model_a].to_numpy(), pair[model_b].to_numpy(), metric, model_a, model_b, self.confidence, seed=self.seed, near_tie=near)
+        near = near_ties(margins[model_a], self.resolution(model_a, dataset)) | near_ties(
+            margins[model_b], self.resolution(model_b, dataset)
+        )
+        return paired_comparison(
+            pair[model_a].to_numpy(),
+            pair[model_b].to_numpy(),
+            metric,
+            model_a,
+            model_b,
+            self.confidence,
+            seed=self.seed,
+            near_tie=near,
+        )
 
     def comparisons(self, metric: str = "top1") -> pd.DataFrame:
         """Every pair of models on every data set: difference, CI, p-value, wins/ties/losses."""
         frames = []
         for dataset, group in self.per_query.groupby("dataset", sort=False):
             models = list(dict.fromkeys(group["model"]))
-            rows = [{"dataset": dataset, **self.compare(a, b, dataset, metric).to_dict()} for a, b in itertools.combinations(models, 2)]
+            rows = [
+                {"dataset": dataset, **self.compare(a, b, dataset, metric).to_dict()}
+                for a, b in itertools.combinations(models, 2)
+            ]
             if rows:
                 frame = pd.DataFrame(rows)
                 # Holm over the pairs of one data set and metric: the family a reader scans
@@ -203,14 +271,37 @@ class Report:
                     continue
                 cmp = self.compare(model, best, dataset, metric)
                 flagged = bool(cmp.diff < CUE_MIN_DIFF or not cmp.p_value < CUE_ALPHA)
-                rows.append({"dataset": dataset, "model": model, metric: means[model], "best_cue": best, f"best_cue_{metric}": means[best], "diff": cmp.diff, "p_value": cmp.p_value, "flagged": flagged})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        metric: means[model],
+                        "best_cue": best,
+                        f"best_cue_{metric}": means[best],
+                        "diff": cmp.diff,
+                        "p_value": cmp.p_value,
+                        "flagged": flagged,
+                    }
+                )
         return pd.DataFrame(rows, columns=columns)
 
     # ---- display ----------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        cols = ["model", "dataset", "status", "n_queries", *metric_columns(self.metrics[:1]), *metric_columns(self.metrics[1:], intervals=False), "mean_margin", "texts_per_s", *self.memory_columns()]
+        cols = [
+            "model",
+            "dataset",
+            "status",
+            "n_queries",
+            *metric_columns(self.metrics[:1]),
+            *metric_columns(self.metrics[1:], intervals=False),
+            "mean_margin",
+            "texts_per_s",
+            *self.memory_columns(),
+        ]
         table = self.summary()
-        return table[[c for c in cols if c in table.columns]].to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="")
+        return table[[c for c in cols if c in table.columns]].to_html(
+            index=False, float_format=lambda x: f"{x:.3f}", na_rep=""
+        )
 
     def __repr__(self) -> str:
         if self.runs.empty:
@@ -233,6 +324,7 @@ class Report:
         when a GPU was used, else host RSS, named as such), cue baselines, top-1 per
         category, the distractor kinds that beat the answer, the paired comparisons, the
         failed models and the machine. Works when every model failed."""
+
         def block(frame: pd.DataFrame) -> str:
             return markdown_table(frame) + "\n"
 
@@ -242,30 +334,69 @@ class Report:
         lines = ["# embedlab results", ""]
         hw = self.environment.get("hardware", {})
         pkgs = self.environment.get("packages", {})
-        lines.append(f"Machine: {hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('memory_gib', 0):.0f} GiB" + (f", GPU {hw['gpu_name']}" if hw.get("gpu_name") else "") + f"; Python {hw.get('python', '?')}.")
+        lines.append(
+            f"Machine: {hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('memory_gib', 0):.0f} GiB"
+            + (f", GPU {hw['gpu_name']}" if hw.get("gpu_name") else "")
+            + f"; Python {hw.get('python', '?')}."
+        )
         lines.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(pkgs.items())) + ".")
-        lines.append(f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, Wilson-type intervals of the bounded mean for MRR and nDCG (conservative, never zero-width). Ties count against the model; n_near_ties: queries decided within the numeric resolution of the row's scores.")
+        lines.append(
+            f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, Wilson-type intervals of the bounded mean for MRR and nDCG (conservative, never zero-width). Ties count against the model; n_near_ties: queries decided within the numeric resolution of the row's scores."
+        )
         failed = summary[summary["status"] != "ok"][["model", "dataset", "error"]]
         if not has_results:
             lines += ["", "**No model produced results.**", ""]
         else:
             lines += ["", "## Accuracy", ""]
-            acc = ["model", "dataset", "status", "n_queries", *metric_columns(self.metrics[:1]), *metric_columns(self.metrics[1:], intervals=False), "mean_margin", "n_near_ties"]
+            acc = [
+                "model",
+                "dataset",
+                "status",
+                "n_queries",
+                *metric_columns(self.metrics[:1]),
+                *metric_columns(self.metrics[1:], intervals=False),
+                "mean_margin",
+                "n_near_ties",
+            ]
             lines.append(block(ok[acc]))
             lines += ["## Speed and memory", ""]
             if self.on_gpu():
-                lines.append("GPU memory of the device each worker used (NVML; `gpu_mem_source` says whether the worker's own usage or the whole device's), GiB: load = after load minus before; weights = parameter bytes; KV cache = what the engine allocated. Host RSS beside it.")
+                lines.append(
+                    "GPU memory of the device each worker used (NVML; `gpu_mem_source` says whether the worker's own usage or the whole device's), GiB: load = after load minus before; weights = parameter bytes; KV cache = what the engine allocated. Host RSS beside it."
+                )
             else:
-                lines.append("No GPU was used: memory is **host RSS, CPU run** (peak resident memory of the worker process), GiB; not comparable with GPU memory.")
+                lines.append(
+                    "No GPU was used: memory is **host RSS, CPU run** (peak resident memory of the worker process), GiB; not comparable with GPU memory."
+                )
             lines.append("")
-            speed = ["model", "dataset", "load_s", "latency_median_s", "latency_iqr_s", "n_timed", "texts_per_s", "throughput_texts_per_s", *self.memory_columns(), "max_length", "dtype", "dim"]
+            speed = [
+                "model",
+                "dataset",
+                "load_s",
+                "latency_median_s",
+                "latency_iqr_s",
+                "n_timed",
+                "texts_per_s",
+                "throughput_texts_per_s",
+                *self.memory_columns(),
+                "max_length",
+                "dtype",
+                "dim",
+            ]
             lines.append(block(ok[speed]))
             flags = self.cue_flags()
             if not flags.empty:
-                lines += ["## Cue baselines", "", f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors; among the same candidates, `overlap-inverse` prefers the document sharing the fewest character bigrams with the query (ties at random) and `query-blind` the one a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or not significantly above it (paired permutation p >= {CUE_ALPHA}).", ""]
+                lines += [
+                    "## Cue baselines",
+                    "",
+                    f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors; among the same candidates, `overlap-inverse` prefers the document sharing the fewest character bigrams with the query (ties at random) and `query-blind` the one a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or not significantly above it (paired permutation p >= {CUE_ALPHA}).",
+                    "",
+                ]
                 lines.append(block(flags))
                 for r in flags[flags["flagged"]].itertuples():
-                    lines.append(f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g}).")
+                    lines.append(
+                        f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g})."
+                    )
                 lines.append("")
             if (self.per_query["category"].fillna("") != "").any():
                 lines += ["## Top-1 by category", ""]
@@ -275,13 +406,52 @@ class Report:
             kinds = self.winner_kinds()
             if not kinds.empty:
                 lines += ["## What beat the answer (kind of the top document when the model was wrong)", ""]
-                lines.append(block(kinds.pivot_table(index=["dataset", "winner_kind"], columns="model", values="n_wins", fill_value=0, aggfunc="sum").astype(int, errors="ignore").reset_index()))
+                lines.append(
+                    block(
+                        kinds.pivot_table(
+                            index=["dataset", "winner_kind"],
+                            columns="model",
+                            values="n_wins",
+                            fill_value=0,
+                            aggfunc="sum",
+                        )
+                        .astype(int, errors="ignore")
+                        .reset_index()
+                    )
+                )
             if self.per_query["model"].nunique() > 1:
-                lines += ["## Paired comparisons (top-1; permutation p-value, Holm-adjusted within each data set; bootstrap CI of the difference)", ""]
+                lines += [
+                    "## Paired comparisons (top-1; permutation p-value, Holm-adjusted within each data set; bootstrap CI of the difference)",
+                    "",
+                ]
                 cmp = self.comparisons("top1")
-                lines.append(block(cmp[["dataset", "model_a", "model_b", "n", "diff", "diff_low", "diff_high", "p_value", "p_holm", "wins", "ties", "losses", "near_ties"]]))
+                lines.append(
+                    block(
+                        cmp[
+                            [
+                                "dataset",
+                                "model_a",
+                                "model_b",
+                                "n",
+                                "diff",
+                                "diff_low",
+                                "diff_high",
+                                "p_value",
+                                "p_holm",
+                                "wins",
+                                "ties",
+                                "losses",
+                                "near_ties",
+                            ]
+                        ]
+                    )
+                )
         if not failed.empty:
-            lines += ["## Failed models", ""] + [f"- {r.model} on {r.dataset}: {r.error}" for r in failed.itertuples()] + [""]
+            lines += (
+                ["## Failed models", ""]
+                + [f"- {r.model} on {r.dataset}: {r.error}" for r in failed.itertuples()]
+                + [""]
+            )
         return "\n".join(lines)
 
     # ---- files ------------------------------------------------------------------------
@@ -293,12 +463,20 @@ class Report:
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        files = {"summary.csv": self.summary(), PER_QUERY_FILE: self.per_query, "by_category.csv": self.by_category(), RUNS_FILE: self.runs}
+        files = {
+            "summary.csv": self.summary(),
+            PER_QUERY_FILE: self.per_query,
+            "by_category.csv": self.by_category(),
+            RUNS_FILE: self.runs,
+        }
         if self.per_query["model"].nunique() > 1:
             files["comparisons.csv"] = self.comparisons("top1")
         for name, frame in files.items():
             write_text(out / name, typed(frame).to_csv(index=False))
-        write_text(out / COLUMNS_FILE, dictionary({name: frame.columns for name, frame in files.items()}, strict=False).to_csv(index=False))
+        write_text(
+            out / COLUMNS_FILE,
+            dictionary({name: frame.columns for name, frame in files.items()}, strict=False).to_csv(index=False),
+        )
         meta = {
             "format": "embedlab-results/1",
             "config": self.config,
@@ -316,10 +494,20 @@ class Report:
         """Read a results folder written by `to_dir`."""
         out = Path(out)
         meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        per_query = pd.read_csv(out / PER_QUERY_FILE, dtype={"query_id": str, "category": str, "top1_doc_id": str, "winner_kind": str})
+        per_query = pd.read_csv(
+            out / PER_QUERY_FILE, dtype={"query_id": str, "category": str, "top1_doc_id": str, "winner_kind": str}
+        )
         per_query = per_query.fillna({"category": "", "winner_kind": "", "top1_kind": "", "best_wrong_kind": ""})
         runs = pd.read_csv(out / RUNS_FILE, dtype={"error": str}).fillna({"error": ""})
-        return cls(per_query, runs, meta.get("config", {}), meta.get("environment", {}), meta.get("datasets", {}), seed=meta.get("seed", 0), confidence=meta.get("confidence", 0.95))
+        return cls(
+            per_query,
+            runs,
+            meta.get("config", {}),
+            meta.get("environment", {}),
+            meta.get("datasets", {}),
+            seed=meta.get("seed", 0),
+            confidence=meta.get("confidence", 0.95),
+        )
 
 
 def _cell(value: Any) -> str:
@@ -342,9 +530,18 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def gpu_rows(runs: pd.DataFrame) -> pd.Series:
     """Per run row: whether GPU memory was measured (`gpu_mem_peak_gib` or
     `gpu_mem_load_gib` filled, or a `gpu_device` named). False on a CPU run."""
+
     def numbers(column: str) -> pd.Series:
-        return pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(np.nan, index=runs.index, dtype=float)
+        return (
+            pd.to_numeric(runs[column], errors="coerce")
+            if column in runs
+            else pd.Series(np.nan, index=runs.index, dtype=float)
+        )
 
     # an all-empty column reads back from CSV as float64 NaN: fill after the cast to object
-    device = runs["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in runs else pd.Series("", index=runs.index, dtype=object)
+    device = (
+        runs["gpu_device"].astype(object).fillna("").astype(str)
+        if "gpu_device" in runs
+        else pd.Series("", index=runs.index, dtype=object)
+    )
     return numbers("gpu_mem_peak_gib").notna() | numbers("gpu_mem_load_gib").notna() | (device != "")

@@ -79,14 +79,26 @@ def judged_candidates(dataset: Dataset, query_ids: list[str] | None = None) -> n
 
 
 def rank_scores(
-    scores: np.ndarray, relevance: Relevance, candidates: str | None = None, block: int = BLOCK, depth: int = DEFAULT_DEPTH
+    scores: np.ndarray,
+    relevance: Relevance,
+    candidates: str | None = None,
+    block: int = BLOCK,
+    depth: int = DEFAULT_DEPTH,
 ) -> RankSummary:
     """Streamed ranking of a score matrix (or any array-like of rows), `block` rows at a time."""
-    parts = [rank_block(scores[s : s + block], s, relevance, candidates, depth=depth) for s in range(0, len(scores), block)]
-    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
+    parts = [
+        rank_block(scores[s : s + block], s, relevance, candidates, depth=depth) for s in range(0, len(scores), block)
+    ]
+    return (
+        RankSummary.concat(parts)
+        if parts
+        else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
+    )
 
 
-def cosine_block(queries: np.ndarray, doc_embeddings: np.ndarray, out: np.ndarray | None = None, unit: bool = False) -> np.ndarray:
+def cosine_block(
+    queries: np.ndarray, doc_embeddings: np.ndarray, out: np.ndarray | None = None, unit: bool = False
+) -> np.ndarray:
     """Cosine scores of unit-length `queries` against every document, shape (len(queries),
     n_docs), float32: one matrix product when the documents are `unit` length already, else
     documents normalised DOC_CHUNK at a time, so the corpus is never copied."""
@@ -106,14 +118,23 @@ def rank_threads(n_rows: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_rows // 32))
 
 
-def _rank_rows(pool: ThreadPoolExecutor | None, scores: np.ndarray, start: int, relevance: Relevance, candidates: str | None, depth: int) -> RankSummary:
+def _rank_rows(
+    pool: ThreadPoolExecutor | None,
+    scores: np.ndarray,
+    start: int,
+    relevance: Relevance,
+    candidates: str | None,
+    depth: int,
+) -> RankSummary:
     """`rank_block` of a block, its rows split among the pool's threads (same result)."""
     parts = rank_threads(len(scores)) if pool is not None else 1
     if parts == 1:
         return rank_block(scores, start, relevance, candidates, depth=depth, check_finite=False)
     bounds = np.linspace(0, len(scores), parts + 1).astype(int)
-    jobs = [pool.submit(rank_block, scores[lo:hi], start + lo, relevance, candidates, depth=depth, check_finite=False)
-            for lo, hi in itertools.pairwise(bounds)]
+    jobs = [
+        pool.submit(rank_block, scores[lo:hi], start + lo, relevance, candidates, depth=depth, check_finite=False)
+        for lo, hi in itertools.pairwise(bounds)
+    ]
     return RankSummary.concat([job.result() for job in jobs])
 
 
@@ -138,9 +159,15 @@ def rank_embeddings(
     parts = []
     with ThreadPoolExecutor(max_workers=rank_threads(block)) as pool:
         for start in range(0, len(queries), block):
-            chunk = cosine_block(queries[start : start + block], doc_embeddings, buffer[: len(queries[start : start + block])], unit)
+            chunk = cosine_block(
+                queries[start : start + block], doc_embeddings, buffer[: len(queries[start : start + block])], unit
+            )
             parts.append(_rank_rows(pool, chunk, start, relevance, candidates, depth))  # finite inputs, unit vectors
-    return RankSummary.concat(parts) if parts else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
+    return (
+        RankSummary.concat(parts)
+        if parts
+        else rank_block(np.zeros((0, relevance.n_docs)), 0, relevance, candidates, depth=depth)
+    )
 
 
 def per_query_table(

@@ -82,14 +82,18 @@ def build_index(doc_embeddings: np.ndarray, settings: SearchSettings):
     return index
 
 
-def search_top_k(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, settings: SearchSettings) -> tuple[np.ndarray, np.ndarray, float, float]:
+def search_top_k(
+    query_embeddings: np.ndarray, doc_embeddings: np.ndarray, settings: SearchSettings
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Top-k document indices and cosine scores per query from the index (-1 where it
     found fewer), with the build and search times, seconds."""
     start = time.perf_counter()
     index = build_index(doc_embeddings, settings)
     build_s = time.perf_counter() - start
     start = time.perf_counter()
-    scores, ids = index.search(np.ascontiguousarray(l2_normalize(query_embeddings)), min(settings.k, len(doc_embeddings)))
+    scores, ids = index.search(
+        np.ascontiguousarray(l2_normalize(query_embeddings)), min(settings.k, len(doc_embeddings))
+    )
     return ids.astype(np.int64), scores, build_s, time.perf_counter() - start
 
 
@@ -106,7 +110,9 @@ def exact_top_ids(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, k: i
     index: the streamed evaluation's pass over every document, without qrels."""
     n_queries, n_docs = len(query_embeddings), len(doc_embeddings)
     none = np.zeros(0, dtype=np.int64)
-    ranks = rank_embeddings(query_embeddings, doc_embeddings, Relevance(none, none, none, n_queries, n_docs, "all"), "all", depth=k)
+    ranks = rank_embeddings(
+        query_embeddings, doc_embeddings, Relevance(none, none, none, n_queries, n_docs, "all"), "all", depth=k
+    )
     return ranks.top_ids[:, :k]
 
 

@@ -32,14 +32,19 @@ class Candidate:
     answer: bool = False
 
 
-def trap_candidates(dataset: Dataset, query_id: str, n_distractors: int = SEED_DISTRACTORS) -> tuple[str, list[Candidate]]:
+def trap_candidates(
+    dataset: Dataset, query_id: str, n_distractors: int = SEED_DISTRACTORS
+) -> tuple[str, list[Candidate]]:
     """A trap of a data set: its query and the documents judged for it (answers first). A
     query that judges no distractor (the seed) gets the `n_distractors` other documents
     sharing most words with it (jieba)."""
     if query_id not in dataset.queries:
         raise KeyError(f"{dataset.name}: no query {query_id!r} (first ids: {', '.join(dataset.query_ids[:5])})")
     judged = sorted(dataset.qrels.get(query_id, {}).items(), key=lambda item: -item[1])
-    out = [Candidate(dataset.corpus[d], kind_for_query(dataset.kinds.get(d, ""), g > 0) or "unjudged", g > 0) for d, g in judged]
+    out = [
+        Candidate(dataset.corpus[d], kind_for_query(dataset.kinds.get(d, ""), g > 0) or "unjudged", g > 0)
+        for d, g in judged
+    ]
     if all(c.answer for c in out):
         from embedlab.data.words import segment
 
@@ -47,11 +52,16 @@ def trap_candidates(dataset: Dataset, query_id: str, n_distractors: int = SEED_D
         words = set(segment([dataset.queries[query_id]])[0])
         overlap = [len(words & set(w)) for w in segment([dataset.corpus[d] for d in others])]
         order = sorted(range(len(others)), key=lambda i: (-overlap[i], i))[:n_distractors]
-        out += [Candidate(dataset.corpus[others[i]], kind_for_query(dataset.kinds.get(others[i], ""), False) or "unjudged") for i in order]
+        out += [
+            Candidate(dataset.corpus[others[i]], kind_for_query(dataset.kinds.get(others[i], ""), False) or "unjudged")
+            for i in order
+        ]
     return dataset.queries[query_id], out
 
 
-def candidate_scores(specs: Sequence[ModelSpec], runs: ModelRuns, query: str, candidates: Sequence[Candidate], instruction: str) -> pd.DataFrame:
+def candidate_scores(
+    specs: Sequence[ModelSpec], runs: ModelRuns, query: str, candidates: Sequence[Candidate], instruction: str
+) -> pd.DataFrame:
     """One row per (model, candidate): score, score name, whether it is ranked first
     (`winner`; every candidate tied at the top is), and per model the `margin` with what it
     measures (`margin_kind`): best answer − best other candidate when answers are marked,
@@ -77,11 +87,37 @@ def candidate_scores(specs: Sequence[ModelSpec], runs: ModelRuns, query: str, ca
             margin_kind = "first − second"
             outcome = "no answer marked" if not answer.any() else "no other candidate"
         for (i, c), s, w in zip(shown, scores, winners):
-            rows.append({
-                "model": spec.name, "score_name": score_name, "doc": i, "text": c.text, "kind": c.kind, "answer": c.answer,
-                "score": float(s), "winner": bool(w), "margin": float(margin), "margin_kind": margin_kind, "outcome": outcome,
-            })
-    return pd.DataFrame(rows, columns=["model", "score_name", "doc", "text", "kind", "answer", "score", "winner", "margin", "margin_kind", "outcome"])
+            rows.append(
+                {
+                    "model": spec.name,
+                    "score_name": score_name,
+                    "doc": i,
+                    "text": c.text,
+                    "kind": c.kind,
+                    "answer": c.answer,
+                    "score": float(s),
+                    "winner": bool(w),
+                    "margin": float(margin),
+                    "margin_kind": margin_kind,
+                    "outcome": outcome,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "score_name",
+            "doc",
+            "text",
+            "kind",
+            "answer",
+            "score",
+            "winner",
+            "margin",
+            "margin_kind",
+            "outcome",
+        ],
+    )
 
 
 def _kind_color(kind: str) -> str:
@@ -123,7 +159,9 @@ def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None) -> s
             )
         parts.append("</div>")
     for model, message in (errors or {}).items():
-        parts.append(f'<div class="embedlab-model-error" style="color:#b00">{html.escape(model)}: {html.escape(message)}</div>')
+        parts.append(
+            f'<div class="embedlab-model-error" style="color:#b00">{html.escape(model)}: {html.escape(message)}</div>'
+        )
     if frame.empty and not errors:
         parts.append("<i>Type a query and at least one candidate document.</i>")
     parts.append("</div>")
@@ -136,9 +174,16 @@ class TrapExplorer:
     tree; `scores()` and `summary()` are the current numbers. The setters (`set_query`,
     `set_document`, ...) change the widgets, exactly as typing does."""
 
-    def __init__(self, specs: Sequence[ModelSpec], runs: ModelRuns, datasets: Sequence[str] = TRAP_SETS,
-                 dataset: str | None = None, query_id: str | None = None, query: str | None = None,
-                 documents: Sequence[Candidate | str | tuple[str, bool]] | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[ModelSpec],
+        runs: ModelRuns,
+        datasets: Sequence[str] = TRAP_SETS,
+        dataset: str | None = None,
+        query_id: str | None = None,
+        query: str | None = None,
+        documents: Sequence[Candidate | str | tuple[str, bool]] | None = None,
+    ) -> None:
         w = _widgets()
         self.specs = list(specs)
         self.runs = runs
@@ -149,7 +194,9 @@ class TrapExplorer:
         self._quiet = False
         self.errors: dict[str, str] = {}
         self.dataset_box = w.Dropdown(options=list(self._sets), value=dataset, description="data set")
-        self.trap_box = w.Dropdown(options=self._trap_options(dataset), description="trap", layout=w.Layout(width="60%"))
+        self.trap_box = w.Dropdown(
+            options=self._trap_options(dataset), description="trap", layout=w.Layout(width="60%")
+        )
         self.query_box = w.Text(description="query", continuous_update=False, layout=w.Layout(width="95%"))
         self.query_box.add_class("embedlab-query")
         self.rows_box = w.VBox()
@@ -162,7 +209,16 @@ class TrapExplorer:
         self.dataset_box.observe(self._on_dataset, names="value")
         self.trap_box.observe(self._on_trap, names="value")
         self.query_box.observe(lambda _: self.refresh(), names="value")
-        self.widget = w.VBox([w.HBox([self.dataset_box, self.trap_box]), self.query_box, self.rows_box, self.add_button, self.bars, self.status])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.dataset_box, self.trap_box]),
+                self.query_box,
+                self.rows_box,
+                self.add_button,
+                self.bars,
+                self.status,
+            ]
+        )
         self.widget.add_class("embedlab-trap")
         if query is not None or documents is not None:
             self._fill(query or "", [_candidate(d) for d in (documents or [])])
@@ -270,7 +326,10 @@ class TrapExplorer:
         frames = [f for f in frames if not f.empty]
         self._scores = pd.concat(frames, ignore_index=True) if frames else candidate_scores([], self.runs, "", [], "")
         self.bars.value = bars_html(self._scores, self.errors)
-        counts = ", ".join(f"{m}: {n} run, {self.runs.cached.get(m, 0)} from the cache" for m, n in self.runs.ran.items()) or "none yet"
+        counts = (
+            ", ".join(f"{m}: {n} run, {self.runs.cached.get(m, 0)} from the cache" for m, n in self.runs.ran.items())
+            or "none yet"
+        )
         self.status.value = f'<span style="color:#777">model runs so far (a state seen before comes from the cache): {html.escape(counts)}</span>'
 
     def scores(self) -> pd.DataFrame:
@@ -281,16 +340,29 @@ class TrapExplorer:
         """Per model: the winning candidate, the margin and the outcome."""
         frame = self._scores
         if frame.empty:
-            return pd.DataFrame(columns=["model", "score_name", "winner", "winner_kind", "margin", "margin_kind", "outcome"])
-        top = frame[frame["winner"]].groupby("model", sort=False).agg(
-            score_name=("score_name", "first"), winner=("text", " | ".join), winner_kind=("kind", " | ".join),
-            margin=("margin", "first"), margin_kind=("margin_kind", "first"), outcome=("outcome", "first"))
+            return pd.DataFrame(
+                columns=["model", "score_name", "winner", "winner_kind", "margin", "margin_kind", "outcome"]
+            )
+        top = (
+            frame[frame["winner"]]
+            .groupby("model", sort=False)
+            .agg(
+                score_name=("score_name", "first"),
+                winner=("text", " | ".join),
+                winner_kind=("kind", " | ".join),
+                margin=("margin", "first"),
+                margin_kind=("margin_kind", "first"),
+                outcome=("outcome", "first"),
+            )
+        )
         return top.reset_index()
 
     def static_html(self) -> str:
         """The current state as plain HTML (query, candidates, bars): what a page without a
         live kernel shows."""
-        docs = "".join(f"<li>[{html.escape(c.kind)}{' ✓' if c.answer else ''}] {html.escape(c.text)}</li>" for c in self.candidates)
+        docs = "".join(
+            f"<li>[{html.escape(c.kind)}{' ✓' if c.answer else ''}] {html.escape(c.text)}</li>" for c in self.candidates
+        )
         return (
             f'<div class="embedlab-static"><p><b>query</b>: {html.escape(self.query)}</p><ol start="0">{docs}</ol>'
             f"{bars_html(self._scores, self.errors)}<p style='color:#777'>Static view of the explorer's initial state "
@@ -325,9 +397,16 @@ def classroom_models(models=None) -> list | None:
     return specs + resolve_models([m for m in DEFAULT_MODELS if m not in have])
 
 
-def trap(models=None, dataset: str | None = None, query_id: str | None = None, *, query: str | None = None,
-         documents: Sequence[Candidate | str | tuple[str, bool]] | None = None, datasets: Sequence[str] = TRAP_SETS,
-         cache_dir: str | Path | None = None) -> TrapExplorer:
+def trap(
+    models=None,
+    dataset: str | None = None,
+    query_id: str | None = None,
+    *,
+    query: str | None = None,
+    documents: Sequence[Candidate | str | tuple[str, bool]] | None = None,
+    datasets: Sequence[str] = TRAP_SETS,
+    cache_dir: str | Path | None = None,
+) -> TrapExplorer:
     """The trap explorer. `models`: names, `NAME=PATH`, config mappings or records (None: the
     bundled bm25, USE and multilingual-e5-small; BM25 and other scorers show their own
     score, not a cosine). Starts from trap `query_id` of `dataset` (default: the first of

@@ -10,8 +10,20 @@ from embedlab.models.resolve import check_served, get_model, parse_model_arg, pr
 from embedlab.models.spec import Kind, ModelSpec
 
 __all__ = [
-    "DEFAULT_MODELS", "MODELS", "Kind", "ModelSpec", "check_served", "get_model", "load_backend", "match_folder",
-    "parse_model_arg", "prompt_warnings", "read_folder", "spec_from_config", "spec_from_folder", "weights_path",
+    "DEFAULT_MODELS",
+    "MODELS",
+    "Kind",
+    "ModelSpec",
+    "check_served",
+    "get_model",
+    "load_backend",
+    "match_folder",
+    "parse_model_arg",
+    "prompt_warnings",
+    "read_folder",
+    "spec_from_config",
+    "spec_from_folder",
+    "weights_path",
 ]
 
 

@@ -354,5 +354,7 @@ def spec_for_folder(folder: str | Path, backend: str | None = None, pooling: str
         if match.by == "name":
             shape_check(match.record, str(folder))
         return record_at(MODELS[match.record], str(folder.absolute()), f"matched: {match.reason}")
-    log.info("model folder %s: no registered record (%s); reading its sentence-transformers files", folder, match.reason)
+    log.info(
+        "model folder %s: no registered record (%s); reading its sentence-transformers files", folder, match.reason
+    )
     return spec_from_folder(folder, backend=backend or "st", pooling=pooling, why_unmatched=match.reason)

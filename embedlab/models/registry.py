@@ -17,6 +17,7 @@ QWEN3_DEFAULT_INSTRUCTION = WEB_SEARCH_INSTRUCTION
 # harrier-oss-v1 and F2LLM-v2: a space after "Query:" (Qwen3-Embedding has none).
 INSTRUCT_QUERY_SPACED = "Instruct: {instruction}\nQuery: {text}"
 
+
 @dataclass(frozen=True)
 class ConfigShape:
     """The architecture a registered model's `config.json` declares: `model_type` (or one of
@@ -68,10 +69,25 @@ def _records() -> dict[str, ModelSpec]:
         ),
         # shortcut cue baselines (issue 18): the rules `embedlab lint` flags, embedlab.data.shortcuts
         *(
-            ModelSpec(name=rule, backend="shortcut", scores_corpus=True, normalize=False, license="MIT", description=f"cue baseline: {what}, each query among its own judged documents",
-                      options={"candidates": "judged", "rule": rule})
-            for rule, what in (("overlap-inverse", "the document sharing the fewest character bigrams with the query wins (ties at random)"),
-                               ("query-blind", "naive Bayes on character n-grams of the documents alone, trained on the other queries' answers vs distractors"))
+            ModelSpec(
+                name=rule,
+                backend="shortcut",
+                scores_corpus=True,
+                normalize=False,
+                license="MIT",
+                description=f"cue baseline: {what}, each query among its own judged documents",
+                options={"candidates": "judged", "rule": rule},
+            )
+            for rule, what in (
+                (
+                    "overlap-inverse",
+                    "the document sharing the fewest character bigrams with the query wins (ties at random)",
+                ),
+                (
+                    "query-blind",
+                    "naive Bayes on character n-grams of the documents alone, trained on the other queries' answers vs distractors",
+                ),
+            )
         ),
         ModelSpec(
             name="use-multilingual-v3",

@@ -112,7 +112,11 @@ def get_reranker(name: str, **overrides: Any) -> ModelSpec:
 
 def rerank_prompt(query: str, doc: str, instruction: str) -> str:
     """The full text the reranker judges for one (query, document) pair."""
-    return QWEN3_RERANK_PREFIX + QWEN3_RERANK_BODY.format(instruction=instruction, query=query, doc=doc) + QWEN3_RERANK_SUFFIX
+    return (
+        QWEN3_RERANK_PREFIX
+        + QWEN3_RERANK_BODY.format(instruction=instruction, query=query, doc=doc)
+        + QWEN3_RERANK_SUFFIX
+    )
 
 
 @runtime_checkable
@@ -197,8 +201,11 @@ class TransformersReranker:
         from importlib.metadata import version
 
         return {
-            "max_length": self._prompt.max_length, "dtype": str(self._dtype).removeprefix("torch."),
-            "pooling": "cls" if self._cross else "last", "normalize": False, "device": self.device,
+            "max_length": self._prompt.max_length,
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "pooling": "cls" if self._cross else "last",
+            "normalize": False,
+            "device": self.device,
             "engine": f"transformers {version('transformers')}",
         }
 
@@ -213,7 +220,9 @@ class TransformersReranker:
         with torch.inference_mode():
             for start in range(0, len(ids), self._batch_size):
                 rows = order[start : start + self._batch_size]
-                batch = self._tokenizer.pad([{"input_ids": ids[i]} for i in rows], padding=True, return_tensors="pt").to(self.device)
+                batch = self._tokenizer.pad(
+                    [{"input_ids": ids[i]} for i in rows], padding=True, return_tensors="pt"
+                ).to(self.device)
                 if self._cross:
                     out[rows] = self._model(**batch).logits[:, 0].double().cpu().numpy()
                     continue
@@ -244,8 +253,12 @@ class VLLMReranker:
     def effective_settings(self) -> dict[str, Any]:
         """max_length (tokens), dtype, device, engine and prefix caching this reranker runs with."""
         return {
-            "max_length": self._prompt.max_length, "dtype": self.facts["dtype"], "pooling": "cls" if self._cross else "last",
-            "normalize": False, "device": self.facts["device"], "engine": f"vllm {self.facts['vllm_version']}",
+            "max_length": self._prompt.max_length,
+            "dtype": self.facts["dtype"],
+            "pooling": "cls" if self._cross else "last",
+            "normalize": False,
+            "device": self.facts["device"],
+            "engine": f"vllm {self.facts['vllm_version']}",
             "prefix_caching": self.facts["prefix_caching"],
         }
 
@@ -258,7 +271,9 @@ class VLLMReranker:
             return np.zeros(0, dtype=np.float64)
         from embedlab.models.backends.vllm import cached_tokens
 
-        outputs = self._llm.classify([{"prompt_token_ids": seq} for seq in ids], pooling_params=self._params, use_tqdm=False)
+        outputs = self._llm.classify(
+            [{"prompt_token_ids": seq} for seq in ids], pooling_params=self._params, use_tqdm=False
+        )
         self.prefix_cache_hit_tokens += cached_tokens(outputs)
         return np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float64)
 
@@ -271,11 +286,23 @@ def load_reranker(spec: ModelSpec | str) -> Reranker:
     spec = get_reranker(spec) if isinstance(spec, str) else spec
     scorer_of(spec)  # a bad scorer fails before any model loads
     if spec.backend not in RERANK_BACKENDS:
-        raise UnknownNameError(f"reranker {spec.name!r}: backend must be one of {sorted(RERANK_BACKENDS)}, got {spec.backend!r}")
+        raise UnknownNameError(
+            f"reranker {spec.name!r}: backend must be one of {sorted(RERANK_BACKENDS)}, got {spec.backend!r}"
+        )
     return RERANK_BACKENDS[spec.backend](spec)
 
 
 __all__ = [
-    "QWEN3_RERANK_BODY", "QWEN3_RERANK_PREFIX", "QWEN3_RERANK_SUFFIX", "RERANKERS", "SCORERS", "Reranker",
-    "TransformersReranker", "VLLMReranker", "get_reranker", "load_reranker", "rerank_prompt", "scorer_of",
+    "QWEN3_RERANK_BODY",
+    "QWEN3_RERANK_PREFIX",
+    "QWEN3_RERANK_SUFFIX",
+    "RERANKERS",
+    "SCORERS",
+    "Reranker",
+    "TransformersReranker",
+    "VLLMReranker",
+    "get_reranker",
+    "load_reranker",
+    "rerank_prompt",
+    "scorer_of",
 ]

@@ -83,9 +83,18 @@ def get_model(name_or_path: str, **overrides: Any) -> ModelSpec:
 
 # Options of a served model (backend "openai"); README "Served models (OpenAI-compatible API)".
 SERVED_OPTIONS: dict[str, type | tuple[type, ...]] = {
-    "base_url": str, "served_model": str, "api_key_env": str, "batch_size": int, "max_concurrency": int,
-    "timeout_s": (int, float), "max_retries": int, "backoff_s": (int, float), "max_backoff_s": (int, float),
-    "max_retry_after_s": (int, float), "send_dimensions": bool, "encoding_format": str,
+    "base_url": str,
+    "served_model": str,
+    "api_key_env": str,
+    "batch_size": int,
+    "max_concurrency": int,
+    "timeout_s": (int, float),
+    "max_retries": int,
+    "backoff_s": (int, float),
+    "max_backoff_s": (int, float),
+    "max_retry_after_s": (int, float),
+    "send_dimensions": bool,
+    "encoding_format": str,
 }
 
 
@@ -98,16 +107,22 @@ def check_served(spec: ModelSpec) -> None:
     where = f"model {spec.name!r} (backend openai)"
     opts = spec.options
     if "api_key" in opts:
-        raise ConfigError(f"{where}: field 'api_key' is not accepted; put the key in an environment variable and name it in 'api_key_env'")
+        raise ConfigError(
+            f"{where}: field 'api_key' is not accepted; put the key in an environment variable and name it in 'api_key_env'"
+        )
     for required in ("base_url", "served_model"):
         if not opts.get(required):
-            raise ConfigError(f"{where}: field {required!r} is required (e.g. base_url: http://127.0.0.1:8000/v1, served_model: the name the server expects)")
+            raise ConfigError(
+                f"{where}: field {required!r} is required (e.g. base_url: http://127.0.0.1:8000/v1, served_model: the name the server expects)"
+            )
     for key, kind in SERVED_OPTIONS.items():
         value = opts.get(key)
         if value is None:
             continue
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise ConfigError(f"{where}: field {key!r} must be {getattr(kind, '__name__', 'a number')}, got {type(value).__name__}")
+            raise ConfigError(
+                f"{where}: field {key!r} must be {getattr(kind, '__name__', 'a number')}, got {type(value).__name__}"
+            )
         if key in ("batch_size", "max_concurrency", "timeout_s") and value <= 0:
             raise ConfigError(f"{where}: field {key!r} must be > 0, got {value}")
         if key in ("max_retries", "backoff_s", "max_backoff_s", "max_retry_after_s") and value < 0:
@@ -116,12 +131,18 @@ def check_served(spec: ModelSpec) -> None:
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"{where}: field 'base_url' must be an http(s) URL such as http://127.0.0.1:8000/v1")
     if url.username or url.password or url.query or url.fragment:
-        raise ConfigError(f"{where}: field 'base_url' must hold no credentials, query or fragment; name the key's environment variable in 'api_key_env'")
+        raise ConfigError(
+            f"{where}: field 'base_url' must hold no credentials, query or fragment; name the key's environment variable in 'api_key_env'"
+        )
     env = opts.get("api_key_env")
     if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
-        raise ConfigError(f"{where}: field 'api_key_env' must name an environment variable (e.g. OPENAI_API_KEY), not hold the key")
+        raise ConfigError(
+            f"{where}: field 'api_key_env' must name an environment variable (e.g. OPENAI_API_KEY), not hold the key"
+        )
     if opts.get("encoding_format", "float") not in ("float", "base64"):
-        raise ConfigError(f"{where}: field 'encoding_format' must be 'float' or 'base64', got {opts['encoding_format']!r}")
+        raise ConfigError(
+            f"{where}: field 'encoding_format' must be 'float' or 'base64', got {opts['encoding_format']!r}"
+        )
 
 
 def _documented_record(spec: ModelSpec) -> ModelSpec | None:

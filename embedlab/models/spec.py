@@ -70,7 +70,10 @@ class ModelSpec:
             return "cosine similarity"
         names = {"bm25": "BM25 score", "length": "document length (characters)"}
         if self.backend == "shortcut":
-            return {"overlap-inverse": "minus shared query bigrams", "query-blind": "answer log-odds (query-blind)"}.get(self.options.get("rule"), f"{self.name} score")
+            return {
+                "overlap-inverse": "minus shared query bigrams",
+                "query-blind": "answer log-odds (query-blind)",
+            }.get(self.options.get("rule"), f"{self.name} score")
         if self.backend in names:
             return names[self.backend]
         mode = self.options.get("mode")
@@ -91,7 +94,9 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r} does not support MRL dimensions (no mrl_min_dim in its record)")
         full = full or self.dim or dimensions
         if not self.mrl_min_dim <= dimensions <= full:
-            raise ValueError(f"model {self.name!r}: dimensions must be in [{self.mrl_min_dim}, {full}], got {dimensions}")
+            raise ValueError(
+                f"model {self.name!r}: dimensions must be in [{self.mrl_min_dim}, {full}], got {dimensions}"
+            )
 
     def format(self, texts: list[str], kind: Kind, instruction: str | None = None) -> list[str]:
         """The exact strings the model receives for `texts` of this kind."""

@@ -45,7 +45,9 @@ def resolve_dataset_arg(value: str, cwd: Path) -> str:
         return str(target.resolve())
     if value in bundled_datasets():
         return value
-    raise ConfigError(f"data set {value!r}: not a bundled name ({', '.join(bundled_datasets())}) and no such path under {cwd}")
+    raise ConfigError(
+        f"data set {value!r}: not a bundled name ({', '.join(bundled_datasets())}) and no such path under {cwd}"
+    )
 
 
 def _spec_entry(spec, cwd: Path) -> str | dict[str, Any]:

@@ -23,8 +23,11 @@ def mrl_support(models=None) -> pd.DataFrame:
     specs = resolve_models(models)
     return pd.DataFrame(
         {
-            "model": [s.name for s in specs], "backend": [s.backend for s in specs], "dim": [s.dim for s in specs],
-            "mrl_min_dim": [s.mrl_min_dim for s in specs], "supports_mrl": [s.supports_mrl for s in specs],
+            "model": [s.name for s in specs],
+            "backend": [s.backend for s in specs],
+            "dim": [s.dim for s in specs],
+            "mrl_min_dim": [s.mrl_min_dim for s in specs],
+            "supports_mrl": [s.supports_mrl for s in specs],
         }
     )
 
@@ -39,8 +42,12 @@ def sweep_dimensions(spec: ModelSpec, dims: Sequence[int] | None = None) -> list
 
 
 def dimension_report(
-    models=None, datasets=None, dims: Sequence[int] | None = None, cache_dir=None,
-    settings: RunSettings = REPORT_SETTINGS, truncated_settings: RunSettings = LIGHT_SETTINGS,
+    models=None,
+    datasets=None,
+    dims: Sequence[int] | None = None,
+    cache_dir=None,
+    settings: RunSettings = REPORT_SETTINGS,
+    truncated_settings: RunSettings = LIGHT_SETTINGS,
 ) -> pd.DataFrame:
     """Accuracy against truncated dimension: each MRL model run at each dimension (the
     backend's own truncation, cached), the others at their full dimension only. The full
@@ -59,7 +66,15 @@ def dimension_report(
             summary["dimensions"] = summary["dim"] if full else d
             summary["mrl"] = spec.mrl_min_dim is not None
             frames.append(summary)
-    columns = ["model", "dataset", "dimensions", "mrl", "status", "n_queries", *metric_columns(tuple(map(parse_metric, ("top1", "mrr"))))]
+    columns = [
+        "model",
+        "dataset",
+        "dimensions",
+        "mrl",
+        "status",
+        "n_queries",
+        *metric_columns(tuple(map(parse_metric, ("top1", "mrr")))),
+    ]
     if not frames:
         return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True)

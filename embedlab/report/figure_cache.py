@@ -57,8 +57,13 @@ def _feed(h: Any, value: Any) -> None:
         h.update(f"<{type(value).__name__}:{value!r}>".encode())
     elif isinstance(value, (pd.DataFrame, pd.Series)):
         frame = value.to_frame() if isinstance(value, pd.Series) else value
-        shape = {"kind": type(value).__name__, "columns": [repr(c) for c in frame.columns], "dtypes": [str(t) for t in frame.dtypes],
-                 "index": [repr(n) for n in frame.index.names], "shape": list(frame.shape)}
+        shape = {
+            "kind": type(value).__name__,
+            "columns": [repr(c) for c in frame.columns],
+            "dtypes": [str(t) for t in frame.dtypes],
+            "index": [repr(n) for n in frame.index.names],
+            "shape": list(frame.shape),
+        }
         h.update(json.dumps(shape).encode())
         try:
             rows = pd.util.hash_pandas_object(frame, index=True, categorize=False)
@@ -102,7 +107,12 @@ def _sha256(raw: bytes) -> str:
 def _code_digest(module_file: str | None) -> str:
     """embedlab's plotting code and style, plus the plotting function's own module."""
     here = Path(__file__).resolve().parent
-    files = [here / "plots.py", here / "render.py", here / "figure_cache.py", *sorted((here / "style").glob("*.mplstyle"))]
+    files = [
+        here / "plots.py",
+        here / "render.py",
+        here / "figure_cache.py",
+        *sorted((here / "style").glob("*.mplstyle")),
+    ]
     if module_file and Path(module_file).resolve() not in files:
         files.append(Path(module_file).resolve())
     h = hashlib.sha256()

@@ -39,7 +39,11 @@ class Finding:
             return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
         items = "".join(f"<li>{inline(line)}</li>" for line in self.lines)
-        return f"<div class='embedlab-finding'><p><strong>{inline(self.headline)}</strong></p>" + (f"<ul>{items}</ul>" if items else "") + "</div>"
+        return (
+            f"<div class='embedlab-finding'><p><strong>{inline(self.headline)}</strong></p>"
+            + (f"<ul>{items}</ul>" if items else "")
+            + "</div>"
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -66,7 +70,13 @@ def _pair(comparisons: pd.DataFrame | None, dataset: str, a: str, b: str) -> dic
             row = hit.iloc[0]
             low, high = sign * row["diff_low"], sign * row["diff_high"]
             p = row["p_holm"] if "p_holm" in row.index and pd.notna(row["p_holm"]) else row["p_value"]
-            return {"diff": sign * row["diff"], "low": min(low, high), "high": max(low, high), "p": p, "n": int(row["n"])}
+            return {
+                "diff": sign * row["diff"],
+                "low": min(low, high),
+                "high": max(low, high),
+                "p": p,
+                "n": int(row["n"]),
+            }
     return None
 
 
@@ -89,8 +99,12 @@ def _holds(pair: dict | None) -> bool:
 
 
 def dataset_lead(
-    frame: pd.DataFrame, dataset: str, comparisons: pd.DataFrame | None = None, metric: str = "top1",
-    cues: Sequence[str] = (), name: str = "model",
+    frame: pd.DataFrame,
+    dataset: str,
+    comparisons: pd.DataFrame | None = None,
+    metric: str = "top1",
+    cues: Sequence[str] = (),
+    name: str = "model",
 ) -> tuple[str, list[str]] | None:
     """On one data set: the sentence naming the leader (value, interval, n, margin over the
     runner-up with its test) and the details (beats / does not clearly beat; best cue)."""
@@ -110,7 +124,11 @@ def dataset_lead(
         second = models.iloc[1]
         pair = _pair(comparisons, dataset, best[name], second[name])
         tie = best[metric] == second[metric]
-        sentence += (f", tied with {second[name]}" if tie else f", {best[metric] - second[metric]:.2f} above {second[name]} ({second[metric]:.2f}{_versus(pair)})")
+        sentence += (
+            f", tied with {second[name]}"
+            if tie
+            else f", {best[metric] - second[metric]:.2f} above {second[name]} ({second[metric]:.2f}{_versus(pair)})"
+        )
         beaten, close = [], []
         for other in models.iloc[1:].itertuples(index=False):
             other_name = getattr(other, name)
@@ -119,13 +137,17 @@ def dataset_lead(
             if beaten:
                 details.append(f"{best[name]} is ahead of {', '.join(beaten)} on {dataset} (paired test, p < {ALPHA}).")
             if close:
-                details.append(f"It is not clearly ahead of {', '.join(close)} on {dataset}: the paired difference could be chance (p ≥ {ALPHA}).")
+                details.append(
+                    f"It is not clearly ahead of {', '.join(close)} on {dataset}: the paired difference could be chance (p ≥ {ALPHA})."
+                )
     present = _ok(rows, metric, [], name)
     cue_rows = present[present[name].isin(list(cues))]
     if not cue_rows.empty:
         cue = cue_rows.iloc[0]
         pair = _pair(comparisons, dataset, best[name], cue[name])
-        clear = pair is not None and pd.notna(pair["p"]) and pair["p"] < CUE_ALPHA and pair["diff"] >= CUE_MIN_DIFF  # Report.cue_flags' rule
+        clear = (
+            pair is not None and pd.notna(pair["p"]) and pair["p"] < CUE_ALPHA and pair["diff"] >= CUE_MIN_DIFF
+        )  # Report.cue_flags' rule
         verdict = "clearly ahead of it" if clear else "not clearly ahead of it"
         details.append(
             f"The best form cue on {dataset}, {cue[name]}, scores {cue[metric]:.2f}: {best[name]} is {verdict} "
@@ -135,8 +157,12 @@ def dataset_lead(
 
 
 def lead(
-    frame: pd.DataFrame, comparisons: pd.DataFrame | None = None, metric: str = "top1", cues: Sequence[str] = (),
-    name: str = "model", subject: str = "",
+    frame: pd.DataFrame,
+    comparisons: pd.DataFrame | None = None,
+    metric: str = "top1",
+    cues: Sequence[str] = (),
+    name: str = "model",
+    subject: str = "",
 ) -> Finding:
     """Who leads on each data set of `frame` (a summary: `name`, dataset, n_queries, metric
     with `_low`/`_high`), by how much over the runner-up with the paired test from
@@ -145,7 +171,11 @@ def lead(
     is the data set with the most queries; `subject` prefixes it (e.g. "Homonyms: ")."""
     if frame.empty or metric not in frame.columns:
         return Finding(f"{subject}no results to compare.")
-    sizes = frame.groupby("dataset", sort=False)["n_queries"].max() if "n_queries" in frame.columns else pd.Series(1, index=frame["dataset"].unique())
+    sizes = (
+        frame.groupby("dataset", sort=False)["n_queries"].max()
+        if "n_queries" in frame.columns
+        else pd.Series(1, index=frame["dataset"].unique())
+    )
     order = list(sizes.sort_values(ascending=False, kind="stable").index)
     leads = {d: dataset_lead(frame, d, comparisons, metric, cues, name) for d in order}
     found = [(d, r) for d, r in leads.items() if r is not None]
@@ -171,18 +201,22 @@ def largest_effect(comparisons: pd.DataFrame, subject: str, label: str = "model_
     p_col = rows["p_holm"] if "p_holm" in rows.columns else rows["p_value"]
     holding = int((p_col < ALPHA).sum())
     name = parse_metric(metric).label
-    headline = f"{subject}: the largest change is {top[label]} on {top['dataset']}, {name} {top['diff']:+.2f}{_versus(pair)}."
+    headline = (
+        f"{subject}: the largest change is {top[label]} on {top['dataset']}, {name} {top['diff']:+.2f}{_versus(pair)}."
+    )
     return Finding(headline, (f"{holding} of {len(rows)} differences hold at p < {ALPHA}; the rest could be chance.",))
 
 
 def fastest(speed: pd.DataFrame, column: str, unit: str, where: str) -> str | None:
-    """"`model` is fastest `where`: value unit, k× the slowest" over the rows with a value."""
+    """ "`model` is fastest `where`: value unit, k× the slowest" over the rows with a value."""
     rows = speed.dropna(subset=[column])
     if rows.empty:
         return None
     top = rows.loc[rows[column].idxmax()]
     slowest = rows.loc[rows[column].idxmin()]
-    ratio = f", {top[column] / slowest[column]:.1f}× {slowest['model']}" if len(rows) > 1 and slowest[column] > 0 else ""
+    ratio = (
+        f", {top[column] / slowest[column]:.1f}× {slowest['model']}" if len(rows) > 1 and slowest[column] > 0 else ""
+    )
     return f"{top['model']} is fastest {where}: {top[column]:,.1f} {unit}{ratio}"
 
 
@@ -233,7 +267,7 @@ def dimension_lead(sweep: pd.DataFrame, metric: str = "top1") -> Finding:
 
 
 def count_line(n: int, total: int, what: str) -> str:
-    """"n of total what" with the share, e.g. "3 of 26 queries (12%)"."""
+    """ "n of total what" with the share, e.g. "3 of 26 queries (12%)"."""
     share = f" ({n / total:.0%})" if total else ""
     return f"{n} of {total} {what}{share}"
 

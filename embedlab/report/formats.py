@@ -10,7 +10,22 @@ from collections.abc import Callable
 
 P_FLOOR = 0.001
 MAX_ROWS = 20  # rows of a table shown inline on a page; the rest are folded in a <details>
-COUNT_COLUMNS = {"n", "n_queries", "n_timed", "wins", "ties", "losses", "dim", "max_length", "n_docs", "n_distractors", "top_k", "n_reranked", "rank", "n_wins"}
+COUNT_COLUMNS = {
+    "n",
+    "n_queries",
+    "n_timed",
+    "wins",
+    "ties",
+    "losses",
+    "dim",
+    "max_length",
+    "n_docs",
+    "n_distractors",
+    "top_k",
+    "n_reranked",
+    "rank",
+    "n_wins",
+}
 
 
 def _missing(value) -> bool:

@@ -51,11 +51,18 @@ def _entry(r: NotebookResult, reports_dir: Path) -> str:
         thumb = f"<a href='{html.escape(r.html.name) if r.html else _rel(first, reports_dir)}'><img src='{_rel(first, reports_dir)}' alt='{html.escape(first.stem)}'></a>"
         links = [f"<a href='{_rel(f, reports_dir)}'>{html.escape(f.stem)}</a>" for f in r.figures]
         more = f"<p class='more'>Figures (PNG): {', '.join(links)}</p>" if others else ""
-    return (f"<section class='page' id='{html.escape(r.name)}'><div><h2>{title}</h2>{text}{more}</div>"
-            f"<div class='thumb'>{thumb}</div></section>")
+    return (
+        f"<section class='page' id='{html.escape(r.name)}'><div><h2>{title}</h2>{text}{more}</div>"
+        f"<div class='thumb'>{thumb}</div></section>"
+    )
 
 
-def write_index(reports_dir: str | Path, results: Sequence[NotebookResult], figures_dir: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
+def write_index(
+    reports_dir: str | Path,
+    results: Sequence[NotebookResult],
+    figures_dir: str | Path,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """`reports/index.html`: per notebook its link, its finding (or why it failed), its
     first figure as a thumbnail and links to the others; `extra` (e.g. the run's models and
     data sets) in a collapsed list at the end."""
@@ -76,7 +83,11 @@ def write_index(reports_dir: str | Path, results: Sequence[NotebookResult], figu
         ),
     ]
     if extra:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in extra.items()) + "</ul>")
+        parts.append(
+            "<ul>"
+            + "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in extra.items())
+            + "</ul>"
+        )
     parts.append("</details></body></html>")
     out = reports_dir / "index.html"
     out.write_text("\n".join(parts), encoding="utf-8")

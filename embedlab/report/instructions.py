@@ -50,7 +50,11 @@ def instruction_table(datasets=None) -> pd.DataFrame:
     Chinese one (the fourth variant; "" when the data set has none)."""
     sets = resolve_datasets(datasets)
     return pd.DataFrame(
-        {"dataset": [d.name for d in sets], "instruction_en": [d.meta.instruction for d in sets], "instruction_zh": [chinese_instruction(d) for d in sets]}
+        {
+            "dataset": [d.name for d in sets],
+            "instruction_en": [d.meta.instruction for d in sets],
+            "instruction_zh": [chinese_instruction(d) for d in sets],
+        }
     )
 
 
@@ -88,7 +92,11 @@ def _present(ds: Dataset, how: str) -> Dataset | None:
 
 
 def instruction_report(
-    models=None, datasets=None, cache_dir=None, settings: RunSettings = REPORT_SETTINGS, variant_settings: RunSettings = LIGHT_SETTINGS,
+    models=None,
+    datasets=None,
+    cache_dir=None,
+    settings: RunSettings = REPORT_SETTINGS,
+    variant_settings: RunSettings = LIGHT_SETTINGS,
 ) -> Report:
     """Each dense model under the prompt variants on the same queries, as one Report whose
     models are named `model [variant]`, with `base_model` and `variant` columns in
@@ -113,11 +121,24 @@ def instruction_report(
             runs.append(run.runs)
             scores.update(run.scores)
     if not per_query:
-        return Report(pd.DataFrame(columns=["model", "dataset", "query_id", "category", "base_model", "variant", "top1", "margin"]), pd.DataFrame(columns=["model", "dataset", "status"]))
+        return Report(
+            pd.DataFrame(
+                columns=["model", "dataset", "query_id", "category", "base_model", "variant", "top1", "margin"]
+            ),
+            pd.DataFrame(columns=["model", "dataset", "status"]),
+        )
     return Report(
-        per_query=pd.concat(per_query, ignore_index=True), runs=pd.concat(runs, ignore_index=True),
-        config={"models": [s.to_dict() for s in specs], "variants": list(VARIANTS), "documented": DOCUMENTED, "article_prompt": ARTICLE_PROMPT, "article_instruction": ARTICLE_INSTRUCTION},
-        datasets={d.name: d.fingerprint() for d in sets}, scores=scores,
+        per_query=pd.concat(per_query, ignore_index=True),
+        runs=pd.concat(runs, ignore_index=True),
+        config={
+            "models": [s.to_dict() for s in specs],
+            "variants": list(VARIANTS),
+            "documented": DOCUMENTED,
+            "article_prompt": ARTICLE_PROMPT,
+            "article_instruction": ARTICLE_INSTRUCTION,
+        },
+        datasets={d.name: d.fingerprint() for d in sets},
+        scores=scores,
     )
 
 
@@ -133,7 +154,14 @@ def variant_prompts(models=None, datasets=None) -> pd.DataFrame:
                 if shown is None:
                     continue
                 query = shown.queries[ds.query_ids[0]]
-                rows.append({"model": spec.name, "dataset": ds.name, "variant": variant, "model_input": vspec.format([query], "query", shown.instruction)[0]})
+                rows.append(
+                    {
+                        "model": spec.name,
+                        "dataset": ds.name,
+                        "variant": variant,
+                        "model_input": vspec.format([query], "query", shown.instruction)[0],
+                    }
+                )
     return pd.DataFrame(rows, columns=["model", "dataset", "variant", "model_input"])
 
 
@@ -151,7 +179,23 @@ def variant_comparisons(report: Report, metric: str = "top1") -> pd.DataFrame:
     """Each variant against the documented format (the English instruction) for each model
     and data set, paired over the same queries: `diff` is the variant minus the documented
     format, with its interval, permutation p-value and wins / ties / losses."""
-    columns = ["dataset", "base_model", "variant", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"]
+    columns = [
+        "dataset",
+        "base_model",
+        "variant",
+        "model_a",
+        "model_b",
+        "n",
+        "mean_a",
+        "mean_b",
+        "diff",
+        "diff_low",
+        "diff_high",
+        "p_value",
+        "wins",
+        "ties",
+        "losses",
+    ]
     rows = []
     if report.per_query.empty:
         return pd.DataFrame(columns=columns)
@@ -161,5 +205,12 @@ def variant_comparisons(report: Report, metric: str = "top1") -> pd.DataFrame:
         if documented not in present:
             continue
         for variant in (v for v in VARIANTS if v != DOCUMENTED and f"{base} [{v}]" in present):
-            rows.append({"dataset": dataset, "base_model": base, "variant": variant, **report.compare(f"{base} [{variant}]", documented, dataset, metric).to_dict()})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "base_model": base,
+                    "variant": variant,
+                    **report.compare(f"{base} [{variant}]", documented, dataset, metric).to_dict(),
+                }
+            )
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)

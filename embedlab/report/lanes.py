@@ -33,16 +33,27 @@ CELL_TIMEOUT_S = 1800
 COMMON_PARAMETERS = ("models", "datasets", "cache_dir", "figures_dir", "dims", "samples", "sample_seed")
 
 
-
-
-def execute_notebook(src: str | Path, dst: str | Path, parameters: Mapping[str, Any] | None = None, cwd: str | Path | None = None, timeout: int = CELL_TIMEOUT_S) -> None:
+def execute_notebook(
+    src: str | Path,
+    dst: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    cwd: str | Path | None = None,
+    timeout: int = CELL_TIMEOUT_S,
+) -> None:
     """Run a notebook headless with papermill, writing the executed copy to `dst`. Raises
     papermill's PapermillExecutionError when a cell fails (the copy is still written)."""
     import papermill
 
     papermill.execute_notebook(
-        str(src), str(dst), parameters=dict(parameters or {}), kernel_name=KERNEL, cwd=str(cwd or Path(src).parent),
-        progress_bar=False, log_output=False, request_save_on_cell_execute=False, execution_timeout=timeout,
+        str(src),
+        str(dst),
+        parameters=dict(parameters or {}),
+        kernel_name=KERNEL,
+        cwd=str(cwd or Path(src).parent),
+        progress_bar=False,
+        log_output=False,
+        request_save_on_cell_execute=False,
+        execution_timeout=timeout,
     )
 
 
@@ -85,7 +96,16 @@ def _strip_reset(nb) -> None:
 Ready = Callable[[Path], Awaitable[None]]
 
 
-async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd: Path, timeout: int, ready: Ready | None = None, show_code: bool = False) -> None:
+async def _lane(
+    queue,
+    results: dict,
+    reports_dir: Path,
+    figures_dir: Path,
+    cwd: Path,
+    timeout: int,
+    ready: Ready | None = None,
+    show_code: bool = False,
+) -> None:
     """Execute notebooks from `queue` one after another on one kernel of its own (started
     once: the imports are paid once per lane, not per notebook), write each executed copy and
     its HTML. A kernel that dies is replaced for the next notebook. `ready(notebook)` is
@@ -114,7 +134,14 @@ async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd:
             shutil.rmtree(figures_dir / src.stem, ignore_errors=True)  # no stale figure survives a re-render
             nb = _parameterized(src, parameters)
             # no widget state: a rendered page has no kernel, so widgets show their static HTML (embedlab.explore)
-            client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}}, store_widget_state=False)
+            client = NotebookClient(
+                nb,
+                km=km,
+                timeout=timeout,
+                kernel_name=KERNEL,
+                resources={"metadata": {"path": str(cwd)}},
+                store_widget_state=False,
+            )
             start = time.perf_counter()
             error = None
             try:
@@ -135,8 +162,12 @@ async def _lane(queue, results: dict, reports_dir: Path, figures_dir: Path, cwd:
                 html_path = _write_html(exporter, nb, reports_dir / f"{src.stem}.html", notebook_title(src))
             except Exception:  # noqa: BLE001 - report the notebook as failed, go on with the others
                 error = (error or "") + "\nrendering failed: " + traceback.format_exc(limit=3)
-            figures = sorted((figures_dir / src.stem).glob("*.png"), key=lambda f: (f.stat().st_mtime_ns, f.name))  # in the order drawn
-            results[src] = NotebookResult(src.stem, notebook_title(src), executed, html_path, seconds, error, figures, finding_of(nb))
+            figures = sorted(
+                (figures_dir / src.stem).glob("*.png"), key=lambda f: (f.stat().st_mtime_ns, f.name)
+            )  # in the order drawn
+            results[src] = NotebookResult(
+                src.stem, notebook_title(src), executed, html_path, seconds, error, figures, finding_of(nb)
+            )
     finally:
         if km is not None and await km.is_alive():
             await km.shutdown_kernel(now=True)
@@ -162,7 +193,12 @@ def _exporter(show_code: bool = False):
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     hidden = set(HIDDEN_TAGS) | (set() if show_code else {"parameters"})
-    exporter = HTMLExporter(template_name="lab", exclude_input=not show_code, exclude_input_prompt=not show_code, exclude_output_prompt=not show_code)
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=not show_code,
+        exclude_input_prompt=not show_code,
+        exclude_output_prompt=not show_code,
+    )
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=hidden, enabled=True), enabled=True)
     exporter.show_code = show_code
     return exporter
@@ -181,7 +217,9 @@ def _shown(nb, show_code: bool):
 
 
 def _write_html(exporter, nb, out: Path, title: str) -> Path:
-    body, _ = exporter.from_notebook_node(_shown(nb, getattr(exporter, "show_code", True)), resources={"metadata": {"name": title}})
+    body, _ = exporter.from_notebook_node(
+        _shown(nb, getattr(exporter, "show_code", True)), resources={"metadata": {"name": title}}
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body.replace("</head>", PAGE_CSS + "</head>", 1), encoding="utf-8")
     return out
@@ -206,13 +244,16 @@ def link_pages(results: Sequence[NotebookResult]) -> None:
 
     pages = [r for r in results if r.html is not None and r.html.exists()]
     for i, page in enumerate(pages):
+
         def link(j: int, arrow: str) -> str:
             if 0 <= j < len(pages):
                 return f"<a href='{html.escape(pages[j].html.name)}'>{arrow} {html.escape(pages[j].title)}</a>"
             return "<span></span>"
 
-        nav = (f"<nav class='embedlab-nav'>{link(i - 1, '←')}<span class='here'><a href='index.html'>all reports</a> · "
-               f"{i + 1} of {len(pages)}</span>{link(i + 1, '→')}</nav>")
+        nav = (
+            f"<nav class='embedlab-nav'>{link(i - 1, '←')}<span class='here'><a href='index.html'>all reports</a> · "
+            f"{i + 1} of {len(pages)}</span>{link(i + 1, '→')}</nav>"
+        )
         text = page.html.read_text(encoding="utf-8")
         start = text.index(">", text.index("<body")) + 1
         end = text.rindex("</body>")
@@ -220,8 +261,14 @@ def link_pages(results: Sequence[NotebookResult]) -> None:
 
 
 def execute_all(
-    paths: Sequence[Path], parameters: Sequence[Mapping[str, Any]], reports_dir: Path, figures_dir: Path, jobs: int = 2,
-    timeout: int = CELL_TIMEOUT_S, ready: Ready | None = None, beside: Callable[[], Awaitable[Any]] | None = None,
+    paths: Sequence[Path],
+    parameters: Sequence[Mapping[str, Any]],
+    reports_dir: Path,
+    figures_dir: Path,
+    jobs: int = 2,
+    timeout: int = CELL_TIMEOUT_S,
+    ready: Ready | None = None,
+    beside: Callable[[], Awaitable[Any]] | None = None,
     show_code: bool = False,
 ) -> list[NotebookResult]:
     """Execute and render notebooks on `jobs` kernels side by side (each kernel reused for
@@ -234,7 +281,10 @@ def execute_all(
             queue.put_nowait((Path(path).resolve(), params))
         results: dict = {}
         cwd = Path(paths[0]).resolve().parent
-        lanes = [_lane(queue, results, reports_dir, figures_dir, cwd, timeout, ready, show_code) for _ in range(max(1, min(jobs, len(paths))))]
+        lanes = [
+            _lane(queue, results, reports_dir, figures_dir, cwd, timeout, ready, show_code)
+            for _ in range(max(1, min(jobs, len(paths))))
+        ]
         await asyncio.gather(*lanes, *([beside()] if beside is not None else []))
         return results
 
@@ -272,7 +322,10 @@ def build(
     steps = {path: notebook_steps(path, params, memo) for path in paths} if prime_cache else {}
     undeclared = [p.name for p in paths if prime_cache and declared_needs(p) is None]
     if undeclared:
-        print(f"embedlab report: no `needs` in the parameters cell of {', '.join(undeclared)}: nothing primed for them", file=sys.stderr)
+        print(
+            f"embedlab report: no `needs` in the parameters cell of {', '.join(undeclared)}: nothing primed for them",
+            file=sys.stderr,
+        )
     planned = distinct(s for listed in steps.values() for s in listed)
     primed = run_steps([s for s in planned if s.timed], "priming (timed runs, alone)", progress) if prime_cache else {}
     later = [s for s in planned if not s.timed]
@@ -294,14 +347,28 @@ def build(
         loop = asyncio.get_running_loop()
         failed: list[str] = []
         seconds = await asyncio.to_thread(
-            run_steps, later, "priming (beside the notebooks)", progress, lambda s: loop.call_soon_threadsafe(events[s.key].set), failed
+            run_steps,
+            later,
+            "priming (beside the notebooks)",
+            progress,
+            lambda s: loop.call_soon_threadsafe(events[s.key].set),
+            failed,
         )
         primed.update(seconds)
         if failed:  # the notebooks that declared these run them again and report the error
             print("embedlab report: priming failed for " + "; ".join(failed), file=sys.stderr)
 
-    results = execute_all([paths[i] for i in ranked], [per_notebook[i] for i in ranked], reports_dir, figures_dir, jobs, timeout,
-                          ready=ready if later else None, beside=beside if later else None, show_code=show_code)
+    results = execute_all(
+        [paths[i] for i in ranked],
+        [per_notebook[i] for i in ranked],
+        reports_dir,
+        figures_dir,
+        jobs,
+        timeout,
+        ready=ready if later else None,
+        beside=beside if later else None,
+        show_code=show_code,
+    )
     results = [results[ranked.index(i)] for i in range(len(paths))]
     link_pages(results)
     if primed:  # on the terminal, not on the pages

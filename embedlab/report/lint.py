@@ -104,7 +104,9 @@ class Thresholds:
             if not sep or name not in known:
                 close = difflib.get_close_matches(name, list(known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"--threshold {pair!r}: expected NAME=VALUE with NAME one of {', '.join(known)}{hint}")
+                raise ConfigError(
+                    f"--threshold {pair!r}: expected NAME=VALUE with NAME one of {', '.join(known)}{hint}"
+                )
             cast = int if known[name] in (int, "int") else float
             try:
                 changes[name] = cast(value)
@@ -126,7 +128,12 @@ class Cue:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **_json_ready({**self.values, **self.details}), "flagged": self.flagged, "rule": self.rule}
+        return {
+            "name": self.name,
+            **_json_ready({**self.values, **self.details}),
+            "flagged": self.flagged,
+            "rule": self.rule,
+        }
 
 
 @dataclass(frozen=True)
@@ -156,8 +163,19 @@ class LintReport:
 
     def cue_frame(self) -> pd.DataFrame:
         """The cues as a DataFrame: one row per cue, its values, flagged and rule."""
-        return pd.DataFrame([{"dataset": self.dataset, "name": c.name, **c.values, **{k: v for k, v in c.details.items() if isinstance(v, str)},
-                              "flagged": c.flagged, "rule": c.rule} for c in self.cues])
+        return pd.DataFrame(
+            [
+                {
+                    "dataset": self.dataset,
+                    "name": c.name,
+                    **c.values,
+                    **{k: v for k, v in c.details.items() if isinstance(v, str)},
+                    "flagged": c.flagged,
+                    "rule": c.rule,
+                }
+                for c in self.cues
+            ]
+        )
 
     @property
     def shortcuts(self) -> pd.DataFrame:
@@ -168,16 +186,28 @@ class LintReport:
             if "by_category" not in c.details:
                 continue
             head = {"dataset": self.dataset, "cue": c.name, "direction": c.details.get("direction") or ""}
-            rows.append({**head, "category": OVERALL, "n": sum(v["n"] for v in c.details["by_category"].values()), **{k: c.values[k] for k in ("top1", "chance", "p_value")}, "flagged": c.flagged})
+            rows.append(
+                {
+                    **head,
+                    "category": OVERALL,
+                    "n": sum(v["n"] for v in c.details["by_category"].values()),
+                    **{k: c.values[k] for k in ("top1", "chance", "p_value")},
+                    "flagged": c.flagged,
+                }
+            )
             rows += [{**head, "category": cat, **v} for cat, v in c.details["by_category"].items()]
-        frame = pd.DataFrame(rows, columns=["dataset", "cue", "direction", "category", "n", "top1", "chance", "p_value", "flagged"])
+        frame = pd.DataFrame(
+            rows, columns=["dataset", "cue", "direction", "category", "n", "top1", "chance", "p_value", "flagged"]
+        )
         return frame[frame["n"] > 0].reset_index(drop=True)  # a set without judged distractors has none
 
     @property
     def ngrams(self) -> pd.DataFrame:
         """The n-grams that carry the query-blind classifier (`shortcuts.NaiveBayes.carriers`)."""
         found = next((c.details.get("ngrams", []) for c in self.cues if c.name == "query-blind"), [])
-        return pd.DataFrame(found, columns=["ngram", "weight", "carry", "answers", "distractors"]).assign(dataset=self.dataset)
+        return pd.DataFrame(found, columns=["ngram", "weight", "carry", "answers", "distractors"]).assign(
+            dataset=self.dataset
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """Per category and overall (`category == "(all)"`): counts, kinds and every cue."""
@@ -195,24 +225,55 @@ class LintReport:
             "warnings": list(self.warnings),
             "categories": [{k: _json_number(v) for k, v in row.items()} for row in self.groups.to_dict("records")],
             "near_duplicates": self.near_duplicates.to_dict("records"),
-            "cross_query": [{k: _json_number(v) for k, v in row.items()} for row in self.cross_query.to_dict("records")],
+            "cross_query": [
+                {k: _json_number(v) for k, v in row.items()} for row in self.cross_query.to_dict("records")
+            ],
             "thresholds": asdict(self.thresholds),
         }
 
     def to_text(self) -> str:
         """A readable report: cues, the per-category table, warnings."""
-        lines = [f"{self.dataset}: {self.n_queries} queries, {self.n_documents} documents, candidates: {self.candidates}", "", "cues"]
+        lines = [
+            f"{self.dataset}: {self.n_queries} queries, {self.n_documents} documents, candidates: {self.candidates}",
+            "",
+            "cues",
+        ]
         for c in self.cues:
-            values = "  ".join([*(f"{k}={v:.2g}" if k == "p_value" and np.isfinite(v) else f"{k}={_fmt(v)}" for k, v in c.values.items()),
-                                *(f"{k}={v}" for k, v in c.details.items() if isinstance(v, str))])
+            values = "  ".join(
+                [
+                    *(
+                        f"{k}={v:.2g}" if k == "p_value" and np.isfinite(v) else f"{k}={_fmt(v)}"
+                        for k, v in c.values.items()
+                    ),
+                    *(f"{k}={v}" for k, v in c.details.items() if isinstance(v, str)),
+                ]
+            )
             lines.append(f"  {'FLAGGED' if c.flagged else 'ok     '} {c.name:15s} {values}")
             if c.flagged:
                 lines.append(f"          flagged when {c.rule}")
                 lines += _cue_evidence(c)
         lines += ["", "per category"]
-        columns = ["category", "n_queries", "n_distractors", "length_auc", "answer_longest_rate", "length_judged_top1", "bm25_judged_top1", "chance_top1", "overlap_top1", "query_blind_top1", "semicolon_gap", "question_gap", "advice_gap", "clauses_auc"]
+        columns = [
+            "category",
+            "n_queries",
+            "n_distractors",
+            "length_auc",
+            "answer_longest_rate",
+            "length_judged_top1",
+            "bm25_judged_top1",
+            "chance_top1",
+            "overlap_top1",
+            "query_blind_top1",
+            "semicolon_gap",
+            "question_gap",
+            "advice_gap",
+            "clauses_auc",
+        ]
         table = self.groups[[c for c in columns if c in self.groups.columns]]
-        lines += ["  " + line for line in table.to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-").splitlines()]
+        lines += [
+            "  " + line
+            for line in table.to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-").splitlines()
+        ]
         kinds = self.groups.set_index("category")["kinds"].get(OVERALL, "")
         lines += ["", f"distractor kinds: {kinds or '-'}"]
         lines += ["", f"warnings ({len(self.warnings)})"] + [f"  - {w}" for w in self.warnings]
@@ -220,7 +281,10 @@ class LintReport:
         return "\n".join([*lines, "", verdict])
 
     def _repr_html_(self) -> str:
-        return f"<p><b>{self.dataset}</b>: {'flagged: ' + ', '.join(self.flagged) if self.flagged else 'no flagged cue'}</p>" + self.cue_frame().to_html(index=False)
+        return (
+            f"<p><b>{self.dataset}</b>: {'flagged: ' + ', '.join(self.flagged) if self.flagged else 'no flagged cue'}</p>"
+            + self.cue_frame().to_html(index=False)
+        )
 
 
 # ---- pure measures --------------------------------------------------------------------
@@ -237,7 +301,9 @@ def char_ngrams(text: str, n: int) -> set[str]:
     return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
 
 
-def near_duplicates(texts: Sequence[str], ids: Sequence[str], threshold: float = 0.8, n: int = 3, block: int = 512) -> pd.DataFrame:
+def near_duplicates(
+    texts: Sequence[str], ids: Sequence[str], threshold: float = 0.8, n: int = 3, block: int = 512
+) -> pd.DataFrame:
     """Pairs of documents whose character n-gram sets have Jaccard similarity >= threshold:
     columns doc_a, doc_b, jaccard (highest first)."""
     from scipy import sparse
@@ -248,7 +314,9 @@ def near_duplicates(texts: Sequence[str], ids: Sequence[str], threshold: float =
         for gram in char_ngrams(text, n):
             rows.append(i)
             cols.append(vocab.setdefault(gram, len(vocab)))
-    matrix = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(texts), max(1, len(vocab))))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(texts), max(1, len(vocab)))
+    )
     sizes = np.asarray(matrix.sum(axis=1)).ravel()
     found = []
     for start in range(0, len(texts), block):
@@ -280,7 +348,9 @@ def _groups(dataset: Dataset) -> _Groups:
     index = {d: i for i, d in enumerate(dataset.doc_ids)}
     query_ids = dataset.query_ids
     answers = [np.array([index[d] for d, g in dataset.qrels[q].items() if g > 0], dtype=np.int64) for q in query_ids]
-    judged_negative = [np.array([index[d] for d, g in dataset.qrels[q].items() if g <= 0], dtype=np.int64) for q in query_ids]
+    judged_negative = [
+        np.array([index[d] for d, g in dataset.qrels[q].items() if g <= 0], dtype=np.int64) for q in query_ids
+    ]
     if any(len(n) for n in judged_negative):
         return _Groups(query_ids, answers, judged_negative, "judged")
     relevant_anywhere = {d for docs in dataset.qrels.values() for d, g in docs.items() if g > 0}
@@ -322,7 +392,9 @@ def _word_overlap(dataset: Dataset, groups: _Groups) -> tuple[np.ndarray, np.nda
     q_rows, q_cols = coordinates(query_words)
     width = max(1, len(vocab))
     docs = sparse.csr_matrix((np.ones(len(d_rows), dtype=np.float32), (d_rows, d_cols)), shape=(len(doc_words), width))
-    queries = sparse.csr_matrix((np.ones(len(q_rows), dtype=np.float32), (q_rows, q_cols)), shape=(len(query_words), width))
+    queries = sparse.csr_matrix(
+        (np.ones(len(q_rows), dtype=np.float32), (q_rows, q_cols)), shape=(len(query_words), width)
+    )
     n_words = np.asarray(queries.sum(axis=1)).ravel()
     answer = np.full(len(groups.query_ids), np.nan)
     distractor = np.full(len(groups.query_ids), np.nan)
@@ -345,7 +417,15 @@ def _cross_query(dataset: Dataset, margin: float) -> pd.DataFrame:
     query_ids = dataset.query_ids
     index = {d: i for i, d in enumerate(dataset.doc_ids)}
     answer_ids = list(dict.fromkeys(d for q in query_ids for d, g in dataset.qrels[q].items() if g > 0))
-    columns = ["query_id", "answer_id", "other_query_id", "similarity_other", "other_own_similarity", "gap", "plausible"]
+    columns = [
+        "query_id",
+        "answer_id",
+        "other_query_id",
+        "similarity_other",
+        "other_own_similarity",
+        "gap",
+        "plausible",
+    ]
     if len(query_ids) < 2:
         return pd.DataFrame(columns=columns)
     encoder = load_backend(get_model("multilingual-e5-small"))
@@ -363,8 +443,17 @@ def _cross_query(dataset: Dataset, margin: float) -> pd.DataFrame:
         if not np.isfinite(foreign[best, col]):
             continue
         gap = float(foreign[best, col] - own[best])
-        rows.append({"query_id": owners[0], "answer_id": answer_id, "other_query_id": query_ids[best], "similarity_other": float(foreign[best, col]),
-                     "other_own_similarity": float(own[best]), "gap": gap, "plausible": gap >= -margin})
+        rows.append(
+            {
+                "query_id": owners[0],
+                "answer_id": answer_id,
+                "other_query_id": query_ids[best],
+                "similarity_other": float(foreign[best, col]),
+                "other_own_similarity": float(own[best]),
+                "gap": gap,
+                "plausible": gap >= -margin,
+            }
+        )
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("gap", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -376,7 +465,9 @@ def _name_warnings(names: Counter, known: Sequence[str], what: str) -> list[str]
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
         if close:
-            out.append(f"{what} {name!r} ({count}x) is not a known {what}; did you mean {close[0]!r}? (known: {', '.join(known)})")
+            out.append(
+                f"{what} {name!r} ({count}x) is not a known {what}; did you mean {close[0]!r}? (known: {', '.join(known)})"
+            )
     return out
 
 
@@ -414,7 +505,10 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     n_candidates = np.array([len(a) + len(d) for a, d in zip(groups.answers, groups.distractors)], dtype=np.float64)
     chance = np.array([len(a) for a in groups.answers]) / np.maximum(n_candidates, 1)
     overlap_answer, overlap_distractor = _word_overlap(dataset, groups)
-    longest = np.array([lengths[a].max() > lengths[d].max() if len(d) else np.nan for a, d in zip(groups.answers, groups.distractors)], dtype=np.float64)
+    longest = np.array(
+        [lengths[a].max() > lengths[d].max() if len(d) else np.nan for a, d in zip(groups.answers, groups.distractors)],
+        dtype=np.float64,
+    )
     rules = _shortcut_rules(dataset)
     rule_top1 = {name: rules[name].top1_by_query(groups.query_ids) for name in rules}
 
@@ -445,10 +539,35 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
                     if i in seen_shared:
                         continue
                     seen_shared.add(i)
-                doc_rows.append({"query_id": q if role == "answer" or groups.candidates == "judged" else "", "category": cat if role == "answer" or groups.candidates == "judged" else "",
-                                 "doc_id": doc_ids[i], "role": role, "kind": dataset.kinds.get(doc_ids[i], ""), "length": lengths[i], "semicolon": semicolon[i],
-                                 "question": question[i], "advice_opening": advice[i], "clauses": clauses[i]})
-    documents = pd.DataFrame(doc_rows, columns=["query_id", "category", "doc_id", "role", "kind", "length", "semicolon", "question", "advice_opening", "clauses"])
+                doc_rows.append(
+                    {
+                        "query_id": q if role == "answer" or groups.candidates == "judged" else "",
+                        "category": cat if role == "answer" or groups.candidates == "judged" else "",
+                        "doc_id": doc_ids[i],
+                        "role": role,
+                        "kind": dataset.kinds.get(doc_ids[i], ""),
+                        "length": lengths[i],
+                        "semicolon": semicolon[i],
+                        "question": question[i],
+                        "advice_opening": advice[i],
+                        "clauses": clauses[i],
+                    }
+                )
+    documents = pd.DataFrame(
+        doc_rows,
+        columns=[
+            "query_id",
+            "category",
+            "doc_id",
+            "role",
+            "kind",
+            "length",
+            "semicolon",
+            "question",
+            "advice_opening",
+            "clauses",
+        ],
+    )
     documents.insert(0, "dataset", dataset.name)
 
     def measure(mask: np.ndarray, label: str) -> dict[str, Any]:
@@ -475,13 +594,19 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
             "length_judged_top1": float(length_top1[judged_rows].mean()) if judged_rows.any() else math.nan,
             "bm25_judged_top1": float(bm25_top1[judged_rows].mean()) if judged_rows.any() else math.nan,
             "chance_top1": float(chance[judged_rows].mean()) if judged_rows.any() else math.nan,
-            "overlap_answer": float(np.nanmean(overlap_answer[judged_rows])) if np.isfinite(overlap_answer[judged_rows]).any() else math.nan,
-            "overlap_distractor": float(np.nanmean(overlap_distractor[judged_rows])) if np.isfinite(overlap_distractor[judged_rows]).any() else math.nan,
+            "overlap_answer": float(np.nanmean(overlap_answer[judged_rows]))
+            if np.isfinite(overlap_answer[judged_rows]).any()
+            else math.nan,
+            "overlap_distractor": float(np.nanmean(overlap_distractor[judged_rows]))
+            if np.isfinite(overlap_distractor[judged_rows]).any()
+            else math.nan,
             "clauses_auc": pair_auc([clauses[ans_docs]], [clauses[dis_docs]]),
             **{f"{name.replace('-', '_')}_top1": _finite_mean(top1[mask]) for name, top1 in rule_top1.items()},
         }
         for name, feature in (("semicolon", semicolon), ("question", question), ("advice", advice)):
-            a, d, gap = _rate_gap(feature[ans_docs], feature[dis_docs]) if len(dis_docs) else (math.nan, math.nan, math.nan)
+            a, d, gap = (
+                _rate_gap(feature[ans_docs], feature[dis_docs]) if len(dis_docs) else (math.nan, math.nan, math.nan)
+            )
             row.update({f"{name}_answer": a, f"{name}_distractor": d, f"{name}_gap": gap})
         both = np.isfinite(overlap_answer) & np.isfinite(overlap_distractor) & judged_rows
         row["overlap_gap"] = float((overlap_answer[both] - overlap_distractor[both]).mean()) if both.any() else math.nan
@@ -496,7 +621,9 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     warnings = _warnings(dataset, groups, th)
     dupes = near_duplicates(texts, doc_ids, th.near_duplicate, th.ngram)
     for _, pair in dupes.head(20).iterrows():
-        warnings.append(f"near-duplicate documents {pair['doc_a']!r} and {pair['doc_b']!r} (character {th.ngram}-gram Jaccard {pair['jaccard']:.2f})")
+        warnings.append(
+            f"near-duplicate documents {pair['doc_a']!r} and {pair['doc_b']!r} (character {th.ngram}-gram Jaccard {pair['jaccard']:.2f})"
+        )
     if len(dupes) > 20:
         warnings.append(f"... and {len(dupes) - 20} more near-duplicate pairs (see near_duplicates)")
     cross = _cross_query(dataset, th.cross_query_margin) if model else pd.DataFrame()
@@ -509,7 +636,20 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
             )
         if len(plausible) > 20:
             warnings.append(f"... and {len(plausible) - 20} more answers that fit another query (see cross_query)")
-    return LintReport(dataset.name, len(groups.query_ids), len(doc_ids), groups.candidates, cues, group_frame, documents, queries, dupes, cross, warnings, th)
+    return LintReport(
+        dataset.name,
+        len(groups.query_ids),
+        len(doc_ids),
+        groups.candidates,
+        cues,
+        group_frame,
+        documents,
+        queries,
+        dupes,
+        cross,
+        warnings,
+        th,
+    )
 
 
 @dataclass(frozen=True)
@@ -531,7 +671,10 @@ def _shortcut_rules(dataset: Dataset, n_items: int = 10) -> dict[str, _Rule]:
     groups = shortcuts.groups_from_dataset(dataset)
     direction, gap = shortcuts.overlap_direction(groups)
     found = {
-        "overlap": _Rule(shortcuts.evaluate_rule(groups, f"overlap-{direction}"), {"direction": direction if groups else None, "bigram_gap": gap}),
+        "overlap": _Rule(
+            shortcuts.evaluate_rule(groups, f"overlap-{direction}"),
+            {"direction": direction if groups else None, "bigram_gap": gap},
+        ),
         "query-blind": _Rule(shortcuts.evaluate_rule(groups, "query-blind"), {}),
     }
     if groups:
@@ -540,7 +683,14 @@ def _shortcut_rules(dataset: Dataset, n_items: int = 10) -> dict[str, _Rule]:
     for rule in found.values():
         outcome = rule.outcome
         order = [i for i in np.argsort(-outcome.margins, kind="stable")[:n_items] if outcome.margins[i] > 0]
-        rule.details["items"] = [{"query_id": outcome.groups[i].query_id, "category": outcome.groups[i].category, "margin": float(outcome.margins[i])} for i in order]
+        rule.details["items"] = [
+            {
+                "query_id": outcome.groups[i].query_id,
+                "category": outcome.groups[i].category,
+                "margin": float(outcome.margins[i]),
+            }
+            for i in order
+        ]
     return found
 
 
@@ -553,7 +703,13 @@ def _rule_cue(name: str, rule: _Rule, th: Thresholds) -> Cue:
         return bool(np.isfinite(row["gain"]) and row["gain"] > margin and row["p_value"] < th.cue_p)
 
     by_category = {
-        str(cat): {"n": int(row["n"]), "top1": row["top1"], "chance": row["chance"], "p_value": row["p_value"], "flagged": beats(row, th.cue_category_margin)}
+        str(cat): {
+            "n": int(row["n"]),
+            "top1": row["top1"],
+            "chance": row["chance"],
+            "p_value": row["p_value"],
+            "flagged": beats(row, th.cue_category_margin),
+        }
         for cat, row in table.iterrows()
         if cat != shortcuts.OVERALL
     }
@@ -569,17 +725,28 @@ def _cue_evidence(cue: Cue) -> list[str]:
     flagged, the queries where it finds the answer most clearly, the n-grams it relies on."""
     lines = []
     if cue.details.get("direction"):
-        lines.append(f"          direction: {cue.details['direction']} (answers share {'more' if cue.details['direction'] == 'forward' else 'fewer'} of the query's bigrams than their distractors)")
-    flagged = [f"{cat} {row['top1']:.2f} vs {row['chance']:.2f}" for cat, row in cue.details.get("by_category", {}).items() if row["flagged"]]
+        lines.append(
+            f"          direction: {cue.details['direction']} (answers share {'more' if cue.details['direction'] == 'forward' else 'fewer'} of the query's bigrams than their distractors)"
+        )
+    flagged = [
+        f"{cat} {row['top1']:.2f} vs {row['chance']:.2f}"
+        for cat, row in cue.details.get("by_category", {}).items()
+        if row["flagged"]
+    ]
     if flagged:
         lines.append(f"          flagged categories: {', '.join(flagged)}")
     items = cue.details.get("items", [])
     if items:
-        lines.append("          rewrite first (answer found most clearly, margin over the best distractor): " + ", ".join(f"{it['query_id']} ({it['margin']:.2f})" for it in items))
+        lines.append(
+            "          rewrite first (answer found most clearly, margin over the best distractor): "
+            + ", ".join(f"{it['query_id']} ({it['margin']:.2f})" for it in items)
+        )
     ngrams = cue.details.get("ngrams", [])
     if ngrams:
-        lines.append("          n-grams carrying it (carry; candidates containing it: answers/distractors): "
-                     + ", ".join(f"{g['ngram']} ({g['carry']:.1f}; {g['answers']}/{g['distractors']})" for g in ngrams))
+        lines.append(
+            "          n-grams carrying it (carry; candidates containing it: answers/distractors): "
+            + ", ".join(f"{g['ngram']} ({g['carry']:.1f}; {g['answers']}/{g['distractors']})" for g in ngrams)
+        )
     return lines
 
 
@@ -597,35 +764,70 @@ def _cues(overall: dict[str, Any], th: Thresholds, rules: dict[str, _Rule]) -> l
 
     chance = overall["chance_top1"]
     cues = [
-        Cue("length", {"auc": overall["length_auc"], "auc_within_query": overall["length_auc_within"], "answer_longest_rate": overall["answer_longest_rate"], "answer_length_mean": overall["answer_length_mean"], "distractor_length_mean": overall["distractor_length_mean"]},
+        Cue(
+            "length",
+            {
+                "auc": overall["length_auc"],
+                "auc_within_query": overall["length_auc_within"],
+                "answer_longest_rate": overall["answer_longest_rate"],
+                "answer_length_mean": overall["answer_length_mean"],
+                "distractor_length_mean": overall["distractor_length_mean"],
+            },
             outside(overall["length_auc"]) or above(overall["answer_longest_rate"], th.longest_rate),
-            f"auc outside [{th.auc_low:.2f}, {th.auc_high:.2f}] or answer_longest_rate > {th.longest_rate:.2f}"),
+            f"auc outside [{th.auc_low:.2f}, {th.auc_high:.2f}] or answer_longest_rate > {th.longest_rate:.2f}",
+        ),
     ]
     for name, column in (("length-judged", "length_judged_top1"), ("bm25-judged", "bm25_judged_top1")):
-        cues.append(Cue(name, {"top1": overall[column], "chance": chance}, above(overall[column] - chance, th.judged_margin), f"top1 - chance > {th.judged_margin:.2f}"))
+        cues.append(
+            Cue(
+                name,
+                {"top1": overall[column], "chance": chance},
+                above(overall[column] - chance, th.judged_margin),
+                f"top1 - chance > {th.judged_margin:.2f}",
+            )
+        )
     cues += [_rule_cue(name, rule, th) for name, rule in rules.items()]
     for name, key in (("semicolon", "semicolon"), ("question", "question"), ("advice-opening", "advice")):
         gap = overall[f"{key}_gap"]
-        cues.append(Cue(name, {"answer_rate": overall[f"{key}_answer"], "distractor_rate": overall[f"{key}_distractor"], "gap": gap},
-                        above(abs(gap), th.style_gap), f"|gap| > {th.style_gap:.2f}"))
-    cues.append(Cue("clauses", {"auc": overall["clauses_auc"]}, outside(overall["clauses_auc"]), f"auc outside [{th.auc_low:.2f}, {th.auc_high:.2f}]"))
+        cues.append(
+            Cue(
+                name,
+                {"answer_rate": overall[f"{key}_answer"], "distractor_rate": overall[f"{key}_distractor"], "gap": gap},
+                above(abs(gap), th.style_gap),
+                f"|gap| > {th.style_gap:.2f}",
+            )
+        )
+    cues.append(
+        Cue(
+            "clauses",
+            {"auc": overall["clauses_auc"]},
+            outside(overall["clauses_auc"]),
+            f"auc outside [{th.auc_low:.2f}, {th.auc_high:.2f}]",
+        )
+    )
     return cues
 
 
 def _warnings(dataset: Dataset, groups: _Groups, th: Thresholds) -> list[str]:
     out = []
     if not any(len(d) for d in groups.distractors):
-        out.append("no distractors: no query has a judged non-relevant document and every document answers some query, so form cues cannot be measured")
+        out.append(
+            "no distractors: no query has a judged non-relevant document and every document answers some query, so form cues cannot be measured"
+        )
     categories = Counter(dataset.categories.get(q) for q in groups.query_ids if dataset.categories.get(q))
     out += _name_warnings(categories, CATEGORY_IDS, "category")
     out += _name_warnings(Counter(dataset.kinds.values()), list(DOCUMENT_KINDS), "kind")
     small = [f"{c} ({n})" for c, n in categories.items() if n < th.min_category_queries]
     if small:
-        out.append(f"categories with fewer than {th.min_category_queries} queries (per-category intervals wider than about ±20 points): {', '.join(small)}")
+        out.append(
+            f"categories with fewer than {th.min_category_queries} queries (per-category intervals wider than about ±20 points): {', '.join(small)}"
+        )
     return out
 
 
-def lint_sets(datasets: Sequence[Dataset], thresholds: Thresholds | None = None, *, model: bool = False) -> list[LintReport]:
+def lint_sets(
+    datasets: Sequence[Dataset], thresholds: Thresholds | None = None, *, model: bool = False
+) -> list[LintReport]:
     """`lint` on each data set (for notebooks: several trap sets side by side)."""
     return [lint(ds, thresholds, model=model) for ds in datasets]
 
@@ -675,7 +877,11 @@ def plot_lengths(documents: pd.DataFrame, ax=None):
     import matplotlib
 
     # `orientation` replaced `vert` in matplotlib 3.10
-    horizontal = {"orientation": "horizontal"} if tuple(int(p) for p in matplotlib.__version__.split(".")[:2]) >= (3, 10) else {"vert": False}
+    horizontal = (
+        {"orientation": "horizontal"}
+        if tuple(int(p) for p in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+        else {"vert": False}
+    )
     ax.boxplot(values, positions=positions, widths=0.6, showfliers=False, medianprops={"color": "black"}, **horizontal)
     rng = np.random.default_rng(0)
     for pos, vals, color in zip(positions, values, colors):
@@ -698,7 +904,9 @@ def plot_overlap(queries: pd.DataFrame, ax=None):
     if data.empty:
         return note(ax, "no query with both an answer and a distractor")
     for ds, group in data.groupby("dataset", sort=False):
-        ax.scatter(group["overlap_distractor"], group["overlap_answer"], s=14, alpha=0.6, label=f"{ds} (n={len(group)})")
+        ax.scatter(
+            group["overlap_distractor"], group["overlap_answer"], s=14, alpha=0.6, label=f"{ds} (n={len(group)})"
+        )
     ax.plot([0, 1], [0, 1], color="#888888", linewidth=0.8, linestyle="--")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
@@ -732,4 +940,17 @@ def _fmt(value: float) -> str:
     return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.2f}"
 
 
-__all__ = ["Cue", "LintReport", "Thresholds", "clause_count", "lint", "lint_sets", "near_duplicates", "pair_auc", "plot_lengths", "plot_overlap", "stack", "warnings_markdown"]
+__all__ = [
+    "Cue",
+    "LintReport",
+    "Thresholds",
+    "clause_count",
+    "lint",
+    "lint_sets",
+    "near_duplicates",
+    "pair_auc",
+    "plot_lengths",
+    "plot_overlap",
+    "stack",
+    "warnings_markdown",
+]

@@ -73,22 +73,38 @@ def reported_beside_measured(report: Report | pd.DataFrame, dataset: str = "seed
     ours = summary[summary["dataset"] == dataset]
     measured = pd.DataFrame(
         {
-            "model": ours["model"], "source": MEASURED_LABEL, "dataset": dataset, "n_queries": ours["n_queries"],
-            "top1": ours["top1"], "top1_low": ours["top1_low"], "top1_high": ours["top1_high"],
-            "top3": ours["top3"], "top3_low": ours["top3_low"], "top3_high": ours["top3_high"],
+            "model": ours["model"],
+            "source": MEASURED_LABEL,
+            "dataset": dataset,
+            "n_queries": ours["n_queries"],
+            "top1": ours["top1"],
+            "top1_low": ours["top1_low"],
+            "top1_high": ours["top1_high"],
+            "top3": ours["top3"],
+            "top3_low": ours["top3_low"],
+            "top3_high": ours["top3_high"],
             "texts_per_s": _values(ours, "texts_per_s"),
             **{c: _values(ours, c) for c in MEMORY_SIDE_BY_SIDE},
-            "reported_gpu_memory_gib": np.nan, "dim": _values(ours, "dim"),
+            "reported_gpu_memory_gib": np.nan,
+            "dim": _values(ours, "dim"),
         }
     )
     reported = pd.DataFrame(
         {
-            "model": ARTICLE_REPORTED["article_name"], "source": REPORTED_LABEL, "dataset": "seed", "n_queries": 8,
-            "top1": ARTICLE_REPORTED["top1"], "top1_low": np.nan, "top1_high": np.nan,
-            "top3": ARTICLE_REPORTED["top3"], "top3_low": np.nan, "top3_high": np.nan,
+            "model": ARTICLE_REPORTED["article_name"],
+            "source": REPORTED_LABEL,
+            "dataset": "seed",
+            "n_queries": 8,
+            "top1": ARTICLE_REPORTED["top1"],
+            "top1_low": np.nan,
+            "top1_high": np.nan,
+            "top3": ARTICLE_REPORTED["top3"],
+            "top3_low": np.nan,
+            "top3_high": np.nan,
             "texts_per_s": ARTICLE_REPORTED["texts_per_s"],
             **{c: np.nan for c in MEMORY_SIDE_BY_SIDE},
-            "reported_gpu_memory_gib": ARTICLE_REPORTED["gpu_memory_gb"], "dim": ARTICLE_REPORTED["dim"],
+            "reported_gpu_memory_gib": ARTICLE_REPORTED["gpu_memory_gb"],
+            "dim": ARTICLE_REPORTED["dim"],
         }
     )
     return pd.concat([measured, reported], ignore_index=True)
@@ -112,7 +128,16 @@ def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
     dataset = _memory_dataset(runs, dataset)
     runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))]
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
-    numeric = ["load_s", "texts_per_s", "throughput_texts_per_s", "throughput_tokens_per_s", *dict.fromkeys([*GPU_MEMORY_MEASURES, *HOST_MEMORY_MEASURES]), "dim", "n_timed", "latency_median_s"]
+    numeric = [
+        "load_s",
+        "texts_per_s",
+        "throughput_texts_per_s",
+        "throughput_tokens_per_s",
+        *dict.fromkeys([*GPU_MEMORY_MEASURES, *HOST_MEMORY_MEASURES]),
+        "dim",
+        "n_timed",
+        "latency_median_s",
+    ]
     measured = pd.DataFrame({"model": runs["model"].to_numpy(), "source": MEASURED_LABEL, "dataset": dataset})
     for col in numeric:
         measured[col] = _values(runs, col).to_numpy()
@@ -121,17 +146,32 @@ def speed_table(report: Report, dataset: str | None = None) -> pd.DataFrame:
     measured["params_m"] = [params.get(m) for m in measured["model"]]
     reported = pd.DataFrame(
         {
-            "model": ARTICLE_REPORTED["article_name"], "source": REPORTED_LABEL, "dataset": "seed (30 texts)",
-            "texts_per_s": ARTICLE_REPORTED["texts_per_s"], "latency_median_s": ARTICLE_REPORTED["time_30_texts_s"],
-            "reported_gpu_memory_gib": ARTICLE_REPORTED["gpu_memory_gb"], "dim": ARTICLE_REPORTED["dim"],
-            "params_m": [MODELS[m].params_m for m in ARTICLE_REPORTED["model"]], "n_timed": 30,
+            "model": ARTICLE_REPORTED["article_name"],
+            "source": REPORTED_LABEL,
+            "dataset": "seed (30 texts)",
+            "texts_per_s": ARTICLE_REPORTED["texts_per_s"],
+            "latency_median_s": ARTICLE_REPORTED["time_30_texts_s"],
+            "reported_gpu_memory_gib": ARTICLE_REPORTED["gpu_memory_gb"],
+            "dim": ARTICLE_REPORTED["dim"],
+            "params_m": [MODELS[m].params_m for m in ARTICLE_REPORTED["model"]],
+            "n_timed": 30,
         }
     )
     return pd.concat([measured, reported], ignore_index=True)
 
 
 # the long-format memory frame (`memory_frame`): one row per model and measure
-MEMORY_FRAME_COLUMNS = ["model", "source", "device", "measure", "value_gib", "params_m", "gpu_device", "gpu_mem_source", "note"]
+MEMORY_FRAME_COLUMNS = [
+    "model",
+    "source",
+    "device",
+    "measure",
+    "value_gib",
+    "params_m",
+    "gpu_device",
+    "gpu_mem_source",
+    "note",
+]
 
 
 def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
@@ -148,7 +188,9 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=MEMORY_FRAME_COLUMNS)
     dataset = _memory_dataset(runs, dataset)
-    runs = runs[(runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))]  # cue baselines hold no model
+    runs = runs[
+        (runs["dataset"] == dataset) & (runs["status"] == "ok") & (~_text(runs, "backend").isin(CUE_BACKENDS))
+    ]  # cue baselines hold no model
     params = {m["name"]: m.get("params_m") for m in report.config.get("models", [])}
     gpu = on_gpu(runs)
     rows = []
@@ -162,18 +204,30 @@ def memory_frame(report: Report, dataset: str | None = None) -> pd.DataFrame:
                 continue
             rows.append(
                 {
-                    "model": run["model"], "source": MEASURED_LABEL, "device": "GPU" if gpu.iloc[i] else "CPU", "measure": label,
-                    "value_gib": value, "params_m": params.get(run["model"]), "gpu_device": _text(one, "gpu_device").iloc[0],
-                    "gpu_mem_source": _text(one, "gpu_mem_source").iloc[0], "note": note,
+                    "model": run["model"],
+                    "source": MEASURED_LABEL,
+                    "device": "GPU" if gpu.iloc[i] else "CPU",
+                    "measure": label,
+                    "value_gib": value,
+                    "params_m": params.get(run["model"]),
+                    "gpu_device": _text(one, "gpu_device").iloc[0],
+                    "gpu_mem_source": _text(one, "gpu_mem_source").iloc[0],
+                    "note": note,
                 }
             )
     if gpu.any():
         for rec in ARTICLE_REPORTED.itertuples():
             rows.append(
                 {
-                    "model": rec.model, "source": REPORTED_LABEL, "device": "GPU", "measure": REPORTED_MEMORY_MEASURE,
-                    "value_gib": rec.gpu_memory_gb, "params_m": MODELS[rec.model].params_m, "gpu_device": "not stated",
-                    "gpu_mem_source": "torch.cuda.memory_allocated", "note": f"{rec.article_name}, the article's table",
+                    "model": rec.model,
+                    "source": REPORTED_LABEL,
+                    "device": "GPU",
+                    "measure": REPORTED_MEMORY_MEASURE,
+                    "value_gib": rec.gpu_memory_gb,
+                    "params_m": MODELS[rec.model].params_m,
+                    "gpu_device": "not stated",
+                    "gpu_mem_source": "torch.cuda.memory_allocated",
+                    "note": f"{rec.article_name}, the article's table",
                 }
             )
     return pd.DataFrame(rows, columns=MEMORY_FRAME_COLUMNS)

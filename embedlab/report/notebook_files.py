@@ -78,5 +78,7 @@ def declared_needs(path: str | Path) -> dict[str, dict[str, Any]] | None:
         return None
     needs = values[NEEDS_NAME]
     if not isinstance(needs, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in needs.items()):
-        raise ConfigError(f"{Path(path).name}: `{NEEDS_NAME}` is {needs!r}; expected a dict of need name -> dict of options, e.g. {{\"trap_report\": {{\"cues\": True}}}}")
+        raise ConfigError(
+            f'{Path(path).name}: `{NEEDS_NAME}` is {needs!r}; expected a dict of need name -> dict of options, e.g. {{"trap_report": {{"cues": True}}}}'
+        )
     return needs

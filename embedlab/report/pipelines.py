@@ -54,11 +54,18 @@ def missing_weights_sentence(spec: ModelSpec, what: str) -> str:
     from embedlab.models.rerankers import RERANKERS
 
     record = MODELS.get(spec.name) or RERANKERS.get(spec.name)
-    hub = spec.path if _hub_id(spec.path) else (record.path if record is not None and _hub_id(record.path) else spec.name)
-    where = (f"the folder `{spec.path}` given for `{spec.name}` does not exist or holds no model" if spec.path and not _hub_id(spec.path)
-             else f"the weights of `{hub}` are not on this machine")
-    return (f"{what} did not run: {where}. Download them once into the Hugging Face cache with `huggingface-cli download {hub}` "
-            "and render again with `embedlab report -n 14`.")
+    hub = (
+        spec.path if _hub_id(spec.path) else (record.path if record is not None and _hub_id(record.path) else spec.name)
+    )
+    where = (
+        f"the folder `{spec.path}` given for `{spec.name}` does not exist or holds no model"
+        if spec.path and not _hub_id(spec.path)
+        else f"the weights of `{hub}` are not on this machine"
+    )
+    return (
+        f"{what} did not run: {where}. Download them once into the Hugging Face cache with `huggingface-cli download {hub}` "
+        "and render again with `embedlab report -n 14`."
+    )
 
 
 def weights_missing(spec: ModelSpec) -> str:
@@ -73,7 +80,9 @@ def weights_missing(spec: ModelSpec) -> str:
     return ""
 
 
-def pipeline_plan(models: Sequence[Any] | None = None, reranker: str | None = DEFAULT_RERANKER, top_k: int = RERANK_TOP_K) -> PipelinePlan:
+def pipeline_plan(
+    models: Sequence[Any] | None = None, reranker: str | None = DEFAULT_RERANKER, top_k: int = RERANK_TOP_K
+) -> PipelinePlan:
     """The pipeline rows for `models` (None: the bundled models): RRF fusions of BM25 with
     each dense model and of USE with e5-small (when both are among the models); BGE-M3's
     sparse / ColBERT / hybrid modes beside `bge-m3` when its weights are here (from the
@@ -86,7 +95,10 @@ def pipeline_plan(models: Sequence[Any] | None = None, reranker: str | None = DE
     m3 = given.get("bge-m3", MODELS["bge-m3"])
     why = weights_missing(m3)
     if why:
-        skipped += [(name, missing_weights_sentence(m3, "BGE-M3 (dense, sparse, multi-vector and hybrid)")) for name in ("bge-m3", *BGE_M3_MODES)]
+        skipped += [
+            (name, missing_weights_sentence(m3, "BGE-M3 (dense, sparse, multi-vector and hybrid)"))
+            for name in ("bge-m3", *BGE_M3_MODES)
+        ]
         specs = [s for s in specs if s.name not in ("bge-m3", *BGE_M3_MODES)]
     else:
         specs += [MODELS[n].with_options(path=m3.path) for n in ("bge-m3", *BGE_M3_MODES) if n not in given]
@@ -101,7 +113,9 @@ def pipeline_plan(models: Sequence[Any] | None = None, reranker: str | None = DE
     if reranker:
         spec = reranker_from_arg(reranker)
         why = weights_missing(spec)
-        firsts = [n for n in ("bge-m3", DENSE_A) if n in names][:1] + [f.name for f in fusions if f.models[0] == LEXICAL][:1]
+        firsts = [n for n in ("bge-m3", DENSE_A) if n in names][:1] + [
+            f.name for f in fusions if f.models[0] == LEXICAL
+        ][:1]
         if why:
             skipped.append((spec.name, missing_weights_sentence(spec, "The reranker")))
         else:
@@ -120,7 +134,13 @@ def pipeline_report(
     traps-zh): the models through the embedding cache (the entries `trap_report` uses),
     then the fusions and reranks as rows of their own."""
     plan = pipeline_plan(models, reranker)
-    return evaluate(plan.models, resolve_datasets(datasets), cached_settings(settings, cache_dir), fusions=plan.fusions, reranks=plan.reranks)
+    return evaluate(
+        plan.models,
+        resolve_datasets(datasets),
+        cached_settings(settings, cache_dir),
+        fusions=plan.fusions,
+        reranks=plan.reranks,
+    )
 
 
 def skipped_note(plan: PipelinePlan) -> str:
@@ -144,16 +164,26 @@ def pipeline_kinds(report: Report) -> pd.DataFrame:
             return "reranked"
         if model == LEXICAL:
             return "lexical (BM25)"
-        return {"bge-m3-sparse": "sparse", "bge-m3-colbert": "multi-vector", "bge-m3-hybrid": "hybrid"}.get(model, "dense")
+        return {"bge-m3-sparse": "sparse", "bge-m3-colbert": "multi-vector", "bge-m3-hybrid": "hybrid"}.get(
+            model, "dense"
+        )
 
-    return pd.DataFrame({"model": runs["model"].to_numpy(), "kind": [kind(m, str(b)) for m, b in zip(runs["model"], runs["backend"])], "stage": stage.to_numpy()})
+    return pd.DataFrame(
+        {
+            "model": runs["model"].to_numpy(),
+            "kind": [kind(m, str(b)) for m, b in zip(runs["model"], runs["backend"])],
+            "stage": stage.to_numpy(),
+        }
+    )
 
 
 def pipeline_summary(report: Report) -> pd.DataFrame:
     """`Report.summary()` with each row's kind, ordered dense -> ... -> reranked."""
     summary = report.summary().merge(pipeline_kinds(report), on="model", how="left", suffixes=("", "_kind"))
     order = {k: i for i, k in enumerate(KIND_ORDER)}
-    return summary.sort_values(["dataset", "kind"], key=lambda s: s.map(order) if s.name == "kind" else s, kind="stable").reset_index(drop=True)
+    return summary.sort_values(
+        ["dataset", "kind"], key=lambda s: s.map(order) if s.name == "kind" else s, kind="stable"
+    ).reset_index(drop=True)
 
 
 def baselines(report: Report) -> list[tuple[str, str]]:
@@ -187,13 +217,41 @@ def category_tests(report: Report, metric: str = "top1") -> pd.DataFrame:
         for model, base in baselines(report):
             if model not in table or base not in table:
                 continue
-            for name, mask in [("all", np.ones(len(table), dtype=bool)), *((c, (category == c).to_numpy()) for c in dict.fromkeys(category) if c)]:
+            for name, mask in [
+                ("all", np.ones(len(table), dtype=bool)),
+                *((c, (category == c).to_numpy()) for c in dict.fromkeys(category) if c),
+            ]:
                 pair = table.loc[mask, [model, base]].dropna()
                 if pair.empty:
                     continue
-                cmp = paired_comparison(pair[model].to_numpy(), pair[base].to_numpy(), metric, model, base, report.confidence, seed=report.seed)
+                cmp = paired_comparison(
+                    pair[model].to_numpy(),
+                    pair[base].to_numpy(),
+                    metric,
+                    model,
+                    base,
+                    report.confidence,
+                    seed=report.seed,
+                )
                 rows.append({"dataset": dataset, "category": name, **cmp.to_dict()})
-    columns = ["dataset", "category", "model_a", "model_b", "metric", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "p_holm", "wins", "ties", "losses"]
+    columns = [
+        "dataset",
+        "category",
+        "model_a",
+        "model_b",
+        "metric",
+        "n",
+        "mean_a",
+        "mean_b",
+        "diff",
+        "diff_low",
+        "diff_high",
+        "p_value",
+        "p_holm",
+        "wins",
+        "ties",
+        "losses",
+    ]
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
@@ -215,13 +273,19 @@ def tests_note(tests: pd.DataFrame, alpha: float = 0.05) -> str:
         overall = group[group["category"] == "all"]
         for r in overall.itertuples():
             verdict = "significant" if r.p_holm < alpha else "not significant"
-            lines.append(f"- `{r.model_a}` vs `{r.model_b}`: {r.mean_a:.3f} vs {r.mean_b:.3f} ({r.diff:+.3f}, 95% CI {r.diff_low:+.3f} to {r.diff_high:+.3f}; p_holm = {r.p_holm:.3g}, {verdict}; wins/ties/losses {r.wins}/{r.ties}/{r.losses}).")
+            lines.append(
+                f"- `{r.model_a}` vs `{r.model_b}`: {r.mean_a:.3f} vs {r.mean_b:.3f} ({r.diff:+.3f}, 95% CI {r.diff_low:+.3f} to {r.diff_high:+.3f}; p_holm = {r.p_holm:.3g}, {verdict}; wins/ties/losses {r.wins}/{r.ties}/{r.losses})."
+            )
         found = group[(group["category"] != "all") & (group["p_holm"] < alpha)]
         if found.empty:
-            lines.append("- No single category shows a difference that survives the Holm adjustment. / 没有任何单个类别的差异在 Holm 校正后显著。")
+            lines.append(
+                "- No single category shows a difference that survives the Holm adjustment. / 没有任何单个类别的差异在 Holm 校正后显著。"
+            )
         for r in found.itertuples():
             direction = "helps" if r.diff > 0 else "hurts"
-            lines.append(f"- In `{r.category}`, `{r.model_a}` {direction} against `{r.model_b}` ({r.diff:+.3f}, p_holm = {r.p_holm:.3g}).")
+            lines.append(
+                f"- In `{r.category}`, `{r.model_a}` {direction} against `{r.model_b}` ({r.diff:+.3f}, p_holm = {r.p_holm:.3g})."
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -231,12 +295,36 @@ def rerank_cost(report: Report) -> pd.DataFrame:
     whole set (batched), the median seconds to rerank one query's top k on its own, pairs."""
     runs = report.runs
     if "rerank_s" not in runs:
-        return pd.DataFrame(columns=["model", "dataset", "stage", "top_k", "n_reranked", "rerank_s", "rerank_latency_s", "load_s"])
+        return pd.DataFrame(
+            columns=["model", "dataset", "stage", "top_k", "n_reranked", "rerank_s", "rerank_latency_s", "load_s"]
+        )
     rows = runs[runs["backend"] == "rerank"]
-    return rows.reindex(columns=["model", "dataset", "status", "stage", "top_k", "n_reranked", "rerank_s", "rerank_latency_s", "load_s", "error"]).reset_index(drop=True)
+    return rows.reindex(
+        columns=[
+            "model",
+            "dataset",
+            "status",
+            "stage",
+            "top_k",
+            "n_reranked",
+            "rerank_s",
+            "rerank_latency_s",
+            "load_s",
+            "error",
+        ]
+    ).reset_index(drop=True)
 
 
 __all__ = [
-    "PipelinePlan", "baselines", "category_tests", "pipeline_kinds", "pipeline_plan", "pipeline_report",
-    "pipeline_summary", "rerank_cost", "skipped_note", "tests_note", "weights_missing",
+    "PipelinePlan",
+    "baselines",
+    "category_tests",
+    "pipeline_kinds",
+    "pipeline_plan",
+    "pipeline_report",
+    "pipeline_summary",
+    "rerank_cost",
+    "skipped_note",
+    "tests_note",
+    "weights_missing",
 ]

@@ -24,12 +24,30 @@ from embedlab.report.findings import MIN_QUERIES
 STYLE_PATH = Path(__file__).parent / "style" / "embedlab.mplstyle"
 FONT_ENV = "EMBEDLAB_CJK_FONT"
 FONT_PACKAGES = ("paperang_p2_fonts_cjk",)
-SYSTEM_FONT_HINTS = ("wqy", "wenquanyi", "notosanscjk", "noto sans cjk", "sourcehansans", "droidsansfallback", "simhei", "msyh", "pingfang")
+SYSTEM_FONT_HINTS = (
+    "wqy",
+    "wenquanyi",
+    "notosanscjk",
+    "noto sans cjk",
+    "sourcehansans",
+    "droidsansfallback",
+    "simhei",
+    "msyh",
+    "pingfang",
+)
 CJK_PROBE = "中文语义陷阱检索模型"
 KIND_COLORS = {
-    "answer": "#1a7f37", "other-sense": "#C44E52", "other-entity": "#DD8452", "literal": "#8172B3",
-    "antonym": "#b8860b", "near-miss": "#4C72B0", "topical": "#937860", "off-topic": "#8C8C8C",
-    "other-answer": "#64B5CD", "unjudged": "#8C8C8C", "": "#444444",
+    "answer": "#1a7f37",
+    "other-sense": "#C44E52",
+    "other-entity": "#DD8452",
+    "literal": "#8172B3",
+    "antonym": "#b8860b",
+    "near-miss": "#4C72B0",
+    "topical": "#937860",
+    "off-topic": "#8C8C8C",
+    "other-answer": "#64B5CD",
+    "unjudged": "#8C8C8C",
+    "": "#444444",
 }
 REPORTED_SOURCE = "reported in the article (GPU, not measured here)"  # analysis.REPORTED_LABEL
 SOURCE_STYLE = {
@@ -186,21 +204,40 @@ def grouped_bars(
             v = float(row[value].iloc[0])
             pos = i - 0.4 + width * (j + 0.5)
             style = SOURCE_STYLE.get(row[hatch_by].iloc[0], {}) if hatch_by else {}
-            ax.bar(pos, v, width * 0.92, color=colors[j % len(colors)], hatch=style.get("hatch"), alpha=style.get("alpha", 0.9),
-                   edgecolor="#333333" if style.get("hatch") else None, label=str(h) if i == xs.index(xv) and h is not None else None)
+            ax.bar(
+                pos,
+                v,
+                width * 0.92,
+                color=colors[j % len(colors)],
+                hatch=style.get("hatch"),
+                alpha=style.get("alpha", 0.9),
+                edgecolor="#333333" if style.get("hatch") else None,
+                label=str(h) if i == xs.index(xv) and h is not None else None,
+            )
             top = v
             if low and high and not pd.isna(row[low].iloc[0]):
                 lo, hi = float(row[low].iloc[0]), float(row[high].iloc[0])
                 ax.errorbar(pos, v, yerr=[[max(v - lo, 0)], [max(hi - v, 0)]], color="#222222", capsize=3, lw=1)
                 top = max(v, hi)
             if annotate:  # above the error bar's cap, never through it
-                ax.annotate(f"{v:.2f}", (pos, top), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7, color="#333333")
+                ax.annotate(
+                    f"{v:.2f}",
+                    (pos, top),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="#333333",
+                )
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     if hue and unique:
         ax.legend(unique.values(), unique.keys(), title=hue, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     long_labels = max(len(str(v)) for v in xs) > 12
-    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20 if long_labels else 0, ha="right" if long_labels else "center")
+    ax.set_xticks(
+        range(len(xs)), [str(v) for v in xs], rotation=20 if long_labels else 0, ha="right" if long_labels else "center"
+    )
     ax.set_ylabel(AXIS_LABELS.get(value, value))
     if ylim:
         ax.set_ylim(*ylim)
@@ -241,11 +278,23 @@ def cue_lines(ax, frame: pd.DataFrame, value: str, cues: Sequence[str], hue: str
         label = f"{rec.model}" + (f" · {h}" if h is not None else "") + f": {v:.2f}"
         ax.axhline(v, color=color, ls="--", lw=1.1, alpha=0.9, label=label)
     if not rows.empty:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title=f"bars: {hue}; dashed: cue baselines" if hue else "dashed: cue baselines", fontsize=8)
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            title=f"bars: {hue}; dashed: cue baselines" if hue else "dashed: cue baselines",
+            fontsize=8,
+        )
     return ax
 
 
-def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset", x: str = "model", ax=None, cues: Sequence[str] = ()):
+def metric_bars(
+    summary: pd.DataFrame,
+    metric: str = "top1",
+    hue: str = "dataset",
+    x: str = "model",
+    ax=None,
+    cues: Sequence[str] = (),
+):
     """Per-model bars of a metric with its confidence interval (`<metric>_low/_high`), one
     bar per data set (or another `hue`), from `Report.summary()`. Rows of `cues` (cue
     baselines) are drawn as dashed reference lines, not bars."""
@@ -253,7 +302,9 @@ def metric_bars(summary: pd.DataFrame, metric: str = "top1", hue: str = "dataset
     spec = parse_metric(metric)
     low, high = spec.bounds
     bars = frame[~frame[x].isin(list(cues))] if cues else frame
-    ax = grouped_bars(bars, x, spec.column, hue, f"{spec.column}_low", f"{spec.column}_high", ax=ax, ylim=(low, high * 1.12))
+    ax = grouped_bars(
+        bars, x, spec.column, hue, f"{spec.column}_low", f"{spec.column}_high", ax=ax, ylim=(low, high * 1.12)
+    )
     if cues:
         cue_lines(ax, frame, spec.column, cues, hue)
     method = "Wilson" if spec.interval == "wilson" else "Wilson-type, bounded mean"
@@ -274,7 +325,9 @@ def cue_bars(frame: pd.DataFrame, metric: str = "top1", ax=None):
 def reported_bars(frame: pd.DataFrame, metric: str = "top1", ax=None):
     """Our measurements (solid, with CIs) beside the article's reported numbers (hatched,
     labelled as reported) for one metric; rows from `analysis.reported_beside_measured`."""
-    ax = grouped_bars(frame, "model", metric, "source", f"{metric}_low", f"{metric}_high", ax=ax, hatch_by="source", ylim=(0, 1.1))
+    ax = grouped_bars(
+        frame, "model", metric, "source", f"{metric}_low", f"{metric}_high", ax=ax, hatch_by="source", ylim=(0, 1.1)
+    )
     ax.set_title(f"{metric} on the seed: measured here vs reported in the article")
     return ax
 
@@ -282,7 +335,17 @@ def reported_bars(frame: pd.DataFrame, metric: str = "top1", ax=None):
 # ---- heat tables ------------------------------------------------------------------------
 
 
-def _heat(ax, matrix: np.ndarray, rows: list[str], cols: list[str], labels: np.ndarray, cmap: str, vmin: float, vmax: float, colorbar: str):
+def _heat(
+    ax,
+    matrix: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    labels: np.ndarray,
+    cmap: str,
+    vmin: float,
+    vmax: float,
+    colorbar: str,
+):
     import matplotlib.pyplot as plt
 
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
@@ -321,7 +384,12 @@ def category_heat(frame: pd.DataFrame, value: str = "top1", ax=None):
         low, high = getattr(rec, f"{value}_low", np.nan), getattr(rec, f"{value}_high", np.nan)
         interval = f"\n[{low:.2f}, {high:.2f}]" if not (np.isnan(low) or low == high) else ""
         labels[r, c] = f"{getattr(rec, value):.2f} (n={rec.n_queries}){interval}"
-    title = {(d, c): f"{d} · {zh} {en}" for d, c, zh, en in zip(frame["dataset"], frame["category"], frame.get("title_zh", frame["category"]), frame.get("title_en", ""))}
+    title = {
+        (d, c): f"{d} · {zh} {en}"
+        for d, c, zh, en in zip(
+            frame["dataset"], frame["category"], frame.get("title_zh", frame["category"]), frame.get("title_en", "")
+        )
+    }
     _heat(ax, matrix, [title[r] for r in rows], models, labels, "RdYlGn", 0.0, 1.0, value)
     ax.set_facecolor("#e6e6e6")
     grey = f"; grey: fewer than {MIN_QUERIES} queries, not scored" if few else ""
@@ -339,7 +407,11 @@ def kind_beat_heat(frame: pd.DataFrame, ax=None):
     if frame.empty:
         return note(ax, "no distractors in this selection")
     pooled = frame.groupby(["kind", "model"], sort=False)[["n_pairs", "n_beat"]].sum().reset_index()
-    order = [k for k in dict.fromkeys([*DOCUMENT_KINDS, "other-answer", "unjudged", *pooled["kind"]]) if k in set(pooled["kind"])]
+    order = [
+        k
+        for k in dict.fromkeys([*DOCUMENT_KINDS, "other-answer", "unjudged", *pooled["kind"]])
+        if k in set(pooled["kind"])
+    ]
     models = _order(frame["model"])
     matrix = np.full((len(order), len(models)), np.nan)
     labels = np.full(matrix.shape, "", dtype=object)
@@ -369,7 +441,17 @@ def outcome_grid(frame: pd.DataFrame, ax=None):
         matrix[r, c] = min(rec.rank, 10)
         labels[r, c] = str(int(rec.rank)) if rec.rank == 1 else f"{int(rec.rank)} ({rec.winner_kind})"
         names[(rec.dataset, rec.query_id)] = f"{rec.dataset} · {rec.query_label}"
-    _heat(ax, matrix, [names[r] for r in rows], models, labels, "RdYlGn_r", 1.0, 10.0, "rank of the answer (10 = 10 or worse)")
+    _heat(
+        ax,
+        matrix,
+        [names[r] for r in rows],
+        models,
+        labels,
+        "RdYlGn_r",
+        1.0,
+        10.0,
+        "rank of the answer (10 = 10 or worse)",
+    )
     ax.set_title("rank of the answer per query (winning distractor kind when wrong)")
     return ax
 
@@ -419,9 +501,18 @@ PANELS_PER_ROW = 3
 def _candidates(frame: pd.DataFrame) -> pd.DataFrame:
     """One query's own candidates: the documents judged for it and any document a model
     ranked first (another query's answer then reads `[other-answer]`); answer first."""
-    keep = frame["judged"] | frame.groupby("doc_id")["is_top1"].transform("any") if "judged" in frame else pd.Series(True, index=frame.index)
+    keep = (
+        frame["judged"] | frame.groupby("doc_id")["is_top1"].transform("any")
+        if "judged" in frame
+        else pd.Series(True, index=frame.index)
+    )
     sub = frame[keep]
-    order = sub.drop_duplicates("doc_id").assign(first=lambda f: ~f["relevant"]).sort_values(["first", "kind"], kind="stable")["doc_id"].tolist()
+    order = (
+        sub.drop_duplicates("doc_id")
+        .assign(first=lambda f: ~f["relevant"])
+        .sort_values(["first", "kind"], kind="stable")["doc_id"]
+        .tolist()
+    )
     return sub.assign(position=sub["doc_id"].map({d: i for i, d in enumerate(order)}))
 
 
@@ -439,7 +530,10 @@ def query_panel(frame: pd.DataFrame, ax=None, norm=None):
     docs = sub.drop_duplicates("doc_id").sort_values("position")
     ax = _axes(ax, (1.0 * len(models) + 3.0, 0.32 * len(docs) + 1.0))
     rgba = np.ones((len(docs), len(models), 4))
-    cosine_norm = norm or mpl.colors.Normalize(float(sub.loc[sub["score_name"] == COSINE, "score"].min()), float(sub.loc[sub["score_name"] == COSINE, "score"].max()))
+    cosine_norm = norm or mpl.colors.Normalize(
+        float(sub.loc[sub["score_name"] == COSINE, "score"].min()),
+        float(sub.loc[sub["score_name"] == COSINE, "score"].max()),
+    )
     for c, model in enumerate(models):
         col = sub[sub["model"] == model]
         lexical = col["score_name"].iloc[0] != COSINE
@@ -449,8 +543,15 @@ def query_panel(frame: pd.DataFrame, ax=None, norm=None):
             colour = cmap(0.15 + 0.7 * scale(rec.score)) if lexical else cmap(scale(rec.score))
             rgba[rec.position, c] = colour
             dark = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2] < 0.5
-            ax.text(c, rec.position, f"{rec.score:.1f}" if lexical else f"{rec.score:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if dark else "black")
+            ax.text(
+                c,
+                rec.position,
+                f"{rec.score:.1f}" if lexical else f"{rec.score:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "black",
+            )
             if rec.is_top1:
                 ax.scatter([c + 0.36], [rec.position], s=16, facecolor="white", edgecolor="black", lw=0.7, zorder=3)
     ax.imshow(rgba, aspect="auto")
@@ -483,19 +584,36 @@ def similarity_figures(frame: pd.DataFrame) -> dict[str, object]:
         tallest = max(len(_candidates(sub[sub["query_id"] == q]).drop_duplicates("doc_id")) for q in queries)
         cosine = sub.loc[sub["score_name"] == COSINE, "score"]
         norm = mpl.colors.Normalize(float(cosine.min()), float(cosine.max())) if not cosine.empty else None
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, (0.3 * tallest + 1.3) * nrows + 1.2), squeeze=False)
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(4.6 * ncols, (0.3 * tallest + 1.3) * nrows + 1.2), squeeze=False
+        )
         for ax, query in zip(axes.flat, queries):
             query_panel(sub[sub["query_id"] == query], ax=ax, norm=norm)
-        for ax in list(axes.flat)[len(queries):]:
+        for ax in list(axes.flat)[len(queries) :]:
             ax.set_visible(False)
         lexical = _order(sub.loc[sub["score_name"] != COSINE, "model"])
-        scales = [f"cosine similarity on one scale for every dense model ({norm.vmin:.2f}–{norm.vmax:.2f}, viridis)"] if norm else []
+        scales = (
+            [f"cosine similarity on one scale for every dense model ({norm.vmin:.2f}–{norm.vmax:.2f}, viridis)"]
+            if norm
+            else []
+        )
         if lexical:
-            scales.append(f"{', '.join(lexical)} on its own scale within each query (grey: its score has no fixed range)")
+            scales.append(
+                f"{', '.join(lexical)} on its own scale within each query (grey: its score has no fixed range)"
+            )
         scales = "colour: " + "; ".join(scales)
-        fig.suptitle(f"{dataset}: each query against its own candidates (box: the answer, dot: ranked first)\n{scales}", fontsize=9)
+        fig.suptitle(
+            f"{dataset}: each query against its own candidates (box: the answer, dot: ranked first)\n{scales}",
+            fontsize=9,
+        )
         if norm is not None:
-            fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes.ravel().tolist(), label=COSINE, shrink=0.5, pad=0.01)
+            fig.colorbar(
+                mpl.cm.ScalarMappable(norm=norm, cmap="viridis"),
+                ax=axes.ravel().tolist(),
+                label=COSINE,
+                shrink=0.5,
+                pad=0.01,
+            )
         figures[str(dataset)] = fig
     return figures
 
@@ -509,7 +627,13 @@ def margin_figure(frame: pd.DataFrame):
     ensure_cjk_font()
     models = _order(frame["model"])
     rows = _order(zip(frame["dataset"], frame["query_id"]))
-    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(3.2 * max(len(models), 1) + 3, 0.3 * len(rows) + 1.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        max(len(models), 1),
+        figsize=(3.2 * max(len(models), 1) + 3, 0.3 * len(rows) + 1.6),
+        sharey=True,
+        squeeze=False,
+    )
     if frame.empty:
         note(axes[0, 0], "no queries")
         return fig
@@ -524,7 +648,12 @@ def margin_figure(frame: pd.DataFrame):
         ax.axvline(0, color="#333333", lw=0.8)
         ax.set_title(model, fontsize=10)
         ax.set_xlabel("margin (answer − best distractor)")
-        labels.update({rows.index((d, q)): f"{d} · {lab}" for d, q, lab in zip(sub["dataset"], sub["query_id"], sub["query_label"])})
+        labels.update(
+            {
+                rows.index((d, q)): f"{d} · {lab}"
+                for d, q, lab in zip(sub["dataset"], sub["query_id"], sub["query_label"])
+            }
+        )
     axes[0, 0].set_yticks(range(len(rows)), [labels.get(i, "") for i in range(len(rows))])
     axes[0, 0].invert_yaxis()
     axes[0, -1].legend(loc="lower right", fontsize=8)
@@ -567,7 +696,9 @@ def size_scatter(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m
     reported = devices[0].startswith("GPU, the article") if devices else False
     ax.scatter(data[x], data[y], s=60, marker="^" if reported else "o", color="#C44E52" if reported else "#4C72B0")
     for rec in data.itertuples():
-        ax.annotate(rec.model, (getattr(rec, x), getattr(rec, y)), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(
+            rec.model, (getattr(rec, x), getattr(rec, y)), textcoords="offset points", xytext=(5, 4), fontsize=8
+        )
     ax.set_xscale("log")
     if (data[y] > 0).all():
         ax.set_yscale("log")
@@ -587,8 +718,12 @@ def size_figure(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m"
 
     data = frame.dropna(subset=[x, y]) if x in frame and y in frame else frame.iloc[0:0]
     if data.empty:
-        missing = ", ".join(frame.loc[frame["source"] != REPORTED_SOURCE, "model"]) if not frame.empty else "every model"
-        raise NothingToDraw(f"No figure of {AXIS_LABELS.get(y, y)}: not measured for {missing} in this run (the backend does not report it).")
+        missing = (
+            ", ".join(frame.loc[frame["source"] != REPORTED_SOURCE, "model"]) if not frame.empty else "every model"
+        )
+        raise NothingToDraw(
+            f"No figure of {AXIS_LABELS.get(y, y)}: not measured for {missing} in this run (the backend does not report it)."
+        )
     ensure_cjk_font()
     devices = speed_devices(data)
     order = _order(devices)
@@ -608,7 +743,11 @@ def pareto_front(frame: pd.DataFrame, x: str, y: str = "top1", lower_x_better: b
     front = pd.Series(False, index=frame.index)
     for i, row in data.iterrows():
         others = data.drop(index=i)
-        dominated = ((sign * others[x] >= sign * row[x]) & (others[y] >= row[y]) & ((sign * others[x] > sign * row[x]) | (others[y] > row[y]))).any()
+        dominated = (
+            (sign * others[x] >= sign * row[x])
+            & (others[y] >= row[y])
+            & ((sign * others[x] > sign * row[x]) | (others[y] > row[y]))
+        ).any()
         front[i] = not dominated
     return front
 
@@ -629,10 +768,24 @@ def choice_plot(frame: pd.DataFrame, x: str = "speed_texts_per_s", ax=None):
     if models.empty:
         return note(ax, f"no model has {label.split(' (')[0]} here")
     front = pareto_front(models, x, lower_x_better=lower_better)
-    ax.errorbar(models[x], models["top1"], yerr=[models["top1"] - models["top1_low"], models["top1_high"] - models["top1"]],
-                fmt="none", ecolor="#888888", lw=1, capsize=3)
+    ax.errorbar(
+        models[x],
+        models["top1"],
+        yerr=[models["top1"] - models["top1_low"], models["top1_high"] - models["top1"]],
+        fmt="none",
+        ecolor="#888888",
+        lw=1,
+        capsize=3,
+    )
     ax.scatter(models.loc[~front, x], models.loc[~front, "top1"], s=50, color="#8C8C8C", zorder=3, label="dominated")
-    ax.scatter(models.loc[front, x], models.loc[front, "top1"], s=70, color="#C44E52", zorder=4, label="Pareto front (no model better on both)")
+    ax.scatter(
+        models.loc[front, x],
+        models.loc[front, "top1"],
+        s=70,
+        color="#C44E52",
+        zorder=4,
+        label="Pareto front (no model better on both)",
+    )
     line = models[front].sort_values(x)
     ax.plot(line[x], line["top1"], color="#C44E52", lw=1.2, zorder=2)
     for rec in models.itertuples():
@@ -667,7 +820,9 @@ def choice_figure(frame: pd.DataFrame):
         for ax, x in zip(row, CHOICE_AXES):
             choice_plot(sub, x, ax=ax)
             measure = sub["speed_measure" if x == "speed_texts_per_s" else "memory_measure"].iloc[0]
-            ax.set_title(f"{device}: top-1 against {'speed' if x == 'speed_texts_per_s' else 'memory'} ({measure})", fontsize=10)
+            ax.set_title(
+                f"{device}: top-1 against {'speed' if x == 'speed_texts_per_s' else 'memory'} ({measure})", fontsize=10
+            )
     fig.suptitle(f"Choosing a model on {data['dataset'].iloc[0]} (n = {int(data['n_queries'].max())} queries)")
     return fig
 
@@ -720,9 +875,16 @@ def memory_scatter(frame: pd.DataFrame, ax=None):
     markers = {"weights": "o", "peak": "s", "peak (host RSS, CPU run)": "o"}
     for (source, measure), sub in data.groupby(["source", "measure"], sort=False):
         reported = source == REPORTED_SOURCE
-        ax.scatter(sub["params_m"], sub["value_gib"], marker="^" if reported else markers.get(measure, "D"), s=60,
-                   label=measure,
-                   facecolor="none" if reported else None, edgecolor="#C44E52" if reported else None, lw=1.5)
+        ax.scatter(
+            sub["params_m"],
+            sub["value_gib"],
+            marker="^" if reported else markers.get(measure, "D"),
+            s=60,
+            label=measure,
+            facecolor="none" if reported else None,
+            edgecolor="#C44E52" if reported else None,
+            lw=1.5,
+        )
         for rec in sub.itertuples():
             ax.annotate(rec.model, (rec.params_m, rec.value_gib), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
@@ -731,7 +893,10 @@ def memory_scatter(frame: pd.DataFrame, ax=None):
     ax.set_xlabel("parameters (millions, from the model record)")
     ax.set_ylabel("GiB")
     ax.legend(loc="best", fontsize=7)
-    ax.set_title("GPU memory against model size" if gpu else "host RSS, CPU run, against model size (not GPU memory)", fontsize=10)
+    ax.set_title(
+        "GPU memory against model size" if gpu else "host RSS, CPU run, against model size (not GPU memory)",
+        fontsize=10,
+    )
     return ax
 
 
@@ -747,7 +912,13 @@ def dimension_curve(frame: pd.DataFrame, metric: str = "top1", ax=None):
         sub = sub.sort_values("dimensions")
         line = ax.plot(sub["dimensions"], sub[metric], marker="o", label=f"{model} · {dataset}")[0]
         if f"{metric}_low" in sub:
-            ax.fill_between(sub["dimensions"].astype(float), sub[f"{metric}_low"], sub[f"{metric}_high"], color=line.get_color(), alpha=0.15)
+            ax.fill_between(
+                sub["dimensions"].astype(float),
+                sub[f"{metric}_low"],
+                sub[f"{metric}_high"],
+                color=line.get_color(),
+                alpha=0.15,
+            )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("embedding dimensions (MRL truncation, renormalised)")
     ax.set_ylabel(metric)
@@ -760,7 +931,9 @@ def dimension_curve(frame: pd.DataFrame, metric: str = "top1", ax=None):
 def overlap_bars(frame: pd.DataFrame, ax=None):
     """Mean metric per model for queries where word overlap points to the answer and where
     it does not, per data set. From `analysis.overlap_accuracy`."""
-    data = frame.assign(group=frame["dataset"] + "\n" + frame["overlap_group"] + " (n=" + frame["n_queries"].astype(str) + ")")
+    data = frame.assign(
+        group=frame["dataset"] + "\n" + frame["overlap_group"] + " (n=" + frame["n_queries"].astype(str) + ")"
+    )
     ax = grouped_bars(data, "group", "value", "model", ax=ax, ylim=(0, 1.08))
     ax.set_ylabel(frame["metric"].iloc[0] if not frame.empty else "value")
     ax.tick_params(axis="x", labelsize=7)

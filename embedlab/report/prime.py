@@ -66,21 +66,30 @@ def _dimensions(p: Mapping[str, Any]) -> list:
     from embedlab.report import analysis
 
     sets = analysis.resolve_datasets(p["datasets"])
-    return [(s, sets, partial(analysis.dimension_report, [s], sets, p["dims"], p["cache_dir"]), p["dims"]) for s in analysis.resolve_models(p["models"])]
+    return [
+        (s, sets, partial(analysis.dimension_report, [s], sets, p["dims"], p["cache_dir"]), p["dims"])
+        for s in analysis.resolve_models(p["models"])
+    ]
 
 
 def _instructions(p: Mapping[str, Any]) -> list:
     from embedlab.report import analysis
 
     sets = analysis.resolve_datasets(p["datasets"])
-    return [(s, sets, partial(analysis.instruction_report, [s], sets, p["cache_dir"]), None) for s in analysis.resolve_models(p["models"])]
+    return [
+        (s, sets, partial(analysis.instruction_report, [s], sets, p["cache_dir"]), None)
+        for s in analysis.resolve_models(p["models"])
+    ]
 
 
 def _public(p: Mapping[str, Any]) -> list:
     from embedlab.report import analysis
 
     sets = analysis.real_datasets(p["samples"], p["sample_seed"])
-    return [(s, sets, partial(analysis.real_data_report, [s], sets, p["cache_dir"]), None) for s in analysis.resolve_models(p["models"])]
+    return [
+        (s, sets, partial(analysis.real_data_report, [s], sets, p["cache_dir"]), None)
+        for s in analysis.resolve_models(p["models"])
+    ]
 
 
 def _pipelines(p: Mapping[str, Any], reranker: str | None = None) -> list:
@@ -89,20 +98,42 @@ def _pipelines(p: Mapping[str, Any], reranker: str | None = None) -> list:
     )
 
     sets = analysis.resolve_datasets(p["datasets"])
-    return [(s, sets, partial(analysis.trap_report, [s], sets, p["cache_dir"]), None) for s in analysis.pipeline_plan(p["models"], reranker).models]
+    return [
+        (s, sets, partial(analysis.trap_report, [s], sets, p["cache_dir"]), None)
+        for s in analysis.pipeline_plan(p["models"], reranker).models
+    ]
 
 
 NEEDS: dict[str, Need] = {
-    "trap_report": Need(_trap, ("models", "datasets", "cache_dir"), frozenset({"cues"}), timed=True,
-                        doc="analysis.trap_report(models, datasets, cache_dir, cues=...)"),
-    "dimension_report": Need(_dimensions, ("models", "datasets", "dims", "cache_dir"),
-                             doc="analysis.dimension_report(models, datasets, dims, cache_dir)"),
-    "instruction_report": Need(_instructions, ("models", "datasets", "cache_dir"),
-                               doc="analysis.instruction_report(models, datasets, cache_dir)"),
-    "pipeline_report": Need(_pipelines, ("models", "datasets", "cache_dir"), frozenset({"reranker"}), timed=True,
-                            doc="analysis.pipeline_report(models, datasets, cache_dir, reranker=...)"),
-    "real_data_report": Need(_public, ("models", "samples", "sample_seed", "cache_dir"),
-                             doc="analysis.real_data_report(models, analysis.real_datasets(samples, sample_seed), cache_dir)"),
+    "trap_report": Need(
+        _trap,
+        ("models", "datasets", "cache_dir"),
+        frozenset({"cues"}),
+        timed=True,
+        doc="analysis.trap_report(models, datasets, cache_dir, cues=...)",
+    ),
+    "dimension_report": Need(
+        _dimensions,
+        ("models", "datasets", "dims", "cache_dir"),
+        doc="analysis.dimension_report(models, datasets, dims, cache_dir)",
+    ),
+    "instruction_report": Need(
+        _instructions,
+        ("models", "datasets", "cache_dir"),
+        doc="analysis.instruction_report(models, datasets, cache_dir)",
+    ),
+    "pipeline_report": Need(
+        _pipelines,
+        ("models", "datasets", "cache_dir"),
+        frozenset({"reranker"}),
+        timed=True,
+        doc="analysis.pipeline_report(models, datasets, cache_dir, reranker=...)",
+    ),
+    "real_data_report": Need(
+        _public,
+        ("models", "samples", "sample_seed", "cache_dir"),
+        doc="analysis.real_data_report(models, analysis.real_datasets(samples, sample_seed), cache_dir)",
+    ),
 }
 
 
@@ -114,7 +145,9 @@ def notebook_parameters(path: str | Path, parameters: Mapping[str, Any] | None =
     return values
 
 
-def notebook_steps(path: str | Path, parameters: Mapping[str, Any] | None = None, memo: dict | None = None) -> list[Step]:
+def notebook_steps(
+    path: str | Path, parameters: Mapping[str, Any] | None = None, memo: dict | None = None
+) -> list[Step]:
     """The steps a notebook declares, with its own parameter values. Raises ConfigError
     naming the notebook file and the need when the need is unknown, an option is not one
     it takes, or the notebook does not assign a parameter the need reads. `memo` (a dict
@@ -130,13 +163,19 @@ def notebook_steps(path: str | Path, parameters: Mapping[str, Any] | None = None
     for need_name, options in (declared_needs(path) or {}).items():
         need = NEEDS.get(need_name)
         if need is None:
-            raise ConfigError(f"{name}: needs {need_name!r}: no such need (known: {', '.join(NEEDS)}; register one in embedlab.report.prime.NEEDS)")
+            raise ConfigError(
+                f"{name}: needs {need_name!r}: no such need (known: {', '.join(NEEDS)}; register one in embedlab.report.prime.NEEDS)"
+            )
         unknown = set(options) - need.options
         if unknown:
-            raise ConfigError(f"{name}: needs {need_name!r}: unknown option(s) {sorted(unknown)} (it takes: {sorted(need.options) or 'none'})")
+            raise ConfigError(
+                f"{name}: needs {need_name!r}: unknown option(s) {sorted(unknown)} (it takes: {sorted(need.options) or 'none'})"
+            )
         missing = [p for p in need.parameters if p not in values]
         if missing:
-            raise ConfigError(f"{name}: needs {need_name!r}, which reads {missing}, but its parameters cell assigns no such name")
+            raise ConfigError(
+                f"{name}: needs {need_name!r}, which reads {missing}, but its parameters cell assigns no such name"
+            )
         reads = {p: values[p] for p in need.parameters}
         known = json.dumps([need_name, reads, options], sort_keys=True, default=str)
         if known not in memo:
@@ -146,7 +185,17 @@ def notebook_steps(path: str | Path, parameters: Mapping[str, Any] | None = None
             ]
         for spec, sets, call, extra, prints in memo[known]:
             function = getattr(call, "func", call)
-            key = json.dumps([f"{function.__module__}.{function.__qualname__}", spec.to_dict(), prints, values.get("cache_dir"), extra], sort_keys=True, default=str)
+            key = json.dumps(
+                [
+                    f"{function.__module__}.{function.__qualname__}",
+                    spec.to_dict(),
+                    prints,
+                    values.get("cache_dir"),
+                    extra,
+                ],
+                sort_keys=True,
+                default=str,
+            )
             steps.append(Step(need_name, spec.name, len(sets), key, need.timed, call))
     return steps
 
@@ -170,8 +219,11 @@ def plan(parameters: Mapping[str, Any] | None = None, notebooks: Sequence[str | 
 
 
 def run_steps(
-    steps: Sequence[Step], desc: str = "priming", progress: bool = True,
-    on_done: Callable[[Step], Any] | None = None, failed: list[str] | None = None,
+    steps: Sequence[Step],
+    desc: str = "priming",
+    progress: bool = True,
+    on_done: Callable[[Step], Any] | None = None,
+    failed: list[str] | None = None,
 ) -> dict[str, float]:
     """Compute the steps one after another with a progress bar over model × data-set pairs;
     seconds per need. `on_done(step)` is called after each step, done or failed. A step
@@ -182,7 +234,13 @@ def run_steps(
     from tqdm.auto import tqdm
 
     seconds: dict[str, float] = {}
-    with tqdm(total=sum(s.size for s in steps), desc=desc, unit="model×set", file=sys.stderr, disable=not progress or not steps) as bar:
+    with tqdm(
+        total=sum(s.size for s in steps),
+        desc=desc,
+        unit="model×set",
+        file=sys.stderr,
+        disable=not progress or not steps,
+    ) as bar:
         for step in steps:
             bar.set_postfix_str(f"{step.need}: {step.model}")
             start = time.perf_counter()
@@ -200,7 +258,9 @@ def run_steps(
     return seconds
 
 
-def prime(parameters: Mapping[str, Any] | None = None, notebooks: Sequence[str | Path] = (), progress: bool = True) -> dict[str, float]:
+def prime(
+    parameters: Mapping[str, Any] | None = None, notebooks: Sequence[str | Path] = (), progress: bool = True
+) -> dict[str, float]:
     """Compute, into the embedding cache, exactly what the notebooks declare in `needs`,
     with the parameters each will get (its own defaults, overridden by `parameters`).
     Returns seconds per need."""

@@ -36,6 +36,7 @@ REAL_SAMPLES: dict[str, Sample] = {
     "pawsx-zh": Sample(80, None),
 }
 
+
 def subsample(dataset: Dataset, sample: Sample, seed: int = 0) -> Dataset:
     """`sample.n_queries` queries (Dataset.sample) and a corpus cut to `sample.n_docs`: the
     documents judged for the kept queries, then a seeded random draw of the others. The
@@ -44,8 +45,10 @@ def subsample(dataset: Dataset, sample: Sample, seed: int = 0) -> Dataset:
     kept = dataset.sample(sample.n_queries, seed=seed) if sample.n_queries else dataset
     n_docs = sample.n_docs
     if n_docs is None or n_docs >= len(dataset.corpus) or dataset.meta.candidates == "judged":
-        docs = list(dataset.corpus) if dataset.meta.candidates != "judged" or sample.n_queries is None else list(
-            dict.fromkeys(d for q in kept.queries for d in kept.qrels.get(q, {}))
+        docs = (
+            list(dataset.corpus)
+            if dataset.meta.candidates != "judged" or sample.n_queries is None
+            else list(dict.fromkeys(d for q in kept.queries for d in kept.qrels.get(q, {})))
         )
     else:
         judged = list(dict.fromkeys(d for q in kept.queries for d in kept.qrels.get(q, {})))
@@ -67,7 +70,9 @@ def subsample(dataset: Dataset, sample: Sample, seed: int = 0) -> Dataset:
     )
 
 
-def real_datasets(samples: Mapping[str, Sample | Sequence[int | None] | None] | None = None, seed: int = 0) -> list[Dataset]:
+def real_datasets(
+    samples: Mapping[str, Sample | Sequence[int | None] | None] | None = None, seed: int = 0
+) -> list[Dataset]:
     """The public sets, each cut as `samples` says (name -> Sample, or (n_queries, n_docs),
     or None for whole); default REAL_SAMPLES."""
     samples = REAL_SAMPLES if samples is None else samples
@@ -85,17 +90,28 @@ def sampling_table(datasets: Sequence[Dataset]) -> pd.DataFrame:
         full = load_dataset(ds.name.split("[")[0])
         rows.append(
             {
-                "dataset": ds.name, "queries": len(ds.query_ids), "queries_total": len(full.query_ids),
-                "documents": len(ds.corpus), "documents_total": len(full.corpus),
-                "candidates": ds.meta.candidates, "main_score": ds.meta.main_score, "license": ds.meta.license,
+                "dataset": ds.name,
+                "queries": len(ds.query_ids),
+                "queries_total": len(full.query_ids),
+                "documents": len(ds.corpus),
+                "documents_total": len(full.corpus),
+                "candidates": ds.meta.candidates,
+                "main_score": ds.meta.main_score,
+                "license": ds.meta.license,
             }
         )
     return pd.DataFrame(rows)
 
 
-def real_data_report(models=None, datasets: Sequence[Dataset] | None = None, cache_dir=None, settings: RunSettings = REAL_DATA_SETTINGS) -> Report:
+def real_data_report(
+    models=None, datasets: Sequence[Dataset] | None = None, cache_dir=None, settings: RunSettings = REAL_DATA_SETTINGS
+) -> Report:
     """The models on the public sets (default: `real_datasets()`), cached."""
-    return evaluate(resolve_models(models), list(datasets) if datasets is not None else real_datasets(), cached_settings(settings, cache_dir))
+    return evaluate(
+        resolve_models(models),
+        list(datasets) if datasets is not None else real_datasets(),
+        cached_settings(settings, cache_dir),
+    )
 
 
 def lexical_overlap(datasets: Sequence[Dataset]) -> pd.DataFrame:
@@ -110,12 +126,23 @@ def lexical_overlap(datasets: Sequence[Dataset]) -> pd.DataFrame:
         for q, words in zip(ds.query_ids, segment(ds.query_texts())):
             words = set(words)
             judged = ds.qrels.get(q, {})
-            share = {d: (len(words & doc_words[d]) / len(words) if words else 0.0) for d in (judged if ds.meta.candidates == "judged" else ds.doc_ids)}
+            share = {
+                d: (len(words & doc_words[d]) / len(words) if words else 0.0)
+                for d in (judged if ds.meta.candidates == "judged" else ds.doc_ids)
+            }
             rel = [share[d] for d, g in judged.items() if g > 0 and d in share]
             other = [s for d, s in share.items() if judged.get(d, 0) <= 0]
             best_rel = max(rel) if rel else 0.0
             best_other = max(other) if other else 0.0
-            rows.append({"dataset": ds.name, "query_id": q, "overlap_answer": best_rel, "overlap_best_other": best_other, "overlap_gap": best_rel - best_other})
+            rows.append(
+                {
+                    "dataset": ds.name,
+                    "query_id": q,
+                    "overlap_answer": best_rel,
+                    "overlap_best_other": best_other,
+                    "overlap_gap": best_rel - best_other,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -125,12 +152,18 @@ def overlap_accuracy(report: Report, overlap: pd.DataFrame, metric: str = "top1"
     not."""
     merged = report.per_query.merge(overlap, on=["dataset", "query_id"], how="inner")
     merged["overlap_group"] = np.where(merged["overlap_gap"] > 0, "overlap points to the answer", "overlap does not")
-    out = merged.groupby(["dataset", "overlap_group", "model"], sort=False).agg(n_queries=(metric, "size"), value=(metric, "mean")).reset_index()
+    out = (
+        merged.groupby(["dataset", "overlap_group", "model"], sort=False)
+        .agg(n_queries=(metric, "size"), value=(metric, "mean"))
+        .reset_index()
+    )
     out["metric"] = metric
     return out
 
 
-def lexical_verdicts(report: Report, datasets: Sequence[Dataset] = (), lexical: str = "bm25", summary: pd.DataFrame | None = None) -> pd.DataFrame:
+def lexical_verdicts(
+    report: Report, datasets: Sequence[Dataset] = (), lexical: str = "bm25", summary: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per data set: the lexical baseline against the best other model on the data set's
     main score (`meta.main_score`; mrr when the set is not given), with the paired interval
     of the difference and a verdict read from it: "lexical ahead", "no clear difference" or
@@ -146,8 +179,19 @@ def lexical_verdicts(report: Report, datasets: Sequence[Dataset] = (), lexical: 
         others = ok[ok["model"] != lexical].sort_values(score, ascending=False)
         best = others.iloc[0]["model"]
         cmp = report.compare(lexical, best, dataset, score)
-        verdict = "lexical ahead" if cmp.diff_low > 0 else "lexical behind" if cmp.diff_high < 0 else "no clear difference"
-        rows.append({"dataset": dataset, "metric": score, "lexical": lexical, "best_other": best, **{k: v for k, v in cmp.to_dict().items() if k not in ("model_a", "model_b", "metric")}, "verdict": verdict})
+        verdict = (
+            "lexical ahead" if cmp.diff_low > 0 else "lexical behind" if cmp.diff_high < 0 else "no clear difference"
+        )
+        rows.append(
+            {
+                "dataset": dataset,
+                "metric": score,
+                "lexical": lexical,
+                "best_other": best,
+                **{k: v for k, v in cmp.to_dict().items() if k not in ("model_a", "model_b", "metric")},
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -64,7 +64,9 @@ class SavedFigure:
 
         raw = self.png.read_bytes()
         width = struct.unpack(">I", raw[16:20])[0]  # PNG header: IHDR width, pixels
-        return {"image/png": base64.b64encode(raw).decode("ascii")}, {"image/png": {"width": round(width * 100 / self.dpi)}}
+        return {"image/png": base64.b64encode(raw).decode("ascii")}, {
+            "image/png": {"width": round(width * 100 / self.dpi)}
+        }
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,19 @@ class Drawer:
     copied instead of drawn again, so a warm re-render draws only what changed. To get the
     Figure itself (to change it), call the plotting function directly and `save_figure`."""
 
-    def __init__(self, folder: str | Path, cache_dir: str | Path | None = None, formats: Sequence[str] = FIGURE_FORMATS) -> None:
+    def __init__(
+        self, folder: str | Path, cache_dir: str | Path | None = None, formats: Sequence[str] = FIGURE_FORMATS
+    ) -> None:
         from embedlab.report import figure_cache
         from embedlab.run.cache import default_cache_dir
 
         self.folder = Path(folder)
         self.formats = tuple(formats)
-        self.cache = figure_cache.FigureCache(Path(cache_dir) if cache_dir else default_cache_dir()) if figure_cache.enabled() else None
+        self.cache = (
+            figure_cache.FigureCache(Path(cache_dir) if cache_dir else default_cache_dir())
+            if figure_cache.enabled()
+            else None
+        )
 
     def __call__(self, name: str, plot: Any, *args: Any, **kwargs: Any) -> SavedFigure | SavedFigures | Sentence:
         """Draw and save; when the plot function raises `plots.NothingToDraw`, nothing is
@@ -171,9 +179,17 @@ class Drawer:
             for fig in figures.values():
                 plt.close(getattr(fig, "figure", fig))
             return Sentence(" ".join(dict.fromkeys(empty)))
-        saved = [save_figure(fig, name if k is None else f"{name}-{k}", self.folder, self.formats) for k, fig in figures.items()]
+        saved = [
+            save_figure(fig, name if k is None else f"{name}-{k}", self.folder, self.formats)
+            for k, fig in figures.items()
+        ]
         if key is not None:
-            entries = [figure_cache.CachedFigure(None if k is None else str(k), s.dpi, {p.suffix[1:]: p.read_bytes() for p in s.paths}) for k, s in zip(figures, saved)]
+            entries = [
+                figure_cache.CachedFigure(
+                    None if k is None else str(k), s.dpi, {p.suffix[1:]: p.read_bytes() for p in s.paths}
+                )
+                for k, s in zip(figures, saved)
+            ]
             self.cache.store(key, entries, many)
         return SavedFigures(saved) if many else saved[0]
 
@@ -189,8 +205,6 @@ class Drawer:
                 paths.append(path)
             saved.append(SavedFigure(safe, tuple(paths), fig.dpi))
         return SavedFigures(saved) if many else saved[0]
-
-
 
 
 @dataclass(frozen=True)
@@ -216,7 +230,11 @@ class Table:
 
         frame = self.frame if frame is None else frame
         numeric = [c for c in frame.columns if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
-        styler = frame.style.format(na_rep="–", escape="html").format({c: escaped(str(c)) for c in numeric}, na_rep="–").hide(axis="index")
+        styler = (
+            frame.style.format(na_rep="–", escape="html")
+            .format({c: escaped(str(c)) for c in numeric}, na_rep="–")
+            .hide(axis="index")
+        )
         text = [c for c in frame.columns if c not in numeric]
         return styler.set_properties(subset=text, **{"text-align": "left"}) if text else styler
 

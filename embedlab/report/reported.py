@@ -14,8 +14,14 @@ from embedlab.models import MODELS
 
 # column -> type; top1/top3 are fractions of the 8 seed queries (the article prints percent)
 COLUMNS: dict[str, type] = {
-    "article_name": str, "model": str, "gpu_memory_gb": float, "time_30_texts_s": float,
-    "texts_per_s": float, "top1": float, "top3": float, "dim": int,
+    "article_name": str,
+    "model": str,
+    "gpu_memory_gb": float,
+    "time_30_texts_s": float,
+    "texts_per_s": float,
+    "top1": float,
+    "top3": float,
+    "dim": int,
 }
 
 
@@ -30,9 +36,13 @@ def read_reported(path: str | Path | None = None) -> pd.DataFrame:
     missing column or a model with no embedlab record."""
     path = Path(path) if path is not None else reported_path()
     if not path.is_file():
-        raise DataError(path, "the article's reported numbers are missing (expected a CSV with columns " + ", ".join(COLUMNS) + ")")
+        raise DataError(
+            path, "the article's reported numbers are missing (expected a CSV with columns " + ", ".join(COLUMNS) + ")"
+        )
     lines = path.read_text(encoding="utf-8").splitlines()
-    numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")]
+    numbered = [
+        (i, line) for i, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")
+    ]
     reader = csv.reader([line for _, line in numbered])
     header = next(reader, None)
     if header != list(COLUMNS):

@@ -21,7 +21,9 @@ REPORT_SETTINGS = RunSettings(repeats=5, timing_texts=64, throughput_texts=200, 
 # minute per run of multilingual-e5-small on 2 cores), and corpus vectors taken from the
 # cache's documents store where an earlier run encoded the same documents the same way (a
 # prompt variant re-encodes its queries only), so the bundled CPU models finish in minutes.
-LIGHT_SETTINGS = RunSettings(repeats=1, timing_texts=16, warmup_texts=4, throughput_texts=0, progress=False, reuse_documents=True)
+LIGHT_SETTINGS = RunSettings(
+    repeats=1, timing_texts=16, warmup_texts=4, throughput_texts=0, progress=False, reuse_documents=True
+)
 REAL_DATA_SETTINGS = LIGHT_SETTINGS
 
 CUE_LABEL = "cue baseline"
@@ -45,7 +47,9 @@ def resolve_models(models: Sequence[str | Mapping[str, Any] | ModelSpec] | None 
     return [_spec(m) for m in entries]
 
 
-def resolve_datasets(datasets: Sequence[str | Dataset] | None = None, default: Sequence[str] = TRAP_SETS) -> list[Dataset]:
+def resolve_datasets(
+    datasets: Sequence[str | Dataset] | None = None, default: Sequence[str] = TRAP_SETS
+) -> list[Dataset]:
     return [d if isinstance(d, Dataset) else load_dataset(d) for d in (datasets if datasets is not None else default)]
 
 
@@ -55,7 +59,9 @@ def cached_settings(settings: RunSettings, cache_dir: Any) -> RunSettings:
     return replace(settings, cache_dir=str(cache_dir) if cache_dir else str(default_cache_dir()))
 
 
-def trap_report(models=None, datasets=None, cache_dir=None, settings: RunSettings = REPORT_SETTINGS, cues: bool = False) -> Report:
+def trap_report(
+    models=None, datasets=None, cache_dir=None, settings: RunSettings = REPORT_SETTINGS, cues: bool = False
+) -> Report:
     """The models on the trap sets (default: bundled models on seed + traps-zh), cached: the
     first call computes, later calls (every other notebook, a re-render) read the cache.
     `cues=True` adds the cue baselines (`with_cue_baselines`)."""

@@ -71,7 +71,8 @@ def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
     head = (
         f"{len(flagged)} of {len(flags)} model × data set rows do not clearly beat a cue baseline "
         f"({CUE_RULE}): on those, form alone does about as well."
-        if not flagged.empty else "Every model is clearly ahead of the best cue baseline on every data set."
+        if not flagged.empty
+        else "Every model is clearly ahead of the best cue baseline on every data set."
     )
     return head + "\n\n" + "\n".join(lines)
 
@@ -102,8 +103,13 @@ def category_cases(datasets: Sequence[Dataset], category: str) -> pd.DataFrame:
             for d, grade in judged:
                 rows.append(
                     {
-                        "dataset": ds.name, "query_id": q, "query": ds.queries[q], "doc_id": d,
-                        "kind": ds.kinds.get(d, "answer" if grade > 0 else ""), "relevance": grade, "document": ds.corpus[d],
+                        "dataset": ds.name,
+                        "query_id": q,
+                        "query": ds.queries[q],
+                        "doc_id": d,
+                        "kind": ds.kinds.get(d, "answer" if grade > 0 else ""),
+                        "relevance": grade,
+                        "document": ds.corpus[d],
                     }
                 )
     return pd.DataFrame(rows, columns=["dataset", "query_id", "query", "doc_id", "kind", "relevance", "document"])
@@ -156,7 +162,9 @@ def similarity_frame(
     `max_queries`: keep at most this many queries per data set, those that the most models
     get wrong first (the interesting ones), then in data-set order."""
     sets = datasets if datasets is not None else resolve_datasets(report.datasets.keys())
-    score_names = {m["name"]: ModelSpec(**m).score_name for m in report.config.get("models", []) if m.get("scores_corpus")}
+    score_names = {
+        m["name"]: ModelSpec(**m).score_name for m in report.config.get("models", []) if m.get("scores_corpus")
+    }
     rows = []
     for ds in sets:
         models = [m for (m, name) in report.scores if name == ds.name]
@@ -171,7 +179,9 @@ def similarity_frame(
         if len(doc_ids) <= max_docs:
             shown = list(doc_ids)
         else:
-            shown = list(dict.fromkeys(d for q in query_ids for d, _ in sorted(ds.qrels.get(q, {}).items(), key=lambda i: -i[1])))
+            shown = list(
+                dict.fromkeys(d for q in query_ids for d, _ in sorted(ds.qrels.get(q, {}).items(), key=lambda i: -i[1]))
+            )
             for m in models:
                 top = top_ranked(report, ds, m, query_ids)
                 shown = list(dict.fromkeys([*shown, *(doc_ids[i] for i in top)]))
@@ -183,13 +193,22 @@ def similarity_frame(
                 for c, d in enumerate(shown):
                     rows.append(
                         {
-                            "model": m, "dataset": ds.name, "query_id": q,
+                            "model": m,
+                            "dataset": ds.name,
+                            "query_id": q,
                             "query_label": f"{q} {_shorten(ds.queries[q], label_chars)}",
-                            "doc_id": d, "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {_shorten(ds.corpus[d], label_chars)}",
+                            "doc_id": d,
+                            "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {_shorten(ds.corpus[d], label_chars)}",
                             "candidate_label": f"[{_doc_kind(ds, q, d)}] {_shorten(ds.corpus[d], label_chars)}",
-                            "judged": d in ds.qrels.get(q, {}), "kind": _doc_kind(ds, q, d), "column_kind": ds.kinds.get(d, ""), "score": float(scores[r, c]),
+                            "judged": d in ds.qrels.get(q, {}),
+                            "kind": _doc_kind(ds, q, d),
+                            "column_kind": ds.kinds.get(d, ""),
+                            "score": float(scores[r, c]),
                             "score_name": score_names.get(m, "cosine similarity"),
-                            "relevant": ds.qrels.get(q, {}).get(d, 0) > 0, "is_top1": doc_ids[top1[r]] == d, "row": r, "col": c,
+                            "relevant": ds.qrels.get(q, {}).get(d, 0) > 0,
+                            "is_top1": doc_ids[top1[r]] == d,
+                            "row": r,
+                            "col": c,
                         }
                     )
     return pd.DataFrame(rows)
@@ -198,27 +217,37 @@ def similarity_frame(
 def hardest_queries(report: Report, dataset: str, query_ids: Sequence[str], n: int) -> list[str]:
     """`n` of `query_ids`: those the most models miss at top-1 first, then the lowest mean
     margin; returned in data-set order."""
-    rows = report.per_query[(report.per_query["dataset"] == dataset) & report.per_query["query_id"].isin(list(query_ids))]
+    rows = report.per_query[
+        (report.per_query["dataset"] == dataset) & report.per_query["query_id"].isin(list(query_ids))
+    ]
     stats = rows.groupby("query_id").agg(missed=("top1", lambda s: int((s < 1).sum())), margin=("margin", "mean"))
     chosen = set(stats.sort_values(["missed", "margin"], ascending=[False, True], kind="stable").index[:n])
     return [q for q in query_ids if q in chosen]
 
 
-def margins(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None, label_chars: int = 16) -> pd.DataFrame:
+def margins(
+    report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None, label_chars: int = 16
+) -> pd.DataFrame:
     """Per query and model: margin (best relevant minus best non-relevant score; negative
     means a distractor won), rank, and the kind of document that won when wrong."""
     frame = report.per_query
     if category:
         frame = frame[frame["category"] == category]
     sets = {d.name: d for d in (datasets if datasets is not None else resolve_datasets(frame["dataset"].unique()))}
-    frame = frame[["model", "dataset", "query_id", "category", "rank", "top1", "margin", "winner_kind", "best_wrong_kind"]].copy()
+    frame = frame[
+        ["model", "dataset", "query_id", "category", "rank", "top1", "margin", "winner_kind", "best_wrong_kind"]
+    ].copy()
     for col in ("winner_kind", "best_wrong_kind"):  # another query's answer, not this one's
         frame[col] = [kind_for_query(k, relevant=False) for k in frame[col].fillna("")]
-    frame["query_label"] = [f"{q} {_shorten(sets[d].queries[q], label_chars)}" for d, q in zip(frame["dataset"], frame["query_id"])]
+    frame["query_label"] = [
+        f"{q} {_shorten(sets[d].queries[q], label_chars)}" for d, q in zip(frame["dataset"], frame["query_id"])
+    ]
     return frame.reset_index(drop=True)
 
 
-def kind_beat_rates(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None) -> pd.DataFrame:
+def kind_beat_rates(
+    report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None
+) -> pd.DataFrame:
     """Which distractor kinds fool which model: for each model and kind, the share of
     (query, distractor of that kind) pairs where the distractor scores at least as high as
     the best relevant document (ties count against the model).
@@ -248,16 +277,22 @@ def kind_beat_rates(report: Report, category: str | None = None, datasets: Seque
                     pair[0] += 1
                     pair[1] += int(row[d_pos[d]] >= best)
             for kind, (n, beat) in counts.items():
-                rows.append({"model": m, "dataset": ds.name, "kind": kind, "n_pairs": n, "n_beat": beat, "beat_rate": beat / n})
+                rows.append(
+                    {"model": m, "dataset": ds.name, "kind": kind, "n_pairs": n, "n_beat": beat, "beat_rate": beat / n}
+                )
     return pd.DataFrame(rows, columns=["model", "dataset", "kind", "n_pairs", "n_beat", "beat_rate"])
 
 
 def outcomes(report: Report, category: str | None = None, datasets: Sequence[Dataset] | None = None) -> pd.DataFrame:
     """Rank of the answer per query and model (1 = found first), for the outcome grid."""
-    return margins(report, category, datasets)[["model", "dataset", "query_id", "query_label", "rank", "top1", "margin", "winner_kind"]]
+    return margins(report, category, datasets)[
+        ["model", "dataset", "query_id", "query_label", "rank", "top1", "margin", "winner_kind"]
+    ]
 
 
-def lexical_contrast(report: Report, category: str | None = None, lexical: str = "bm25", metric: str = "top1") -> pd.DataFrame:
+def lexical_contrast(
+    report: Report, category: str | None = None, lexical: str = "bm25", metric: str = "top1"
+) -> pd.DataFrame:
     """Every other model against the lexical baseline on the same queries (of one category,
     or all): paired difference, its bootstrap interval, permutation p-value, wins/ties/losses."""
     frame = report.per_query if category is None else report.per_query[report.per_query["category"] == category]
@@ -271,15 +306,41 @@ def lexical_contrast(report: Report, category: str | None = None, lexical: str =
             a, b = pair[model].to_numpy(dtype=float), pair[lexical].to_numpy(dtype=float)
             if len(pair) < 2:  # one query: a difference, but no interval and no test
                 d = a - b
-                row = {"metric": metric, "model_a": model, "model_b": lexical, "n": len(pair), "mean_a": a.mean(), "mean_b": b.mean(), "diff": d.mean(),
-                       "diff_low": np.nan, "diff_high": np.nan, "p_value": np.nan, "wins": int((d > 0).sum()), "ties": int((d == 0).sum()), "losses": int((d < 0).sum())}
+                row = {
+                    "metric": metric,
+                    "model_a": model,
+                    "model_b": lexical,
+                    "n": len(pair),
+                    "mean_a": a.mean(),
+                    "mean_b": b.mean(),
+                    "diff": d.mean(),
+                    "diff_low": np.nan,
+                    "diff_high": np.nan,
+                    "p_value": np.nan,
+                    "wins": int((d > 0).sum()),
+                    "ties": int((d == 0).sum()),
+                    "losses": int((d < 0).sum()),
+                }
             else:
                 row = paired_comparison(a, b, metric, model, lexical, report.confidence, seed=report.seed).to_dict()
             rows.append({"dataset": dataset, "category": category or "all", **row})
     return pd.DataFrame(rows)
 
 
-CHOICE_COLUMNS = ["model", "dataset", "kind", "device", "n_queries", "top1", "top1_low", "top1_high", "speed_texts_per_s", "speed_measure", "memory_gib", "memory_measure"]
+CHOICE_COLUMNS = [
+    "model",
+    "dataset",
+    "kind",
+    "device",
+    "n_queries",
+    "top1",
+    "top1_low",
+    "top1_high",
+    "speed_texts_per_s",
+    "speed_measure",
+    "memory_gib",
+    "memory_measure",
+]
 
 
 def device_label(summary: pd.DataFrame) -> pd.Series:
@@ -287,8 +348,17 @@ def device_label(summary: pd.DataFrame) -> pd.Series:
     measured, else "CPU (this machine)"."""
     from embedlab.evaluation.results import gpu_rows
 
-    names = summary["gpu_device"].astype(object).fillna("").astype(str) if "gpu_device" in summary else pd.Series("", index=summary.index)
-    return pd.Series(np.where(gpu_rows(summary), "GPU (" + names.where(names != "", "device not recorded") + ")", "CPU (this machine)"), index=summary.index)
+    names = (
+        summary["gpu_device"].astype(object).fillna("").astype(str)
+        if "gpu_device" in summary
+        else pd.Series("", index=summary.index)
+    )
+    return pd.Series(
+        np.where(
+            gpu_rows(summary), "GPU (" + names.where(names != "", "device not recorded") + ")", "CPU (this machine)"
+        ),
+        index=summary.index,
+    )
 
 
 def choice_frame(report: Report, dataset: str | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -309,14 +379,22 @@ def choice_frame(report: Report, dataset: str | None = None, summary: pd.DataFra
     gpu = device.str.startswith("GPU")
     gpu_peak = pd.to_numeric(rows["gpu_mem_peak_gib"], errors="coerce")
     host_peak = pd.to_numeric(rows["host_rss_peak_gib"], errors="coerce")
-    out = pd.DataFrame({
-        "model": rows["model"], "dataset": dataset, "kind": np.where(rows["model"].isin(cues), CUE_LABEL, "model"), "device": device,
-        "n_queries": rows["n_queries"], "top1": rows["top1"], "top1_low": rows["top1_low"], "top1_high": rows["top1_high"],
-        "speed_texts_per_s": throughput.fillna(timed),
-        "speed_measure": np.where(throughput.notna(), "throughput pass", "median timed batch"),
-        "memory_gib": np.where(gpu, gpu_peak, host_peak),
-        "memory_measure": np.where(gpu, "GPU peak", "host RSS peak (CPU run)"),
-    })
+    out = pd.DataFrame(
+        {
+            "model": rows["model"],
+            "dataset": dataset,
+            "kind": np.where(rows["model"].isin(cues), CUE_LABEL, "model"),
+            "device": device,
+            "n_queries": rows["n_queries"],
+            "top1": rows["top1"],
+            "top1_low": rows["top1_low"],
+            "top1_high": rows["top1_high"],
+            "speed_texts_per_s": throughput.fillna(timed),
+            "speed_measure": np.where(throughput.notna(), "throughput pass", "median timed batch"),
+            "memory_gib": np.where(gpu, gpu_peak, host_peak),
+            "memory_measure": np.where(gpu, "GPU peak", "host RSS peak (CPU run)"),
+        }
+    )
     return out[CHOICE_COLUMNS]
 
 
@@ -335,7 +413,9 @@ def category_table(report: Report, category: str | None = None) -> pd.DataFrame:
     frame["title_zh"] = [titles.get(c, (c, c))[0] for c in frame["category"]]
     frame["title_en"] = [titles.get(c, (c, c))[1] for c in frame["category"]]
     order = {c.id: i for i, c in enumerate(CATEGORIES)}
-    return frame.sort_values(["dataset", "category"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable").reset_index(drop=True)
+    return frame.sort_values(
+        ["dataset", "category"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable"
+    ).reset_index(drop=True)
 
 
 # ---- one query at a time: the tables behind the results explorer (`embedlab.explore`) ----------
@@ -376,8 +456,15 @@ def _datasets(report: Report, datasets: Mapping[str, Dataset] | None) -> Mapping
     return {d.name: d for d in resolve_datasets(list(report.datasets))}
 
 
-def query_table(report: Report, model: str, compare: str | None = None, dataset: str | None = None, category: str | None = None,
-                outcome: str | None = None, datasets: Mapping[str, Dataset] | None = None) -> pd.DataFrame:
+def query_table(
+    report: Report,
+    model: str,
+    compare: str | None = None,
+    dataset: str | None = None,
+    category: str | None = None,
+    outcome: str | None = None,
+    datasets: Mapping[str, Dataset] | None = None,
+) -> pd.DataFrame:
     """The queries of `model` (against `compare` when given) filtered by data set, category
     and outcome (`query_outcomes`), with their text. With a comparison, the queries where the
     two models disagree come first. `datasets`: the run's data sets by name (default: loaded
@@ -408,16 +495,23 @@ def ranked_documents(report: Report, dataset: Dataset, model: str, query_id: str
     scores = report.scores[(model, dataset.name)][row]
     gains = dataset.gains([query_id])
     options = next((m.get("options") or {} for m in report.config.get("models", []) if m.get("name") == model), {})
-    eligible = dataset.judged([query_id]) if (options.get("candidates") or dataset.meta.candidates) == "judged" else None
+    eligible = (
+        dataset.judged([query_id]) if (options.get("candidates") or dataset.meta.candidates) == "judged" else None
+    )
     order = pessimistic_order(scores[None, :], gains, eligible)[0]
     keep = [i for rank, i in enumerate(order) if rank < k or gains[0, i] > 0]
     doc_ids = dataset.doc_ids
     rank_of = {i: r + 1 for r, i in enumerate(order)}
-    return pd.DataFrame({
-        "model": model, "rank": [rank_of[i] for i in keep], "doc_id": [doc_ids[i] for i in keep],
-        "kind": [kind_for_query(dataset.kinds.get(doc_ids[i], ""), gains[0, i] > 0) or "unjudged" for i in keep],
-        "score": [float(scores[i]) for i in keep], "document": [dataset.corpus[doc_ids[i]] for i in keep],
-    })
+    return pd.DataFrame(
+        {
+            "model": model,
+            "rank": [rank_of[i] for i in keep],
+            "doc_id": [doc_ids[i] for i in keep],
+            "kind": [kind_for_query(dataset.kinds.get(doc_ids[i], ""), gains[0, i] > 0) or "unjudged" for i in keep],
+            "score": [float(scores[i]) for i in keep],
+            "document": [dataset.corpus[doc_ids[i]] for i in keep],
+        }
+    )
 
 
 def heatmap_frame(report: Report, dataset: Dataset, query_id: str, models: Sequence[str]) -> pd.DataFrame:
@@ -442,22 +536,39 @@ def category_losses(report: Report, model: str, other: str, dataset: str | None 
     frame = query_outcomes(report, model, other)
     if dataset is not None:
         frame = frame[frame["dataset"] == dataset]
-    out = frame.groupby(["dataset", "category"], sort=False).agg(
-        n=("query_id", "size"), losses=("outcome", lambda s: int((s == "lost").sum())), wins=("outcome", lambda s: int((s == "won").sum())),
-        ties=("outcome", lambda s: int((s == "tied").sum())), top1=("top1", "mean"), top1_other=("top1_b", "mean")).reset_index()
+    out = (
+        frame.groupby(["dataset", "category"], sort=False)
+        .agg(
+            n=("query_id", "size"),
+            losses=("outcome", lambda s: int((s == "lost").sum())),
+            wins=("outcome", lambda s: int((s == "won").sum())),
+            ties=("outcome", lambda s: int((s == "tied").sum())),
+            top1=("top1", "mean"),
+            top1_other=("top1_b", "mean"),
+        )
+        .reset_index()
+    )
     out["diff"] = out["top1"] - out["top1_other"]
     out.insert(0, "model", model)
     out.insert(1, "other", other)
     return out.sort_values(["losses", "diff"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def loss_note(report: Report, model: str, other: str, dataset: str, query_id: str, datasets: Mapping[str, Dataset] | None = None) -> str:
+def loss_note(
+    report: Report, model: str, other: str, dataset: str, query_id: str, datasets: Mapping[str, Dataset] | None = None
+) -> str:
     """Markdown reading one query where `model` and `other` differ: the query, what each
     ranked first (kind and text) and each margin."""
     ds = _datasets(report, datasets)[dataset]
     lines = [f"**{query_id}** ({ds.categories.get(query_id, '')}): {ds.queries[query_id]}", ""]
     for name in (model, other):
         top = ranked_documents(report, ds, name, query_id, k=1).iloc[0]
-        row = report.per_query[(report.per_query["model"] == name) & (report.per_query["dataset"] == dataset) & (report.per_query["query_id"] == query_id)].iloc[0]
-        lines.append(f"- {name} ranked first [{top['kind']}] {top['document']} (score {top['score']:.3f}); the answer is at rank {int(row['rank'])}, margin {row['margin']:+.3f}.")
+        row = report.per_query[
+            (report.per_query["model"] == name)
+            & (report.per_query["dataset"] == dataset)
+            & (report.per_query["query_id"] == query_id)
+        ].iloc[0]
+        lines.append(
+            f"- {name} ranked first [{top['kind']}] {top['document']} (score {top['score']:.3f}); the answer is at rank {int(row['rank'])}, margin {row['margin']:+.3f}."
+        )
     return "\n".join(lines)

@@ -5,4 +5,12 @@ and `embedlab check` for a model on the user's own machine (check)."""
 from embedlab.run.runner import model_runner, run_model, run_model_isolated
 from embedlab.types import DatasetOutcome, EncodeTask, ModelOutcome, RunSettings
 
-__all__ = ["DatasetOutcome", "EncodeTask", "ModelOutcome", "RunSettings", "model_runner", "run_model", "run_model_isolated"]
+__all__ = [
+    "DatasetOutcome",
+    "EncodeTask",
+    "ModelOutcome",
+    "RunSettings",
+    "model_runner",
+    "run_model",
+    "run_model_isolated",
+]

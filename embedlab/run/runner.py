@@ -27,8 +27,16 @@ from embedlab.run.worker import run_in_worker, stderr_tail
 from embedlab.types import MEASUREMENTS, DatasetOutcome, EncodeTask, ModelOutcome, RankSummary, RunSettings
 
 __all__ = [
-    "MEASUREMENTS", "DatasetOutcome", "EncodeTask", "ModelOutcome", "NonFiniteError", "RunSettings",
-    "check_finite", "model_runner", "run_model", "run_model_isolated",
+    "MEASUREMENTS",
+    "DatasetOutcome",
+    "EncodeTask",
+    "ModelOutcome",
+    "NonFiniteError",
+    "RunSettings",
+    "check_finite",
+    "model_runner",
+    "run_model",
+    "run_model_isolated",
 ]
 
 
@@ -43,10 +51,14 @@ def check_finite(array: np.ndarray | None, what: str) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
         rows = int(bad.reshape(len(array), -1).any(axis=1).sum())
-        raise NonFiniteError(f"{what}: {rows} of {len(array)} rows contain NaN or inf (overflow in a half-precision dtype?)")
+        raise NonFiniteError(
+            f"{what}: {rows} of {len(array)} rows contain NaN or inf (overflow in a half-precision dtype?)"
+        )
 
 
-def _batched_encode(encoder, texts: Sequence[str], kind: str, settings: RunSettings, instruction: str, desc: str) -> np.ndarray:
+def _batched_encode(
+    encoder, texts: Sequence[str], kind: str, settings: RunSettings, instruction: str, desc: str
+) -> np.ndarray:
     from tqdm.auto import tqdm
 
     chunks = []
@@ -149,21 +161,26 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             timed = [*task.queries, *timed_documents][: settings.timing_texts]
             n_q = min(len(task.queries), len(timed))
             if scorer:
+
                 def one() -> None:
                     backend.index(timed[n_q:] or timed)
                     backend.score(timed[:n_q] or timed[:1])
             else:
+
                 def one() -> None:
                     backend.encode(timed[:n_q], "query", instruction=task.instruction)
                     if n_q < len(timed):
                         backend.encode(timed[n_q:], "document")
+
             result.latency = probe.time_call(one, settings.repeats)
             result.n_timed = len(timed)
             start = time.perf_counter()
             if scorer:
                 backend.index(task.documents)
                 if task.relevance is not None:
-                    backend.judge(task.queries, task.relevance)  # only a scorer that learns from them (query-blind) uses them
+                    backend.judge(
+                        task.queries, task.relevance
+                    )  # only a scorer that learns from them (query-blind) uses them
                 streamed = task.rank_block is not None and task.relevance is not None
                 if streamed and len(task.queries) * len(task.documents) > task.keep_scores:
                     result.ranks = rank_in_blocks(backend, task, settings.query_block, spec.options.get("candidates"))
@@ -171,7 +188,9 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
                     result.scores = np.asarray(backend.score(task.queries), dtype=np.float32)
                     check_finite(result.scores, f"{task.dataset}: scores")
             else:
-                result.query_embeddings = _batched_encode(backend, task.queries, "query", settings, task.instruction, f"{spec.name} {task.dataset} queries")
+                result.query_embeddings = _batched_encode(
+                    backend, task.queries, "query", settings, task.instruction, f"{spec.name} {task.dataset} queries"
+                )
                 check_finite(result.query_embeddings, f"{task.dataset}: query embeddings")
                 outcome.dim = int(result.query_embeddings.shape[1])
                 if not task.documents_known:  # else the cache attaches the stored corpus vectors
@@ -200,7 +219,9 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
                 outcome.throughput_tokens_per_s = tokens / elapsed
         memory = dict(backend.memory_report())
         _memory_facts(outcome, memory)
-        outcome.extra.update({k: v for k, v in memory.items() if k not in ("weights_gib", "kv_cache_gib", "kv_cache_note")})
+        outcome.extra.update(
+            {k: v for k, v in memory.items() if k not in ("weights_gib", "kv_cache_gib", "kv_cache_note")}
+        )
     except Exception as exc:  # noqa: BLE001 - one failing model must not stop the others
         outcome.status = "failed"
         outcome.error = " ".join(f"{type(exc).__name__}: {exc}".split())

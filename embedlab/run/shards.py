@@ -54,13 +54,20 @@ def shard_size(settings: RunSettings, shard_texts: int | None = None) -> int:
     are the runner's."""
     size = SHARD_BATCHES * settings.batch_size if shard_texts is None else int(shard_texts)
     if size <= 0 or size % settings.batch_size:
-        raise ValueError(f"shard_texts must be a positive multiple of batch_size ({settings.batch_size}), got {shard_texts}")
+        raise ValueError(
+            f"shard_texts must be a positive multiple of batch_size ({settings.batch_size}), got {shard_texts}"
+        )
     return size
 
 
 def shard_material(
-    spec: ModelSpec, kind: Kind, instruction: str | None, texts: Sequence[str], settings: RunSettings,
-    context: dict[str, Any], versions: dict[str, str],
+    spec: ModelSpec,
+    kind: Kind,
+    instruction: str | None,
+    texts: Sequence[str],
+    settings: RunSettings,
+    context: dict[str, Any],
+    versions: dict[str, str],
 ) -> dict[str, Any]:
     """What one shard's vectors depend on (its key is the SHA-256 of this, as JSON)."""
     material = {
@@ -87,8 +94,13 @@ class Shard:
 
 
 def plan_shards(
-    spec: ModelSpec, texts: Sequence[str], kind: Kind, instruction: str, settings: RunSettings,
-    on_gpu: bool = False, shard_texts: int | None = None,
+    spec: ModelSpec,
+    texts: Sequence[str],
+    kind: Kind,
+    instruction: str,
+    settings: RunSettings,
+    on_gpu: bool = False,
+    shard_texts: int | None = None,
 ) -> list[Shard]:
     """`texts` cut into shards of `shard_size` texts from position 0, keyed for `spec` run
     on a GPU (`on_gpu`) or not (that decides the effective dtype in the key)."""
@@ -98,11 +110,21 @@ def plan_shards(
     shards = []
     for start in range(0, len(texts), size):
         piece = tuple(texts[start : start + size])
-        shards.append(Shard(kind, instruction, start, piece, shard_material(spec, kind, instruction, piece, settings, context, versions)))
+        shards.append(
+            Shard(
+                kind,
+                instruction,
+                start,
+                piece,
+                shard_material(spec, kind, instruction, piece, settings, context, versions),
+            )
+        )
     return shards
 
 
-def encode_batches(encoder: Any, texts: Sequence[str], kind: Kind, instruction: str, settings: RunSettings) -> np.ndarray:
+def encode_batches(
+    encoder: Any, texts: Sequence[str], kind: Kind, instruction: str, settings: RunSettings
+) -> np.ndarray:
     """`texts` encoded by `encoder` (bound to the run's dimensions at load) `settings.batch_size`
     at a time (the runner's batching), float32
     (len(texts), dim); raises ValueError on NaN or inf."""
@@ -169,7 +191,9 @@ class ShardStore:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CorruptShard(f"shard.json unreadable: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != SHARD_FORMAT:
-            raise CorruptShard(f"format {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {SHARD_FORMAT!r}")
+            raise CorruptShard(
+                f"format {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {SHARD_FORMAT!r}"
+            )
         if meta.get("material") != shard.material:
             raise CorruptShard("key material differs from the model record / weights / code / texts")
         try:
@@ -188,9 +212,19 @@ class ShardStore:
         array_from_npy(raw, len(shard.texts), ValueError)
         folder = self.folder(shard)
         meta = {
-            "format": SHARD_FORMAT, "kind": shard.kind, "start": shard.start, "material": shard.material,
-            "sha256": hashlib.sha256(raw).hexdigest(), "computed": computed,
+            "format": SHARD_FORMAT,
+            "kind": shard.kind,
+            "start": shard.start,
+            "material": shard.material,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "computed": computed,
         }
-        write_folder(folder, {"embeddings.npy": raw, "shard.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8")})
+        write_folder(
+            folder,
+            {
+                "embeddings.npy": raw,
+                "shard.json": json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode("utf-8"),
+            },
+        )
         self.stats.stored += 1
         return folder

@@ -69,7 +69,9 @@ def run_in_worker(
         job.write_bytes(pickle.dumps((function, tuple(args))))
         proc = subprocess.Popen(
             [sys.executable, "-m", "embedlab.run.worker", str(job), str(result)],
-            stdin=subprocess.DEVNULL, stdout=None if echo else subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=None if echo else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         tail: collections.deque[bytes] = collections.deque(maxlen=64)  # the last 64 KiB at most

@@ -41,7 +41,9 @@ class Encoder(Protocol):
         """The exact strings the model is given (prompt applied, end token appended)."""
         ...
 
-    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]] | None:
+    def token_ids(
+        self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None
+    ) -> list[list[int]] | None:
         """The token ids the model sees for `texts`, or None where the engine hides them."""
         ...
 
@@ -82,8 +84,6 @@ class Scorer(Protocol):
     def effective_settings(self) -> dict[str, Any]: ...
 
 
-
-
 class _BaseBackend:
     """Defaults both kinds of backend share: no token count, no memory figures; what a
     backend runs with must be said (`effective_settings`)."""
@@ -108,7 +108,9 @@ class BaseEncoder(_BaseBackend):
     def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
         return self.spec.format(list(texts), kind, instruction)
 
-    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]] | None:
+    def token_ids(
+        self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None
+    ) -> list[list[int]] | None:
         return None
 
 
@@ -146,7 +148,9 @@ def load_backend(spec: ModelSpec, dimensions: int | None = None) -> Encoder | Sc
     wanted, what = (Scorer, "a scorer (index/score)") if spec.scores_corpus else (Encoder, "an encoder (encode)")
     backend = getattr(module, class_name)(spec)
     if not isinstance(backend, wanted):
-        raise BackendUnavailableError(f"model {spec.name!r}: backend {spec.backend!r} gave {type(backend).__name__}, not {what}, which this record needs")
+        raise BackendUnavailableError(
+            f"model {spec.name!r}: backend {spec.backend!r} gave {type(backend).__name__}, not {what}, which this record needs"
+        )
     if dimensions is None or spec.scores_corpus:
         return backend
     spec.check_dimensions(dimensions)

@@ -178,7 +178,9 @@ class _M3Scorer(BaseScorer):
         """The exact strings tokenised (BGE-M3 takes no instruction: the record's prompts)."""
         return self.spec.format(list(texts), kind, instruction)
 
-    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
+    def token_ids(
+        self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None
+    ) -> list[list[int]]:
         """The token ids the model receives for `texts`."""
         return tokenize(self._tokenizer, self.prepare(texts, kind, instruction), self._max_length, None)
 
@@ -207,7 +209,9 @@ class _M3Scorer(BaseScorer):
         if self.mode == "colbert":
             return colbert_scores(q.colbert, d.colbert)
         dense = (q.dense @ d.dense.T).astype(np.float32)
-        return hybrid_scores(dense, sparse_scores(q.sparse, d.sparse), colbert_scores(q.colbert, d.colbert), self.weights)
+        return hybrid_scores(
+            dense, sparse_scores(q.sparse, d.sparse), colbert_scores(q.colbert, d.colbert), self.weights
+        )
 
     def _settings(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode, "max_length": self._max_length, "normalize": self.spec.normalize}
@@ -245,13 +249,17 @@ class BGEM3TransformersBackend(_M3Scorer):
             try:
                 layer.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
             except (RuntimeError, KeyError) as exc:
-                raise ConfigError(f"model {spec.name!r}: {file} is not a Linear({hidden} -> {layer.out_features}) state dict: {exc}") from None
+                raise ConfigError(
+                    f"model {spec.name!r}: {file} is not a Linear({hidden} -> {layer.out_features}) state dict: {exc}"
+                ) from None
             self._heads[head] = layer.to(device=self.device, dtype=self._dtype).eval()
         self.load_weights_s = time.perf_counter() - start
         self._unused = unused_token_ids(self._tokenizer)
         self._max_length = effective_max_length(spec, path)
         self._batch_size = int(spec.options.get("batch_size", 32))
-        self._weights_bytes = sum(p.numel() * p.element_size() for m in (self._model, *self._heads.values()) for p in m.parameters())
+        self._weights_bytes = sum(
+            p.numel() * p.element_size() for m in (self._model, *self._heads.values()) for p in m.parameters()
+        )
         self._cuda_memory_report = cuda_memory_report
 
     def effective_settings(self) -> dict[str, Any]:
@@ -259,8 +267,11 @@ class BGEM3TransformersBackend(_M3Scorer):
         from importlib.metadata import version
 
         return {
-            **self._settings(), "dtype": str(self._dtype).removeprefix("torch."), "pooling": "cls",
-            "device": self.device, "engine": f"transformers {version('transformers')}",
+            **self._settings(),
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "pooling": "cls",
+            "device": self.device,
+            "engine": f"transformers {version('transformers')}",
         }
 
     def _encode(self, texts: Sequence[str], kind: Kind) -> M3Outputs:
@@ -275,7 +286,9 @@ class BGEM3TransformersBackend(_M3Scorer):
         with torch.inference_mode():
             for start in range(0, len(ids), self._batch_size):
                 rows = order[start : start + self._batch_size]
-                batch = self._tokenizer.pad([{"input_ids": ids[i]} for i in rows], padding=True, return_tensors="pt").to(self.device)
+                batch = self._tokenizer.pad(
+                    [{"input_ids": ids[i]} for i in rows], padding=True, return_tensors="pt"
+                ).to(self.device)
                 hidden = self._model(**batch, return_dict=True).last_hidden_state
                 mask = batch["attention_mask"]
                 lengths = mask.sum(1).tolist()
@@ -301,11 +314,19 @@ class BGEM3TransformersBackend(_M3Scorer):
         )
 
     def memory_report(self) -> dict[str, Any]:
-        return {"weights_gib": self._weights_bytes / GIB, "load_weights_s": self.load_weights_s, **self._cuda_memory_report(self.device, self._weights_bytes)}
+        return {
+            "weights_gib": self._weights_bytes / GIB,
+            "load_weights_s": self.load_weights_s,
+            **self._cuda_memory_report(self.device, self._weights_bytes),
+        }
 
 
 # vLLM pooling tasks each mode's engines serve, in order
-VLLM_TASKS = {"sparse": ("token_classify",), "colbert": ("token_embed",), "hybrid": ("embed&token_classify", "token_embed")}
+VLLM_TASKS = {
+    "sparse": ("token_classify",),
+    "colbert": ("token_embed",),
+    "hybrid": ("embed&token_classify", "token_embed"),
+}
 
 
 def m3_pooler_config(task: str, normalize: bool) -> Any:
@@ -355,7 +376,9 @@ class BGEM3VLLMBackend(_M3Scorer):
         self._facts: list[dict[str, Any]] = []
         for task in VLLM_TASKS[self.mode]:
             llm, facts = start_engine(
-                spec, hf_overrides={"architectures": [VLLM_ARCHITECTURE]}, pooler_config=m3_pooler_config(task, spec.normalize)
+                spec,
+                hf_overrides={"architectures": [VLLM_ARCHITECTURE]},
+                pooler_config=m3_pooler_config(task, spec.normalize),
             )
             self._engines[task] = llm
             self._facts.append(facts)
@@ -368,13 +391,19 @@ class BGEM3VLLMBackend(_M3Scorer):
         """mode, weights, max_length (tokens), dtype, pooling, normalize, device, engine."""
         facts = self._facts[0]
         return {
-            **self._settings(), "dtype": facts["dtype"], "pooling": "cls", "device": facts["device"],
+            **self._settings(),
+            "dtype": facts["dtype"],
+            "pooling": "cls",
+            "device": facts["device"],
             "engine": f"vllm {facts['vllm_version']} ({VLLM_ARCHITECTURE}: {', '.join(self._engines)})",
         }
 
     def _run(self, task: str, ids: list[list[int]]) -> list[np.ndarray]:
         outputs = self._engines[task].encode(
-            [{"prompt_token_ids": seq} for seq in ids], pooling_params=self._params(use_activation=True), pooling_task=task, use_tqdm=False
+            [{"prompt_token_ids": seq} for seq in ids],
+            pooling_params=self._params(use_activation=True),
+            pooling_task=task,
+            use_tqdm=False,
         )
         return [np.asarray(o.outputs.data.float().cpu().numpy(), dtype=np.float32) for o in outputs]
 

