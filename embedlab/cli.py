@@ -104,7 +104,10 @@ def run(
         Optional[list[str]],
         typer.Option(
             "--metric",
-            help="A metric beside the defaults (top1, top3, top5, mrr, ndcg@10): top<k>, mrr, ndcg@<k>, recall@<k>; repeatable.",
+            help=(
+                "A metric beside the defaults (top1, top3, top5, mrr, ndcg@10): top<k>, mrr, ndcg@<k>, recall@<k>; "
+                "repeatable."
+            ),
         ),
     ] = None,
 ) -> None:
@@ -235,8 +238,8 @@ def encode(
                 summary = encode_corpus(spec, texts, settings, instruction, shard_texts, actors)
                 typer.echo(
                     f"{spec.name} {name}: {len(texts)} texts, {summary.shards_total} shards "
-                    f"({summary.shards_cached} already cached, {summary.shards_encoded} encoded on {summary.actors} actor(s), "
-                    f"{summary.replicas or '-'}; {summary.wall_s:.1f} s)"
+                    f"({summary.shards_cached} already cached, {summary.shards_encoded} encoded on "
+                    f"{summary.actors} actor(s), {summary.replicas or '-'}; {summary.wall_s:.1f} s)"
                 )
     except EmbedlabError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -254,7 +257,8 @@ def models() -> None:
     for spec in MODELS.values():
         dim = spec.dim or "-"
         typer.echo(
-            f"{spec.name:28s} backend={spec.backend:6s} dim={dim!s:5s} pooling={spec.pooling or '-':5s} {spec.description}"
+            f"{spec.name:28s} backend={spec.backend:6s} dim={dim!s:5s} pooling={spec.pooling or '-':5s} "
+            f"{spec.description}"
         )
 
 
@@ -289,7 +293,10 @@ def report_command(
         typer.Option(
             "--dataset",
             "-d",
-            help="Trap data set (name or path) for notebooks 00-11; repeatable (default: the config's, else seed, traps-zh).",
+            help=(
+                "Trap data set (name or path) for notebooks 00-11; repeatable "
+                "(default: the config's, else seed, traps-zh)."
+            ),
         ),
     ] = None,
     config: Annotated[
@@ -297,7 +304,10 @@ def report_command(
         typer.Option(
             "--config",
             "-c",
-            help="Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; -m / -d / --cache-dir override them.",
+            help=(
+                "Run config (YAML, as for `embedlab run`): its models, data sets and cache folder; "
+                "-m / -d / --cache-dir override them."
+            ),
         ),
     ] = None,
     out: Annotated[
@@ -346,7 +356,8 @@ def report_command(
         if r.error:
             typer.echo(r.error.splitlines()[-1] if r.error.splitlines() else r.error, err=True)
     typer.echo(
-        f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s; index: {(Path(out) if out else default_reports_dir()) / 'index.html'}"
+        f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s; index: "
+        f"{(Path(out) if out else default_reports_dir()) / 'index.html'}"
     )
     if any(r.error for r in results):
         raise typer.Exit(1)

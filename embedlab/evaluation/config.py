@@ -45,7 +45,8 @@ class Fusion:
             raise ConfigError(f"fusion {self.name!r}: 'k' must be a number >= 0, got {self.k!r}")
         if self.weights is not None and (len(self.weights) != len(self.models) or self.method != "wsum"):
             raise ConfigError(
-                f"fusion {self.name!r}: 'weights' needs method wsum and one weight per model ({len(self.models)}), got {list(self.weights)}"
+                f"fusion {self.name!r}: 'weights' needs method wsum and one weight per model ({len(self.models)}), got "
+                f"{list(self.weights)}"
             )
 
     def describe(self) -> str:
@@ -81,7 +82,10 @@ class Rerank:
 
     def describe(self) -> str:
         """One line for runs.csv: reranker, its backend and path, and k."""
-        return f"rerank top-{self.top_k} of {self.first_stage} by {self.reranker.name} ({self.reranker.backend}, {self.reranker.path})"
+        return (
+            f"rerank top-{self.top_k} of {self.first_stage} by {self.reranker.name} "
+            f"({self.reranker.backend}, {self.reranker.path})"
+        )
 
 
 def reranker_from_arg(text: str) -> ModelSpec:
@@ -98,7 +102,8 @@ def rerank_from_config(first_stage: str, entry: Any, where: str) -> Rerank:
         entry = {"model": entry}
     if not isinstance(entry, dict) or "model" not in entry:
         raise ConfigError(
-            f"{where}: expected a reranker name or a mapping with 'model' (e.g. {{model: qwen3-reranker-0.6b, top_k: 20}}), got {entry!r}"
+            f"{where}: expected a reranker name or a mapping with 'model' "
+            f"(e.g. {{model: qwen3-reranker-0.6b, top_k: 20}}), got {entry!r}"
         )
     overrides = dict(entry)
     name = str(overrides.pop("model"))
@@ -182,7 +187,8 @@ def load_config(path: str | Path) -> RunConfig:
     unknown = set(raw) - {"models", "datasets", "settings", "out", "sample", "fusions", "metrics"}
     if unknown:
         raise ConfigError(
-            f"{path}: unknown keys {sorted(unknown)}; expected models, datasets, settings, out, sample, fusions, metrics"
+            f"{path}: unknown keys {sorted(unknown)}; expected models, datasets, settings, out, sample, fusions, "
+            "metrics"
         )
     for key in ("models", "datasets"):
         if not isinstance(raw.get(key), list) or not raw[key]:
@@ -247,7 +253,8 @@ def check_stage_names(
     for rerank in reranks:
         if rerank.first_stage not in names:
             raise ConfigError(
-                f"{where}: rerank {rerank.name!r}: first stage {rerank.first_stage!r} is not a model or fusion of this run ({names})"
+                f"{where}: rerank {rerank.name!r}: first stage {rerank.first_stage!r} is not a model or fusion of this "
+                f"run ({names})"
             )
         if rerank.name in names:
             raise ConfigError(f"{where}: reranked row name {rerank.name!r} is already a row of this run")

@@ -119,7 +119,8 @@ def check_second_stages(
         cells = len(dataset.query_ids) * len(dataset.doc_ids)
         if cells > keep_scores:
             raise ConfigError(
-                f"fusion and reranking need each first stage's full score matrix, but {dataset.name!r} has {len(dataset.query_ids)} x "
+                f"fusion and reranking need each first stage's full score matrix, but {dataset.name!r} has "
+                f"{len(dataset.query_ids)} x "
                 f"{len(dataset.doc_ids)} = {cells} cells, more than keep_scores={keep_scores}: raise keep_scores "
                 "(memory: 8 bytes a cell) or sample the queries (--sample)"
             )
@@ -153,13 +154,17 @@ def fused_rows(
             if failed:
                 row.update(
                     status="failed",
-                    error=f"member {failed[0]!r} has no result on {dataset.name!r} ({status.get((failed[0], dataset.name), ('', 'not run'))[1]})",
+                    error=(
+                        f"member {failed[0]!r} has no result on {dataset.name!r} "
+                        f"({status.get((failed[0], dataset.name), ('', 'not run'))[1]})"
+                    ),
                 )
             else:
                 missing = [m for m in fusion.models if (m, dataset.name) not in available]
                 if missing:
                     raise ValueError(
-                        f"fusion {fusion.name!r}: no score matrix kept for {missing} on {dataset.name!r} (raise keep_scores)"
+                        f"fusion {fusion.name!r}: no score matrix kept for {missing} on {dataset.name!r} (raise "
+                        "keep_scores)"
                     )
                 eligible = judged_candidates(dataset) if dataset.meta.candidates == "judged" else None
                 fused = fuse_scores([available[(m, dataset.name)] for m in fusion.models], fusion, eligible)

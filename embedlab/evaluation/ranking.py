@@ -109,7 +109,8 @@ def rank_block(
         bad_rows, bad = np.flatnonzero(bad_mask.any(axis=1)), int(bad_mask.sum())
     if len(bad_rows):
         raise ValueError(
-            f"scores must be finite: {bad} NaN/inf scores in {len(bad_rows)} queries (first at query row {start + bad_rows[0]})"
+            f"scores must be finite: {bad} NaN/inf scores in {len(bad_rows)} queries (first at query row "
+            f"{start + bad_rows[0]})"
         )
     if eligible is not None:  # a new array: the caller's scores are never changed
         scores = np.where(eligible, scores, -np.inf).astype(scores.dtype, copy=False)

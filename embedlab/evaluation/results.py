@@ -307,7 +307,10 @@ class Report:
         if self.runs.empty:
             return "Report(no runs)"
         ok = self.runs[self.runs["status"] == "ok"]
-        return f"Report({ok['model'].nunique()} models ok, {self.runs['dataset'].nunique()} data sets, {len(self.per_query)} query results)"
+        return (
+            f"Report({ok['model'].nunique()} models ok, {self.runs['dataset'].nunique()} data sets, "
+            f"{len(self.per_query)} query results)"
+        )
 
     def on_gpu(self) -> bool:
         """True when any model ran on a GPU (see `gpu_rows`)."""
@@ -341,7 +344,9 @@ class Report:
         )
         lines.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(pkgs.items())) + ".")
         lines.append(
-            f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, Wilson-type intervals of the bounded mean for MRR and nDCG (conservative, never zero-width). Ties count against the model; n_near_ties: queries decided within the numeric resolution of the row's scores."
+            f"Intervals: {self.confidence:.0%} Wilson score intervals for top-k, Wilson-type intervals of the bounded "
+            "mean for MRR and nDCG (conservative, never zero-width). Ties count against the model; n_near_ties: "
+            "queries decided within the numeric resolution of the row's scores."
         )
         failed = summary[summary["status"] != "ok"][["model", "dataset", "error"]]
         if not has_results:
@@ -362,11 +367,14 @@ class Report:
             lines += ["## Speed and memory", ""]
             if self.on_gpu():
                 lines.append(
-                    "GPU memory of the device each worker used (NVML; `gpu_mem_source` says whether the worker's own usage or the whole device's), GiB: load = after load minus before; weights = parameter bytes; KV cache = what the engine allocated. Host RSS beside it."
+                    "GPU memory of the device each worker used (NVML; `gpu_mem_source` says whether the worker's own "
+                    "usage or the whole device's), GiB: load = after load minus before; weights = parameter bytes; KV "
+                    "cache = what the engine allocated. Host RSS beside it."
                 )
             else:
                 lines.append(
-                    "No GPU was used: memory is **host RSS, CPU run** (peak resident memory of the worker process), GiB; not comparable with GPU memory."
+                    "No GPU was used: memory is **host RSS, CPU run** (peak resident memory of the worker process), "
+                    "GiB; not comparable with GPU memory."
                 )
             lines.append("")
             speed = [
@@ -389,13 +397,22 @@ class Report:
                 lines += [
                     "## Cue baselines",
                     "",
-                    f"`length` ranks longer documents higher; `length-judged` does so among each query's own answer and distractors; among the same candidates, `overlap-inverse` prefers the document sharing the fewest character bigrams with the query (ties at random) and `query-blind` the one a naive Bayes over the documents' character n-grams, trained on the other queries' answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or not significantly above it (paired permutation p >= {CUE_ALPHA}).",
+                    (
+                        "`length` ranks longer documents higher; `length-judged` does so among each query's own "
+                        "answer and distractors; among the same candidates, `overlap-inverse` prefers the document "
+                        "sharing the fewest character bigrams with the query (ties at random) and `query-blind` the "
+                        "one a naive Bayes over the documents' character n-grams, trained on the other queries' "
+                        "answers against their distractors, finds most answer-like (the rules `embedlab lint` flags). "
+                        f"A model is flagged when its top-1 is less than {CUE_MIN_DIFF:.2f} above the best cue's or "
+                        f"not significantly above it (paired permutation p >= {CUE_ALPHA})."
+                    ),
                     "",
                 ]
                 lines.append(block(flags))
                 for r in flags[flags["flagged"]].itertuples():
                     lines.append(
-                        f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 {r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g})."
+                        f"- **{r.model}** does not clearly beat the `{r.best_cue}` cue on {r.dataset} (top-1 "
+                        f"{r.top1:.3f} vs {r.best_cue_top1:.3f}, p = {r.p_value:.3g})."
                     )
                 lines.append("")
             if (self.per_query["category"].fillna("") != "").any():
@@ -421,7 +438,10 @@ class Report:
                 )
             if self.per_query["model"].nunique() > 1:
                 lines += [
-                    "## Paired comparisons (top-1; permutation p-value, Holm-adjusted within each data set; bootstrap CI of the difference)",
+                    (
+                        "## Paired comparisons (top-1; permutation p-value, Holm-adjusted within each data set; "
+                        "bootstrap CI of the difference)"
+                    ),
                     "",
                 ]
                 cmp = self.comparisons("top1")
@@ -457,8 +477,9 @@ class Report:
     # ---- files ------------------------------------------------------------------------
     def to_dir(self, out: str | Path) -> Path:
         """Write summary.csv, per_query.csv, by_category.csv, comparisons.csv, runs.csv,
-        columns.csv (what each of their columns means, and its unit), run.json and report.md. Each file is written to a temporary name and renamed, so an interrupted
-        write never leaves a half-written file in place of a good one."""
+        columns.csv (what each of their columns means, and its unit), run.json and report.md. Each file is
+        written to a temporary name and renamed, so an interrupted write never leaves a half-written file in
+        place of a good one."""
         from embedlab.evaluation.columns import dictionary, typed
 
         out = Path(out)

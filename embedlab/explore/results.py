@@ -195,7 +195,10 @@ class ResultsExplorer:
         models = list(dict.fromkeys(models))
         per_query = self.report.per_query
         parts = [
-            f"<h4>{html.escape(dataset)} · {html.escape(query_id)} · {html.escape(ds.categories.get(query_id, ''))}</h4>",
+            (
+                f"<h4>{html.escape(dataset)} · {html.escape(query_id)} · "
+                f"{html.escape(ds.categories.get(query_id, ''))}</h4>"
+            ),
             f"<p><b>query</b>: {html.escape(ds.queries[query_id])}</p><ul>",
         ]
         for m in models:
@@ -203,14 +206,16 @@ class ResultsExplorer:
                 (per_query["model"] == m) & (per_query["dataset"] == dataset) & (per_query["query_id"] == query_id)
             ].iloc[0]
             parts.append(
-                f"<li><b>{html.escape(m)}</b>: answer at rank {int(row['rank'])}, margin {row['margin']:+.3f} (best answer − best other)</li>"
+                f"<li><b>{html.escape(m)}</b>: answer at rank {int(row['rank'])}, margin {row['margin']:+.3f} (best "
+                "answer − best other)</li>"
             )
         parts.append("</ul>")
         frame = heatmap_frame(self.report, ds, query_id, models)
         figures = plots.similarity_figures(frame)
         for fig in figures.values():
             parts.append(
-                f'<img class="embedlab-heatmap" alt="heatmap row of {html.escape(query_id)}" src="data:image/png;base64,{_png(fig)}"/>'
+                f'<img class="embedlab-heatmap" alt="heatmap row of {html.escape(query_id)}" '
+                f'src="data:image/png;base64,{_png(fig)}"/>'
             )
         for m in models:
             ranked = ranked_documents(self.report, ds, m, query_id, self.k)
@@ -231,8 +236,10 @@ class ResultsExplorer:
             for b in (self.dataset_box, self.model_box, self.compare_box, self.category_box, self.outcome_box)
         )
         return (
-            f'<div class="embedlab-static"><p><i>{html.escape(filters)}</i></p>{self.table_html.value}{self.detail.value}'
-            "<p style='color:#777'>Static view of the explorer's initial state (run the notebook in JupyterLab to filter).</p></div>"
+            f'<div class="embedlab-static"><p><i>{html.escape(filters)}</i></p>'
+            f"{self.table_html.value}{self.detail.value}"
+            "<p style='color:#777'>Static view of the explorer's initial state "
+            "(run the notebook in JupyterLab to filter).</p></div>"
         )
 
     def _repr_mimebundle_(self, **kwargs) -> dict[str, Any]:

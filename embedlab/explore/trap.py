@@ -141,7 +141,8 @@ def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None) -> s
         first = sub.iloc[0]
         margin = "–" if np.isnan(first["margin"]) else f"{first['margin']:+.3f}"
         parts.append(
-            f'<div class="embedlab-model" data-model="{html.escape(model)}" data-outcome="{html.escape(first["outcome"])}" style="margin: 6px 0 10px 0;">'
+            f'<div class="embedlab-model" data-model="{html.escape(model)}" '
+            f'data-outcome="{html.escape(first["outcome"])}" style="margin: 6px 0 10px 0;">'
             f"<div><b>{html.escape(model)}</b> · {html.escape(first['score_name'])} · margin {margin} "
             f"({html.escape(first['margin_kind'])}) · <i>{html.escape(first['outcome'])}</i>"
             f' <span style="color:#777">(bars from {lo:.3f} to {hi:.3f})</span></div>'
@@ -151,10 +152,15 @@ def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None) -> s
             star = "★ " if rec.winner else ""
             label = f"{star}[{rec.kind}{' ✓' if rec.answer else ''}] {rec.text}"
             parts.append(
-                f'<div class="{BAR_CLASS}" data-model="{html.escape(model)}" data-doc="{rec.doc}" data-score="{rec.score:.6f}" '
-                f'data-winner="{str(rec.winner).lower()}" style="display:flex; align-items:center; gap:6px; margin:2px 0;">'
-                f'<div style="flex:0 0 45%; overflow:hidden; white-space:nowrap; text-overflow:ellipsis;{" font-weight:bold;" if rec.winner else ""}" title="{html.escape(rec.text)}">{html.escape(label)}</div>'
-                f'<div style="flex:1 1 auto; background:#eee; height:14px;"><div style="width:{max(width, 1.0):.1f}%; height:14px; background:{_kind_color(rec.kind)};"></div></div>'
+                f'<div class="{BAR_CLASS}" data-model="{html.escape(model)}" data-doc="{rec.doc}" '
+                f'data-score="{rec.score:.6f}" data-winner="{str(rec.winner).lower()}" '
+                'style="display:flex; align-items:center; gap:6px; margin:2px 0;">'
+                '<div style="flex:0 0 45%; overflow:hidden; white-space:nowrap; text-overflow:ellipsis;'
+                f'{" font-weight:bold;" if rec.winner else ""}" title="{html.escape(rec.text)}">'
+                f"{html.escape(label)}</div>"
+                '<div style="flex:1 1 auto; background:#eee; height:14px;">'
+                f'<div style="width:{max(width, 1.0):.1f}%; height:14px; background:{_kind_color(rec.kind)};">'
+                "</div></div>"
                 f'<div style="flex:0 0 60px; text-align:right;">{rec.score:.3f}</div></div>'
             )
         parts.append("</div>")
@@ -330,7 +336,10 @@ class TrapExplorer:
             ", ".join(f"{m}: {n} run, {self.runs.cached.get(m, 0)} from the cache" for m, n in self.runs.ran.items())
             or "none yet"
         )
-        self.status.value = f'<span style="color:#777">model runs so far (a state seen before comes from the cache): {html.escape(counts)}</span>'
+        self.status.value = (
+            '<span style="color:#777">model runs so far (a state seen before comes from the cache): '
+            f"{html.escape(counts)}</span>"
+        )
 
     def scores(self) -> pd.DataFrame:
         """The current per-(model, candidate) scores (`candidate_scores`)."""

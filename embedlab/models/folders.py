@@ -141,7 +141,8 @@ def read_folder(folder: str | Path) -> FolderFacts:
     prompts = st_config.get("prompts") or {}
     if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
         raise ConfigError(
-            f"{folder / 'config_sentence_transformers.json'}: field 'prompts': expected a mapping of name -> prompt string"
+            f"{folder / 'config_sentence_transformers.json'}: field 'prompts': expected a mapping of name -> prompt "
+            "string"
         )
     facts["prompts"] = dict(prompts)
     facts["default_prompt_name"] = st_config.get("default_prompt_name") or None
@@ -244,7 +245,8 @@ def match_folder(folder: str | Path) -> FolderMatch:
     if len(fitting) == 1:
         return FolderMatch(
             fitting[0],
-            f"{what} and its sentence-transformers pooling {facts.pooling!r} and query prompt are record {fitting[0]!r}'s",
+            f"{what} and its sentence-transformers pooling {facts.pooling!r} and query prompt are record "
+            f"{fitting[0]!r}'s",
             by="shape",
         )
     if not fitting:
@@ -318,7 +320,8 @@ def spec_from_folder(
     if chosen not in POOLINGS:
         source = f"{facts.pooling_file}: " if pooling is None and facts.pooling_file else ""
         raise ConfigError(
-            f"{source}{where}: pooling {chosen!r} is not supported; expected one of {POOLINGS} (give `pooling:` to choose)"
+            f"{source}{where}: pooling {chosen!r} is not supported; expected one of {POOLINGS} (give `pooling:` to "
+            "choose)"
         )
     query_prompt, document_prompt = facts.query_prompt(), facts.document_prompt()
     if pooling is None and not facts.include_prompt and (query_prompt or document_prompt):

@@ -85,7 +85,10 @@ def _records() -> dict[str, ModelSpec]:
                 ),
                 (
                     "query-blind",
-                    "naive Bayes on character n-grams of the documents alone, trained on the other queries' answers vs distractors",
+                    (
+                        "naive Bayes on character n-grams of the documents alone, trained on the other queries' "
+                        "answers vs distractors"
+                    ),
                 ),
             )
         ),
@@ -216,7 +219,9 @@ def _records_2026() -> list[ModelSpec]:
                 pooling="last",
                 license="MIT",
                 params_m=params,
-                description=f"Microsoft harrier-oss-v1-{size} ({arch}): last-token pooling, instruction on queries only",
+                description=(
+                    f"Microsoft harrier-oss-v1-{size} ({arch}): last-token pooling, instruction on queries only"
+                ),
             )
         )
     for size, dim, params, revision in (

@@ -108,12 +108,14 @@ def check_served(spec: ModelSpec) -> None:
     opts = spec.options
     if "api_key" in opts:
         raise ConfigError(
-            f"{where}: field 'api_key' is not accepted; put the key in an environment variable and name it in 'api_key_env'"
+            f"{where}: field 'api_key' is not accepted; put the key in an environment variable and name it in "
+            "'api_key_env'"
         )
     for required in ("base_url", "served_model"):
         if not opts.get(required):
             raise ConfigError(
-                f"{where}: field {required!r} is required (e.g. base_url: http://127.0.0.1:8000/v1, served_model: the name the server expects)"
+                f"{where}: field {required!r} is required (e.g. base_url: http://127.0.0.1:8000/v1, served_model: the "
+                "name the server expects)"
             )
     for key, kind in SERVED_OPTIONS.items():
         value = opts.get(key)
@@ -132,7 +134,8 @@ def check_served(spec: ModelSpec) -> None:
         raise ConfigError(f"{where}: field 'base_url' must be an http(s) URL such as http://127.0.0.1:8000/v1")
     if url.username or url.password or url.query or url.fragment:
         raise ConfigError(
-            f"{where}: field 'base_url' must hold no credentials, query or fragment; name the key's environment variable in 'api_key_env'"
+            f"{where}: field 'base_url' must hold no credentials, query or fragment; name the key's environment "
+            "variable in 'api_key_env'"
         )
     env = opts.get("api_key_env")
     if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
@@ -174,14 +177,18 @@ def prompt_warnings(spec: ModelSpec) -> list[str]:
     if not is_plain(documented):
         if is_plain(query):
             return [
-                f"model {spec.name!r} runs without a query prompt, but {record.name!r} is documented with one "
-                f"({documented!r}): queries are embedded like documents, which costs retrieval quality "
-                "(Qwen3-Embedding's card: 1-5%)"
+                (
+                    f"model {spec.name!r} runs without a query prompt, but {record.name!r} is documented with one "
+                    f"({documented!r}): queries are embedded like documents, which costs retrieval quality "
+                    "(Qwen3-Embedding's card: 1-5%)"
+                )
             ]
         if "{instruction}" in query and not spec.default_instruction.strip():
             return [
-                f"model {spec.name!r} takes a task instruction ({query!r}) but has no default_instruction: "
-                "queries of a data set without an instruction get an empty one"
+                (
+                    f"model {spec.name!r} takes a task instruction ({query!r}) but has no default_instruction: "
+                    "queries of a data set without an instruction get an empty one"
+                )
             ]
         return []
     if is_plain(query) and spec.path and Path(spec.path).expanduser().is_dir():
@@ -191,8 +198,10 @@ def prompt_warnings(spec: ModelSpec) -> list[str]:
             return []
         if folder_prompt:
             return [
-                f"model {spec.name!r} runs without a query prompt, but its folder's config_sentence_transformers.json "
-                f"defines one ({folder_prompt!r})"
+                (
+                    f"model {spec.name!r} runs without a query prompt, but its folder's "
+                    f"config_sentence_transformers.json defines one ({folder_prompt!r})"
+                )
             ]
     return []
 

@@ -138,7 +138,8 @@ def dataset_lead(
                 details.append(f"{best[name]} is ahead of {', '.join(beaten)} on {dataset} (paired test, p < {ALPHA}).")
             if close:
                 details.append(
-                    f"It is not clearly ahead of {', '.join(close)} on {dataset}: the paired difference could be chance (p ≥ {ALPHA})."
+                    f"It is not clearly ahead of {', '.join(close)} on {dataset}: the paired difference could be "
+                    f"chance (p ≥ {ALPHA})."
                 )
     present = _ok(rows, metric, [], name)
     cue_rows = present[present[name].isin(list(cues))]
@@ -237,11 +238,16 @@ def speed_lead(speed: pd.DataFrame, measured_label: str, gpu: bool) -> Finding:
         headline + ".",
         (
             (
-                "A model has several speeds because they measure different things: `texts_per_s` is the median of timed batches "
-                "of the data set's first texts (latency protocol, includes per-call overhead), `throughput_texts_per_s` a longer "
+                "A model has several speeds because they measure different things: `texts_per_s` is the median of "
+                "timed batches "
+                "of the data set's first texts (latency protocol, includes per-call overhead), "
+                "`throughput_texts_per_s` a longer "
                 "pass of many texts at once (steady rate), `latency_median_s` the seconds of one timed batch."
             ),
-            "The article's GPU figures are a different device: they are drawn in a panel of their own, never on this machine's axis.",
+            (
+                "The article's GPU figures are a different device: they are drawn in a panel of their own, "
+                "never on this machine's axis."
+            ),
         ),
     )
 
@@ -260,7 +266,8 @@ def dimension_lead(sweep: pd.DataFrame, metric: str = "top1") -> Finding:
         small, full = group.iloc[0], group.iloc[-1]
         lines.append(
             f"{model} on {dataset}: {parse_metric(metric).label} {small[metric]:.2f}{_interval(small, metric)} at "
-            f"{int(small['dimensions'])} dimensions against {full[metric]:.2f}{_interval(full, metric)} at {int(full['dimensions'])} "
+            f"{int(small['dimensions'])} dimensions against {full[metric]:.2f}{_interval(full, metric)} at "
+            f"{int(full['dimensions'])} "
             f"({small[metric] - full[metric]:+.2f})."
         )
     return Finding(lines[0], tuple(lines[1:]))

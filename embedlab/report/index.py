@@ -42,13 +42,15 @@ def _entry(r: NotebookResult, reports_dir: Path) -> str:
     title = f"<a href='{html.escape(r.html.name)}'>{html.escape(r.title)}</a>" if r.html else html.escape(r.title)
     if r.error:
         last = [line for line in r.error.strip().splitlines() if line.strip()]
-        text = f"<p class='err'>This page failed to execute: {html.escape(last[-1][:300] if last else 'unknown error')}</p>"
+        reason = last[-1][:300] if last else "unknown error"
+        text = f"<p class='err'>This page failed to execute: {html.escape(reason)}</p>"
     else:
         text = f"<p class='finding'>{html.escape(r.finding)}</p>" if r.finding else ""
     thumb = more = ""
     if r.figures:
         first, *others = r.figures
-        thumb = f"<a href='{html.escape(r.html.name) if r.html else _rel(first, reports_dir)}'><img src='{_rel(first, reports_dir)}' alt='{html.escape(first.stem)}'></a>"
+        target = html.escape(r.html.name) if r.html else _rel(first, reports_dir)
+        thumb = f"<a href='{target}'><img src='{_rel(first, reports_dir)}' alt='{html.escape(first.stem)}'></a>"
         links = [f"<a href='{_rel(f, reports_dir)}'>{html.escape(f.stem)}</a>" for f in r.figures]
         more = f"<p class='more'>Figures (PNG): {', '.join(links)}</p>" if others else ""
     return (
@@ -70,15 +72,21 @@ def write_index(
 
     reports_dir = Path(reports_dir)
     parts = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>embedlab reports</title>{INDEX_CSS}</head><body>",
+        (
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>embedlab "
+            f"reports</title>{INDEX_CSS}</head><body>"
+        ),
         "<h1>embedlab reports</h1>",
         (
-            "<p>Which Chinese embedding model to choose, page by page: each line below is that page's finding, computed from its "
-            "own numbers. Every number comes from the run that rendered it, except the article's table, which is labelled as reported.</p>"
+            "<p>Which Chinese embedding model to choose, page by page: each line below is that page's finding, "
+            "computed from its own "
+            "numbers. Every number comes from the run that rendered it, except the article's table, which is "
+            "labelled as reported.</p>"
         ),
         *(_entry(r, reports_dir) for r in results),
         (
-            f"<details><summary>How these pages were made</summary><p>Rendered {html.escape(time.strftime('%Y-%m-%d %H:%M %z'))} "
+            "<details><summary>How these pages were made</summary><p>Rendered "
+            f"{html.escape(time.strftime('%Y-%m-%d %H:%M %z'))} "
             f"by embedlab {html.escape(__version__)}.</p>"
         ),
     ]

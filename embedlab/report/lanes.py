@@ -177,11 +177,13 @@ async def _lane(
 # hidden, the notebook's own parameters cell).
 HIDDEN_TAGS = ("injected-parameters",)
 PAGE_CSS = (
-    "<style>.embedlab-nav{display:flex;gap:1.5em;padding:.5em 1em;border-bottom:1px solid #ddd;font:14px system-ui,sans-serif}"
+    "<style>.embedlab-nav{display:flex;gap:1.5em;padding:.5em 1em;border-bottom:1px solid #ddd;font:14px "
+    "system-ui,sans-serif}"
     ".embedlab-nav .here{color:#555;flex:1;text-align:center}"
     ".jp-OutputArea-output{overflow-x:auto;max-width:100%}.jp-OutputArea-output img{max-width:100%;height:auto}"
     ".jp-RenderedHTMLCommon table{font-size:12px}details>summary{cursor:pointer;color:#1565c0;margin:.4em 0}"
-    ".embedlab-finding{border-left:4px solid #1a7f37;background:#f3faf4;padding:.3em 1em;margin:.3em 0;font-size:15px}</style>"
+    ".embedlab-finding{border-left:4px solid #1a7f37;background:#f3faf4;padding:.3em 1em;margin:.3em "
+    "0;font-size:15px}</style>"
 )
 
 

@@ -282,7 +282,8 @@ class LintReport:
 
     def _repr_html_(self) -> str:
         return (
-            f"<p><b>{self.dataset}</b>: {'flagged: ' + ', '.join(self.flagged) if self.flagged else 'no flagged cue'}</p>"
+            f"<p><b>{self.dataset}</b>: "
+            f"{'flagged: ' + ', '.join(self.flagged) if self.flagged else 'no flagged cue'}</p>"
             + self.cue_frame().to_html(index=False)
         )
 
@@ -466,7 +467,8 @@ def _name_warnings(names: Counter, known: Sequence[str], what: str) -> list[str]
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
         if close:
             out.append(
-                f"{what} {name!r} ({count}x) is not a known {what}; did you mean {close[0]!r}? (known: {', '.join(known)})"
+                f"{what} {name!r} ({count}x) is not a known {what}; did you mean {close[0]!r}? (known: "
+                f"{', '.join(known)})"
             )
     return out
 
@@ -622,7 +624,8 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
     dupes = near_duplicates(texts, doc_ids, th.near_duplicate, th.ngram)
     for _, pair in dupes.head(20).iterrows():
         warnings.append(
-            f"near-duplicate documents {pair['doc_a']!r} and {pair['doc_b']!r} (character {th.ngram}-gram Jaccard {pair['jaccard']:.2f})"
+            f"near-duplicate documents {pair['doc_a']!r} and {pair['doc_b']!r} (character {th.ngram}-gram Jaccard "
+            f"{pair['jaccard']:.2f})"
         )
     if len(dupes) > 20:
         warnings.append(f"... and {len(dupes) - 20} more near-duplicate pairs (see near_duplicates)")
@@ -632,7 +635,8 @@ def lint(dataset: Dataset, thresholds: Thresholds | None = None, *, model: bool 
         for _, pair in plausible.head(20).iterrows():
             warnings.append(
                 f"answer {pair['answer_id']!r} of {pair['query_id']!r} also fits query {pair['other_query_id']!r} "
-                f"(similarity {pair['similarity_other']:.3f} against {pair['other_own_similarity']:.3f} for its own answer)"
+                f"(similarity {pair['similarity_other']:.3f} against {pair['other_own_similarity']:.3f} for its own "
+                "answer)"
             )
         if len(plausible) > 20:
             warnings.append(f"... and {len(plausible) - 20} more answers that fit another query (see cross_query)")
@@ -716,7 +720,10 @@ def _rule_cue(name: str, rule: _Rule, th: Thresholds) -> Cue:
     overall = table.loc[shortcuts.OVERALL]
     flagged = beats(overall, th.cue_margin) or any(c["flagged"] for c in by_category.values())
     values = {"top1": overall["top1"], "chance": overall["chance"], "p_value": overall["p_value"]}
-    text = f"top1 - chance > {th.cue_margin:.2f} over all or > {th.cue_category_margin:.2f} in a category, with binomial p < {th.cue_p:g}"
+    text = (
+        f"top1 - chance > {th.cue_margin:.2f} over all or > {th.cue_category_margin:.2f} in a category, "
+        f"with binomial p < {th.cue_p:g}"
+    )
     return Cue(name, values, flagged, text, {**rule.details, "by_category": by_category})
 
 
@@ -726,7 +733,9 @@ def _cue_evidence(cue: Cue) -> list[str]:
     lines = []
     if cue.details.get("direction"):
         lines.append(
-            f"          direction: {cue.details['direction']} (answers share {'more' if cue.details['direction'] == 'forward' else 'fewer'} of the query's bigrams than their distractors)"
+            f"          direction: {cue.details['direction']} (answers share "
+            f"{'more' if cue.details['direction'] == 'forward' else 'fewer'} of the query's bigrams than their "
+            "distractors)"
         )
     flagged = [
         f"{cat} {row['top1']:.2f} vs {row['chance']:.2f}"
@@ -812,7 +821,8 @@ def _warnings(dataset: Dataset, groups: _Groups, th: Thresholds) -> list[str]:
     out = []
     if not any(len(d) for d in groups.distractors):
         out.append(
-            "no distractors: no query has a judged non-relevant document and every document answers some query, so form cues cannot be measured"
+            "no distractors: no query has a judged non-relevant document and every document answers some query, so "
+            "form cues cannot be measured"
         )
     categories = Counter(dataset.categories.get(q) for q in groups.query_ids if dataset.categories.get(q))
     out += _name_warnings(categories, CATEGORY_IDS, "category")
@@ -820,7 +830,8 @@ def _warnings(dataset: Dataset, groups: _Groups, th: Thresholds) -> list[str]:
     small = [f"{c} ({n})" for c, n in categories.items() if n < th.min_category_queries]
     if small:
         out.append(
-            f"categories with fewer than {th.min_category_queries} queries (per-category intervals wider than about ±20 points): {', '.join(small)}"
+            f"categories with fewer than {th.min_category_queries} queries (per-category intervals wider than about "
+            f"±20 points): {', '.join(small)}"
         )
     return out
 

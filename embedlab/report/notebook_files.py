@@ -62,7 +62,8 @@ def parameter_values(path: str | Path) -> dict[str, Any]:
                     values[target.id] = ast.literal_eval(node.value)
                 except ValueError:
                     raise ConfigError(
-                        f"{Path(path).name}: parameters cell line {node.lineno}: {target.id} = {ast.unparse(node.value)} "
+                        f"{Path(path).name}: parameters cell line {node.lineno}: {target.id} = "
+                        f"{ast.unparse(node.value)} "
                         "is not a literal (expected None, a number, a string, a list or a dict of those)"
                     ) from None
     return values
@@ -79,6 +80,7 @@ def declared_needs(path: str | Path) -> dict[str, dict[str, Any]] | None:
     needs = values[NEEDS_NAME]
     if not isinstance(needs, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in needs.items()):
         raise ConfigError(
-            f'{Path(path).name}: `{NEEDS_NAME}` is {needs!r}; expected a dict of need name -> dict of options, e.g. {{"trap_report": {{"cues": True}}}}'
+            f"{Path(path).name}: `{NEEDS_NAME}` is {needs!r}; expected a dict of need name -> dict of options, e.g. "
+            f'{{"trap_report": {{"cues": True}}}}'
         )
     return needs

@@ -63,7 +63,8 @@ def missing_weights_sentence(spec: ModelSpec, what: str) -> str:
         else f"the weights of `{hub}` are not on this machine"
     )
     return (
-        f"{what} did not run: {where}. Download them once into the Hugging Face cache with `huggingface-cli download {hub}` "
+        f"{what} did not run: {where}. Download them once into the Hugging Face cache with `huggingface-cli download "
+        f"{hub}` "
         "and render again with `embedlab report -n 14`."
     )
 
@@ -274,17 +275,21 @@ def tests_note(tests: pd.DataFrame, alpha: float = 0.05) -> str:
         for r in overall.itertuples():
             verdict = "significant" if r.p_holm < alpha else "not significant"
             lines.append(
-                f"- `{r.model_a}` vs `{r.model_b}`: {r.mean_a:.3f} vs {r.mean_b:.3f} ({r.diff:+.3f}, 95% CI {r.diff_low:+.3f} to {r.diff_high:+.3f}; p_holm = {r.p_holm:.3g}, {verdict}; wins/ties/losses {r.wins}/{r.ties}/{r.losses})."
+                f"- `{r.model_a}` vs `{r.model_b}`: {r.mean_a:.3f} vs {r.mean_b:.3f} ({r.diff:+.3f}, 95% CI "
+                f"{r.diff_low:+.3f} to {r.diff_high:+.3f}; p_holm = {r.p_holm:.3g}, {verdict}; wins/ties/losses "
+                f"{r.wins}/{r.ties}/{r.losses})."
             )
         found = group[(group["category"] != "all") & (group["p_holm"] < alpha)]
         if found.empty:
             lines.append(
-                "- No single category shows a difference that survives the Holm adjustment. / 没有任何单个类别的差异在 Holm 校正后显著。"
+                "- No single category shows a difference that survives the Holm adjustment. / "
+                "没有任何单个类别的差异在 Holm 校正后显著。"
             )
         for r in found.itertuples():
             direction = "helps" if r.diff > 0 else "hurts"
             lines.append(
-                f"- In `{r.category}`, `{r.model_a}` {direction} against `{r.model_b}` ({r.diff:+.3f}, p_holm = {r.p_holm:.3g})."
+                f"- In `{r.category}`, `{r.model_a}` {direction} against `{r.model_b}` ({r.diff:+.3f}, p_holm = "
+                f"{r.p_holm:.3g})."
             )
         lines.append("")
     return "\n".join(lines)

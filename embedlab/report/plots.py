@@ -722,7 +722,8 @@ def size_figure(frame: pd.DataFrame, y: str = "texts_per_s", x: str = "params_m"
             ", ".join(frame.loc[frame["source"] != REPORTED_SOURCE, "model"]) if not frame.empty else "every model"
         )
         raise NothingToDraw(
-            f"No figure of {AXIS_LABELS.get(y, y)}: not measured for {missing} in this run (the backend does not report it)."
+            f"No figure of {AXIS_LABELS.get(y, y)}: not measured for {missing} in this run (the backend does not "
+            "report it)."
         )
     ensure_cjk_font()
     devices = speed_devices(data)

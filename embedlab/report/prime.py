@@ -164,12 +164,14 @@ def notebook_steps(
         need = NEEDS.get(need_name)
         if need is None:
             raise ConfigError(
-                f"{name}: needs {need_name!r}: no such need (known: {', '.join(NEEDS)}; register one in embedlab.report.prime.NEEDS)"
+                f"{name}: needs {need_name!r}: no such need (known: {', '.join(NEEDS)}; register one in "
+                "embedlab.report.prime.NEEDS)"
             )
         unknown = set(options) - need.options
         if unknown:
             raise ConfigError(
-                f"{name}: needs {need_name!r}: unknown option(s) {sorted(unknown)} (it takes: {sorted(need.options) or 'none'})"
+                f"{name}: needs {need_name!r}: unknown option(s) {sorted(unknown)} (it takes: "
+                f"{sorted(need.options) or 'none'})"
             )
         missing = [p for p in need.parameters if p not in values]
         if missing:

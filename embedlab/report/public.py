@@ -203,6 +203,7 @@ def verdict_note(verdicts: pd.DataFrame) -> str:
     for r in verdicts.itertuples():
         lines.append(
             f"- **{r.dataset}** ({r.metric}): {r.lexical} {r.mean_a:.3f} vs {r.best_other} {r.mean_b:.3f}, "
-            f"difference {r.diff:+.3f} (95% CI {r.diff_low:+.3f} to {r.diff_high:+.3f}, p = {r.p_value:.3g}, n = {r.n}): {r.verdict}."
+            f"difference {r.diff:+.3f} (95% CI {r.diff_low:+.3f} to {r.diff_high:+.3f}, p = {r.p_value:.3g}, n = "
+            f"{r.n}): {r.verdict}."
         )
     return "\n".join(lines)

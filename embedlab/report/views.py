@@ -40,7 +40,8 @@ def cue_flags(report: Report) -> pd.DataFrame:
 
 
 CUE_RULE = (
-    f"top-1 less than {CUE_MIN_DIFF:.2f} above the best cue (a difference of {CUE_MIN_DIFF:.2f} in the share of queries "
+    f"top-1 less than {CUE_MIN_DIFF:.2f} above the best cue (a difference of {CUE_MIN_DIFF:.2f} in the share of "
+    "queries "
     f"answered first), or a paired p-value of {CUE_ALPHA} or more"
 )
 
@@ -56,7 +57,8 @@ def cue_note(flags: pd.DataFrame | None, cues: Sequence[str] = ()) -> str:
     if not cues:
         return (
             "No cue baseline in this run (records `length`, `length-judged`, `overlap-inverse`, `query-blind`), "
-            "so nothing here says whether form alone (length, avoiding the query's words, a genre prior) would do as well."
+            "so nothing here says whether form alone (length, avoiding the query's words, a genre prior) would do as "
+            "well."
         )
     if flags.empty:
         return "No model to compare with the cue baselines."
@@ -569,6 +571,7 @@ def loss_note(
             & (report.per_query["query_id"] == query_id)
         ].iloc[0]
         lines.append(
-            f"- {name} ranked first [{top['kind']}] {top['document']} (score {top['score']:.3f}); the answer is at rank {int(row['rank'])}, margin {row['margin']:+.3f}."
+            f"- {name} ranked first [{top['kind']}] {top['document']} (score {top['score']:.3f}); the answer is at "
+            f"rank {int(row['rank'])}, margin {row['margin']:+.3f}."
         )
     return "\n".join(lines)

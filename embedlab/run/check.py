@@ -389,7 +389,10 @@ def _pair_rows(
         detail = (
             ""
             if not differ
-            else f"first difference: {differ[0][0]} {differ[0][1]}: {ours.token_ids[differ[0][0]][differ[0][1]]} vs {ref.token_ids[differ[0][0]][differ[0][1]]}"
+            else (
+                f"first difference: {differ[0][0]} {differ[0][1]}: {ours.token_ids[differ[0][0]][differ[0][1]]} "
+                f"vs {ref.token_ids[differ[0][0]][differ[0][1]]}"
+            )
         )
         rows.append(
             _row(name, "token_ids", label, "pass" if not differ else "fail", len(differ), "0 texts differ", detail)

@@ -16,7 +16,8 @@ def check_engine(engine: Any, ray_address: Any, where: str) -> None:
         raise ConfigError(f"{where}.engine: expected one of {list(ENGINES)}, got {engine!r}")
     if ray_address is not None and not (isinstance(ray_address, str) and ray_address.strip()):
         raise ConfigError(
-            f"{where}.ray_address: expected an address such as 10.0.0.5:6379, ray://head:10001 or auto, got {ray_address!r}"
+            f"{where}.ray_address: expected an address such as 10.0.0.5:6379, ray://head:10001 or auto, got "
+            f"{ray_address!r}"
         )
     if ray_address is not None and engine != "ray":
         raise ConfigError(f"{where}.ray_address is set but engine is {engine!r}: set engine: ray to use the cluster")

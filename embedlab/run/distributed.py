@@ -82,8 +82,10 @@ def check_address(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> 
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as exc:
         raise RayClusterError(
-            f"cannot reach the Ray cluster at {target!r} (settings.ray_address / --ray-address) within {timeout_s:g} s: {exc}. "
-            "Start one with `ray start --head` and give the address it prints, or leave ray_address unset for a local cluster"
+            f"cannot reach the Ray cluster at {target!r} (settings.ray_address / --ray-address) within {timeout_s:g} "
+            f"s: {exc}. "
+            "Start one with `ray start --head` and give the address it prints, or leave ray_address unset for a local "
+            "cluster"
         ) from None
 
 
@@ -123,7 +125,8 @@ def ray_session(address: str | None, progress: bool = True) -> Iterator[str]:
     try:
         resources = ray.cluster_resources()
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-        yield f"{address or 'local'}: {nodes} node(s), {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
+        cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+        yield f"{address or 'local'}: {nodes} node(s), {cpus:g} CPUs, {gpus:g} GPUs"
     finally:
         context.enable_progress_bars, context.raise_original_map_exception = bars, original
         if started:
@@ -175,11 +178,13 @@ class ShardEncoder:
         mine = EmbeddingCache.versions(spec)
         if mine != versions:
             raise RuntimeError(
-                f"this Ray worker ({socket.gethostname()}) has {mine}, the driver {versions}: install the same versions on every node"
+                f"this Ray worker ({socket.gethostname()}) has {mine}, the driver {versions}: install the same "
+                "versions on every node"
             )
         if encoding_code_digest() != encoding_code:
             raise RuntimeError(
-                f"this Ray worker ({socket.gethostname()}) runs other embedlab encoding code than the driver: install the same embedlab on every node"
+                f"this Ray worker ({socket.gethostname()}) runs other embedlab encoding code than the driver: install "
+                "the same embedlab on every node"
             )
         self.spec, self.settings = spec, settings
         start = time.perf_counter()

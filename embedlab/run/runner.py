@@ -95,7 +95,8 @@ def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
     outcome.kv_cache_gib = _nan(kv) if kv is not None and kv == kv and kv > 0 else float("nan")
     note = report.get("kv_cache_note")
     if note is None and outcome.kv_cache_gib != outcome.kv_cache_gib and outcome.weights_gib == outcome.weights_gib:
-        note = "no KV cache (one forward pass per batch)"  # a neural model; BM25 and the cues hold no weights and get no note
+        # a neural model; BM25 and the cues hold no weights and get no note
+        note = "no KV cache (one forward pass per batch)"
     if note:
         outcome.extra["kv_cache_note"] = note
 

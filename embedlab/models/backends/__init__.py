@@ -149,7 +149,8 @@ def load_backend(spec: ModelSpec, dimensions: int | None = None) -> Encoder | Sc
     backend = getattr(module, class_name)(spec)
     if not isinstance(backend, wanted):
         raise BackendUnavailableError(
-            f"model {spec.name!r}: backend {spec.backend!r} gave {type(backend).__name__}, not {what}, which this record needs"
+            f"model {spec.name!r}: backend {spec.backend!r} gave {type(backend).__name__}, not {what}, which this "
+            "record needs"
         )
     if dimensions is None or spec.scores_corpus:
         return backend

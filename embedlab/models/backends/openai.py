@@ -95,7 +95,8 @@ def _api_key(spec: ModelSpec, env_name: str | None) -> str | None:
     key = os.environ.get(env_name)
     if not key:
         raise ConfigError(
-            f"model {spec.name!r}: field 'api_key_env' names environment variable {env_name!r}, which is not set or empty"
+            f"model {spec.name!r}: field 'api_key_env' names environment variable {env_name!r}, which is not set or "
+            "empty"
         )
     return key
 
@@ -251,7 +252,8 @@ def _model_card(client: ServedClient) -> dict[str, Any] | None:
             ) from None
         if served not in cards:
             raise ServedModelError(
-                f"model {client.spec.name!r}: field 'served_model' is {served!r}, but {client.base_url}/models serves {sorted(cards)}"
+                f"model {client.spec.name!r}: field 'served_model' is {served!r}, but {client.base_url}/models serves "
+                f"{sorted(cards)}"
             )
         return {k: cards[served][k] for k in MODEL_CARD_FIELDS if k in cards[served]}
 
@@ -316,7 +318,8 @@ class OpenAIBackend(BaseEncoder):
         self._card = self.identity["model_card"] or {}
 
     def __repr__(self) -> str:
-        return f"OpenAIBackend({self.spec.name!r}, served_model={self._opts['served_model']!r}, host={server_host(self._opts['base_url'])!r})"
+        host = server_host(self._opts["base_url"])
+        return f"OpenAIBackend({self.spec.name!r}, served_model={self._opts['served_model']!r}, host={host!r})"
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -410,7 +413,8 @@ class OpenAIBackend(BaseEncoder):
                 message = self._client.blank(body)
                 if dimensions is not None and status in (400, 422):
                     raise ServedModelError(
-                        f"model {self.spec.name!r}: the server refused dimensions={dimensions} (HTTP {status}: {message}); "
+                        f"model {self.spec.name!r}: the server refused dimensions={dimensions} (HTTP {status}: "
+                        f"{message}); "
                         "set option send_dimensions: false to truncate client-side (MRL models only)"
                     )
                 raise ServedModelError(f"model {self.spec.name!r}: {self._url} answered HTTP {status}: {message}")
@@ -460,7 +464,8 @@ class OpenAIBackend(BaseEncoder):
         width = out.shape[1]
         if dimensions is not None and width != dimensions:
             raise ServedModelError(
-                f"{where}: asked for dimensions={dimensions}, got {width}-d embeddings (the server ignored 'dimensions')"
+                f"{where}: asked for dimensions={dimensions}, got {width}-d embeddings (the server ignored "
+                "'dimensions')"
             )
         if dimensions is None and self.spec.dim is not None and width != self.spec.dim:
             raise ServedModelError(

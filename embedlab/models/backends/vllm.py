@@ -201,7 +201,8 @@ def raw_score_params() -> Any:
     switch = next((n for n in ("use_activation", "activation") if n in names), None)
     if switch is None:
         raise BackendUnavailableError(
-            f"vllm {vllm.__version__}: PoolingParams has neither 'use_activation' nor 'activation' (fields: {sorted(names)}); "
+            f"vllm {vllm.__version__}: PoolingParams has neither 'use_activation' nor 'activation' (fields: "
+            f"{sorted(names)}); "
             "this vLLM is outside embedlab's supported range"
         )
     return PoolingParams(**{switch: False})
@@ -250,7 +251,8 @@ def check_vllm_version(version: str, policy: str | None = None) -> str | None:
     if policy == "stop":
         raise BackendUnavailableError(
             message
-            + f"Install a tested version (pip install 'vllm{TESTED_VLLM}'), or set {UNTESTED_VLLM_ENV}=warn to go on anyway"
+            + f"Install a tested version (pip install 'vllm{TESTED_VLLM}'), or set {UNTESTED_VLLM_ENV}=warn to go on "
+            "anyway"
         )
     return message + f"Going on ({UNTESTED_VLLM_ENV}=warn)"
 
