@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -58,35 +58,35 @@ def second_stages(cfg, fuse: list[str] | None, fuse_method: str, fuse_k: float, 
 @app.command()
 def run(
     model: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--model", "-m", help="Model name (see `embedlab models`) or model folder; repeatable."),
     ] = None,
     dataset: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--dataset", "-d", help="Bundled data set name or a BEIR folder / trap file / pairs CSV; repeatable."
         ),
     ] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results folder.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML run config.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Results folder.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config.")] = None,
     backend: Annotated[
-        Optional[str], typer.Option(help="Backend for every --model (vllm, st, transformers, ...).")
+        str | None, typer.Option(help="Backend for every --model (vllm, st, transformers, ...).")
     ] = None,
-    repeats: Annotated[Optional[int], typer.Option(help="Timed encodes per data set (>= 5 recommended).")] = None,
+    repeats: Annotated[int | None, typer.Option(help="Timed encodes per data set (>= 5 recommended).")] = None,
     throughput_texts: Annotated[
-        Optional[int], typer.Option(help="Texts in the separate throughput run (0 = none).")
+        int | None, typer.Option(help="Texts in the separate throughput run (0 = none).")
     ] = None,
-    dimensions: Annotated[Optional[int], typer.Option(help="MRL: truncate embeddings to this size.")] = None,
+    dimensions: Annotated[int | None, typer.Option(help="MRL: truncate embeddings to this size.")] = None,
     sample: Annotated[
-        Optional[int], typer.Option(help="Evaluate a seeded sample of this many queries per data set.")
+        int | None, typer.Option(help="Evaluate a seeded sample of this many queries per data set.")
     ] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder.")] = None,
     isolate: Annotated[bool, typer.Option(help="Run each model in its own worker process.")] = True,
     timeout: Annotated[
-        Optional[float], typer.Option(help="Seconds a model's worker may take before it is killed and reported failed.")
+        float | None, typer.Option(help="Seconds a model's worker may take before it is killed and reported failed.")
     ] = None,
     fuse: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--fuse", help="Fuse models of the run into a row of its own: [NAME=]A+B[+C]; repeatable."),
     ] = None,
     fuse_method: Annotated[
@@ -94,14 +94,14 @@ def run(
     ] = "rrf",
     fuse_k: Annotated[float, typer.Option(help="k of reciprocal rank fusion.")] = 60.0,
     rerank: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="Rerank every model and fusion with this reranker (NAME or NAME=PATH): rows '<model>+<reranker>'."
         ),
     ] = None,
     rerank_top_k: Annotated[int, typer.Option(help="Documents per query the reranker re-scores.", min=1)] = 20,
     metric: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--metric",
             help=(
@@ -191,25 +191,25 @@ def encode(
         list[str], typer.Option("--model", "-m", help="Model name or NAME=PATH (as in `run`); repeatable.")
     ],
     dataset: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--dataset", "-d", help="Bundled data set or BEIR folder whose corpus to encode; repeatable."),
     ] = None,
-    corpus: Annotated[Optional[Path], typer.Option(help="A BEIR corpus.jsonl to encode instead of a data set.")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="A BEIR corpus.jsonl to encode instead of a data set.")] = None,
     config: Annotated[
-        Optional[Path], typer.Option("--config", "-c", help="YAML run config (its models, data sets and settings).")
+        Path | None, typer.Option("--config", "-c", help="YAML run config (its models, data sets and settings).")
     ] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder (default: the run's).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the run's).")] = None,
     ray_address: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="Ray cluster: host:port, ray://host:port or auto (default: the config's, else a local cluster)."
         ),
     ] = None,
     shard_texts: Annotated[
-        Optional[int], typer.Option(help="Texts per shard, a multiple of the batch size (default 16 batches).")
+        int | None, typer.Option(help="Texts per shard, a multiple of the batch size (default 16 batches).")
     ] = None,
     actors: Annotated[
-        Optional[int], typer.Option(help="Model replicas (default: one per GPU, else as many as the CPUs hold).", min=1)
+        int | None, typer.Option(help="Model replicas (default: one per GPU, else as many as the CPUs hold).", min=1)
     ] = None,
 ) -> None:
     """Encode a corpus alone on a Ray cluster into the embedding cache's shards; a later
@@ -275,13 +275,13 @@ def datasets() -> None:
 @app.command("report")
 def report_command(
     notebook: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--notebook", "-n", help="Only notebooks whose name starts with this (e.g. 00, 03_idiom); repeatable."
         ),
     ] = None,
     model: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--model",
             "-m",
@@ -289,7 +289,7 @@ def report_command(
         ),
     ] = None,
     dataset: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--dataset",
             "-d",
@@ -300,7 +300,7 @@ def report_command(
         ),
     ] = None,
     config: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--config",
             "-c",
@@ -311,16 +311,16 @@ def report_command(
         ),
     ] = None,
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")
+        Path | None, typer.Option("--out", "-o", help="Folder for the HTML reports (default: reports/).")
     ] = None,
     figures: Annotated[
-        Optional[Path], typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")
+        Path | None, typer.Option("--figures", help="Folder for the PNG/SVG figures (default: figures/).")
     ] = None,
     notebooks_dir: Annotated[
-        Optional[Path], typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")
+        Path | None, typer.Option("--notebooks-dir", help="Folder of the notebooks (default: notebooks/).")
     ] = None,
     cache_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab)."),
     ] = None,
     jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 2,
@@ -365,24 +365,18 @@ def report_command(
 
 @app.command("check")
 def check(
-    config: Annotated[
-        Optional[Path], typer.Option("--config", "-c", help="Run config (YAML): check its models.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Run config (YAML): check its models.")] = None,
     model: Annotated[
-        Optional[list[str]], typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable.")
+        list[str] | None, typer.Option("--model", "-m", help="Model name, folder or NAME=PATH; repeatable.")
     ] = None,
-    backend: Annotated[
-        Optional[str], typer.Option(help="Backend for every model (vllm, st, transformers, ...).")
-    ] = None,
+    backend: Annotated[str | None, typer.Option(help="Backend for every model (vllm, st, transformers, ...).")] = None,
     reference: Annotated[
         str, typer.Option(help="Backend the configured one is compared with ('none': no comparison).")
     ] = "transformers",
     texts: Annotated[
         int, typer.Option(help=f"Built-in Chinese queries and documents to encode, each (1-{len(CHECK_QUERIES)}).")
     ] = DEFAULT_TEXTS,
-    out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Also write check.csv and check.json here.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write check.csv and check.json here.")] = None,
     timeout: Annotated[
         float, typer.Option(help="Seconds each backend worker may take (load and encode).")
     ] = DEFAULT_TIMEOUT_S,
@@ -426,7 +420,7 @@ def lint(
     ],
     output_format: Annotated[str, typer.Option("--format", "-f", help="table (readable) or json.")] = "table",
     threshold: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--threshold", "-t", help="NAME=VALUE, e.g. auc_high=0.65; repeatable (see docs/writing-traps.md)."
         ),

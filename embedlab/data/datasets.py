@@ -566,7 +566,7 @@ def _read_trap_yaml(path: Path) -> tuple[dict[str, Any], list[tuple[int | None, 
 
     text = _read_text(path)
     try:
-        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise DataError(

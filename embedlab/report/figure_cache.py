@@ -103,7 +103,7 @@ def _sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _code_digest(module_file: str | None) -> str:
     """embedlab's plotting code and style, plus the plotting function's own module."""
     here = Path(__file__).resolve().parent
@@ -122,7 +122,7 @@ def _code_digest(module_file: str | None) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _versions() -> dict[str, str]:
     out = {}
     for name in PACKAGES:

@@ -127,7 +127,7 @@ async def _lane(
                 km = AsyncKernelManager(kernel_name=KERNEL)
                 log = reports_dir / "executed" / f"kernel-{id(km):x}.log"  # the kernel process's own messages
                 log.parent.mkdir(parents=True, exist_ok=True)
-                with open(log, "ab") as stderr:
+                with open(log, "ab") as stderr:  # noqa: ASYNC230 - opening a local log file does not block
                     await km.start_kernel(cwd=str(cwd), stderr=stderr)
             if ready is not None:
                 await ready(src)

@@ -274,7 +274,7 @@ def _mig_slots(nvml: Any, handle: Any) -> list[tuple[int, Any]]:
     for slot in range(nvml.nvmlDeviceGetMaxMigDeviceCount(handle)):
         try:
             slots.append((slot, nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot)))
-        except Exception:  # noqa: BLE001 - an empty slot (NVML_ERROR_NOT_FOUND)
+        except Exception:  # noqa: BLE001, S112 - an empty slot (NVML_ERROR_NOT_FOUND)
             continue
     return slots
 
@@ -445,7 +445,7 @@ class MemorySampler:
         None without one."""
         return self._tracks[0].marks.get(name) if len(self._tracks) == 1 else None
 
-    def __enter__(self) -> MemorySampler:
+    def __enter__(self) -> MemorySampler:  # noqa: PYI034 - never subclassed
         self._nvml = _nvml()
         if self._nvml is not None:
             devices, how = _environment_candidates(self._nvml)
@@ -528,7 +528,7 @@ class MemorySampler:
         for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
             try:
                 procs = getattr(self._nvml, getter)(handle)
-            except Exception:  # noqa: BLE001 - not supported on this device / driver
+            except Exception:  # noqa: BLE001, S112 - not supported on this device / driver
                 continue
             for proc in procs:
                 used = getattr(proc, "usedGpuMemory", None)
@@ -547,7 +547,7 @@ class MemorySampler:
         while not self._stop.wait(self.interval_s):
             try:
                 self.sample(walk_tree=False)
-            except Exception:  # noqa: BLE001 - a process that vanished mid-sample
+            except Exception:  # noqa: BLE001, S110 - a process that vanished mid-sample
                 pass
 
     def start(self) -> MemorySampler:

@@ -14,6 +14,7 @@ peak. docs/measurement.md describes the whole protocol.
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Sequence
@@ -71,6 +72,19 @@ def _batched_encode(
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
+def _score_once(backend: Any, timed: list[str], n_q: int) -> None:
+    """One timed scorer call: index the timed documents, score the timed queries."""
+    backend.index(timed[n_q:] or timed)
+    backend.score(timed[:n_q] or timed[:1])
+
+
+def _encode_once(backend: Any, timed: list[str], n_q: int, instruction: str) -> None:
+    """One timed encoder call: the timed queries, then the timed documents."""
+    backend.encode(timed[:n_q], "query", instruction=instruction)
+    if n_q < len(timed):
+        backend.encode(timed[n_q:], "document")
+
+
 def _nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
@@ -91,8 +105,8 @@ def _memory_facts(outcome: ModelOutcome, report: dict[str, Any]) -> None:
     """Weights and KV cache from the backend's own report (engine or parameter bytes)."""
     weights = report.get("weights_gib", report.get("vllm_weights_gib"))
     outcome.weights_gib = _nan(weights)
-    kv = report.get("kv_cache_gib")
-    outcome.kv_cache_gib = _nan(kv) if kv is not None and kv == kv and kv > 0 else float("nan")
+    kv = _nan(report.get("kv_cache_gib"))
+    outcome.kv_cache_gib = kv if kv > 0 else float("nan")
     note = report.get("kv_cache_note")
     if note is None and outcome.kv_cache_gib != outcome.kv_cache_gib and outcome.weights_gib == outcome.weights_gib:
         # a neural model; BM25 and the cues hold no weights and get no note
@@ -162,17 +176,9 @@ def run_model(spec: ModelSpec, tasks: Sequence[EncodeTask], settings: RunSetting
             timed = [*task.queries, *timed_documents][: settings.timing_texts]
             n_q = min(len(task.queries), len(timed))
             if scorer:
-
-                def one() -> None:
-                    backend.index(timed[n_q:] or timed)
-                    backend.score(timed[:n_q] or timed[:1])
+                one = functools.partial(_score_once, backend, timed, n_q)
             else:
-
-                def one() -> None:
-                    backend.encode(timed[:n_q], "query", instruction=task.instruction)
-                    if n_q < len(timed):
-                        backend.encode(timed[n_q:], "document")
-
+                one = functools.partial(_encode_once, backend, timed, n_q, task.instruction)
             result.latency = probe.time_call(one, settings.repeats)
             result.n_timed = len(timed)
             start = time.perf_counter()

@@ -109,12 +109,12 @@ def run_in_worker(
         if proc.returncode != 0 or not result.exists():
             how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
             return WorkerExit(None, f"worker process crashed ({how})", stderr)
-        return WorkerExit(pickle.loads(result.read_bytes()), "", stderr)  # noqa: S301 - written by our own child
+        return WorkerExit(pickle.loads(result.read_bytes()), "", stderr)  # trusted: written by our own child
 
 
 def main(job: str, result: str) -> int:
     """The worker: run the pickled call in JOB, write what it returned to RESULT."""
-    function, args = pickle.loads(Path(job).read_bytes())  # noqa: S301 - from our parent
+    function, args = pickle.loads(Path(job).read_bytes())  # trusted: from our parent
     value = function(*args)
     tmp = result + ".tmp"
     Path(tmp).write_bytes(pickle.dumps(value))

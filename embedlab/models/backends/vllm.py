@@ -101,7 +101,7 @@ class _StartupLog(logging.Handler):
             if match:
                 self.values[key] = float(match.group(1))
 
-    def __enter__(self) -> _StartupLog:
+    def __enter__(self) -> _StartupLog:  # noqa: PYI034 - never subclassed
         import vllm.entrypoints.llm as module
 
         # vLLM versions that (re)configure logging while an `LLM` is built do it through this
@@ -368,7 +368,7 @@ def start_engine(spec: ModelSpec, pooling: str | None = None, **extra: Any) -> t
         try:
             sizes = llm.apply_model(lambda model: sum(p.numel() * p.element_size() for p in model.parameters()))
             facts["vllm_weights_gib"] = sum(sizes) / GIB
-        except Exception:  # noqa: BLE001 - a multiprocess engine may refuse to pickle the function
+        except Exception:  # noqa: BLE001, S110 - a multiprocess engine may refuse to pickle the function
             pass
     if "vllm_weights_gib" in facts:
         facts["weights_gib"] = facts["vllm_weights_gib"]
