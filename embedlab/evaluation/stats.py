@@ -25,6 +25,9 @@ BACKEND_RESOLUTION = {
     "length": 0.0,  # integer lengths: only exact ties, which the tie rule already counts
     "bm25": FORWARD_FLOOR,  # bm25s float32 sums of per-term scores (scores of order 10)
     "fusion": UNIT_ROUNDOFF["float64"],  # float64 sums of ranks or normalised scores: its own rounding only
+    # the overlap-inverse and query-blind cues: float64 counts and naive-Bayes log-odds over
+    # n-gram counts, no forward pass: their own rounding only
+    "shortcut": UNIT_ROUNDOFF["float64"],
 }
 
 
