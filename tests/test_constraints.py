@@ -40,7 +40,7 @@ def test_constraints_pin_every_dependency_of_make_report() -> None:
 
 def test_readme_quotes_the_pinned_versions() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    measured = re.search(r"Measured on this project's CPU machine \((.*?)\), in a fresh clone by `make report`", readme, re.DOTALL)
+    measured = re.search(r"Measured on this project's CPU machine \((.*?)\),? (?:in a fresh clone )?by `(?:make report|embedlab run)", readme, re.DOTALL)
     assert measured, "README: the paragraph above the results table moved"
     quoted = dict(re.findall(r"([A-Za-z][\w.-]+) (\d[\w.]*)", " ".join(measured.group(1).split()).split("Python")[1]))
     quoted = {canonicalize_name(k): v for k, v in quoted.items() if not k[0].isdigit()}
