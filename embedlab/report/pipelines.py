@@ -22,7 +22,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation import evaluate
 from embedlab.evaluation.config import Fusion, Rerank, reranker_from_arg
 from embedlab.evaluation.results import Report
-from embedlab.evaluation.stats import holm, paired_comparison
+from embedlab.evaluation.stats import PairedComparison, holm, paired_comparison
 from embedlab.models import MODELS, ModelSpec
 from embedlab.report.runs import REPORT_SETTINGS, cached_settings, resolve_datasets, resolve_models
 from embedlab.types import RunSettings
@@ -235,24 +235,7 @@ def category_tests(report: Report, metric: str = "top1") -> pd.DataFrame:
                     seed=report.seed,
                 )
                 rows.append({"dataset": dataset, "category": name, **cmp.to_dict()})
-    columns = [
-        "dataset",
-        "category",
-        "model_a",
-        "model_b",
-        "metric",
-        "n",
-        "mean_a",
-        "mean_b",
-        "diff",
-        "diff_low",
-        "diff_high",
-        "p_value",
-        "p_holm",
-        "wins",
-        "ties",
-        "losses",
-    ]
+    columns = ["dataset", "category", *PairedComparison.__dataclass_fields__, "p_holm"]  # as Report.comparisons
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
