@@ -158,7 +158,58 @@ _OTHER: tuple[Column, ...] = (
     Column("ties", "queries where they scored the same", "count", True),
     Column("losses", "queries where model_a scored lower", "count", True),
 )
-COLUMNS: Mapping[str, Column] = {c.name: c for c in _OTHER}
+# runs.csv columns that appear only where their source does: a package imported by the worker,
+# a GPU, a vLLM engine, a served model, Ray (the runner writes every key a backend reports)
+_WHERE_PRESENT = (
+    *(
+        Column(f"{package}_version", f"version of {name} the worker imported (empty when it did not)", "text")
+        for package, name in (
+            ("torch", "torch"),
+            ("vllm", "vLLM"),
+            ("transformers", "transformers"),
+            ("sentence_transformers", "sentence-transformers"),
+        )
+    ),
+    Column("cuda_version", "CUDA version torch was built with (empty on a CPU build)", "text"),
+    Column("cuda_driver_version", "CUDA version the NVIDIA driver supports", "text"),
+    Column("cuda_visible_devices", "CUDA_VISIBLE_DEVICES as the worker saw it", "text"),
+    Column("gpu_name", "name of the GPU the row's memory was read from", "text"),
+    Column("gpu_driver", "NVIDIA driver version of that GPU", "text"),
+    Column("gpu_total_gib", "total memory of that GPU", "GiB"),
+    Column("gpu_pci_bus_id", "PCI bus id of that GPU", "text"),
+    Column("gpu_found_by", "how the worker's GPU was identified (UUID, PCI order, memory use, ...)", "text"),
+    Column("import_s", "seconds to import the backend's packages in the worker", "seconds"),
+    Column("model_init_s", "seconds to build the model object (after import, before encoding)", "seconds"),
+    Column("engine_init_s", "seconds vLLM spent starting its engine (profiling, KV cache, warm-up)", "seconds"),
+    Column("load_weights_s", "seconds spent reading the weights, as the engine logged it", "seconds"),
+    Column("vllm_weights_gib", "weight memory vLLM logged after loading", "GiB"),
+    Column("vllm_in_process", "whether the vLLM engine ran in the measured worker process", "boolean"),
+    Column(
+        "vllm_untested", "the installed vLLM is outside the tested range (run with EMBEDLAB_UNTESTED_VLLM=warn)", "text"
+    ),
+    Column("prefix_caching", "whether the vLLM engine had prefix caching on (off for every timed engine)", "boolean"),
+    Column("prefix_cache_hit_tokens", "tokens vLLM read from its prefix cache during the run", "tokens", True),
+    Column("gpu_memory_utilization", "vLLM's GPU memory share, when it sized the KV cache", "share of GPU memory, 0-1"),
+    Column("kv_cache_sizing", "which setting sized vLLM's KV cache (a fixed budget or gpu_memory_utilization)", "text"),
+    Column("kv_cache_reserved_gib", "KV-cache budget asked of vLLM", "GiB"),
+    Column("kv_cache_blocks", "KV-cache blocks vLLM allocated", "count", True),
+    Column("kv_cache_block_tokens", "tokens per KV-cache block", "tokens", True),
+    Column("kv_cache_tokens", "tokens the allocated KV cache holds (blocks x block tokens)", "tokens", True),
+    Column("torch_max_allocated_gib", "torch.cuda.max_memory_allocated while encoding (peak reset after start)", "GiB"),
+    Column("torch_max_allocated_start_gib", "torch.cuda.max_memory_allocated during engine start (profiling)", "GiB"),
+    Column("torch_max_reserved_gib", "torch.cuda.max_memory_reserved while encoding", "GiB"),
+    Column("served_model", "model name the run asked the server for", "text"),
+    Column("server_model", "model name the server reported serving", "text"),
+    Column("server_prompt_tokens", "prompt tokens the server counted", "tokens", True),
+    Column("request_s", "median seconds per request to the server", "seconds"),
+    Column("requests", "requests sent to the server", "count", True),
+    Column("retries", "requests retried (429, 5xx, dropped connections)", "count", True),
+    Column(
+        "documents_reused", "corpus vectors taken from the cache's documents store (only queries encoded)", "boolean"
+    ),
+    Column("ray_shards_cached", "corpus shards a Ray run read from the cache instead of encoding", "count", True),
+)
+COLUMNS: Mapping[str, Column] = {c.name: c for c in (*_OTHER, *_WHERE_PRESENT)}
 
 
 def _metric(name: str) -> Column | None:
