@@ -241,20 +241,25 @@ class EncodeSummary:
 
 
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$", re.MULTILINE)
+_RAY_WRAPPERS = ("UserCodeException", "RayTaskError", "SystemException", "ActorDiedError")
 
 
 def _root_cause(exc: BaseException) -> str:
-    """The innermost cause of a Ray error, as one line: the exception chain followed down,
-    then the first error line in its text that is not one of Ray's wrappers."""
-    seen = exc
+    """The innermost cause of a Ray error, as one line: the first error line that is not one
+    of Ray's wrappers, looked for in the texts of the exception chain from the innermost out
+    (a replica that fails while it is built reaches the driver as an ActorDiedError whose
+    text, not its chain, holds the original error)."""
+    chain = [exc]
     while True:
-        inner = getattr(seen, "cause", None) or seen.__cause__
-        if not isinstance(inner, BaseException) or inner is seen:
+        inner = getattr(chain[-1], "cause", None) or chain[-1].__cause__
+        if not isinstance(inner, BaseException) or inner in chain:
             break
-        seen = inner
-    for name, message in _ERROR_LINE.findall(str(seen)):
-        if not name.startswith("ray.") and name not in ("UserCodeException", "RayTaskError"):
-            return f"{name.rpartition('.')[2]}: {message.strip()[:800]}"
+        chain.append(inner)
+    for link in reversed(chain):
+        for name, message in _ERROR_LINE.findall(str(link)):
+            if not name.startswith("ray.") and name not in _RAY_WRAPPERS:
+                return f"{name.rpartition('.')[2]}: {message.strip()[:800]}"
+    seen = chain[-1]
     return f"{type(seen).__name__}: {' '.join(str(seen).split())[:800]}"
 
 
