@@ -157,10 +157,10 @@ class Report:
 
     def _aggregate(self, keys: list[str]) -> pd.DataFrame:
         """Per group of `keys`: n_queries, each metric's mean and interval, the mean margin."""
-        rows = []
+        rows, metrics = [], self.metrics  # parsed once, not per group
         for key, group in self.per_query.groupby(keys, sort=False):
             row: dict[str, Any] = {**dict(zip(keys, key)), "n_queries": len(group)}
-            for metric in self.metrics:
+            for metric in metrics:
                 values = group[metric.column].to_numpy(dtype=float)
                 row[metric.column] = values.mean()
                 row[f"{metric.column}_low"], row[f"{metric.column}_high"] = self._interval(metric, values)
@@ -171,7 +171,7 @@ class Report:
             )
             rows.append(row)
         return pd.DataFrame(
-            rows, columns=[*keys, "n_queries", *metric_columns(self.metrics), "mean_margin", "n_near_ties"]
+            rows, columns=[*keys, "n_queries", *metric_columns(metrics), "mean_margin", "n_near_ties"]
         )
 
     def resolution(self, model: str, dataset: str) -> float:
