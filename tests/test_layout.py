@@ -13,10 +13,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "embedlab"
 
 # The order of the pipeline; a module may import its own stage and earlier ones only.
 STAGES = {"errors": 0, "types": 0, "files": 0, "data": 1, "models": 2, "run": 3, "evaluation": 4, "report": 5}
-ENTRY_POINTS = {
-    "embedlab", "embedlab.cli", "embedlab.explore", "embedlab.explore.models", "embedlab.explore.results",
-    "embedlab.explore.trap", "embedlab.explore.widgets",
-}  # may import every stage
 
 
 def module_name(path: Path) -> str:
@@ -26,8 +22,16 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+ENTRY_PACKAGES = ("embedlab.explore", "embedlab.teach")  # interactive and classroom entry points
+
+
 def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+ENTRY_POINTS = {"embedlab", "embedlab.cli"} | {
+    m for m in modules() if any(m == p or m.startswith(p + ".") for p in ENTRY_PACKAGES)
+}  # may import every stage
 
 
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
