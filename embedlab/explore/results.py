@@ -15,8 +15,22 @@ import pandas as pd
 
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
-from embedlab.explore.widgets import ALL, NO_COMPARISON, _widgets
+from embedlab.explore.widgets import ALL, NO_COMPARISON, _widgets, say
+from embedlab.report.lang import check_lang
 from embedlab.report.views import OUTCOMES, heatmap_frame, query_table, ranked_documents
+from embedlab.types import RunSettings
+
+
+def run_settings(report: Report, cache_dir: str | Path | None = None) -> RunSettings:
+    """The settings the run of `report` ran under (its run.json), quiet, with the embedding
+    cache `cache_dir` (default: the run's own cache, else the shared one): what reads the
+    run's entries back from the cache rather than marking them stale."""
+    from embedlab.run.cache import default_cache_dir
+
+    stored = report.config.get("settings") or {}
+    known = set(RunSettings.__dataclass_fields__)
+    settings = RunSettings(**{k: v for k, v in stored.items() if k in known})
+    return replace(settings, progress=False, cache_dir=str(cache_dir or stored.get("cache_dir") or default_cache_dir()))
 
 
 def with_scores(
@@ -28,8 +42,6 @@ def with_scores(
     each data set is the one the run measured (its fingerprint)."""
     from embedlab.evaluation import evaluate
     from embedlab.report.analysis import resolve_datasets, resolve_models
-    from embedlab.run.cache import default_cache_dir
-    from embedlab.types import RunSettings
 
     folder = None
     if not isinstance(report, Report):
@@ -53,9 +65,7 @@ def with_scores(
                 f"{folder or 'report'}: data set {name!r} changed since the run (fingerprint differs); re-run it"
             )
     if not report.scores:
-        known = set(RunSettings.__dataclass_fields__)
-        settings = RunSettings(**{k: v for k, v in (report.config.get("settings") or {}).items() if k in known})
-        settings = replace(settings, progress=False, cache_dir=str(cache_dir or default_cache_dir()))
+        settings = run_settings(report, cache_dir)
         models = [m for m in report.config.get("models", []) if m.get("name") in set(report.per_query["model"])]
         rescored = evaluate(resolve_models(models), [by_name[n] for n in report.datasets], settings)
         report = replace(report, scores=rescored.scores)
@@ -71,11 +81,12 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _frame_html(frame: pd.DataFrame, columns: Sequence[str]) -> str:
+def _frame_html(frame: pd.DataFrame, columns: Sequence[str], lang: str = "en") -> str:
     """The table's first MAX_ROWS rows, the whole table folded in a <details> below when longer."""
     from embedlab.report.formats import MAX_ROWS
 
     shown = frame[[c for c in columns if c in frame.columns]]
+    shown = shown.rename(columns={c: say(c, lang) for c in shown.columns if c in ("rank", "kind", "score", "document")})
 
     def html_of(rows: pd.DataFrame) -> str:
         return rows.to_html(
@@ -85,14 +96,18 @@ def _frame_html(frame: pd.DataFrame, columns: Sequence[str]) -> str:
     if len(shown) <= MAX_ROWS:
         return html_of(shown)
     return (
-        html_of(shown.head(MAX_ROWS)) + f"<details><summary>all {len(shown)} rows</summary>{html_of(shown)}</details>"
+        html_of(shown.head(MAX_ROWS))
+        + f"<details><summary>{say('all rows', lang)}: {len(shown)}</summary>{html_of(shown)}</details>"
     )
 
 
 class ResultsExplorer:
     """Filters (data set, model, comparison model, category, outcome), the table of matching
     queries, and for the selected query its heatmap row, ranked documents and margins.
-    `table()` is the current filtered table; `detail_html()` the selected query's view."""
+    `table()` is the current filtered table; `detail_html()` the selected query's view (with
+    a comparison model, the two side by side: `compare.SideBySide`). The export button writes
+    the selected queries the model gets wrong to the file box's path as a trap file
+    (`export.export_failures`). Every label in `lang` (zh / en / both)."""
 
     def __init__(
         self,
@@ -104,26 +119,37 @@ class ResultsExplorer:
         category: str | None = None,
         outcome: str | None = None,
         k: int = 5,
+        lang: str = "both",
+        export_path: str | Path = "failures.yaml",
     ) -> None:
         w = _widgets()
+        self.lang = check_lang(lang)
         self.report, self.datasets, self.k = report, dict(datasets), k
         models = list(dict.fromkeys(report.per_query["model"]))
         categories = sorted({c for c in report.per_query["category"] if isinstance(c, str) and c})
         self._quiet = True
-        self.dataset_box = w.Dropdown(options=[ALL, *report.datasets], value=dataset or ALL, description="data set")
-        self.model_box = w.Dropdown(options=models, value=model or models[-1], description="model")
-        self.compare_box = w.Dropdown(
-            options=[NO_COMPARISON, *models], value=compare or NO_COMPARISON, description="compare with"
+        self.dataset_box = w.Dropdown(
+            options=[ALL, *report.datasets], value=dataset or ALL, description=say("data set", lang)
         )
-        self.category_box = w.Dropdown(options=[ALL, *categories], value=category or ALL, description="category")
-        self.outcome_box = w.Dropdown(options=[ALL, *OUTCOMES], value=outcome or ALL, description="outcome")
-        self.query_box = w.Select(options=[], rows=8, description="query", layout=w.Layout(width="95%"))
+        self.model_box = w.Dropdown(options=models, value=model or models[-1], description=say("model", lang))
+        self.compare_box = w.Dropdown(
+            options=[NO_COMPARISON, *models], value=compare or NO_COMPARISON, description=say("compare with", lang)
+        )
+        self.category_box = w.Dropdown(
+            options=[ALL, *categories], value=category or ALL, description=say("category", lang)
+        )
+        self.outcome_box = w.Dropdown(options=[ALL, *OUTCOMES], value=outcome or ALL, description=say("outcome", lang))
+        self.query_box = w.Select(options=[], rows=8, description=say("query", lang), layout=w.Layout(width="95%"))
         self.table_html = w.HTML()
         self.detail = w.HTML()
         self.detail.add_class("embedlab-detail")
         for box in (self.dataset_box, self.model_box, self.compare_box, self.category_box, self.outcome_box):
             box.observe(lambda _: self._filter(), names="value")
         self.query_box.observe(lambda _: self._show(), names="value")
+        self.export_path = w.Text(value=str(export_path), description=say("file", lang))
+        self.export_button = w.Button(description=say("export", lang), tooltip=say("export tooltip", lang))
+        self.export_button.on_click(lambda _: self.export())
+        self.export_status = w.HTML()
         filters = w.HBox(
             [
                 w.VBox([self.dataset_box, self.category_box, self.outcome_box]),
@@ -131,7 +157,14 @@ class ResultsExplorer:
             ]
         )
         self.widget = w.VBox(
-            [filters, self.query_box, w.Accordion([self.table_html], titles=("table of the queries",)), self.detail]
+            [
+                filters,
+                self.query_box,
+                w.Accordion([self.table_html], titles=(say("table of the queries", lang),)),
+                self.detail,
+                w.HBox([self.export_path, self.export_button]),
+                self.export_status,
+            ]
         )
         self.widget.add_class("embedlab-results")
         self._quiet = False
@@ -169,7 +202,9 @@ class ResultsExplorer:
             *(["rank_b", "margin_b", "winner_kind_b"] if compare else []),
             "query",
         ]
-        self.table_html.value = f"<p>{len(frame)} queries</p>" + _frame_html(frame, columns)
+        self.table_html.value = f"<p>{len(frame)} {say('queries', self.lang)}</p>" + _frame_html(
+            frame, columns, self.lang
+        )
         options = [
             (f"{r.dataset} · {r.query_id} · {r.outcome} · {r.query[:30]}", (r.dataset, r.query_id))
             for r in frame.itertuples()
@@ -184,50 +219,82 @@ class ResultsExplorer:
 
     def detail_html(self) -> str:
         """The selected query: its text, per model the rank of the answer and the margin, the
-        heatmap row (PNG) and the ranked documents with their kinds."""
+        heatmap row (PNG), and the ranked documents with their kinds: one model's alone, or
+        with a comparison model both side by side, their disagreements highlighted."""
+        from embedlab.explore.compare import SideBySide
         from embedlab.report import plots
 
+        lang = self.lang
         if not self.query_box.value:
-            return "<p><i>No query matches these filters.</i></p>"
+            return f"<p><i>{say('no query', lang)}</i></p>"
         dataset, query_id = self.query_box.value
         ds = self.datasets[dataset]
-        models = [m for m in (self.model_box.value, self._choice(self.compare_box, NO_COMPARISON)) if m]
-        models = list(dict.fromkeys(models))
+        compare = self._choice(self.compare_box, NO_COMPARISON)
+        models = list(dict.fromkeys(m for m in (self.model_box.value, compare) if m))
         per_query = self.report.per_query
         parts = [
             (
                 f"<h4>{html.escape(dataset)} · {html.escape(query_id)} · "
                 f"{html.escape(ds.categories.get(query_id, ''))}</h4>"
             ),
-            f"<p><b>query</b>: {html.escape(ds.queries[query_id])}</p><ul>",
+            f"<p><b>{say('query', lang)}</b>: {html.escape(ds.queries[query_id])}</p><ul>",
         ]
         for m in models:
             row = per_query[
                 (per_query["model"] == m) & (per_query["dataset"] == dataset) & (per_query["query_id"] == query_id)
             ].iloc[0]
             parts.append(
-                f"<li><b>{html.escape(m)}</b>: answer at rank {int(row['rank'])}, margin {row['margin']:+.3f} (best "
-                "answer − best other)</li>"
+                f"<li><b>{html.escape(m)}</b>: {say('answer at rank', lang)} {int(row['rank'])}, "
+                f"{say('margin', lang)} {row['margin']:+.3f} ({say('best answer − best other', lang)})</li>"
             )
         parts.append("</ul>")
         frame = heatmap_frame(self.report, ds, query_id, models)
-        figures = plots.similarity_figures(frame)
-        for fig in figures.values():
+        for fig in plots.similarity_figures(frame).values():
             parts.append(
-                f'<img class="embedlab-heatmap" alt="heatmap row of {html.escape(query_id)}" '
+                f'<img class="embedlab-heatmap" alt="{say("heatmap row of", lang)} {html.escape(query_id)}" '
                 f'src="data:image/png;base64,{_png(fig)}"/>'
             )
-        for m in models:
-            ranked = ranked_documents(self.report, ds, m, query_id, self.k)
+        if len(models) == 2:
+            parts.append(SideBySide(self.report, ds, query_id, models[0], models[1], self.k, lang).html())
+        else:
+            ranked = ranked_documents(self.report, ds, models[0], query_id, self.k)
             parts.append(
-                f"<p><b>{html.escape(m)}</b>: ranked documents</p>"
-                + _frame_html(ranked, ["rank", "kind", "score", "doc_id", "document"])
+                f"<p><b>{html.escape(models[0])}</b>: {say('ranked documents', lang)}</p>"
+                + _frame_html(ranked, ["rank", "kind", "score", "doc_id", "document"], lang)
             )
         return "".join(parts)
 
     def _show(self) -> None:
         if not self._quiet:
             self.detail.value = self.detail_html()
+
+    def export(self, path: str | Path | None = None) -> Path | None:
+        """Write the queries the filters select that the model gets wrong to `path` (default:
+        the file box) as a trap file (`export.export_failures`); the line below the button
+        says where and how many, or why nothing was written. Returns the path, or None."""
+        from embedlab.explore.export import export_failures
+
+        target = Path(path or self.export_path.value)
+        try:
+            written = export_failures(
+                self.report,
+                target,
+                self.model_box.value,
+                self._choice(self.compare_box, NO_COMPARISON),
+                self._choice(self.dataset_box),
+                self._choice(self.category_box),
+                self._choice(self.outcome_box),
+                self.datasets,
+            )
+        except (ValueError, OSError) as exc:
+            self.export_status.value = f'<span style="color:#b00">{html.escape(str(exc))}</span>'
+            return None
+        import yaml
+
+        n = len(yaml.safe_load(written.read_text(encoding="utf-8"))["queries"])
+        done = f"{say('exported', self.lang)}: {n} {say('failures to', self.lang)}"
+        self.export_status.value = f"{done} <code>{html.escape(str(written))}</code>"
+        return written
 
     def static_html(self) -> str:
         """The initial state as plain HTML: the filters as text, the table, the selected query."""
@@ -238,8 +305,7 @@ class ResultsExplorer:
         return (
             f'<div class="embedlab-static"><p><i>{html.escape(filters)}</i></p>'
             f"{self.table_html.value}{self.detail.value}"
-            "<p style='color:#777'>Static view of the explorer's initial state "
-            "(run the notebook in JupyterLab to filter).</p></div>"
+            f"<p style='color:#777'>{say('static results', self.lang)}</p></div>"
         )
 
     def _repr_mimebundle_(self, **kwargs) -> dict[str, Any]:
@@ -258,10 +324,16 @@ def results(
     compare: str | None = None,
     category: str | None = None,
     outcome: str | None = None,
+    lang: str = "both",
+    export_path: str | Path = "failures.yaml",
 ) -> ResultsExplorer:
     """The results explorer of a Report (as `analysis.trap_report` returns) or a results
     folder (`embedlab run --out`; its scores are recomputed through the embedding cache,
     `with_scores`). The keyword arguments set the filters' initial values (model: default
-    the last model of the run)."""
+    the last model of the run), the language of every label (`lang`: zh / en / both) and
+    where the export button writes its trap file (`export_path`)."""
+    check_lang(lang)
     report, by_name = with_scores(report_or_folder, datasets, cache_dir)
-    return ResultsExplorer(report, by_name, dataset, model, compare, category, outcome)
+    return ResultsExplorer(
+        report, by_name, dataset, model, compare, category, outcome, lang=lang, export_path=export_path
+    )

@@ -15,8 +15,9 @@ import pandas as pd
 from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import TRAP_SETS, Dataset, load_dataset
 from embedlab.explore.models import EXPLORE_SETTINGS, ModelRuns, load_model
-from embedlab.explore.widgets import _widgets
+from embedlab.explore.widgets import _widgets, say
 from embedlab.models import ModelSpec
+from embedlab.report.lang import check_lang
 
 BAR_CLASS = "embedlab-bar"  # one bar per (model, candidate) in the trap explorer's HTML
 SEED_DISTRACTORS = 3  # candidates added to a query that judges no distractor (the seed)
@@ -120,18 +121,26 @@ def candidate_scores(
     )
 
 
+def _label(value: str, lang: str) -> str:
+    """A value of `candidate_scores` (score name, margin kind, outcome) in `lang` where it has
+    a translation (a scorer's own score name stays as its record names it)."""
+    from embedlab.explore.widgets import TEXTS
+
+    return say(value, lang) if value in TEXTS else value
+
+
 def _kind_color(kind: str) -> str:
     from embedlab.report.plots import KIND_COLORS
 
     return KIND_COLORS.get(kind, "#4C72B0")
 
 
-def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None) -> str:
+def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None, lang: str = "both") -> str:
     """Per-model bars of `candidate_scores` as HTML: one block per model, one bar per
     candidate (coloured by kind, ★ on the winner), the margin in the block's title. Each
     bar is a `div.embedlab-bar` with `data-model`, `data-doc` and `data-score`. The bar
     axis runs from a little below the lowest score to the highest (printed), so small cosine
-    gaps stay visible."""
+    gaps stay visible. Labels in `lang` (zh / en / both); `data-outcome` stays the English value."""
     parts = ['<div class="embedlab-trap-bars" style="font-family: sans-serif; font-size: 13px;">']
     for model, sub in frame.groupby("model", sort=False):
         scores = sub["score"].to_numpy()
@@ -143,9 +152,10 @@ def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None) -> s
         parts.append(
             f'<div class="embedlab-model" data-model="{html.escape(model)}" '
             f'data-outcome="{html.escape(first["outcome"])}" style="margin: 6px 0 10px 0;">'
-            f"<div><b>{html.escape(model)}</b> · {html.escape(first['score_name'])} · margin {margin} "
-            f"({html.escape(first['margin_kind'])}) · <i>{html.escape(first['outcome'])}</i>"
-            f' <span style="color:#777">(bars from {lo:.3f} to {hi:.3f})</span></div>'
+            f"<div><b>{html.escape(model)}</b> · {html.escape(_label(first['score_name'], lang))} · "
+            f"{say('margin', lang)} {margin} ({html.escape(_label(first['margin_kind'], lang))}) · "
+            f"<i>{html.escape(_label(first['outcome'], lang))}</i>"
+            f' <span style="color:#777">({say("bars from", lang)} {lo:.3f} {say("to", lang)} {hi:.3f})</span></div>'
         )
         for rec in sub.itertuples():
             width = 100.0 * (rec.score - lo) / (hi - lo) if hi > lo else 100.0
@@ -169,7 +179,7 @@ def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None) -> s
             f'<div class="embedlab-model-error" style="color:#b00">{html.escape(model)}: {html.escape(message)}</div>'
         )
     if frame.empty and not errors:
-        parts.append("<i>Type a query and at least one candidate document.</i>")
+        parts.append(f"<i>{say('type a query', lang)}</i>")
     parts.append("</div>")
     return "".join(parts)
 
@@ -189,8 +199,10 @@ class TrapExplorer:
         query_id: str | None = None,
         query: str | None = None,
         documents: Sequence[Candidate | str | tuple[str, bool]] | None = None,
+        lang: str = "both",
     ) -> None:
         w = _widgets()
+        self.lang = check_lang(lang)
         self.specs = list(specs)
         self.runs = runs
         self._sets = {name: load_dataset(name) for name in datasets}
@@ -199,14 +211,14 @@ class TrapExplorer:
             self._sets[dataset] = load_dataset(dataset)
         self._quiet = False
         self.errors: dict[str, str] = {}
-        self.dataset_box = w.Dropdown(options=list(self._sets), value=dataset, description="data set")
+        self.dataset_box = w.Dropdown(options=list(self._sets), value=dataset, description=say("data set", lang))
         self.trap_box = w.Dropdown(
-            options=self._trap_options(dataset), description="trap", layout=w.Layout(width="60%")
+            options=self._trap_options(dataset), description=say("trap", lang), layout=w.Layout(width="60%")
         )
-        self.query_box = w.Text(description="query", continuous_update=False, layout=w.Layout(width="95%"))
+        self.query_box = w.Text(description=say("query", lang), continuous_update=False, layout=w.Layout(width="95%"))
         self.query_box.add_class("embedlab-query")
         self.rows_box = w.VBox()
-        self.add_button = w.Button(description="+ document", tooltip="add a candidate document")
+        self.add_button = w.Button(description=say("+ document", lang), tooltip=say("add a candidate document", lang))
         self.add_button.on_click(lambda _: self.add_document(""))
         self.bars = w.HTML()
         self.bars.add_class("embedlab-bars")
@@ -251,11 +263,15 @@ class TrapExplorer:
 
     def _row(self, candidate: Candidate):
         w = _widgets()
-        answer = w.Checkbox(value=candidate.answer, description="answer", indent=False, layout=w.Layout(width="80px"))
+        answer = w.Checkbox(
+            value=candidate.answer, description=say("answer", self.lang), indent=False, layout=w.Layout(width="80px")
+        )
         text = w.Text(value=candidate.text, continuous_update=False, layout=w.Layout(width="70%"))
         text.add_class("embedlab-document")
         kind = w.Label(value=candidate.kind, layout=w.Layout(width="110px"))
-        remove = w.Button(description="✕", tooltip="remove this document", layout=w.Layout(width="40px"))
+        remove = w.Button(
+            description="✕", tooltip=say("remove this document", self.lang), layout=w.Layout(width="40px")
+        )
         row = w.HBox([answer, text, kind, remove])
         answer.observe(lambda _: self.refresh(), names="value")
         text.observe(lambda _: self.refresh(), names="value")
@@ -331,15 +347,13 @@ class TrapExplorer:
                 self.errors[spec.name] = f"{type(exc).__name__}: {exc}"
         frames = [f for f in frames if not f.empty]
         self._scores = pd.concat(frames, ignore_index=True) if frames else candidate_scores([], self.runs, "", [], "")
-        self.bars.value = bars_html(self._scores, self.errors)
-        counts = (
-            ", ".join(f"{m}: {n} run, {self.runs.cached.get(m, 0)} from the cache" for m, n in self.runs.ran.items())
-            or "none yet"
-        )
-        self.status.value = (
-            '<span style="color:#777">model runs so far (a state seen before comes from the cache): '
-            f"{html.escape(counts)}</span>"
-        )
+        self.bars.value = bars_html(self._scores, self.errors, self.lang)
+        lang = self.lang
+        counts = ", ".join(
+            f"{m}: {n} {say('run', lang)}, {self.runs.cached.get(m, 0)} {say('from the cache', lang)}"
+            for m, n in self.runs.ran.items()
+        ) or say("none yet", lang)
+        self.status.value = f'<span style="color:#777">{say("model runs so far", lang)}: {html.escape(counts)}</span>'
 
     def scores(self) -> pd.DataFrame:
         """The current per-(model, candidate) scores (`candidate_scores`)."""
@@ -373,9 +387,9 @@ class TrapExplorer:
             f"<li>[{html.escape(c.kind)}{' ✓' if c.answer else ''}] {html.escape(c.text)}</li>" for c in self.candidates
         )
         return (
-            f'<div class="embedlab-static"><p><b>query</b>: {html.escape(self.query)}</p><ol start="0">{docs}</ol>'
-            f"{bars_html(self._scores, self.errors)}<p style='color:#777'>Static view of the explorer's initial state "
-            "(run the notebook in JupyterLab to edit the query and the documents).</p></div>"
+            f'<div class="embedlab-static"><p><b>{say("query", self.lang)}</b>: {html.escape(self.query)}</p>'
+            f'<ol start="0">{docs}</ol>{bars_html(self._scores, self.errors, self.lang)}'
+            f"<p style='color:#777'>{say('static trap', self.lang)}</p></div>"
         )
 
     def _repr_mimebundle_(self, **kwargs) -> dict[str, Any]:
@@ -415,17 +429,20 @@ def trap(
     documents: Sequence[Candidate | str | tuple[str, bool]] | None = None,
     datasets: Sequence[str] = TRAP_SETS,
     cache_dir: str | Path | None = None,
+    lang: str = "both",
 ) -> TrapExplorer:
     """The trap explorer. `models`: names, `NAME=PATH`, config mappings or records (None: the
     bundled bm25, USE and multilingual-e5-small; BM25 and other scorers show their own
     score, not a cosine). Starts from trap `query_id` of `dataset` (default: the first of
     traps-zh), or from your own `query` and `documents` (texts, `(text, is_answer)` pairs or
-    Candidates). Runs go through the embedding cache `cache_dir` (default: the shared one)."""
+    Candidates). Runs go through the embedding cache `cache_dir` (default: the shared one).
+    `lang`: the language of every label, button and note (zh / en / both)."""
     from embedlab.report.analysis import resolve_models
     from embedlab.run.cache import default_cache_dir
 
+    check_lang(lang)
     specs = resolve_models(models)
     for spec in specs:
         load_model(spec)  # load now: a model that cannot load fails here, with its name
     settings = replace(EXPLORE_SETTINGS, cache_dir=str(cache_dir or default_cache_dir()))
-    return TrapExplorer(specs, ModelRuns(settings), datasets, dataset, query_id, query, documents)
+    return TrapExplorer(specs, ModelRuns(settings), datasets, dataset, query_id, query, documents, lang)
