@@ -84,10 +84,11 @@ def test_every_label_has_both_languages_and_lang_picks_one() -> None:
         explore.say("margin", "fr")
 
 
-def test_the_trap_explorer_speaks_the_chosen_language() -> None:
+def test_the_trap_explorer_speaks_the_chosen_language(tmp_path: Path) -> None:
     seen = {}
     for lang in LANGS:
-        ex = explore.trap([CUE], query="苹果手机", documents=[("iPhone 是苹果公司的手机", True), "苹果"], lang=lang)
+        ex = explore.trap([CUE], query="苹果手机", documents=[("iPhone 是苹果公司的手机", True), "苹果"], lang=lang,
+                          cache_dir=tmp_path)
         seen[lang] = ex
         assert ex.query_box.description == explore.say("query", lang)
         assert ex.add_button.description == explore.say("+ document", lang)
@@ -100,7 +101,7 @@ def test_the_trap_explorer_speaks_the_chosen_language() -> None:
     outcome = seen["zh"].summary()["outcome"].iloc[0]  # the numbers stay English values; the page translates
     assert outcome in {"answer first", "distractor first", "tie"} and explore.say(outcome, "zh") in seen["zh"].bars.value
     with pytest.raises(ValueError, match="lang"):
-        explore.trap([CUE], query="q", documents=["d"], lang="de")
+        explore.trap([CUE], query="q", documents=["d"], lang="de", cache_dir=tmp_path)
 
 
 def test_the_results_explorer_speaks_the_chosen_language(fake_run) -> None:
@@ -284,11 +285,12 @@ def test_failures_of_a_real_run_pass_embedlab_lint_and_embedlab_run(small_run, e
     lint = embedlab_cli("lint", str(path), "--format", "json")
     assert lint.returncode in (0, 1), lint.stderr  # 1: a cue flagged, which is a finding, not a refusal
     found = json.loads(lint.stdout)
-    assert found["n_queries"] == n and found["dataset"] == "traps-zh-bm25-failures"
+    name = "traps-zh-12q-48d-bm25-failures"  # the subsample traps-zh[12q/48d] as a slug, then the model
+    assert found["n_queries"] == n and found["dataset"] == name
     out = tmp_path / "run"
     run = embedlab_cli("run", "-m", "bm25", "-d", str(path), "--out", str(out), "--repeats", "1",
                        env={**os.environ, "EMBEDLAB_CACHE_DIR": str(cache)})
     assert run.returncode == 0, run.stderr
     summary = pd.read_csv(out / "summary.csv")
     row = summary[summary["model"] == "bm25"].iloc[0]
-    assert row["status"] == "ok" and row["n_queries"] == n and row["dataset"] == "traps-zh-bm25-failures"
+    assert row["status"] == "ok" and row["n_queries"] == n and row["dataset"] == name

@@ -101,3 +101,49 @@ display(Markdown(explore.loss_note(run, use, e5, first["dataset"], first["query_
 
 # %% [markdown]
 # **你的解释 / Your explanation:** 这段干扰项和查询共享了什么(字面、话题、实体)?答案又是怎样换一种说法表达同一个意思的? / What does the distractor share with the query (words, topic, entity), and how does the answer say the same thing in other words?
+
+# %% [markdown]
+# ## 3 · 两个模型并排 / Two models side by side
+#
+# 同一条查询,两个模型的排序并排显示:名次、文档类型、得分,以及同一段文档在另一个模型里的名次。两个模型排位不同的文档用黄色标出;如果两者排在第一的文档不同,第一行标成红色;答案加粗。每一栏的标题是该模型的差距(答案得分 − 其他文档最高分)。下面选的是 e5-small 和 BM25 结果不一致的第一条查询(从结果中算出)。在结果浏览器里选择 "compare with",也会看到同样的并排视图。
+#
+# One query, two models' rankings next to each other: rank, document kind, score, and the same document's rank under the other model. Documents the two models place differently are highlighted in yellow; when their first documents differ, the first rows are red; the answer is bold. Each column's title gives that model's margin (answer score − best other score). Below: the first query on which e5-small and BM25 disagree (computed from the results). Choosing "compare with" in the results explorer shows the same view.
+
+# %%
+disagree = explore.query_table(run, e5, compare=lexical)
+pair = disagree.iloc[0]
+explore.side_by_side(run, e5, lexical, pair["query_id"], pair["dataset"])
+
+# %% [markdown]
+# ## 4 · 语义地图 / A map of a category
+#
+# 把一个类别的查询(×)和文档(●,颜色表示类型)的向量投影到二维(主成分分析 PCA,取 L2 归一化向量的前两个主成分),每个模型一幅图。绿线连到答案;模型把干扰项排在答案前面时,红色虚线连到那段干扰项。坐标轴上写着每个主成分解释的方差比例:两维只保留了一部分信息,图上近的点在原空间里不一定最近。BM25 按词打分,没有向量,所以它那一格只有说明。向量来自这次评测的嵌入缓存,不会重新计算。这里画的是 BM25 输给 e5-small 最多的类别。
+#
+# The vectors of one category's queries (×) and documents (●, coloured by kind) projected to two dimensions (PCA: the first two principal components of the L2-normalised embeddings), one panel per model. A green line joins each query to its answer; where the model ranked a distractor above the answer, a red dashed line joins the query to that distractor. Each axis gives the share of the variance its component explains: two dimensions keep only part of the picture, so points close on the map are not always the closest in the model's space. BM25 scores words and has no vectors, so its panel holds only a note. The vectors come from this run's embedding cache; nothing is encoded again. Drawn here: the category where BM25 loses most to e5-small.
+
+# %%
+figures = rep.figure_folder(figures_dir, "15_explore")
+draw = rep.Drawer(figures, cache_dir)
+mapped = explore.category_losses(run, lexical, e5).iloc[0]
+draw("map", explore.semantic_map, run, mapped["category"], [lexical, use, e5], mapped["dataset"], cache_dir=cache_dir)
+
+# %% [markdown]
+# ## 5 · 导出错题 / Export the failures
+#
+# 把一个模型答错的查询写成陷阱文件(YAML,格式和 `data/traps-zh` 相同),留给下一堂课:文件头写明它来自哪个数据集、哪个模型。结果浏览器里的 "导出错题 / export failures" 按钮按当前的筛选条件做同样的事。下面导出 USE 在上面那个数据集里答错的查询,再用数据集加载器读回来。
+#
+# Write the queries a model gets wrong as a trap file (YAML, the format of `data/traps-zh`) for the next lesson; its header names the data set and the model it came from. The "导出错题 / export failures" button of the results explorer does the same under its current filters. Below: the queries USE gets wrong on the data set above, exported and read back with the data set loader.
+
+# %%
+exported = explore.export_failures(run, figures / "failures-use.yaml", use, dataset=mapped["dataset"])
+again = analysis.resolve_datasets([exported])[0]
+display(Markdown(f"`{exported.name}`: {len(again.queries)} queries. {again.meta.description}"))
+rep.table(again.queries_frame(), ["query_id", "category", "text"])
+
+# %% [markdown]
+# 在终端里检查并运行它 / Check it and run it in a terminal:
+#
+# ```bash
+# embedlab lint failures-use.yaml
+# embedlab run -m bm25 -m multilingual-e5-small -d failures-use.yaml --out results/failures-use
+# ```
