@@ -118,6 +118,10 @@ def test_the_results_explorer_speaks_the_chosen_language(fake_run) -> None:
     assert "名次" not in explore.results(report, [sub], lang="en", model=A, compare=B).detail.value
     shown = _text(explore.results(report, [sub], lang="zh", model=A, compare=B).detail.value)
     assert "margin" not in shown and "rank" not in shown and "名次" in shown
+    zh = explore.results(report, [sub], lang="zh", model=A, outcome="lost")
+    assert [label for label, _ in zh.outcome_box.options] == ["全部", "答对", "答错", "并列"]
+    assert zh.outcome_box.label == "答错" and set(zh.table()["outcome"]) <= {"lost"}  # labels shown, values compared
+    assert "查询编号" in zh.table_html.value and "query_id" not in zh.table_html.value
 
 
 # ---- side by side ------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ def test_the_map_has_one_panel_per_model_and_a_line_per_answer_and_per_winning_d
     assert judged <= set(points.loc[points["point"] == "document", "id"])
     wrong = {q for q in queries if _row(report, A, q)["top1"] == 0}
     assert set(links.loc[links["winner"].notna(), "query_id"]) == wrong
-    assert all(_row(report, A, q)["top1_doc_id"] == w for q, w in zip(links["query_id"], links["winner"]) if w)
+    assert all(_row(report, A, q)["top1_doc_id"] == w for q, w in zip(links["query_id"], links["winner"]) if isinstance(w, str))
     assert 0 < explained[1] <= explained[0] <= 1
     fig = explore.semantic_map(report, category, datasets=[sub], lang="en")
     panels = [ax for ax in fig.axes if ax.get_visible()]
@@ -216,7 +220,7 @@ def test_the_map_has_one_panel_per_model_and_a_line_per_answer_and_per_winning_d
     solid = [ln for ln in panels[0].get_lines() if ln.get_linestyle() == "-"]
     dashed = [ln for ln in panels[0].get_lines() if ln.get_linestyle() == "--"]
     assert len(solid) == len(queries) and len(dashed) == len(wrong)
-    assert getattr(panels[2], "embedlab_note", "") == f"{CUE} has no embedding (it scores words): no map"
+    assert getattr(panels[2], "embedlab_note", "") == f"{CUE}:\nhas no embedding (it scores words): no map"
     assert "map (PCA, 2-D)" in fig._suptitle.get_text() and "语义地图" not in fig._suptitle.get_text()
     plt.close(fig)
 

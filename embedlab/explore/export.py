@@ -43,7 +43,9 @@ def _distractors(report: Report, ds: Dataset, model: str, query_id: str) -> list
     `other-answer`)."""
     judged = [d for d, g in ds.qrels.get(query_id, {}).items() if g == 0]
     if judged:
-        return [{"kind": ds.kinds.get(d) or "unjudged", "text": ds.corpus[d]} for d in judged]
+        return [
+            {"kind": kind_for_query(ds.kinds.get(d, ""), False) or "unjudged", "text": ds.corpus[d]} for d in judged
+        ]
     ranked = ranked_documents(report, ds, model, query_id, k=UNJUDGED_DISTRACTORS)
     above = ranked[ranked["rank"] < ranked.loc[ranked["kind"] == "answer", "rank"].min()]
     return [

@@ -15,7 +15,7 @@ import pandas as pd
 
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
-from embedlab.explore.widgets import ALL, NO_COMPARISON, _widgets, say
+from embedlab.explore.widgets import ALL, NO_COMPARISON, TEXTS, _widgets, options, say
 from embedlab.report.lang import check_lang
 from embedlab.report.views import OUTCOMES, heatmap_frame, query_table, ranked_documents
 from embedlab.types import RunSettings
@@ -86,7 +86,7 @@ def _frame_html(frame: pd.DataFrame, columns: Sequence[str], lang: str = "en") -
     from embedlab.report.formats import MAX_ROWS
 
     shown = frame[[c for c in columns if c in frame.columns]]
-    shown = shown.rename(columns={c: say(c, lang) for c in shown.columns if c in ("rank", "kind", "score", "document")})
+    shown = shown.rename(columns={c: say(c, lang) for c in shown.columns if c in TEXTS})
 
     def html_of(rows: pd.DataFrame) -> str:
         return rows.to_html(
@@ -129,16 +129,20 @@ class ResultsExplorer:
         categories = sorted({c for c in report.per_query["category"] if isinstance(c, str) and c})
         self._quiet = True
         self.dataset_box = w.Dropdown(
-            options=[ALL, *report.datasets], value=dataset or ALL, description=say("data set", lang)
+            options=options([ALL], report.datasets, lang), value=dataset or ALL, description=say("data set", lang)
         )
         self.model_box = w.Dropdown(options=models, value=model or models[-1], description=say("model", lang))
         self.compare_box = w.Dropdown(
-            options=[NO_COMPARISON, *models], value=compare or NO_COMPARISON, description=say("compare with", lang)
+            options=options([NO_COMPARISON], models, lang),
+            value=compare or NO_COMPARISON,
+            description=say("compare with", lang),
         )
         self.category_box = w.Dropdown(
-            options=[ALL, *categories], value=category or ALL, description=say("category", lang)
+            options=options([ALL], categories, lang), value=category or ALL, description=say("category", lang)
         )
-        self.outcome_box = w.Dropdown(options=[ALL, *OUTCOMES], value=outcome or ALL, description=say("outcome", lang))
+        self.outcome_box = w.Dropdown(
+            options=options([ALL, *OUTCOMES], [], lang), value=outcome or ALL, description=say("outcome", lang)
+        )
         self.query_box = w.Select(options=[], rows=8, description=say("query", lang), layout=w.Layout(width="95%"))
         self.table_html = w.HTML()
         self.detail = w.HTML()
@@ -299,7 +303,7 @@ class ResultsExplorer:
     def static_html(self) -> str:
         """The initial state as plain HTML: the filters as text, the table, the selected query."""
         filters = ", ".join(
-            f"{b.description}: {b.value}"
+            f"{b.description}: {b.label}"
             for b in (self.dataset_box, self.model_box, self.compare_box, self.category_box, self.outcome_box)
         )
         return (

@@ -136,7 +136,7 @@ def _panel(ax, points: pd.DataFrame, links: pd.DataFrame, explained: np.ndarray,
         q = where.loc[link.query_id]
         a = where.loc[link.answer]
         ax.plot([q.x, a.x], [q.y, a.y], color="#2ca02c", lw=1.0, zorder=1)
-        if link.winner is not None:
+        if isinstance(link.winner, str):  # a document ranked above the answer (else None / NaN)
             w = where.loc[link.winner]
             ax.plot([q.x, w.x], [q.y, w.y], color="#d62728", lw=1.0, ls="--", zorder=1)
     docs = points[points["point"] == "document"]
@@ -174,7 +174,7 @@ def map_figure(
     for ax, model in zip(axes.flat, models):
         vectors = embeddings[model]
         if vectors is None:
-            note(ax, f"{model} {say('no embedding', lang)}")
+            note(ax, f"{model}:\n{say('no embedding', lang, separator=chr(10))}")
             ax.set_title(model, fontsize=10)
             continue
         points, links, explained = map_frames(report, dataset, category, model, vectors)

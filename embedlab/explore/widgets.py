@@ -23,6 +23,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "add a candidate document": ("添加一段候选文档", "add a candidate document"),
     "remove this document": ("删除这段文档", "remove this document"),
     "table of the queries": ("查询列表", "table of the queries"),
+    ALL: ("全部", ALL),
+    NO_COMPARISON: ("(无)", NO_COMPARISON),
+    "won": ("答对", "won"),
+    "lost": ("答错", "lost"),
+    "tied": ("并列", "tied"),
+    # table columns
+    "dataset": ("数据集", "data set"),
+    "query_id": ("查询编号", "query id"),
+    "doc_id": ("文档编号", "document id"),
+    "winner_kind": ("排第一的类型", "kind ranked first"),
+    "rank_b": ("对比模型的名次", "rank (compared)"),
+    "margin_b": ("对比模型的差距", "margin (compared)"),
+    "winner_kind_b": ("对比模型排第一的类型", "kind ranked first (compared)"),
     "queries": ("条查询", "queries"),
     "all rows": ("全部行", "all rows"),
     "no query": ("没有符合这些筛选条件的查询。", "No query matches these filters."),
@@ -112,6 +125,12 @@ def say(key: str, lang: str, separator: str = SEPARATOR, **fields: object) -> st
     short label, "\n" for a note), its `{field}` slots filled from `fields`."""
     zh, en = TEXTS[key]
     return pick(zh.format(**fields), en.format(**fields), lang, separator)
+
+
+def options(labelled, values, lang: str) -> list[tuple[str, str]]:
+    """Dropdown options: the `labelled` values (catch-alls, outcomes) shown in `lang`, then
+    `values` (names from the run) as they are; each option's value is what the filters compare."""
+    return [(say(v, lang), v) for v in labelled] + [(v, v) for v in values]
 
 
 def _widgets():
