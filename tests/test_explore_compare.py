@@ -246,7 +246,7 @@ def test_export_writes_the_selected_failures_as_a_trap_file_the_loader_reads(fak
     assert header["license"] == sub.meta.license and loaded.instruction == sub.instruction
     # filtered as in the explorer: the lost queries of one category against fake-b
     category = sub.categories[wrong[0]]
-    rows = explore.failures(report, A, B, category=category, outcome="lost", datasets={sub.name: sub})
+    rows = explore.failures(report, A, {sub.name: sub}, compare=B, category=category, outcome="lost")
     assert set(rows["query_id"]) == {q for q in wrong if sub.categories[q] == category and _row(report, B, q)["top1"]}
     with pytest.raises(ValueError, match="no failure"):
         explore.export_failures(report, tmp_path / "none.yaml", A, outcome="won", datasets={sub.name: sub})

@@ -22,17 +22,12 @@ UNJUDGED_DISTRACTORS = 3  # documents ranked above the answer kept for a query t
 
 
 def failures(
-    report: Report,
-    model: str,
-    compare: str | None = None,
-    dataset: str | None = None,
-    category: str | None = None,
-    outcome: str | None = None,
-    datasets: Mapping[str, Dataset] | None = None,
+    report: Report, model: str, datasets: Mapping[str, Dataset] | None = None, **filters: str | None
 ) -> pd.DataFrame:
-    """The rows of `query_table` (the results explorer's filters) on which `model` does not
-    rank the answer first (top-1 missed; a tie at the top counts as missed, as in the tables)."""
-    table = query_table(report, model, compare, dataset, category, outcome, datasets)
+    """The rows of `query_table` under the results explorer's `filters` (compare, dataset,
+    category, outcome) on which `model` does not rank the answer first (top-1 missed; a tie
+    at the top counts as missed, as in the tables)."""
+    table = query_table(report, model, datasets=datasets, **filters)
     return table[table["top1"] < 1].reset_index(drop=True)
 
 
@@ -115,27 +110,20 @@ def export_failures(
     report: Report,
     path: str | Path,
     model: str,
-    compare: str | None = None,
-    dataset: str | None = None,
-    category: str | None = None,
-    outcome: str | None = None,
     datasets: Mapping[str, Dataset] | None = None,
+    **filters: str | None,
 ) -> Path:
-    """Write the failures of `model` under the results explorer's filters (`failures`) to
-    `path` as a YAML trap file (`failures_trap`); returns the path. ValueError when nothing
-    matches."""
+    """Write the failures of `model` under the results explorer's `filters` (compare,
+    dataset, category, outcome: `failures`) to `path` as a YAML trap file (`failures_trap`);
+    returns the path. ValueError when nothing matches."""
     import yaml
 
     from embedlab.report.views import _datasets
 
     datasets = _datasets(report, datasets)
-    rows = failures(report, model, compare, dataset, category, outcome, datasets)
-    filters = ", ".join(
-        f"{name}={value}"
-        for name, value in (("compare", compare), ("dataset", dataset), ("category", category), ("outcome", outcome))
-        if value is not None
-    )
-    content = failures_trap(report, model, rows, datasets, filters)
+    rows = failures(report, model, datasets, **filters)
+    named = ", ".join(f"{name}={value}" for name, value in filters.items() if value is not None)
+    content = failures_trap(report, model, rows, datasets, named)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8")

@@ -177,17 +177,18 @@ class ResultsExplorer:
     def _choice(self, box, empty: str = ALL) -> str | None:
         return None if box.value == empty else box.value
 
+    def filters(self) -> dict[str, str | None]:
+        """The filters' values as `query_table` takes them (None: no filter)."""
+        return {
+            "compare": self._choice(self.compare_box, NO_COMPARISON),
+            "dataset": self._choice(self.dataset_box),
+            "category": self._choice(self.category_box),
+            "outcome": self._choice(self.outcome_box),
+        }
+
     def table(self) -> pd.DataFrame:
         """The queries the filters select (`query_table`)."""
-        return query_table(
-            self.report,
-            self.model_box.value,
-            self._choice(self.compare_box, NO_COMPARISON),
-            self._choice(self.dataset_box),
-            self._choice(self.category_box),
-            self._choice(self.outcome_box),
-            self.datasets,
-        )
+        return query_table(self.report, self.model_box.value, datasets=self.datasets, **self.filters())
 
     def _filter(self) -> None:
         if self._quiet:
@@ -280,16 +281,7 @@ class ResultsExplorer:
 
         target = Path(path or self.export_path.value)
         try:
-            written = export_failures(
-                self.report,
-                target,
-                self.model_box.value,
-                self._choice(self.compare_box, NO_COMPARISON),
-                self._choice(self.dataset_box),
-                self._choice(self.category_box),
-                self._choice(self.outcome_box),
-                self.datasets,
-            )
+            written = export_failures(self.report, target, self.model_box.value, self.datasets, **self.filters())
         except (ValueError, OSError) as exc:
             self.export_status.value = f'<span style="color:#b00">{html.escape(str(exc))}</span>'
             return None
