@@ -50,6 +50,20 @@ def test_kind_answer_names_the_kind_that_beats_the_answer_most() -> None:
     assert "a `literal` 2/2" in traps and "b `topical` 6/10" in traps
     assert seed.startswith("- **seed**: no distractor") and "(5 pairs)" in seed
     assert "话题相同" in exercises.kind_answer(beats, lang="zh")
+    assert "Why:" not in text  # no data sets given: no word counts
+
+
+def test_kind_answer_says_why_with_the_words_each_shares_with_its_query() -> None:
+    traps = load_dataset("traps-zh")
+    beats = pd.DataFrame([("a", "traps-zh", "literal", 4, 3, 0.75)], columns=["model", "dataset", "kind", "n_pairs", "n_beat", "beat_rate"])
+    cases = analysis.category_cases([traps], "idiom")
+    mean = {
+        kind: sum(len(exercises.shared_words(q, d)) for q, d in zip(rows["query"], rows["document"])) / len(rows)
+        for kind, rows in cases.groupby("kind")
+    }
+    text = exercises.kind_answer(beats, [traps], "idiom", lang="en")
+    assert f"share {mean['literal']:.1f} words with their query on average, the answers {mean['answer']:.1f}." in text
+    assert exercises.shared_words("银行的利率", "央行调整利率") == ["利率"]
 
 
 @pytest.fixture(scope="module")

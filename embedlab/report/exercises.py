@@ -16,7 +16,7 @@ from embedlab.data.datasets import Dataset
 from embedlab.data.words import words
 from embedlab.evaluation.results import Report
 from embedlab.report.lang import pick
-from embedlab.report.views import _datasets, query_outcomes, query_table, ranked_documents
+from embedlab.report.views import _datasets, category_cases, query_outcomes, query_table, ranked_documents
 
 PARAGRAPH = "\n\n"  # between the Chinese and the English of a paragraph in "both"
 ANSWER_FIRST, DISTRACTOR_FIRST = "answer first", "distractor first"  # the trap explorer's outcomes
@@ -98,11 +98,13 @@ def goal_check(summary: pd.DataFrame, fooled: str, holds: str, lang: str = "both
     want = {fooled: DISTRACTOR_FIRST, holds: ANSWER_FIRST}
     met = all(got.get(m) == w for m, w in want.items())
     lines = [
-        pick(
-            f"- {m}:应为 “{w}”,现在是 “{got.get(m, '没有分数')}” {'✓' if got.get(m) == w else '✗'}",
-            f"- {m}: should read “{w}”, reads “{got.get(m, 'no score')}” {'✓' if got.get(m) == w else '✗'}",
+        f"- {m}: "
+        + pick(
+            f"应为 “{w}”,现在是 “{got.get(m, '没有分数')}”",
+            f"should read “{w}”, reads “{got.get(m, 'no score')}”",
             lang,
         )
+        + (" ✓" if got.get(m) == w else " ✗")
         for m, w in want.items()
     ]
     head = (
@@ -117,11 +119,32 @@ def goal_check(summary: pd.DataFrame, fooled: str, holds: str, lang: str = "both
     return GoalCheck(met, head + "\n\n" + "\n".join(lines))
 
 
-def kind_answer(beats: pd.DataFrame, lang: str = "both") -> str:
+def _mean_shared(cases: pd.DataFrame, kind: str) -> float:
+    """Mean number of query words (jieba) shared by the documents of one kind in `cases`."""
+    rows = cases[cases["kind"] == kind]
+    return sum(len(shared_words(q, d)) for q, d in zip(rows["query"], rows["document"])) / max(len(rows), 1)
+
+
+def _why(cases: pd.DataFrame, kind: str, lang: str) -> str:
+    """Why a kind fools: the words its distractors and the answers share with their query, on average."""
+    if cases.empty or kind not in set(cases["kind"]):
+        return ""
+    by_kind, by_answer = _mean_shared(cases, kind), _mean_shared(cases, "answer")
+    return " " + pick(
+        f"为什么:这类干扰项平均与查询共有 {by_kind:.1f} 个词,答案 {by_answer:.1f} 个。",
+        f"Why: these distractors share {by_kind:.1f} words with their query on average, the answers {by_answer:.1f}.",
+        lang,
+    )
+
+
+def kind_answer(
+    beats: pd.DataFrame, datasets: Sequence[Dataset] = (), category: str | None = None, lang: str = "both"
+) -> str:
     """Markdown answering "which distractor kind fools the models most here, and why", from
     `views.kind_beat_rates`: per data set the kind that scores at least as high as the answer
     in the most (query, distractor) pairs over all models together (then by share), what that
-    kind does, and each model's own worst kind."""
+    kind does, each model's own worst kind and, given the `datasets` and the `category`, the
+    words that kind's distractors and the answers share with their query on average."""
     if beats.empty:
         return pick("这次评测里这一类没有干扰项。", "No distractor of this category in this run.", lang)
     parts = []
@@ -144,25 +167,26 @@ def kind_answer(beats: pd.DataFrame, lang: str = "both") -> str:
         worst = group.sort_values(["n_beat", "beat_rate"], ascending=False, kind="stable").drop_duplicates("model")
         per_model = ", ".join(f"{r.model} `{r.kind}` {r.n_beat}/{r.n_pairs}" for r in worst.itertuples())
         count = f"{int(top['n_beat'])}/{int(top['n_pairs'])}"
+        cases = category_cases([d for d in datasets if d.name == dataset], category) if category else pd.DataFrame()
         parts.append(
             pick(
                 f"- **{dataset}**:最能骗过模型的是 `{kind}`({_kind_text(kind, 'zh')}):所有模型合计,"
-                f"{count} 对里干扰项的得分不低于答案。各模型最常输给的类型:{per_model}。",
+                f"{count} 对里干扰项的得分不低于答案。各模型最常输给的类型:{per_model}。{_why(cases, kind, 'zh')}",
                 f"- **{dataset}**: `{kind}` ({_kind_text(kind, 'en')}) fools the models most: over all models, "
                 f"in {count} pairs the distractor scored at least as high as the answer. Each model's worst kind: "
-                f"{per_model}.",
+                f"{per_model}.{_why(cases, kind, 'en')}",
                 lang,
                 PARAGRAPH,
             )
         )
-    why = pick(
-        "为什么:看这种干扰项和查询共有什么(词语、话题、名字),而答案又是怎样换一种说法的;下面的热力图和差距图可以逐条核对。",
-        "Why: look at what this kind shares with the query (words, topic, a name) and how the answer says the same in "
-        "other words; the heatmaps and margins below show it query by query.",
+    look = pick(
+        "再看这种干扰项和查询共有什么(词语、话题、名字),答案又是怎样换一种说法的:上面的热力图和差距图可以逐条核对。",
+        "Then look at what this kind shares with the query (words, topic, a name) and how the answer says the same in "
+        "other words: the heatmaps and margins above show it query by query.",
         lang,
         PARAGRAPH,
     )
-    return "\n".join(parts) + "\n\n" + why
+    return "\n".join(parts) + "\n\n" + look
 
 
 def _answer_text(ds: Dataset, query_id: str) -> str:

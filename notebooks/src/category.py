@@ -95,7 +95,7 @@ rep.table(beats)
 # 从这次评测算出(上表):/ Computed from this run (the table above):
 
 # %% tags=["answer"]
-display(Markdown(exercises.kind_answer(beats)))
+display(Markdown(exercises.kind_answer(beats, sets, category)))
 
 # %% [markdown]
 # ## BM25 on the same cases
