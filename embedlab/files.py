@@ -71,10 +71,15 @@ def env_vars(text: str) -> list[tuple[str, str | None]]:
 
 def write_text(path: Path, text: str) -> None:
     """`text` written to a temporary file beside `path`, then renamed over it."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """`data` written to a temporary file beside `path`, then renamed over it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
