@@ -107,6 +107,15 @@ def test_an_empty_category_gives_no_cases() -> None:
     assert ho.choose_queries(ho.rank_queries(frame, "antonym"), 3).empty
 
 
+def test_a_category_without_queries_is_an_error_naming_the_data_sets() -> None:
+    from embedlab.data.datasets import load_dataset
+    from embedlab.evaluation.results import Report
+
+    report = Report(per_query=_per_query([("e5", "q1", 0, -0.1)]), runs=pd.DataFrame())
+    with pytest.raises(ValueError, match="no query of trap category 'antonym' in the run \\(data sets: seed\\)"):
+        ho.category_cases(report, [load_dataset("seed")], "antonym", 3)
+
+
 # ---- the texts ----------------------------------------------------------------------------
 
 

@@ -279,6 +279,8 @@ def category_cases(report: Report, datasets: Sequence[Dataset], category: str, n
     cues = set(report.cue_models())
     models = [m for m in dict.fromkeys(report.per_query["model"]) if m not in cues]
     chosen = choose_queries(rank_queries(report.per_query, category, exclude=sorted(cues)), n)
+    if chosen.empty:
+        raise ValueError(f"no query of trap category {category!r} in the run (data sets: {', '.join(sets)})")
     units = _score_names(report)
     cases = []
     for r in chosen.itertuples():
