@@ -146,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     present = [*args.out.glob("[0-9][0-9]_*.ipynb"), *(args.out / STUDENT_DIR).glob("[0-9][0-9]_*.ipynb")]
     orphans = sorted(p.relative_to(args.out).as_posix() for p in present if p.relative_to(args.out) not in wanted)
     if orphans:
-        print(f"notebooks without a source in {args.src}: " + ", ".join(orphans), file=sys.stderr)
+        print(
+            f"notebooks without a source in {args.src} (a student version: without answer-key cells there): "
+            + ", ".join(orphans),
+            file=sys.stderr,
+        )
     if stale:
         print(f"notebooks differ from their sources in {args.src} (run scripts/make_notebooks.py): " + ", ".join(stale), file=sys.stderr)
     return 1 if stale or orphans else 0

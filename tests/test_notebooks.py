@@ -87,6 +87,9 @@ def test_the_generator_sees_a_changed_source(tmp_path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace("# %%\n", "# %%\nchanged = 1\n", 1), encoding="utf-8")
     proc = subprocess.run([*script, "--check"], capture_output=True, text=True)
     assert proc.returncode == 1 and "00_overview.ipynb" in proc.stderr
+    (out / "student" / "00_overview.ipynb").write_text("{}", encoding="utf-8")  # a student version without answer keys
+    proc = subprocess.run([*script, "--check"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "without a source" in proc.stderr and "student/00_overview.ipynb" in proc.stderr
 
 
 # ---- student and teacher versions ---------------------------------------------------------------
