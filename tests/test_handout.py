@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from embedlab.cli import app
-from embedlab.data.categories import get_category
+from embedlab.data.categories import KIND_LABELS, get_category
 from embedlab.teach import handout as ho
 from tests.tiers import tier
 
@@ -125,7 +125,7 @@ def _pairs() -> list[ho.Pair]:
         *ho.QUESTIONS,
         *ho.LABELS.values(),
         *ho.PARAGRAPHS.values(),
-        *ho.KIND_LABELS.values(),
+        *KIND_LABELS.values(),
         *ho.SCORE_UNITS.values(),
     ]
 

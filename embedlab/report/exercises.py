@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from embedlab.data.categories import DOCUMENT_KINDS, OTHER_ANSWER
+from embedlab.data.categories import DOCUMENT_KINDS, DOCUMENT_KINDS_ZH
 from embedlab.data.datasets import Dataset
 from embedlab.data.words import words
 from embedlab.evaluation.results import Report
@@ -20,19 +20,6 @@ from embedlab.report.views import _datasets, category_cases, query_outcomes, que
 
 PARAGRAPH = "\n\n"  # between the Chinese and the English of a paragraph in "both"
 ANSWER_FIRST, DISTRACTOR_FIRST = "answer first", "distractor first"  # the trap explorer's outcomes
-
-# the Chinese of embedlab.data.categories.DOCUMENT_KINDS (its English is the declaration)
-KINDS_ZH: dict[str, str] = {
-    "answer": "回答查询的文档",
-    "other-sense": "用了查询里的关键词,但取的是另一个意思",
-    "other-entity": "同一个名字,指的是另一个对象",
-    "literal": "按字面去理解成语或比喻",
-    "antonym": "说的正好是查询所问的反面",
-    "near-miss": "讲的是相邻的概念,不是查询问的那个",
-    "topical": "话题相同、词语相同,却没有回答查询",
-    "off-topic": "毫不相关",
-    OTHER_ANSWER: "另一条查询的答案(语料共用)",
-}
 
 # exercise 1 of 15_explore, worked: a homonym (苹果, the company / the fruit) whose
 # distractors repeat the query's words while the answer says the same in other words
@@ -69,7 +56,7 @@ def _quoted(items: Sequence[str]) -> str:
 
 
 def _kind_text(kind: str, lang: str) -> str:
-    return pick(KINDS_ZH.get(kind, kind), DOCUMENT_KINDS.get(kind, kind), lang)
+    return pick(DOCUMENT_KINDS_ZH.get(kind, kind), DOCUMENT_KINDS.get(kind, kind), lang)
 
 
 def exercise_start(report: Report, fooled: str, holds: str) -> tuple[str, str]:

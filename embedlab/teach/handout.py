@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedlab.data.categories import CATEGORIES, DOCUMENT_KINDS, OTHER_ANSWER, get_category, kind_for_query
+from embedlab.data.categories import CATEGORIES, KIND_LABELS, get_category, kind_for_query
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
 from embedlab.files import write_bytes, write_text
@@ -34,19 +34,6 @@ CHROMIUM_ENV = "EMBEDLAB_CHROMIUM"  # a Chromium executable for the PDFs, before
 
 Pair = tuple[str, str]  # (Chinese, English), picked with `lang.pick`
 
-KIND_LABELS: dict[str, Pair] = {
-    "answer": ("答案", "answer"),
-    "other-sense": ("另一义项", "other sense"),
-    "other-entity": ("同名他物", "other entity"),
-    "literal": ("字面理解", "literal reading"),
-    "antonym": ("反义", "antonym"),
-    "near-miss": ("相邻概念", "near miss"),
-    "topical": ("同话题", "topical"),
-    "off-topic": ("无关", "off-topic"),
-    OTHER_ANSWER: ("别的查询的答案", "another query's answer"),
-    "": ("未标注", "unlabelled"),
-}
-assert set(DOCUMENT_KINDS) <= set(KIND_LABELS), "every document kind needs a label"
 
 SCORE_UNITS: dict[str, Pair] = {
     "cosine similarity": ("余弦相似度", "cosine similarity"),
