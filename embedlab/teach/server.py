@@ -22,24 +22,29 @@ from embedlab.report.lang import check_lang, pick
 ALLOWED_MESSAGES = frozenset(
     {"comm_open", "comm_close", "comm_msg", "comm_info_request", "kernel_info_request", "shutdown_request"}
 )
-NOTEBOOKS = ("trap", "results")  # the served pages: <root>/voila/render/<name>.ipynb
 INSTALL_HINT = "pip install 'embedlab[teach]'"
 
-INTRO = {
+INTRO = {  # (Chinese, English) markdown of each served page's intro
     "trap": (
-        "# 语义陷阱探索器\n\n选择一个陷阱或输入你自己的查询,修改候选文档,勾选答案:每个模型一组条形图,"
-        "★ 标出它排在第一的文档,标题里是差距(答案得分 − 最高的其他文档得分,小于零说明干扰项赢了)。",
-        "# The trap explorer\n\nPick a trap or type your own query, edit the candidate documents and tick the "
-        "answer: each model gets a group of bars, ★ marks the document it ranks first, and the title gives the "
-        "margin (answer score − best other score; below zero a distractor won).",
+        (
+            "# 语义陷阱探索器\n\n选择一个陷阱或输入你自己的查询,修改候选文档,勾选答案:每个模型一组条形图,"
+            "★ 标出它排在第一的文档,标题里是差距(答案得分 − 最高的其他文档得分,小于零说明干扰项赢了)。"
+        ),
+        (
+            "# The trap explorer\n\nPick a trap or type your own query, edit the candidate documents and tick the "
+            "answer: each model gets a group of bars, ★ marks the document it ranks first, and the title gives the "
+            "margin (answer score − best other score; below zero a distractor won)."
+        ),
     ),
     "results": (
-        "# 结果浏览器\n\n按数据集、模型、类别和结果筛选查询;选中一条查询,看它的热力图行、"
-        "各模型排在前面的文档和差距。",
-        "# The results explorer\n\nFilter the queries by data set, model, category and outcome; select a query to "
-        "see its heatmap row, the documents each model ranked highest, and the margin.",
+        "# 结果浏览器\n\n按数据集、模型、类别和结果筛选查询;选中一条查询,看它的热力图行、各模型排在前面的文档和差距。",
+        (
+            "# The results explorer\n\nFilter the queries by data set, model, category and outcome; select a query "
+            "to see its heatmap row, the documents each model ranked highest, and the margin."
+        ),
     ),
 }
+NOTEBOOKS = tuple(INTRO)  # the served pages: <root>/voila/render/<name>.ipynb
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,10 @@ def write_notebooks(lesson: Lesson, folder: Path) -> list[Path]:
     for name, source in explorer_sources(lesson).items():
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbformat.v4.new_markdown_cell(pick(*INTRO[name], lesson.lang, "\n\n")), nbformat.v4.new_code_cell(source)]
+        nb.cells = [
+            nbformat.v4.new_markdown_cell(pick(*INTRO[name], lesson.lang, "\n\n")),
+            nbformat.v4.new_code_cell(source),
+        ]
         path = folder / f"{name}.ipynb"
         nbformat.write(nb, str(path))
         paths.append(path)
@@ -154,12 +162,12 @@ def class_voila(root: Path, host: str, port: int, token: str, on_ready: Callable
             settings = super().init_settings()
             allowed = set(self.kernel_manager.allowed_message_types)
             if not allowed or not allowed <= ALLOWED_MESSAGES or "execute_request" in allowed:
+                shown = sorted(allowed) or "empty: every type allowed"
                 raise RuntimeError(
-                    f"Voilà's kernel message filter is not the expected one ({sorted(allowed) or 'empty: all allowed'}); "
-                    "refusing to serve a class"
+                    f"Voilà's kernel message filter is not the expected one ({shown}); refusing to serve"
                 )
             if not issubclass(self.kernel_websocket_connection_class, ZMQChannelsWebsocketConnection):
-                raise RuntimeError(
+                raise TypeError(
                     f"kernel websocket connection {self.kernel_websocket_connection_class.__name__} does not apply "
                     "the message filter; refusing to serve a class"
                 )
@@ -209,8 +217,10 @@ def banner(lesson: Lesson, host: str, port: int, token: str, root: Path) -> str:
     datasets = ", ".join(lesson.datasets) if lesson.datasets else "the bundled trap sets"
     missing = [name for name, ok in lang_passed().items() if not ok]
     lang_note = f" (intro text only: {', '.join(missing)} take no lang yet)" if missing else ""
-    room = "" if host not in ("127.0.0.1", "localhost", "::1") else (
-        "\nOnly this machine can reach it; use --host 0.0.0.0 to open it to the room."
+    room = (
+        ""
+        if host not in ("127.0.0.1", "localhost", "::1")
+        else ("\nOnly this machine can reach it; use --host 0.0.0.0 to open it to the room.")
     )
     return (
         "embedlab teach: serving the trap explorer and the results explorer (no code shown, one kernel per page)\n"
