@@ -45,16 +45,24 @@ def _free_port() -> int:
 
 
 def test_served_notebooks_hold_only_the_intro_and_the_explorer(tmp_path: Path) -> None:
+    from embedlab.report.notebook_files import parameter_values
+    from embedlab.report.prime import plan
+
     lesson = Lesson(("bm25",), ("seed",), "en", tmp_path / "cache")
     paths = write_notebooks(lesson, tmp_path / "work")
     assert sorted(p.name for p in paths) == ["results.ipynb", "trap.ipynb"]
     for path in paths:
         nb = nbformat.read(str(path), as_version=4)
-        assert [c.cell_type for c in nb.cells] == ["markdown", "code"], path.name
+        assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"], path.name
         assert "explorer" in nb.cells[0].source and not re.search(r"[\u4e00-\u9fff]", nb.cells[0].source)
-        code = nb.cells[1].source
-        assert "['bm25']" in code and "['seed']" in code and repr(str(tmp_path / "cache")) in code, code
-        compile(code, path.name, "exec")
+        assert nb.cells[1].metadata["tags"] == ["parameters"]
+        values = parameter_values(path)
+        assert values["models"] == ["bm25"] and values["datasets"] == ["seed"], values
+        assert values["cache_dir"] == str(tmp_path / "cache") and values["lang"] == "en", values
+        compile(nb.cells[2].source, path.name, "exec")
+    # what `embedlab teach` primes before serving: the results explorer's trap run, one model here
+    steps = plan(notebooks=paths)
+    assert [(s.need, s.model) for s in steps] == [("trap_report", "bm25")]
 
 
 def test_teach_without_voila_names_the_extra(monkeypatch) -> None:

@@ -65,27 +65,40 @@ def _accepts_lang(function: Callable) -> bool:
     return "lang" in inspect.signature(function).parameters
 
 
-def _call(function: str, first: str, keywords: dict[str, object]) -> str:
-    """Source of `function(first, k=v, ...)` with every value written as a Python literal."""
-    args = [first, *(f"{k}={v!r}" for k, v in keywords.items() if v is not None)]
-    return f"{function}({', '.join(args)})"
+def parameters_source(lesson: Lesson, needs: dict) -> str:
+    """The parameters cell of a served notebook: the lesson's values as literals, and the
+    runs it declares (`needs`, read by `embedlab.report.prime` without executing it)."""
+    values = {
+        "models": list(lesson.models) if lesson.models else None,
+        "datasets": list(lesson.datasets) if lesson.datasets else None,
+        "cache_dir": str(lesson.cache_dir),
+        "lang": lesson.lang,
+        "needs": needs,
+    }
+    return "\n".join(f"{name} = {value!r}" for name, value in values.items())
 
 
-def explorer_sources(lesson: Lesson) -> dict[str, str]:
-    """Per served notebook, the source of its one code cell. `lang` is passed to an
-    explorer only where it accepts one (`lang_passed` says which)."""
-    models = list(lesson.models) if lesson.models else None
-    datasets = list(lesson.datasets) if lesson.datasets else None
-    cache = str(lesson.cache_dir)
+def explorer_sources(lesson: Lesson) -> dict[str, tuple[str, str]]:
+    """Per served notebook, its parameters cell and its explorer cell. `lang` is passed to
+    an explorer only where it accepts one (`lang_passed` says which); the trap explorer gets
+    `datasets` only when the lesson names some (its default: the bundled trap sets)."""
     takes_lang = lang_passed()
-    trap_keywords = {"datasets": datasets, "cache_dir": cache, "lang": lesson.lang if takes_lang["trap"] else None}
-    results_keywords = {"lang": lesson.lang if takes_lang["results"] else None}
+    trap_args = ["models", *(["datasets=datasets"] if lesson.datasets else []), "cache_dir=cache_dir"]
     return {
-        "trap": "from embedlab import explore\n\n" + _call("explore.trap", repr(models), trap_keywords),
+        "trap": (
+            parameters_source(lesson, {}),
+            (
+                "from embedlab import explore\n\n"
+                f"explore.trap({', '.join(trap_args + (['lang=lang'] if takes_lang['trap'] else []))})"
+            ),
+        ),
         "results": (
-            "from embedlab import explore\nfrom embedlab.report import analysis\n\n"
-            f"run = analysis.trap_report({models!r}, {datasets!r}, {cache!r})  # read from the cache primed by "
-            "`embedlab teach`\n" + _call("explore.results", "run", results_keywords)
+            parameters_source(lesson, {"trap_report": {}}),
+            (
+                "from embedlab import explore\nfrom embedlab.report import analysis\n\n"
+                "run = analysis.trap_report(models, datasets, cache_dir)  # primed into the cache by `embedlab teach`\n"
+                f"explore.results(run{', lang=lang' if takes_lang['results'] else ''})"
+            ),
         ),
     }
 
@@ -99,16 +112,17 @@ def lang_passed() -> dict[str, bool]:
 
 def write_notebooks(lesson: Lesson, folder: Path) -> list[Path]:
     """The served notebooks, written to `folder`: per explorer an intro (markdown, in the
-    lesson's language) and the explorer cell. Nothing else is in them."""
+    lesson's language), the parameters cell and the explorer cell. Nothing else is in them."""
     import nbformat
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, source in explorer_sources(lesson).items():
+    for name, (parameters, source) in explorer_sources(lesson).items():
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [
             nbformat.v4.new_markdown_cell(pick(*INTRO[name], lesson.lang, "\n\n")),
+            nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
             nbformat.v4.new_code_cell(source),
         ]
         path = folder / f"{name}.ipynb"
@@ -117,16 +131,12 @@ def write_notebooks(lesson: Lesson, folder: Path) -> list[Path]:
     return paths
 
 
-def prime_cache(lesson: Lesson) -> None:
-    """Compute the run the results explorer shows into the embedding cache, once, so every
-    student kernel only reads it."""
-    from embedlab.report import analysis
+def prime_cache(notebooks: Sequence[Path]) -> None:
+    """Compute the runs the served notebooks declare (the results explorer's trap run) into
+    the embedding cache once, with a progress bar, so every student kernel only reads it."""
+    from embedlab.report.prime import prime
 
-    analysis.trap_report(
-        list(lesson.models) if lesson.models else None,
-        list(lesson.datasets) if lesson.datasets else None,
-        lesson.cache_dir,
-    )
+    prime(notebooks=notebooks)
 
 
 def _voila():
@@ -260,9 +270,9 @@ def teach(
     token = token or secrets.token_urlsafe(16)
     check_port(host, port)
     root = Path(work_dir).resolve() if work_dir else Path(tempfile.mkdtemp(prefix="embedlab-teach-"))
-    write_notebooks(lesson, root)
+    notebooks = write_notebooks(lesson, root)
     echo(f"embedlab teach: computing the run of the results explorer into the cache {lesson.cache_dir} ...")
-    prime_cache(lesson)
+    prime_cache(notebooks)
     app = class_voila(root, host, port, token, lambda: echo(banner(lesson, host, port, token, root)))
     try:
         app.start()
