@@ -179,13 +179,25 @@ def _status(url: str) -> tuple[int, str]:
         return exc.code, exc.headers.get("Location", "")
 
 
+def _visit(server: Server, name: str) -> str:
+    """Open an explorer's page as a student does (Voilà runs it in a new kernel); its HTML."""
+    with urllib.request.urlopen(server.page(name), timeout=300) as response:
+        return response.read().decode("utf-8")
+
+
 def _kernel_of_a_visit(server: Server) -> str:
-    """Open the trap page as a student does (Voilà starts a kernel for it); the kernel's id."""
-    with urllib.request.urlopen(server.page("trap"), timeout=300) as response:
-        page = response.read().decode("utf-8")
-    found = re.search(r'"kernelId":\s*"([0-9a-f-]{36})"', page)
+    """The id of the kernel Voilà starts for a visit of the trap page."""
+    found = re.search(r'"kernelId":\s*"([0-9a-f-]{36})"', _visit(server, "trap"))
     assert found, "the served page names no kernel"
     return found.group(1)
+
+
+def test_both_explorers_render_without_error_or_source(server: Server) -> None:
+    for name, marker in (("trap", "embedlab-bar"), ("results", "embedlab-heatmap")):
+        page = _visit(server, name)
+        assert "There was an error when executing cell" not in page, f"{name}: a cell failed"
+        assert "application/vnd.jupyter.widget-view+json" in page and marker in page, f"{name}: no explorer shown"
+        assert "from embedlab import" not in page and "cache_dir" not in page, f"{name}: the page shows source"
 
 
 def _message(msg_type: str, content: dict, session: str) -> dict:
