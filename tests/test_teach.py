@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,17 +27,11 @@ import pytest
 from typer.testing import CliRunner
 
 from embedlab.teach.server import ALLOWED_MESSAGES, Lesson, class_voila, write_notebooks
+from tests.test_jupyterlab import _free_port, browser  # noqa: F401 - the Chromium fixture, shared
 from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 START_TIMEOUT_S = 600  # priming bm25's run on seed + traps-zh into an empty cache, on a busy small CPU
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- unit tier: what is served, and what refuses to be served ----
@@ -283,27 +276,11 @@ def test_no_token_no_class(server: Server) -> None:
     assert refused.value.status_code == 403
 
 
-@pytest.fixture(scope="module")
-@tier("e2e")
-def browser():
-    """Debian's Chromium through Playwright; the test is skipped only when it cannot start."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        except Exception as exc:  # noqa: BLE001 - any launch failure is the skip reason, printed
-            pytest.skip(f"Chromium could not start from {CHROMIUM}: {str(exc).splitlines()[0]}")
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 TRAP = ".embedlab-trap"
 LABELS_JS = """() => [...document.querySelectorAll('.embedlab-trap .embedlab-bar')].map(b => b.textContent)"""
 
 
-def test_two_students_each_see_their_own_bars(server: Server, browser, tmp_path: Path) -> None:
+def test_two_students_each_see_their_own_bars(server: Server, browser, tmp_path: Path) -> None:  # noqa: F811
     students = {
         "A": ("猫为什么喜欢晒太阳", "猫晒太阳是为了保持体温"),
         "B": ("怎样泡一壶好喝的绿茶", "绿茶要用八十度左右的水冲泡"),
