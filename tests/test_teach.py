@@ -67,6 +67,15 @@ def test_teach_without_voila_names_the_extra(monkeypatch) -> None:
     assert "pip install 'embedlab[teach]'" in result.output
 
 
+def test_teach_refuses_a_work_folder_that_holds_other_files(tmp_path: Path) -> None:
+    from embedlab.cli import app
+
+    (tmp_path / "grades.ipynb").write_text("{}")
+    result = CliRunner().invoke(app, ["teach", "--work-dir", str(tmp_path), "--port", str(_free_port())])
+    assert result.exit_code == 2 and "grades.ipynb" in result.output and "empty folder" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grades.ipynb"]  # nothing written, nothing primed
+
+
 def test_teach_rejects_an_unknown_language() -> None:
     from embedlab.cli import app
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from embedlab.errors import ConfigError
 from embedlab.report.lang import check_lang, pick
 
 # what Voilà 0.5's kernel websocket lets through (voila/app.py, `allowed_message_types`);
@@ -129,6 +130,18 @@ def write_notebooks(lesson: Lesson, folder: Path) -> list[Path]:
         nbformat.write(nb, str(path))
         paths.append(path)
     return paths
+
+
+def check_work_dir(root: Path) -> None:
+    """ConfigError when `root` holds anything but the served notebooks: Voilà serves every
+    notebook of its folder (and reads its voila.json), so the folder must be embedlab's own."""
+    served = {f"{name}.ipynb" for name in NOTEBOOKS}
+    others = sorted(p.name for p in root.iterdir() if p.name not in served) if root.is_dir() else []
+    if others:
+        raise ConfigError(
+            f"--work-dir {root}: holds {', '.join(others[:5])}{' ...' if len(others) > 5 else ''}; Voilà would serve "
+            "that folder to the class: give an empty folder (or none: a temporary one)"
+        )
 
 
 def prime_cache(notebooks: Sequence[Path]) -> None:
@@ -270,6 +283,7 @@ def teach(
     token = token or secrets.token_urlsafe(16)
     check_port(host, port)
     root = Path(work_dir).resolve() if work_dir else Path(tempfile.mkdtemp(prefix="embedlab-teach-"))
+    check_work_dir(root)
     notebooks = write_notebooks(lesson, root)
     echo(f"embedlab teach: computing the run of the results explorer into the cache {lesson.cache_dir} ...")
     prime_cache(notebooks)
