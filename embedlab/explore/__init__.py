@@ -21,6 +21,7 @@ from embedlab.explore.trap import (
     trap_candidates,
 )
 from embedlab.explore.widgets import ALL, NO_COMPARISON
+from embedlab.report.exercises import FOOL_BM25_KEY, GoalCheck, exercise_start, goal_check, loss_explanation
 from embedlab.report.views import (
     OUTCOMES,
     category_losses,
@@ -35,9 +36,11 @@ __all__ = [
     "ALL",
     "BAR_CLASS",
     "EXPLORE_SETTINGS",
+    "FOOL_BM25_KEY",
     "NO_COMPARISON",
     "OUTCOMES",
     "Candidate",
+    "GoalCheck",
     "ModelRuns",
     "ResultsExplorer",
     "TrapExplorer",
@@ -45,8 +48,11 @@ __all__ = [
     "candidate_scores",
     "category_losses",
     "classroom_models",
+    "exercise_start",
+    "goal_check",
     "heatmap_frame",
     "load_model",
+    "loss_explanation",
     "loss_note",
     "query_outcomes",
     "query_table",
