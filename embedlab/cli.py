@@ -510,6 +510,50 @@ def handout(
         typer.echo(note, err=True)
 
 
+@app.command()
+def teach(
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "--models", "-m", help="Model name or NAME=PATH; repeatable (default: bm25, USE, e5-small)."
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset", "--datasets", "-d", help="Trap data set (name or path); repeatable (default: seed, traps-zh)."
+        ),
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the pages: zh, en or both.")] = "both",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 opens it to the room (default: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8866,
+    token: Annotated[
+        str | None, typer.Option(help="Token a student needs (in the URL); default: a new random one, printed.")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab)."),
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option("--work-dir", help="Folder for the served notebooks (default: a temporary one).")
+    ] = None,
+) -> None:
+    """Serve the trap explorer and the results explorer to a class (Voila: no code shown, one kernel per student)."""
+    from embedlab.report.lang import LANGS
+    from embedlab.teach.server import teach as serve
+
+    if lang not in LANGS:
+        typer.echo(f"error: --lang: expected one of {', '.join(LANGS)}, got {lang!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        serve(model, dataset, lang, cache_dir, host, port, token, work_dir, echo=typer.echo)
+    except (ImportError, OSError, EmbedlabError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     app()
 
