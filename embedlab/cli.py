@@ -455,6 +455,105 @@ def lint(
     raise typer.Exit(1 if report.flagged else 0)
 
 
+@app.command("handout")
+def handout(
+    category: Annotated[
+        list[str] | None, typer.Option("--category", help="Trap category (e.g. idiom); repeatable.")
+    ] = None,
+    all_categories: Annotated[bool, typer.Option("--all", help="Every category, plus an index page.")] = False,
+    lang: Annotated[str, typer.Option(help="zh, en or both.")] = "zh",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the pages.")] = Path("handouts"),
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "--models", "-m", help="Model name or NAME=PATH; repeatable (added to the bundled ones)."
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", "--datasets", "-d", help="Trap data set; repeatable (default: seed, traps-zh)."),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab)."),
+    ] = None,
+    cases: Annotated[
+        int | None, typer.Option(help="Cases per page (default: 4 in zh or en, 3 in both).", min=1, max=6)
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print each page to PDF (Chromium).")] = True,
+) -> None:
+    """Write a printable handout (HTML, and PDF where Chromium is installed) per trap category."""
+    from embedlab.data.categories import CATEGORY_IDS
+    from embedlab.teach.handout import make_handouts
+
+    if bool(category) == all_categories:
+        typer.echo("error: give --category NAME (repeatable) or --all", err=True)
+        raise typer.Exit(2)
+    try:
+        written, note = make_handouts(
+            list(CATEGORY_IDS) if all_categories else category,
+            lang,
+            out,
+            model,
+            dataset,
+            cache_dir,
+            cases,
+            pdf,
+            index=all_categories,
+        )
+    except (EmbedlabError, KeyError, ValueError) as exc:
+        typer.echo(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", err=True)
+        raise typer.Exit(2) from None
+    for path in written:
+        typer.echo(str(path))
+    if note:
+        typer.echo(note, err=True)
+
+
+@app.command()
+def teach(
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "--models", "-m", help="Model name or NAME=PATH; repeatable (default: bm25, USE, e5-small)."
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset", "--datasets", "-d", help="Trap data set (name or path); repeatable (default: seed, traps-zh)."
+        ),
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the pages: zh, en or both.")] = "both",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 opens it to the room (default: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8866,
+    token: Annotated[
+        str | None, typer.Option(help="Token a student needs (in the URL); default: a new random one, printed.")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Embedding cache (default: $EMBEDLAB_CACHE_DIR or .cache/embedlab)."),
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option("--work-dir", help="Folder for the served notebooks (default: a temporary one).")
+    ] = None,
+) -> None:
+    """Serve the trap explorer and the results explorer to a class (Voila: no code shown, one kernel per student)."""
+    from embedlab.report.lang import LANGS
+    from embedlab.teach.server import teach as serve
+
+    if lang not in LANGS:
+        typer.echo(f"error: --lang: expected one of {', '.join(LANGS)}, got {lang!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        serve(model, dataset, lang, cache_dir, host, port, token, work_dir, echo=typer.echo)
+    except (ImportError, OSError, EmbedlabError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     app()
 

@@ -4,6 +4,7 @@ in config files."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -71,10 +72,27 @@ def env_vars(text: str) -> list[tuple[str, str | None]]:
 
 def write_text(path: Path, text: str) -> None:
     """`text` written to a temporary file beside `path`, then renamed over it."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+@functools.cache
+def _file_mode() -> int:
+    """The mode `open(path, "w")` would give a new file (0o666 less the umask), read once:
+    mkstemp's temporary files are 0o600, which would hide results from a shared group."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """`data` written to a temporary file beside `path`, then renamed over it (with the mode
+    the file had, or a new file's usual mode)."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else _file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            os.fchmod(fh.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
     python scripts/make_notebooks.py           # (re)write every notebook from its source
     python scripts/make_notebooks.py --check   # exit 1 if a committed notebook differs from its source
+                                               # (the student versions included)
     ruff check notebooks/src                   # the sources are linted like the package
 
 The sources are jupytext "percent" scripts, one per notebook (same stem), except the eight
@@ -16,6 +17,10 @@ trap-category notebooks 01-08, which come from one template, `notebooks/src/cate
   (keys of `embedlab.report.prime.NEEDS`, e.g. `{"trap_report": {"cues": True}}`; `{}` for
   none). `embedlab report` reads it with `ast` (never executing the notebook) and computes
   exactly those runs into the embedding cache before the notebooks execute.
+- a cell opened by `# %% tags=["answer"]` (code) or `# %% [markdown] tags=["answer"]` (text)
+  is an answer key: the teacher version, notebooks/NN_name.ipynb (the one `embedlab report`
+  renders), has every cell; a notebook with answer cells also gets a student version,
+  notebooks/student/NN_name.ipynb, the same notebook without them.
 The notebooks stay thin: each cell calls embedlab (analysis computes, plots draws, render
 saves). To let notebooks declare a new kind of run, add it to `NEEDS` in
 embedlab/report/prime.py; tests/test_prime.py checks that each notebook calls what it declares."""
@@ -35,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "notebooks" / "src"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 CATEGORY_TEMPLATE = "category.py"
+ANSWER_TAG = "answer"  # the tag of an answer-key cell: in the teacher version only
+STUDENT_DIR = "student"  # the student versions, under the notebooks' folder
 
 
 def category_sources(template: str) -> dict[str, str]:
@@ -86,6 +93,34 @@ def all_notebooks(sources: Path = SOURCES) -> dict[str, nbformat.NotebookNode]:
     return {stem: notebook(text) for stem, text in source_texts(sources).items()}
 
 
+def is_answer(cell: nbformat.NotebookNode) -> bool:
+    """Whether a cell is an answer key (tagged `answer`)."""
+    return ANSWER_TAG in cell.metadata.get("tags", [])
+
+
+def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    """The notebook without its answer-key cells (ids kept), or None when it has none."""
+    if not any(is_answer(c) for c in nb.cells):
+        return None
+    out = nbformat.from_dict(nb)
+    out.cells = [c for c in out.cells if not is_answer(c)]
+    nbformat.validate(out)
+    return out
+
+
+def versions(sources: Path = SOURCES) -> dict[Path, nbformat.NotebookNode]:
+    """Every file to write, by path relative to the notebooks' folder: NN_name.ipynb (the
+    teacher version: all cells) and, for a notebook with answer keys,
+    student/NN_name.ipynb."""
+    out = {}
+    for stem, nb in all_notebooks(sources).items():
+        out[Path(f"{stem}.ipynb")] = nb
+        student = student_version(nb)
+        if student is not None:
+            out[Path(STUDENT_DIR) / f"{stem}.ipynb"] = student
+    return out
+
+
 def render(nb: nbformat.NotebookNode) -> str:
     """The file text of a notebook."""
     return nbformat.writes(nb) + "\n"
@@ -98,19 +133,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "notebooks")
     args = parser.parse_args(argv)
     stale = []
-    args.out.mkdir(parents=True, exist_ok=True)
-    for stem, nb in all_notebooks(args.src).items():
-        path = args.out / f"{stem}.ipynb"
+    wanted = versions(args.src)
+    for relative, nb in wanted.items():
+        path = args.out / relative
         text = render(nb)
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(path.name)
+                stale.append(relative.as_posix())
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    known = set(source_texts(args.src))
-    orphans = sorted(p.name for p in args.out.glob("[0-9][0-9]_*.ipynb") if p.stem not in known)
+    present = [*args.out.glob("[0-9][0-9]_*.ipynb"), *(args.out / STUDENT_DIR).glob("[0-9][0-9]_*.ipynb")]
+    orphans = sorted(p.relative_to(args.out).as_posix() for p in present if p.relative_to(args.out) not in wanted)
     if orphans:
-        print(f"notebooks without a source in {args.src}: " + ", ".join(orphans), file=sys.stderr)
+        print(
+            f"notebooks without a source in {args.src} (a student version: without answer-key cells there): "
+            + ", ".join(orphans),
+            file=sys.stderr,
+        )
     if stale:
         print(f"notebooks differ from their sources in {args.src} (run scripts/make_notebooks.py): " + ", ".join(stale), file=sys.stderr)
     return 1 if stale or orphans else 0

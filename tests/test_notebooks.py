@@ -81,11 +81,85 @@ def test_the_generator_sees_a_changed_source(tmp_path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace("# ## What the trap is", "# ## What the trap is, changed"), encoding="utf-8")
     proc = subprocess.run([*script, "--check"], capture_output=True, text=True)
     stale = set(proc.stderr.rpartition(": ")[2].split(", "))
-    assert proc.returncode == 1 and {f"{name}.ipynb" for name in CATEGORY_NOTEBOOKS} == {s.strip() for s in stale}
+    teacher_and_student = {f"{folder}{name}.ipynb" for name in CATEGORY_NOTEBOOKS for folder in ("", "student/")}
+    assert proc.returncode == 1 and teacher_and_student == {s.strip() for s in stale}
     path = src / "00_overview.py"
     path.write_text(path.read_text(encoding="utf-8").replace("# %%\n", "# %%\nchanged = 1\n", 1), encoding="utf-8")
     proc = subprocess.run([*script, "--check"], capture_output=True, text=True)
     assert proc.returncode == 1 and "00_overview.ipynb" in proc.stderr
+    (out / "student" / "00_overview.ipynb").write_text("{}", encoding="utf-8")  # a student version without answer keys
+    proc = subprocess.run([*script, "--check"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "without a source" in proc.stderr and "student/00_overview.ipynb" in proc.stderr
+
+
+# ---- student and teacher versions ---------------------------------------------------------------
+
+STUDENT = ROOT / "notebooks" / "student"
+WITH_EXERCISES = {*CATEGORY_NOTEBOOKS, "15_explore"}  # the notebooks whose exercises have answer keys
+
+
+def _is_answer(cell: dict) -> bool:
+    return "answer" in cell.get("metadata", {}).get("tags", [])
+
+
+def test_student_versions_hold_no_answer_and_teacher_versions_every_cell() -> None:
+    """From one source: the teacher notebook has every cell, the answer keys (tagged `answer`)
+    included; the student notebook is the same cells without them; only notebooks with
+    answer keys have a student version, and `embedlab report` renders the teacher ones."""
+    generator = _generator()
+    assert sorted(p.stem for p in STUDENT.glob("*.ipynb")) == sorted(WITH_EXERCISES)
+    for stem, text in generator.source_texts().items():
+        source = generator.notebook(text)
+        answers = [c for c in source.cells if _is_answer(c)]
+        assert bool(answers) == (stem in WITH_EXERCISES), f"{stem}: answer-key cells {len(answers)}"
+        teacher = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))["cells"]
+        assert ["".join(c["source"]) for c in teacher] == [c.source for c in source.cells], stem
+        assert sum(_is_answer(c) for c in teacher) == len(answers)
+        if not answers:
+            continue
+        kinds = {c.cell_type for c in answers}
+        assert kinds == {"code", "markdown"}, f"{stem}: answer keys of kinds {kinds}"
+        student = json.loads((STUDENT / f"{stem}.ipynb").read_text(encoding="utf-8"))["cells"]
+        assert not any(_is_answer(c) for c in student), stem
+        assert [c["id"] for c in student] == [c["id"] for c in teacher if not _is_answer(c)]
+        shown = {"".join(c["source"]) for c in student}
+        assert not shown & {c.source for c in answers}, f"{stem}: an answer key in the student version"
+        assert not any("Answer key" in s for s in shown), f"{stem}: an answer key in the student version"
+    assert all(p.parent == ROOT / "notebooks" for p in NOTEBOOKS)
+
+
+@pytest.fixture(scope="module")
+@tier("e2e")
+def classroom(tmp_path_factory) -> dict[str, rep.NotebookResult]:
+    """15_explore (student and teacher) and the student 01_homonym executed headless on the
+    seed (cheap: 8 queries; 15_explore adds the bundled models its exercises name)."""
+    out = tmp_path_factory.mktemp("classroom")
+    paths = [STUDENT / "15_explore.ipynb", STUDENT / "01_homonym.ipynb"]
+    results = rep.build(paths, out / "student", out / "figures", {"models": ["bm25"], "datasets": ["seed"]}, jobs=1, progress=False)
+    results += rep.build([ROOT / "notebooks" / "15_explore.ipynb"], out / "teacher", out / "figures", {"models": ["bm25"], "datasets": ["seed"]}, jobs=1, progress=False)
+    return {f"{r.executed.parent.parent.name}/{r.name}": r for r in results}
+
+
+def _outputs(result: rep.NotebookResult) -> str:
+    assert result.error is None, result.error
+    nb = json.loads(result.executed.read_text(encoding="utf-8"))
+    texts = []
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            assert output.get("output_type") != "error", output
+            texts.append("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/markdown", "")))
+    return "\n".join(texts)
+
+
+def test_student_versions_execute_and_exercise_one_starts_unsolved(classroom: dict[str, rep.NotebookResult]) -> None:
+    """The student versions run headless; exercise 1's check reads "not met" at the start, and
+    the teacher version's answer key, scored by the same models, reads "met"."""
+    student = _outputs(classroom["student/15_explore"])
+    assert "Goal not met yet" in student and "Goal met" not in student.replace("Goal not met", "")
+    assert "Answer key" not in student
+    _outputs(classroom["student/01_homonym"])
+    teacher = _outputs(classroom["teacher/15_explore"])
+    assert "Goal not met yet" in teacher and "✅ **Goal met**" in teacher
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)

@@ -64,7 +64,8 @@ class _Set:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("mode", ["all", "judged"])
-def test_streamed_ranking_equals_whole_rows_with_ties(seed: int, mode: str, monkeypatch) -> None:
+@pytest.mark.parametrize("chunk", [7, 256])
+def test_streamed_ranking_equals_whole_rows_with_ties(seed: int, mode: str, chunk: int, monkeypatch) -> None:
     rng = np.random.default_rng(seed)
     n_q, n_d = 37, 20000
     scores = np.round(rng.normal(size=(n_q, n_d)), 1).astype(np.float32)  # many ties
@@ -75,7 +76,7 @@ def test_streamed_ranking_equals_whole_rows_with_ties(seed: int, mode: str, monk
     gains[6, :] = 0  # a query without any relevant document
     if mode == "judged":
         gains[7, rng.integers(0, n_d, 5)] = -1  # negative grades rank first among ties
-    monkeypatch.setattr(ranking, "PREFIX", 4)  # exercise the prefix threshold
+    monkeypatch.setattr(ranking, "CHUNK", chunk)  # chunk-maxima threshold; 20,000 % 7 = 1: a 1-column last chunk
     ds = _Set(gains, mode)
     relevance = Relevance.from_dataset(ds)
     expected = reference_table(ds, scores.astype(np.float64), mode)
@@ -119,8 +120,8 @@ def test_bundled_sets_dense_equal_reference(name: str) -> None:
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_sets_bm25_and_length_equal_reference(name: str) -> None:
-    from embedlab.models.backends.lexical import BM25Backend, LengthBackend
     from embedlab.models import get_model
+    from embedlab.models.backends.lexical import BM25Backend, LengthBackend
 
     ds = load_dataset(name)
     for backend, mode in ((BM25Backend(get_model("bm25")), None), (LengthBackend(get_model("length")), "judged")):

@@ -91,6 +91,33 @@ DOCUMENT_KINDS: dict[str, str] = {
     OTHER_ANSWER: "the answer of another query (in a shared corpus)",
 }
 
+# the Chinese of DOCUMENT_KINDS (teaching pages: exercises, handouts)
+DOCUMENT_KINDS_ZH: dict[str, str] = {
+    "answer": "回答查询的文档",
+    "other-sense": "用了查询里的关键词,但取的是另一个意思",
+    "other-entity": "同一个名字,指的是另一个对象",
+    "literal": "按字面去理解成语或比喻",
+    "antonym": "说的正好是查询所问的反面",
+    "near-miss": "讲的是相邻的概念,不是查询问的那个",
+    "topical": "话题相同、词语相同,却没有回答查询",
+    "off-topic": "毫不相关",
+    OTHER_ANSWER: "另一条查询的答案(语料共用)",
+}
+
+# short labels of the kinds, (Chinese, English), for tables and cases ("" = a document without a kind)
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "answer": ("答案", "answer"),
+    "other-sense": ("另一义项", "other sense"),
+    "other-entity": ("同名他物", "other entity"),
+    "literal": ("字面理解", "literal reading"),
+    "antonym": ("反义", "antonym"),
+    "near-miss": ("相邻概念", "near miss"),
+    "topical": ("同话题", "topical"),
+    "off-topic": ("无关", "off-topic"),
+    OTHER_ANSWER: ("别的查询的答案", "another query's answer"),
+    "": ("未标注", "unlabelled"),
+}
+
 
 def kind_for_query(kind: str, relevant: bool) -> str:
     """A document's kind as one query sees it: "answer" only when it answers that query;

@@ -4,9 +4,10 @@ evaluation stage (dense scores) and handed by it to scorer workers (BM25 and oth
 that hold their own index: `EncodeTask.rank_block`), so no n_queries × n_docs array is ever
 built.
 
-Cost per block of b queries against n documents: a few passes over the (b, n) scores (a
-threshold from chunk maxima, one comparison and one `nonzero` for the top candidates, one
-count per relevant document); extra memory O(b × n) bytes for boolean masks."""
+Cost per block of b queries against n documents: two passes over the (b, n) scores (the
+maxima of CHUNK-column chunks, which bound the top-k threshold and pick the few chunks read
+again for the top candidates; one count per relevant document), extra memory O(b × n /
+CHUNK); judged mode adds its (b, n) boolean candidate mask."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from embedlab.data.datasets import CANDIDATE_MODES
 from embedlab.types import RankSummary, Relevance
 
-PREFIX = 16  # the top-k threshold is bounded on the first 1/PREFIX of the corpus
+CHUNK = 256  # columns per chunk whose maximum bounds the top-k threshold (`_candidates`)
 MANY_PAIRS = 32  # rows with more relevant documents than this are sorted instead of counted
 
 
@@ -42,15 +43,35 @@ def judged_block(relevance: Relevance, start: int, stop: int) -> np.ndarray:
     return out
 
 
-def _top_threshold(scores: np.ndarray, depth: int) -> np.ndarray:
-    """Per row a value <= its depth-th largest score: the depth-th largest of the first
-    n_docs / PREFIX columns (exact on short rows). Any bound is correct; a tight one keeps
-    the candidates few (about depth × PREFIX per row on a corpus in no particular order)."""
-    n = scores.shape[1]
-    if n <= depth:
-        return scores.min(axis=1)
-    width = min(n, max(n // PREFIX, 4096))
-    return np.partition(scores[:, :width], width - depth, axis=1)[:, width - depth]
+def _candidates(scores: np.ndarray, depth: int, eligible: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every eligible score >= a lower bound on its row's depth-th largest,
+    in row-major order. On long rows the bound is the depth-th largest of the CHUNK-column
+    maxima (those are depth distinct scores, so it is <= the depth-th largest score): one
+    max-reduction over the scores, then only the chunks reaching the bound (usually depth
+    of them) are read again. Short rows are partitioned whole (an exact threshold)."""
+    b, n = scores.shape
+    n_chunks = -(-n // CHUNK)
+    if n_chunks < 4 * depth:
+        threshold = scores.min(axis=1) if n <= depth else np.partition(scores, n - depth, axis=1)[:, n - depth]
+        mask = scores >= threshold[:, None]
+        if eligible is not None:
+            mask &= eligible
+        return np.divmod(np.flatnonzero(mask), n)  # flatnonzero: far faster than a 2-d nonzero
+    full = n // CHUNK * CHUNK
+    maxima = np.empty((b, n_chunks), dtype=scores.dtype)
+    scores[:, :full].reshape(b, -1, CHUNK).max(axis=2, out=maxima[:, : full // CHUNK])
+    if full < n:
+        maxima[:, -1] = scores[:, full:].max(axis=1)
+    threshold = np.partition(maxima, n_chunks - depth, axis=1)[:, n_chunks - depth]
+    chunk_row, chunk = np.nonzero(maxima >= threshold[:, None])
+    cols = chunk[:, None] * CHUNK + np.arange(CHUNK)  # (selected chunks, CHUNK); past n on the last
+    inside = cols < n
+    cols = np.minimum(cols, n - 1)
+    rows = np.broadcast_to(chunk_row[:, None], cols.shape)
+    keep = inside & (scores[rows, cols] >= threshold[chunk_row, None])
+    if eligible is not None:
+        keep &= eligible[rows, cols]
+    return rows[keep], cols[keep]
 
 
 def _count_at_least(scores: np.ndarray, rows: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -119,13 +140,7 @@ def rank_block(
     n_eligible = eligible.sum(axis=1) if eligible is not None else np.full(b, n)
 
     # candidates: every eligible document scoring >= a bound on the depth-th best score
-    threshold = _top_threshold(scores, min(depth, n))
-    mask = scores >= threshold[:, None]
-    if eligible is not None:
-        mask &= eligible
-    flat = np.flatnonzero(mask)  # far faster than a 2-d nonzero
-    del mask
-    cand_row, cand_col = np.divmod(flat, n)
+    cand_row, cand_col = _candidates(scores, min(depth, n), eligible)
     cand_val = scores[cand_row, cand_col]
     cand_key = cand_row * n + cand_col  # sorted: nonzero walks rows in order
     pair_key = rows * n + cols

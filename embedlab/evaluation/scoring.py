@@ -149,7 +149,7 @@ def rank_embeddings(
     """Streamed exact cosine ranking: per block of queries, the scores against the whole
     corpus (one matrix product; unit-length documents are used as they are, others are
     normalised in chunks), ranked by a thread per core and dropped. Peak extra memory about
-    block × n_docs × 5 bytes (float32 scores and a boolean mask)."""
+    block × n_docs × 4 bytes (float32 scores; judged candidates add a boolean mask)."""
     for name, array in (("query", query_embeddings), ("document", doc_embeddings)):
         if not all(np.isfinite(array[lo : lo + DOC_CHUNK]).all() for lo in range(0, len(array), DOC_CHUNK)):
             raise ValueError(f"{name} embeddings must be finite: found NaN or inf")

@@ -28,6 +28,7 @@ from embedlab.explore.trap import (
     trap_candidates,
 )
 from embedlab.explore.widgets import ALL, NO_COMPARISON, TEXTS, say
+from embedlab.report.exercises import FOOL_BM25_KEY, GoalCheck, exercise_start, goal_check, loss_explanation
 from embedlab.report.views import (
     OUTCOMES,
     category_losses,
@@ -43,10 +44,12 @@ __all__ = [
     "BAR_CLASS",
     "DISAGREE_CLASS",
     "EXPLORE_SETTINGS",
+    "FOOL_BM25_KEY",
     "NO_COMPARISON",
     "OUTCOMES",
     "TEXTS",
     "Candidate",
+    "GoalCheck",
     "ModelRuns",
     "ResultsExplorer",
     "SideBySide",
@@ -55,11 +58,14 @@ __all__ = [
     "candidate_scores",
     "category_losses",
     "classroom_models",
+    "exercise_start",
     "export_failures",
     "failures",
     "failures_trap",
+    "goal_check",
     "heatmap_frame",
     "load_model",
+    "loss_explanation",
     "loss_note",
     "map_figure",
     "map_frames",

@@ -47,23 +47,40 @@ explore.trap(models)
 #
 # Write a trap in which BM25 ranks a distractor first while e5-small ranks the answer first. Hint: let a distractor repeat the query's words in another sense, and let the answer say the same thing in other words.
 #
-# 下面是评测里 e5-small 答对而 BM25 答错的陷阱(从结果中算出,不是手选的);探索器从第一个开始,你可以在它的基础上改写。
-# Below: the traps of the run that e5-small gets right and BM25 gets wrong (computed from the results, not picked by hand); the explorer starts from the first one, for you to rewrite.
+# 探索器从一个还没有达成目标的陷阱开始(按规则从评测结果中选出:两个模型都答对、BM25 最有把握的那一条);在它的基础上改写。
+# The explorer starts from a trap that does not meet the goal yet (chosen from the run by a rule: the one both models get right on which BM25 is surest); rewrite it.
 
 # %%
-fooled = explore.query_table(run, e5, compare=lexical, outcome="won")
-rep.table(fooled, ["dataset", "query_id", "category", "query", "winner_kind_b", "margin", "margin_b"])
-
-# %%
-exercise = explore.trap(models, fooled["dataset"].iloc[0], fooled["query_id"].iloc[0])
+exercise = explore.trap(models, *explore.exercise_start(run, fooled=lexical, holds=e5))
 display(exercise)
 
 # %% [markdown]
-# 改完之后运行下一格:`outcome` 一栏里 BM25 应为 "distractor first",e5-small 应为 "answer first"。
-# When you are done, run the next cell: in the `outcome` column BM25 should read "distractor first" and e5-small "answer first".
+# 改完之后运行下一格:它读出探索器现在的状态,告诉你是否达成了目标(BM25 的 `outcome` 应为 "distractor first",e5-small 的应为 "answer first")。
+# When you are done, run the next cell: it reads the explorer's current state and says whether the goal is met (BM25's `outcome` should read "distractor first", e5-small's "answer first").
 
 # %%
 rep.table(exercise.summary())
+display(explore.goal_check(exercise.summary(), fooled=lexical, holds=e5))
+
+# %% [markdown] tags=["answer"]
+# ### 答案 / Answer key · 练习一 / Exercise 1
+#
+# 一个做好的陷阱:“苹果”是同形词(公司 / 水果)。两段干扰项重复查询里的“苹果”“多久”,讲的却是水果;答案换一种说法(iPhone、续航),不和查询共用这些词。下面的探索器和检查都是现场算的。
+#
+# A worked trap: 苹果 is a homonym (the company / the fruit). The distractors repeat the query's 苹果 and 多久 but are about the fruit; the answer says the same in other words (iPhone, battery life) without those words. The explorer and the check below are computed live.
+
+# %% tags=["answer"]
+key = explore.trap(models, **explore.FOOL_BM25_KEY)
+display(key)
+display(explore.goal_check(key.summary(), fooled=lexical, holds=e5))
+
+# %% [markdown] tags=["answer"]
+# 评测里已经达成这个目标的陷阱(e5-small 答对、BM25 答错,从结果中算出):
+# The traps of the run that already meet the goal (e5-small right, BM25 wrong; computed from the results):
+
+# %% tags=["answer"]
+fooled = explore.query_table(run, e5, compare=lexical, outcome="won")
+rep.table(fooled, ["dataset", "query_id", "category", "query", "winner_kind_b", "margin", "margin_b"])
 
 # %% [markdown]
 # ## 2 · 结果浏览器 / The results explorer
@@ -101,6 +118,16 @@ display(Markdown(explore.loss_note(run, use, e5, first["dataset"], first["query_
 
 # %% [markdown]
 # **你的解释 / Your explanation:** 这段干扰项和查询共享了什么(字面、话题、实体)?答案又是怎样换一种说法表达同一个意思的? / What does the distractor share with the query (words, topic, entity), and how does the answer say the same thing in other words?
+
+# %% [markdown] tags=["answer"]
+# ### 答案 / Answer key · 练习二 / Exercise 2
+#
+# 从这次评测算出:USE 在这一类里把哪些类型的干扰项排在了答案前面,以及上面那条查询里干扰项和答案各与查询共有哪些词。
+#
+# Computed from this run: which kinds of distractor USE put above the answer in this category, and, for the query above, the words the distractor and the answer each share with the query.
+
+# %% tags=["answer"]
+display(Markdown(explore.loss_explanation(run, use, e5, first["dataset"], worst["category"], first["query_id"])))
 
 # %% [markdown]
 # ## 3 · 两个模型并排 / Two models side by side

@@ -9,7 +9,7 @@
 # %%
 from IPython.display import Markdown, display
 
-from embedlab.report import analysis, findings, plots
+from embedlab.report import analysis, exercises, findings, plots
 from embedlab.report import render as rep
 
 font = plots.use_style()  # the style sheet and the CJK font every figure uses
@@ -55,6 +55,12 @@ cases = analysis.category_cases(sets, category)
 rep.table(cases, ["dataset", "query_id", "query", "kind", "document"])
 
 # %% [markdown]
+# ## 练习 / Exercises
+#
+# 1. 先别往下看:在这一类里,哪种干扰项最能骗过模型?为什么? / Before you look: which distractor kind fools the models most in this category? Why?
+# 2. 写一个这一类的新陷阱,让 BM25 把干扰项排第一;用 `15_explore` 的陷阱探索器检验。 / Write one new trap of this category that fools BM25 (it ranks a distractor first); check it in the trap explorer of `15_explore`.
+
+# %% [markdown]
 # ## Query × document similarity, per model
 #
 # One small panel per query: its own candidates (rows, `[kind for this query] text`, coloured by kind) against every model (columns), each cell the score. A black box marks the answer; a white dot the document the model ranked first. The dense models' cosine similarities share one colour scale; BM25's score has no fixed range, so its column is scaled on its own within each query (grey). At most 12 queries per data set: those the most models get wrong.
@@ -83,6 +89,14 @@ draw("distractor-kinds", plots.kind_beat_heat, beats)
 # %%
 rep.table(beats)
 
+# %% [markdown] tags=["answer"]
+# ### 答案 / Answer key · 练习 1 / Exercise 1
+#
+# 从这次评测算出(上表):/ Computed from this run (the table above):
+
+# %% tags=["answer"]
+display(Markdown(exercises.kind_answer(beats, sets, category)))
+
 # %% [markdown]
 # ## BM25 on the same cases
 #
@@ -93,6 +107,14 @@ draw("ranks", plots.outcome_grid, analysis.outcomes(run, category, sets))
 
 # %%
 rep.table(analysis.lexical_contrast(run, category), ["dataset", "model_a", "model_b", "n", "mean_a", "mean_b", "diff", "diff_low", "diff_high", "p_value", "wins", "ties", "losses"])
+
+# %% [markdown] tags=["answer"]
+# ### 答案 / Answer key · 练习 2 / Exercise 2
+#
+# 评测里已经骗过 BM25 的这一类陷阱,可以当作范例:干扰项和答案各与查询共有哪些词(从这次评测算出)。/ A trap of this category in the run that already fools BM25, as a model answer: the words the distractor and the answer each share with the query (computed from this run).
+
+# %% tags=["answer"]
+display(Markdown(exercises.lexical_trap_answer(run, category, sets)))
 
 # %% [markdown]
 # ## Top-1 on this category, with confidence intervals
