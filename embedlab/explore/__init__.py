@@ -15,7 +15,8 @@ An entry point: it may import every stage."""
 from embedlab.explore.compare import DISAGREE_CLASS, SideBySide, side_by_side, side_by_side_frame
 from embedlab.explore.export import export_failures, failures, failures_trap
 from embedlab.explore.models import EXPLORE_SETTINGS, ModelRuns, load_model
-from embedlab.explore.results import ResultsExplorer, results, run_settings, with_scores
+from embedlab.explore.results import ResultsExplorer, results
+from embedlab.explore.runs import run_settings, with_scores
 from embedlab.explore.semantic_map import map_figure, map_frames, pca_2d, run_embeddings, semantic_map
 from embedlab.explore.trap import (
     BAR_CLASS,

@@ -143,7 +143,7 @@ def side_by_side(
     """`model` and `other` side by side on query `query_id` of a Report or a results folder
     (`with_scores`); `dataset`: the data set holding the query (default: the only one of the
     run that has it). `lang`: zh / en / both."""
-    from embedlab.explore.results import with_scores
+    from embedlab.explore.runs import with_scores
 
     check_lang(lang)
     report, by_name = with_scores(report_or_folder, list(datasets.values()) if datasets else None, cache_dir)

@@ -118,9 +118,9 @@ def export_failures(
     returns the path. ValueError when nothing matches."""
     import yaml
 
-    from embedlab.report.views import _datasets
+    from embedlab.report.runs import resolve_datasets
 
-    datasets = _datasets(report, datasets)
+    datasets = datasets if datasets is not None else {d.name: d for d in resolve_datasets(list(report.datasets))}
     rows = failures(report, model, datasets, **filters)
     named = ", ".join(f"{name}={value}" for name, value in filters.items() if value is not None)
     content = failures_trap(report, model, rows, datasets, named)

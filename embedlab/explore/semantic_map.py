@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
 from embedlab.explore.widgets import say
 from embedlab.models import ModelSpec
 from embedlab.report.lang import check_lang
-from embedlab.report.views import _doc_kind, category_query_ids, top_ranked
+from embedlab.report.views import category_query_ids, top_ranked
 
 MAP_COLUMNS = ["model", "point", "id", "query_id", "kind", "x", "y"]
 LINK_COLUMNS = ["model", "query_id", "answer", "winner"]
@@ -51,14 +52,14 @@ def run_embeddings(
     report: Report, dataset: Dataset, model: str, cache_dir: str | Path | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The query and document embeddings `model` made of `dataset` in the run of `report`:
-    run under the run's own settings through its embedding cache (`results.run_settings`),
+    run under the run's own settings through its embedding cache (`runs.run_settings`),
     so a run whose entries are there reads them back and loads no model; otherwise the model
     runs once (and the cache keeps it). None for a scorer (BM25, a cue baseline): it makes
     no embedding. A failed run raises RuntimeError with its reason."""
     from embedlab.evaluation.metrics import ranking_depth
     from embedlab.evaluation.pipeline import run_metrics
     from embedlab.evaluation.ranking import rank_block
-    from embedlab.explore.results import run_settings
+    from embedlab.explore.runs import run_settings
     from embedlab.run.runner import model_runner
     from embedlab.types import EncodeTask
 
@@ -108,7 +109,11 @@ def map_frames(
             "point": ["query"] * len(query_ids) + ["document"] * len(docs),
             "id": [*query_ids, *docs],
             "query_id": [*query_ids, *(owner[d] for d in docs)],
-            "kind": ["query"] * len(query_ids) + [_doc_kind(dataset, owner[d], d) for d in docs],
+            "kind": ["query"] * len(query_ids)
+            + [
+                kind_for_query(dataset.kinds.get(d, ""), dataset.qrels[owner[d]].get(d, 0) > 0) or "unjudged"
+                for d in docs
+            ],
             "x": coords[:, 0],
             "y": coords[:, 1],
         }
@@ -203,7 +208,7 @@ def semantic_map(
     of the run, scorers included with their note) on `dataset` (default: the run's data set
     with the most queries of that category). Embeddings come from the run's cache
     (`run_embeddings`)."""
-    from embedlab.explore.results import with_scores
+    from embedlab.explore.runs import with_scores
 
     check_lang(lang)
     report, by_name = with_scores(report_or_folder, datasets, cache_dir)
