@@ -8,7 +8,6 @@ server refuses to start unless that filter is on."""
 
 from __future__ import annotations
 
-import inspect
 import secrets
 import socket
 from collections.abc import Callable, Sequence
@@ -62,10 +61,6 @@ class Lesson:
         check_lang(self.lang)
 
 
-def _accepts_lang(function: Callable) -> bool:
-    return "lang" in inspect.signature(function).parameters
-
-
 def parameters_source(lesson: Lesson, needs: dict) -> str:
     """The parameters cell of a served notebook: the lesson's values as literals, and the
     runs it declares (`needs`, read by `embedlab.report.prime` without executing it)."""
@@ -80,17 +75,16 @@ def parameters_source(lesson: Lesson, needs: dict) -> str:
 
 
 def explorer_sources(lesson: Lesson) -> dict[str, tuple[str, str]]:
-    """Per served notebook, its parameters cell and its explorer cell. `lang` is passed to
-    an explorer only where it accepts one (`lang_passed` says which); the trap explorer gets
-    `datasets` only when the lesson names some (its default: the bundled trap sets)."""
-    takes_lang = lang_passed()
+    """Per served notebook, its parameters cell and its explorer cell (in the lesson's `lang`);
+    the trap explorer gets `datasets` only when the lesson names some (its default: the
+    bundled trap sets)."""
     trap_args = ["models", *(["datasets=datasets"] if lesson.datasets else []), "cache_dir=cache_dir"]
     return {
         "trap": (
             parameters_source(lesson, {}),
             (
                 "from embedlab import explore\n\n"
-                f"explore.trap({', '.join(trap_args + (['lang=lang'] if takes_lang['trap'] else []))})"
+                f"explore.trap({', '.join([*trap_args, 'lang=lang'])})"
             ),
         ),
         "results": (
@@ -98,17 +92,10 @@ def explorer_sources(lesson: Lesson) -> dict[str, tuple[str, str]]:
             (
                 "from embedlab import explore\nfrom embedlab.report import analysis\n\n"
                 "run = analysis.trap_report(models, datasets, cache_dir)  # primed into the cache by `embedlab teach`\n"
-                f"explore.results(run{', lang=lang' if takes_lang['results'] else ''})"
+                "explore.results(run, lang=lang)"
             ),
         ),
     }
-
-
-def lang_passed() -> dict[str, bool]:
-    """Whether each explorer takes the page language (`lang=`) in this embedlab."""
-    from embedlab import explore
-
-    return {"trap": _accepts_lang(explore.trap), "results": _accepts_lang(explore.results)}
 
 
 def write_notebooks(lesson: Lesson, folder: Path) -> list[Path]:
@@ -238,8 +225,6 @@ def banner(lesson: Lesson, host: str, port: int, token: str, root: Path) -> str:
     pages = "\n".join(f"  {name}: {class_url(host, port, token, f'voila/render/{name}.ipynb')}" for name in NOTEBOOKS)
     models = ", ".join(lesson.models) if lesson.models else "the classroom models (bm25, USE, multilingual-e5-small)"
     datasets = ", ".join(lesson.datasets) if lesson.datasets else "the bundled trap sets"
-    missing = [name for name, ok in lang_passed().items() if not ok]
-    lang_note = f" (intro text only: {', '.join(missing)} take no lang yet)" if missing else ""
     room = (
         ""
         if host not in ("127.0.0.1", "localhost", "::1")
@@ -247,7 +232,7 @@ def banner(lesson: Lesson, host: str, port: int, token: str, root: Path) -> str:
     )
     return (
         "embedlab teach: serving the trap explorer and the results explorer (no code shown, one kernel per page)\n"
-        f"  models: {models}\n  data sets: {datasets}\n  language: {lesson.lang}{lang_note}\n"
+        f"  models: {models}\n  data sets: {datasets}\n  language: {lesson.lang}\n"
         f"  cache: {lesson.cache_dir}\n  notebooks: {root}\n"
         f"Students open: {class_url(host, port, token)}\n{pages}{room}\n"
         "Stop with Ctrl+C (the students' kernels are shut down with the server)."
