@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,14 +100,20 @@ def lab(tmp_path_factory) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)  # the server shuts its kernels down on SIGTERM
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
+        stop_group(server)  # the server shuts its kernels down on SIGTERM
         log.close()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a server started in its own process group: SIGTERM (it shuts its kernels down),
+    SIGKILL after a minute."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from embedlab.teach.server import ALLOWED_MESSAGES, Lesson, class_voila, write_notebooks
-from tests.test_jupyterlab import _free_port, browser  # noqa: F401 - the Chromium fixture, shared
+from tests.test_jupyterlab import _free_port, browser, stop_group  # noqa: F401 - the Chromium fixture, shared
 from tests.tiers import tier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,13 +157,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
         assert f"http://127.0.0.1:{port}/?token={token}" in banner and "Ctrl+C" in banner, banner
         yield Server(f"http://127.0.0.1:{port}", token, base / "work", log_path)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+        stop_group(process)
         log.close()
 
 
