@@ -170,9 +170,7 @@ class Report:
                 int(near_ties(group["margin"], resolution).sum()) if np.isfinite(resolution) else np.nan
             )
             rows.append(row)
-        return pd.DataFrame(
-            rows, columns=[*keys, "n_queries", *metric_columns(metrics), "mean_margin", "n_near_ties"]
-        )
+        return pd.DataFrame(rows, columns=[*keys, "n_queries", *metric_columns(metrics), "mean_margin", "n_near_ties"])
 
     def resolution(self, model: str, dataset: str) -> float:
         """The numeric resolution of a row's scores (`stats.score_resolution` of its backend

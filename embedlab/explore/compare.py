@@ -1,6 +1,7 @@
 """Two models side by side on one query of a run: both rankings next to each other (rank,
-document, kind, score), the documents they place differently highlighted, whether each puts
-the answer first, and both margins (answer score − best other score)."""
+document, kind, score), the documents they disagree on highlighted (in one model's top k,
+not the other's; the answer first for one only), whether each puts the answer first, and
+both margins (answer score − best other score)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from embedlab.report.views import ranked_documents
 
 DISAGREE_CLASS = "embedlab-disagree"  # a row of a document the two models place differently
 FIRST_CLASS = "embedlab-first-differs"  # the first row of a model whose first document the other does not put first
-SIDE_COLUMNS = ["model", "rank", "doc_id", "kind", "score", "document", "answer", "other_rank", "moved"]
+SIDE_COLUMNS = ["model", "rank", "doc_id", "kind", "score", "document", "answer", "other_rank", "disagrees"]
 
 
 def side_by_side_frame(
@@ -27,7 +28,9 @@ def side_by_side_frame(
     """Per model (`model`, then `other`) its first `k` documents for the query (answers below
     rank `k` added, as `ranked_documents`), with `answer`, `other_rank` (the same document's
     rank under the other model; ranks as the tables rank, ties against the model) and
-    `moved` (the two ranks differ)."""
+    `disagrees`: the other model leaves this document out of its first `k`, or this is the
+    answer and only one of the two ranks it first (a swap of neighbours within both top k is
+    no disagreement: on a large corpus nearly every rank differs by a little)."""
     frames = []
     for name, rival in ((model, other), (other, model)):
         shown = ranked_documents(report, dataset, name, query_id, k)
@@ -40,7 +43,9 @@ def side_by_side_frame(
             )
         )
     frame = pd.concat(frames, ignore_index=True)
-    frame["moved"] = frame["rank"] != frame["other_rank"]
+    frame["disagrees"] = (frame["other_rank"] > k) | (
+        frame["answer"] & ((frame["rank"] == 1) != (frame["other_rank"] == 1))
+    )
     return frame[SIDE_COLUMNS]
 
 
@@ -97,8 +102,8 @@ class SideBySide:
         )
         rows = []
         for i, r in enumerate(sub.itertuples()):
-            classes = [DISAGREE_CLASS] * bool(r.moved) + [FIRST_CLASS] * (i == 0 and first_differs)
-            style = "background:#ffd6d6;" if FIRST_CLASS in classes else "background:#fff3bf;" if r.moved else ""
+            classes = [DISAGREE_CLASS] * bool(r.disagrees) + [FIRST_CLASS] * (i == 0 and first_differs)
+            style = "background:#ffd6d6;" if FIRST_CLASS in classes else "background:#fff3bf;" if r.disagrees else ""
             style += "font-weight:bold;" if r.answer else ""
             rows.append(
                 f'<tr class="{" ".join(classes)}" data-doc="{html.escape(r.doc_id)}" data-rank="{r.rank}" '

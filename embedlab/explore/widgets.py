@@ -83,9 +83,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "neither answer first": ("两个模型都没有把答案排第一", "neither ranks the answer first"),
     "only answer first": ("只有 {model} 把答案排第一", "only {model} puts the answer first"),
     "disagree note": (
-        "高亮:两个模型排位不同的文档;加粗:答案。差距 = 答案得分 − 其他文档最高分(各模型自己的单位)。",
         (
-            "Highlighted: documents the two models place differently; bold: the answer. "
+            "高亮:只在一个模型前几名里的文档,或只有一个模型排第一的答案;加粗:答案。"
+            "差距 = 答案得分 − 其他文档最高分(各模型自己的单位)。"
+        ),
+        (
+            "Highlighted: documents in one model's top list but not the other's, or the answer when only "
+            "one ranks it first; bold: the answer. "
             "Margin = answer score − best other score (each model in its own units)."
         ),
     ),

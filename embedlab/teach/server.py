@@ -82,10 +82,7 @@ def explorer_sources(lesson: Lesson) -> dict[str, tuple[str, str]]:
     return {
         "trap": (
             parameters_source(lesson, {}),
-            (
-                "from embedlab import explore\n\n"
-                f"explore.trap({', '.join([*trap_args, 'lang=lang'])})"
-            ),
+            (f"from embedlab import explore\n\nexplore.trap({', '.join([*trap_args, 'lang=lang'])})"),
         ),
         "results": (
             parameters_source(lesson, {"trap_report": {}}),
