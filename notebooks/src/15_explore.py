@@ -132,9 +132,9 @@ display(Markdown(explore.loss_explanation(run, use, e5, first["dataset"], worst[
 # %% [markdown]
 # ## 3 · 两个模型并排 / Two models side by side
 #
-# 同一条查询,两个模型的排序并排显示:名次、文档类型、得分,以及同一段文档在另一个模型里的名次。两个模型排位不同的文档用黄色标出;如果两者排在第一的文档不同,第一行标成红色;答案加粗。每一栏的标题是该模型的差距(答案得分 − 其他文档最高分)。下面选的是 e5-small 和 BM25 结果不一致的第一条查询(从结果中算出)。在结果浏览器里选择 "compare with",也会看到同样的并排视图。
+# 同一条查询,两个模型的排序并排显示:名次、文档类型、得分,以及同一段文档在另一个模型里的名次。只在一个模型前五名里的文档(另一个模型排在五名以外)用黄色标出,只有一个模型排第一的答案也标黄;如果两者排在第一的文档不同,第一行标成红色;答案加粗。每一栏的标题是该模型的差距(答案得分 − 其他文档最高分)。下面选的是 e5-small 和 BM25 结果不一致的第一条查询(从结果中算出)。在结果浏览器里选择 "compare with",也会看到同样的并排视图。
 #
-# One query, two models' rankings next to each other: rank, document kind, score, and the same document's rank under the other model. Documents the two models place differently are highlighted in yellow; when their first documents differ, the first rows are red; the answer is bold. Each column's title gives that model's margin (answer score − best other score). Below: the first query on which e5-small and BM25 disagree (computed from the results). Choosing "compare with" in the results explorer shows the same view.
+# One query, two models' rankings next to each other: rank, document kind, score, and the same document's rank under the other model. A document in one model's top five that the other ranks below five is highlighted in yellow, as is the answer when only one model ranks it first; when their first documents differ, the first rows are red; the answer is bold. Each column's title gives that model's margin (answer score − best other score). Below: the first query on which e5-small and BM25 disagree (computed from the results). Choosing "compare with" in the results explorer shows the same view.
 
 # %%
 disagree = explore.query_table(run, e5, compare=lexical)
