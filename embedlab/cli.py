@@ -554,7 +554,21 @@ def teach(
         raise typer.Exit(2) from None
 
 
+def exit_on_sigterm() -> None:
+    """Let SIGTERM (`kill`, `timeout`, a job scheduler) end the command as Ctrl+C does: as an
+    exception, so the workers it started are stopped (`run.worker.run_in_worker`) and
+    nothing is left half-written, instead of the interpreter dying with its workers orphaned.
+    A server the command starts (Voilà) installs its own handler while it serves."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
+    exit_on_sigterm()
     app()
 
 

@@ -101,3 +101,59 @@ def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:
     for column in ("weights_gib", "gpu_mem_load_gib", "gpu_mem_peak_gib", "host_rss_peak_gib", "dtype", "max_length"):
         assert column in summary.columns
     assert (summary["weights_gib"] > 0).all() and (summary["dtype"] == "float32").all()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker through /proc")
+def test_sigterm_stops_the_command_and_its_worker() -> None:
+    """SIGTERM to an embedlab command (as `timeout` or a scheduler sends it) ends it like
+    Ctrl+C: its worker is killed, not left running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import time\nfrom embedlab.cli import exit_on_sigterm\nfrom embedlab.run.worker import run_in_worker\n"
+        "exit_on_sigterm()\nrun_in_worker(time.sleep, (120,), None)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline, workers = time.monotonic() + 60, []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = [
+                int(p.name) for p in Path("/proc").iterdir()
+                if p.name.isdigit() and _parent_pid(p) == parent.pid and b"embedlab.run.worker" in _cmdline(p)
+            ]
+        assert workers, "the worker did not start"
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 10
+        while _alive(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(workers[0]), "the worker outlived the command"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _parent_pid(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie awaiting its reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
