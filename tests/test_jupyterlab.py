@@ -196,6 +196,28 @@ def test_notebooks_run_in_jupyterlab_and_the_explorer_reacts(lab: str, browser, 
         )
         after = _scores(page, trap)
         assert after != before and len(after) == len(before)
+
+        # the results explorer, live: "compare with" shows two rankings side by side, and the
+        # export button writes the selected failures as a trap file the data loader reads
+        results = f"{ACTIVE} .jupyter-widgets.embedlab-results"
+        panel = page.locator(results).first
+        panel.scroll_into_view_if_needed()
+        panel.locator(".widget-dropdown:has(label:has-text('compare with')) select").select_option(label="bm25")
+        page.wait_for_selector(f"{results} .embedlab-side-by-side table[data-model='bm25']", timeout=120_000)
+        assert panel.locator(".embedlab-side-by-side table").count() == 2
+        exported = tmp_path / "failures.yaml"
+        file_box = panel.locator(".widget-text:has(label:has-text('file')) input")
+        file_box.fill(str(exported))
+        file_box.press("Enter")
+        panel.locator("button:has-text('export failures')").click()
+        page.wait_for_function(
+            "(selector) => (document.querySelector(selector)?.innerText || '').includes('failures.yaml')",
+            arg=results, timeout=120_000,
+        )
+        from embedlab.data.datasets import load_dataset
+
+        again = load_dataset(str(exported))
+        assert len(again.queries) > 0 and again.meta.description, exported.read_text(encoding="utf-8")[:500]
         explorer = page.locator(trap).first
         explorer.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "15_explore.png"))
