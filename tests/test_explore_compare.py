@@ -98,6 +98,8 @@ def test_the_trap_explorer_speaks_the_chosen_language(tmp_path: Path) -> None:
     shown = {lang: _text(ex.bars.value) for lang, ex in seen.items()}
     assert "差距" not in shown["en"] and "margin" not in shown["zh"] and "bars from" not in shown["zh"]
     assert "差距" in shown["both"] and "margin" in shown["both"]
+    assert "[答案 ✓]" in shown["zh"] and "[answer ✓]" in shown["en"] and "[答案 / answer ✓]" in shown["both"]
+    assert "答案" in seen["zh"].rows[0].children[2].value and "[答案 ✓]" in seen["zh"].static_html()  # the kind beside a box
     outcome = seen["zh"].summary()["outcome"].iloc[0]  # the numbers stay English values; the page translates
     assert outcome in {"answer first", "distractor first", "tie"} and explore.say(outcome, "zh") in seen["zh"].bars.value
     with pytest.raises(ValueError, match="lang"):
@@ -122,6 +124,12 @@ def test_the_results_explorer_speaks_the_chosen_language(fake_run) -> None:
     assert [label for label, _ in zh.outcome_box.options] == ["全部", "答对", "答错", "并列"]
     assert zh.outcome_box.label == "答错" and set(zh.table()["outcome"]) <= {"lost"}  # labels shown, values compared
     assert "查询编号" in zh.table_html.value and "query_id" not in zh.table_html.value
+    # values shown in the language too: outcomes in the query list, kinds in the tables and side by side
+    assert all(" · 答错 · " in label for label, _ in zh.query_box.options) and zh.query_box.options
+    kinds = set(zh.table()["winner_kind"].dropna()) - {""}
+    assert kinds and not any(f"<td>{k}</td>" in zh.table_html.value for k in kinds)
+    side = _text(explore.results(report, [sub], lang="zh", model=A, compare=B).detail.value)
+    assert "答案" in side and not re.search(r"\b(answer|topical|other-sense|literal)\b", side)
 
 
 # ---- side by side ------------------------------------------------------------------------------
@@ -299,3 +307,18 @@ def test_failures_of_a_real_run_pass_embedlab_lint_and_embedlab_run(small_run, e
     summary = pd.read_csv(out / "summary.csv")
     row = summary[summary["model"] == "bm25"].iloc[0]
     assert row["status"] == "ok" and row["n_queries"] == n and row["dataset"] == name
+
+
+def test_a_results_explorer_without_an_export_path_has_no_file_box_or_button(fake_run) -> None:
+    """As served to a class (`embedlab teach`): no widget that writes a file on the server."""
+    report, sub = fake_run
+
+    def widgets(node) -> list:
+        return [node, *(w for child in getattr(node, "children", ()) for w in widgets(child))]
+
+    served = widgets(explore.results(report, [sub], model=A, export_path=None).widget)
+    ex = explore.results(report, [sub], model=A)
+    full = widgets(ex.widget)
+    assert any(w is ex.export_button for w in full) and any(w is ex.export_path for w in full)
+    assert not any(type(w).__name__ in ("Button", "Text") for w in served)
+

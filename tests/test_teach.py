@@ -53,6 +53,8 @@ def test_served_notebooks_hold_only_the_intro_and_the_explorer(tmp_path: Path) -
         assert values["cache_dir"] == str(tmp_path / "cache") and values["lang"] == "en", values
         compile(nb.cells[2].source, path.name, "exec")
         assert "lang=lang" in nb.cells[2].source, "the explorer speaks the lesson's language"
+        if path.stem == "results":  # a student writes no file on the teacher's machine
+            assert "export_path=None" in nb.cells[2].source
     # what `embedlab teach` primes before serving: the results explorer's trap run, one model here
     steps = plan(notebooks=paths)
     assert [(s.need, s.model) for s in steps] == [("trap_report", "bm25")]

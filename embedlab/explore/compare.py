@@ -13,7 +13,7 @@ import pandas as pd
 
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
-from embedlab.explore.widgets import say
+from embedlab.explore.widgets import kind_label, say
 from embedlab.report.lang import check_lang
 from embedlab.report.views import ranked_documents
 
@@ -107,7 +107,8 @@ class SideBySide:
             style += "font-weight:bold;" if r.answer else ""
             rows.append(
                 f'<tr class="{" ".join(classes)}" data-doc="{html.escape(r.doc_id)}" data-rank="{r.rank}" '
-                f'data-other-rank="{r.other_rank}" style="{style}"><td>{r.rank}</td><td>{html.escape(r.kind)}</td>'
+                f'data-other-rank="{r.other_rank}" style="{style}"><td>{r.rank}</td>'
+                f"<td>{html.escape(kind_label(r.kind, lang))}</td>"
                 f"<td>{r.score:.3f}</td><td>{r.other_rank}</td><td>{html.escape(r.document)}</td></tr>"
             )
         return head + "".join(rows) + "</table>"

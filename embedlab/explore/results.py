@@ -15,7 +15,7 @@ import pandas as pd
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
 from embedlab.explore.runs import with_scores
-from embedlab.explore.widgets import ALL, NO_COMPARISON, TEXTS, _widgets, options, say
+from embedlab.explore.widgets import ALL, NO_COMPARISON, TEXTS, VALUE_COLUMNS, _widgets, options, say, shown_value
 from embedlab.report.lang import check_lang
 from embedlab.report.views import OUTCOMES, heatmap_frame, query_table, ranked_documents
 
@@ -33,7 +33,9 @@ def _frame_html(frame: pd.DataFrame, columns: Sequence[str], lang: str = "en") -
     """The table's first MAX_ROWS rows, the whole table folded in a <details> below when longer."""
     from embedlab.report.formats import MAX_ROWS
 
-    shown = frame[[c for c in columns if c in frame.columns]]
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    for column in VALUE_COLUMNS & set(shown.columns):
+        shown[column] = [shown_value(column, v, lang) for v in shown[column]]
     shown = shown.rename(columns={c: say(c, lang) for c in shown.columns if c in TEXTS})
 
     def html_of(rows: pd.DataFrame) -> str:
@@ -68,7 +70,7 @@ class ResultsExplorer:
         outcome: str | None = None,
         k: int = 5,
         lang: str = "both",
-        export_path: str | Path = "failures.yaml",
+        export_path: str | Path | None = "failures.yaml",
     ) -> None:
         w = _widgets()
         self.lang = check_lang(lang)
@@ -98,10 +100,11 @@ class ResultsExplorer:
         for box in (self.dataset_box, self.model_box, self.compare_box, self.category_box, self.outcome_box):
             box.observe(lambda _: self._filter(), names="value")
         self.query_box.observe(lambda _: self._show(), names="value")
-        self.export_path = w.Text(value=str(export_path), description=say("file", lang))
+        self.export_path = w.Text(value=str(export_path or ""), description=say("file", lang))
         self.export_button = w.Button(description=say("export", lang), tooltip=say("export tooltip", lang))
         self.export_button.on_click(lambda _: self.export())
         self.export_status = w.HTML()
+        export_row = [w.HBox([self.export_path, self.export_button]), self.export_status] if export_path else []
         filters = w.HBox(
             [
                 w.VBox([self.dataset_box, self.category_box, self.outcome_box]),
@@ -114,8 +117,7 @@ class ResultsExplorer:
                 self.query_box,
                 w.Accordion([self.table_html], titles=(say("table of the queries", lang),)),
                 self.detail,
-                w.HBox([self.export_path, self.export_button]),
-                self.export_status,
+                *export_row,
             ]
         )
         self.widget.add_class("embedlab-results")
@@ -159,7 +161,7 @@ class ResultsExplorer:
             frame, columns, self.lang
         )
         options = [
-            (f"{r.dataset} · {r.query_id} · {r.outcome} · {r.query[:30]}", (r.dataset, r.query_id))
+            (f"{r.dataset} · {r.query_id} · {say(r.outcome, self.lang)} · {r.query[:30]}", (r.dataset, r.query_id))
             for r in frame.itertuples()
         ]
         self._quiet = True
@@ -269,13 +271,14 @@ def results(
     category: str | None = None,
     outcome: str | None = None,
     lang: str = "both",
-    export_path: str | Path = "failures.yaml",
+    export_path: str | Path | None = "failures.yaml",
 ) -> ResultsExplorer:
     """The results explorer of a Report (as `analysis.trap_report` returns) or a results
     folder (`embedlab run --out`; its scores are recomputed through the embedding cache,
     `with_scores`). The keyword arguments set the filters' initial values (model: default
     the last model of the run), the language of every label (`lang`: zh / en / both) and
-    where the export button writes its trap file (`export_path`)."""
+    where the export button writes its trap file (`export_path`; None: no file box and no
+    button, as on a served class page, where a visitor must not write files on the server)."""
     check_lang(lang)
     report, by_name = with_scores(report_or_folder, datasets, cache_dir)
     return ResultsExplorer(

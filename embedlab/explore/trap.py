@@ -15,7 +15,7 @@ import pandas as pd
 from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import TRAP_SETS, Dataset, load_dataset
 from embedlab.explore.models import EXPLORE_SETTINGS, ModelRuns, load_model
-from embedlab.explore.widgets import _widgets, say
+from embedlab.explore.widgets import _widgets, kind_label, say
 from embedlab.models import ModelSpec
 from embedlab.report.lang import check_lang
 
@@ -160,7 +160,7 @@ def bars_html(frame: pd.DataFrame, errors: Mapping[str, str] | None = None, lang
         for rec in sub.itertuples():
             width = 100.0 * (rec.score - lo) / (hi - lo) if hi > lo else 100.0
             star = "★ " if rec.winner else ""
-            label = f"{star}[{rec.kind}{' ✓' if rec.answer else ''}] {rec.text}"
+            label = f"{star}[{kind_label(rec.kind, lang)}{' ✓' if rec.answer else ''}] {rec.text}"
             parts.append(
                 f'<div class="{BAR_CLASS}" data-model="{html.escape(model)}" data-doc="{rec.doc}" '
                 f'data-score="{rec.score:.6f}" data-winner="{str(rec.winner).lower()}" '
@@ -268,7 +268,7 @@ class TrapExplorer:
         )
         text = w.Text(value=candidate.text, continuous_update=False, layout=w.Layout(width="70%"))
         text.add_class("embedlab-document")
-        kind = w.Label(value=candidate.kind, layout=w.Layout(width="110px"))
+        kind = w.Label(value=kind_label(candidate.kind, self.lang), layout=w.Layout(width="110px"))
         remove = w.Button(
             description="✕", tooltip=say("remove this document", self.lang), layout=w.Layout(width="40px")
         )
@@ -384,7 +384,8 @@ class TrapExplorer:
         """The current state as plain HTML (query, candidates, bars): what a page without a
         live kernel shows."""
         docs = "".join(
-            f"<li>[{html.escape(c.kind)}{' ✓' if c.answer else ''}] {html.escape(c.text)}</li>" for c in self.candidates
+            f"<li>[{html.escape(kind_label(c.kind, self.lang))}{' ✓' if c.answer else ''}] {html.escape(c.text)}</li>"
+            for c in self.candidates
         )
         return (
             f'<div class="embedlab-static"><p><b>{say("query", self.lang)}</b>: {html.escape(self.query)}</p>'

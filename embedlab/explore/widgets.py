@@ -25,6 +25,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "table of the queries": ("查询列表", "table of the queries"),
     ALL: ("全部", ALL),
     NO_COMPARISON: ("(无)", NO_COMPARISON),
+    "candidate": ("候选", "candidate"),
+    "unjudged": ("未评判", "unjudged"),
     "won": ("答对", "won"),
     "lost": ("答错", "lost"),
     "tied": ("并列", "tied"),
@@ -129,6 +131,26 @@ def say(key: str, lang: str, separator: str = SEPARATOR, **fields: object) -> st
     short label, "\n" for a note), its `{field}` slots filled from `fields`."""
     zh, en = TEXTS[key]
     return pick(zh.format(**fields), en.format(**fields), lang, separator)
+
+
+def kind_label(kind: str, lang: str) -> str:
+    """A document kind as the explorers show it in `lang` (`data.categories.KIND_LABELS`;
+    "candidate" and "unjudged" from TEXTS); an unknown kind as it is."""
+    from embedlab.data.categories import KIND_LABELS
+
+    if kind in KIND_LABELS:
+        return pick(*KIND_LABELS[kind], lang)
+    return say(kind, lang) if kind in TEXTS else kind
+
+
+VALUE_COLUMNS = {"kind", "winner_kind", "winner_kind_b", "outcome"}  # table columns whose values are shown in `lang`
+
+
+def shown_value(column: str, value: object, lang: str) -> object:
+    """A table cell as shown in `lang`: kinds and outcomes translated, other values as they are."""
+    if column not in VALUE_COLUMNS or not isinstance(value, str) or not value:
+        return value
+    return say(value, lang) if column == "outcome" and value in TEXTS else kind_label(value, lang)
 
 
 def options(labelled, values, lang: str) -> list[tuple[str, str]]:

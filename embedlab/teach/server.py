@@ -89,7 +89,7 @@ def explorer_sources(lesson: Lesson) -> dict[str, tuple[str, str]]:
             (
                 "from embedlab import explore\nfrom embedlab.report import analysis\n\n"
                 "run = analysis.trap_report(models, datasets, cache_dir)  # primed into the cache by `embedlab teach`\n"
-                "explore.results(run, lang=lang)"
+                "explore.results(run, lang=lang, export_path=None)  # students write no file on this machine"
             ),
         ),
     }
