@@ -116,6 +116,8 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "off-topic": ("无关", "off-topic"),
     OTHER_ANSWER: ("别的查询的答案", "another query's answer"),
     "": ("未标注", "unlabelled"),
+    "unjudged": ("未评判", "unjudged"),  # a document a query does not judge (the explorers)
+    "candidate": ("候选", "candidate"),  # a document typed into the trap explorer
 }
 
 

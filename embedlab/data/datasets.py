@@ -110,6 +110,25 @@ class Dataset:
                 out[row, index[d]] = g
         return out
 
+    def judged_docs(self, query_id: str) -> list[tuple[str, int]]:
+        """(document, grade) of every document judged for the query, the highest grade first
+        (equal grades in qrels order)."""
+        return sorted(self.qrels.get(query_id, {}).items(), key=lambda item: -item[1])
+
+    def answer_of(self, query_id: str) -> str | None:
+        """The query's best-graded relevant document (the first in qrels order among equals);
+        None when it judges none relevant."""
+        judged = self.judged_docs(query_id)
+        return judged[0][0] if judged and judged[0][1] > 0 else None
+
+    def kind_for(self, query_id: str, doc_id: str) -> str:
+        """A document's kind as one query sees it (`categories.kind_for_query`: "answer" only
+        when it answers that query), "unjudged" for a document without a kind."""
+        from embedlab.data.categories import kind_for_query
+
+        relevant = self.qrels.get(query_id, {}).get(doc_id, 0) > 0
+        return kind_for_query(self.kinds.get(doc_id, ""), relevant) or "unjudged"
+
     def judged(self, query_ids: list[str] | None = None) -> np.ndarray:
         """Boolean mask (n_queries, n_docs) of judged pairs, for `candidates="judged"`."""
         query_ids = self.query_ids if query_ids is None else query_ids

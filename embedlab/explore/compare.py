@@ -13,8 +13,8 @@ import pandas as pd
 
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
-from embedlab.explore.widgets import kind_label, say
-from embedlab.report.lang import check_lang
+from embedlab.explore.widgets import say
+from embedlab.report.lang import check_lang, kind_label
 from embedlab.report.views import ranked_documents
 
 DISAGREE_CLASS = "embedlab-disagree"  # a row of a document the two models place differently

@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
 from embedlab.report.views import query_table, ranked_documents
@@ -38,20 +37,16 @@ def _distractors(report: Report, ds: Dataset, model: str, query_id: str) -> list
     `other-answer`)."""
     judged = [d for d, g in ds.qrels.get(query_id, {}).items() if g == 0]
     if judged:
-        return [
-            {"kind": kind_for_query(ds.kinds.get(d, ""), False) or "unjudged", "text": ds.corpus[d]} for d in judged
-        ]
+        return [{"kind": ds.kind_for(query_id, d), "text": ds.corpus[d]} for d in judged]
     ranked = ranked_documents(report, ds, model, query_id, k=UNJUDGED_DISTRACTORS)
     above = ranked[ranked["rank"] < ranked.loc[ranked["kind"] == "answer", "rank"].min()]
-    return [
-        {"kind": kind_for_query(ds.kinds.get(d, ""), False) or "unjudged", "text": text}
-        for d, text in zip(above["doc_id"], above["document"])
-    ]
+    return [{"kind": ds.kind_for(query_id, d), "text": text} for d, text in zip(above["doc_id"], above["document"])]
 
 
 def _record(report: Report, ds: Dataset, model: str, query_id: str, new_id: str) -> dict[str, Any]:
-    judged = ds.qrels[query_id]
-    answer = max((d for d, g in judged.items() if g > 0), key=lambda d: judged[d])
+    answer = ds.answer_of(query_id)
+    if answer is None:
+        raise ValueError(f"{ds.name}: query {query_id!r} judges no document relevant; a trap needs an answer")
     record: dict[str, Any] = {"id": new_id}
     if ds.categories.get(query_id):
         record["category"] = ds.categories[query_id]

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
 from embedlab.explore.widgets import say
@@ -109,11 +108,7 @@ def map_frames(
             "point": ["query"] * len(query_ids) + ["document"] * len(docs),
             "id": [*query_ids, *docs],
             "query_id": [*query_ids, *(owner[d] for d in docs)],
-            "kind": ["query"] * len(query_ids)
-            + [
-                kind_for_query(dataset.kinds.get(d, ""), dataset.qrels[owner[d]].get(d, 0) > 0) or "unjudged"
-                for d in docs
-            ],
+            "kind": ["query"] * len(query_ids) + [dataset.kind_for(owner[d], d) for d in docs],
             "x": coords[:, 0],
             "y": coords[:, 1],
         }

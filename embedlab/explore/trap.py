@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedlab.data.categories import kind_for_query
 from embedlab.data.datasets import TRAP_SETS, Dataset, load_dataset
 from embedlab.explore.models import EXPLORE_SETTINGS, ModelRuns, load_model
-from embedlab.explore.widgets import _widgets, kind_label, say
+from embedlab.explore.widgets import _widgets, say
 from embedlab.models import ModelSpec
-from embedlab.report.lang import check_lang
+from embedlab.report.lang import check_lang, kind_label
 
 BAR_CLASS = "embedlab-bar"  # one bar per (model, candidate) in the trap explorer's HTML
 SEED_DISTRACTORS = 3  # candidates added to a query that judges no distractor (the seed)
@@ -41,11 +40,8 @@ def trap_candidates(
     sharing most words with it (jieba)."""
     if query_id not in dataset.queries:
         raise KeyError(f"{dataset.name}: no query {query_id!r} (first ids: {', '.join(dataset.query_ids[:5])})")
-    judged = sorted(dataset.qrels.get(query_id, {}).items(), key=lambda item: -item[1])
-    out = [
-        Candidate(dataset.corpus[d], kind_for_query(dataset.kinds.get(d, ""), g > 0) or "unjudged", g > 0)
-        for d, g in judged
-    ]
+    judged = dataset.judged_docs(query_id)
+    out = [Candidate(dataset.corpus[d], dataset.kind_for(query_id, d), g > 0) for d, g in judged]
     if all(c.answer for c in out):
         from embedlab.data.words import segment
 
@@ -53,10 +49,7 @@ def trap_candidates(
         words = set(segment([dataset.queries[query_id]])[0])
         overlap = [len(words & set(w)) for w in segment([dataset.corpus[d] for d in others])]
         order = sorted(range(len(others)), key=lambda i: (-overlap[i], i))[:n_distractors]
-        out += [
-            Candidate(dataset.corpus[others[i]], kind_for_query(dataset.kinds.get(others[i], ""), False) or "unjudged")
-            for i in order
-        ]
+        out += [Candidate(dataset.corpus[others[i]], dataset.kind_for(query_id, others[i])) for i in order]
     return dataset.queries[query_id], out
 
 

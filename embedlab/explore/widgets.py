@@ -4,7 +4,7 @@ pair and picked by `say(key, lang)` (`report.lang`: zh / en / both)."""
 
 from __future__ import annotations
 
-from embedlab.report.lang import SEPARATOR, pick
+from embedlab.report.lang import SEPARATOR, kind_label, pick
 
 ALL = "all"
 NO_COMPARISON = "(none)"
@@ -25,8 +25,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "table of the queries": ("查询列表", "table of the queries"),
     ALL: ("全部", ALL),
     NO_COMPARISON: ("(无)", NO_COMPARISON),
-    "candidate": ("候选", "candidate"),
-    "unjudged": ("未评判", "unjudged"),
     "won": ("答对", "won"),
     "lost": ("答错", "lost"),
     "tied": ("并列", "tied"),
@@ -131,16 +129,6 @@ def say(key: str, lang: str, separator: str = SEPARATOR, **fields: object) -> st
     short label, "\n" for a note), its `{field}` slots filled from `fields`."""
     zh, en = TEXTS[key]
     return pick(zh.format(**fields), en.format(**fields), lang, separator)
-
-
-def kind_label(kind: str, lang: str) -> str:
-    """A document kind as the explorers show it in `lang` (`data.categories.KIND_LABELS`;
-    "candidate" and "unjudged" from TEXTS); an unknown kind as it is."""
-    from embedlab.data.categories import KIND_LABELS
-
-    if kind in KIND_LABELS:
-        return pick(*KIND_LABELS[kind], lang)
-    return say(kind, lang) if kind in TEXTS else kind
 
 
 VALUE_COLUMNS = {"kind", "winner_kind", "winner_kind_b", "outcome"}  # table columns whose values are shown in `lang`

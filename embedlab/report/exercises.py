@@ -177,8 +177,8 @@ def kind_answer(
 
 
 def _answer_text(ds: Dataset, query_id: str) -> str:
-    judged = sorted(ds.qrels.get(query_id, {}).items(), key=lambda item: -item[1])
-    return ds.corpus[judged[0][0]] if judged and judged[0][1] > 0 else ""
+    answer = ds.answer_of(query_id)
+    return ds.corpus[answer] if answer is not None else ""
 
 
 def _first_wrong(report: Report, ds: Dataset, model: str, query_id: str) -> pd.Series:

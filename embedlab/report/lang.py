@@ -15,6 +15,14 @@ def check_lang(lang: str) -> str:
     return lang
 
 
+def kind_label(kind: str, lang: str) -> str:
+    """A document kind's short label in `lang` (`data.categories.KIND_LABELS`); an unknown
+    kind as it is."""
+    from embedlab.data.categories import KIND_LABELS
+
+    return pick(*KIND_LABELS[kind], lang) if kind in KIND_LABELS else kind
+
+
 def pick(zh: str, en: str, lang: str, separator: str = SEPARATOR) -> str:
     """The text of a (Chinese, English) pair in `lang`; "both" joins them with `separator`
     (a short label: " / "; a paragraph: "\\n\\n")."""

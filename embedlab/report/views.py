@@ -101,8 +101,7 @@ def category_cases(datasets: Sequence[Dataset], category: str) -> pd.DataFrame:
     rows = []
     for ds in datasets:
         for q in category_query_ids(ds, category):
-            judged = sorted(ds.qrels.get(q, {}).items(), key=lambda item: -item[1])
-            for d, grade in judged:
+            for d, grade in ds.judged_docs(q):
                 rows.append(
                     {
                         "dataset": ds.name,
@@ -117,13 +116,10 @@ def category_cases(datasets: Sequence[Dataset], category: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "query_id", "query", "doc_id", "kind", "relevance", "document"])
 
 
-def _shorten(text: str, n: int) -> str:
+def shorten(text: str, n: int) -> str:
+    """`text` on one line, cut to `n` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _doc_kind(ds: Dataset, q: str, d: str) -> str:
-    return kind_for_query(ds.kinds.get(d, ""), relevant=ds.qrels.get(q, {}).get(d, 0) > 0) or "unjudged"
 
 
 def top_ranked(report: Report, dataset: Dataset, model: str, query_ids: Sequence[str]) -> np.ndarray:
@@ -181,9 +177,7 @@ def similarity_frame(
         if len(doc_ids) <= max_docs:
             shown = list(doc_ids)
         else:
-            shown = list(
-                dict.fromkeys(d for q in query_ids for d, _ in sorted(ds.qrels.get(q, {}).items(), key=lambda i: -i[1]))
-            )
+            shown = list(dict.fromkeys(d for q in query_ids for d, _ in ds.judged_docs(q)))
             for m in models:
                 top = top_ranked(report, ds, m, query_ids)
                 shown = list(dict.fromkeys([*shown, *(doc_ids[i] for i in top)]))
@@ -198,12 +192,12 @@ def similarity_frame(
                             "model": m,
                             "dataset": ds.name,
                             "query_id": q,
-                            "query_label": f"{q} {_shorten(ds.queries[q], label_chars)}",
+                            "query_label": f"{q} {shorten(ds.queries[q], label_chars)}",
                             "doc_id": d,
-                            "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {_shorten(ds.corpus[d], label_chars)}",
-                            "candidate_label": f"[{_doc_kind(ds, q, d)}] {_shorten(ds.corpus[d], label_chars)}",
+                            "doc_label": f"[{ds.kinds.get(d, '') or '-'}] {shorten(ds.corpus[d], label_chars)}",
+                            "candidate_label": f"[{ds.kind_for(q, d)}] {shorten(ds.corpus[d], label_chars)}",
                             "judged": d in ds.qrels.get(q, {}),
-                            "kind": _doc_kind(ds, q, d),
+                            "kind": ds.kind_for(q, d),
                             "column_kind": ds.kinds.get(d, ""),
                             "score": float(scores[r, c]),
                             "score_name": score_names.get(m, "cosine similarity"),
@@ -242,7 +236,7 @@ def margins(
     for col in ("winner_kind", "best_wrong_kind"):  # another query's answer, not this one's
         frame[col] = [kind_for_query(k, relevant=False) for k in frame[col].fillna("")]
     frame["query_label"] = [
-        f"{q} {_shorten(sets[d].queries[q], label_chars)}" for d, q in zip(frame["dataset"], frame["query_id"])
+        f"{q} {shorten(sets[d].queries[q], label_chars)}" for d, q in zip(frame["dataset"], frame["query_id"])
     ]
     return frame.reset_index(drop=True)
 
@@ -274,7 +268,7 @@ def kind_beat_rates(
                 negatives = [d for d, g in judged.items() if g == 0] or [d for d in doc_ids if judged.get(d, 0) <= 0]
                 best = row[relevant].max()
                 for d in negatives:
-                    kind = _doc_kind(ds, q, d)
+                    kind = ds.kind_for(q, d)
                     pair = counts.setdefault(kind, [0, 0])
                     pair[0] += 1
                     pair[1] += int(row[d_pos[d]] >= best)
@@ -509,7 +503,7 @@ def ranked_documents(report: Report, dataset: Dataset, model: str, query_id: str
             "model": model,
             "rank": [rank_of[i] for i in keep],
             "doc_id": [doc_ids[i] for i in keep],
-            "kind": [kind_for_query(dataset.kinds.get(doc_ids[i], ""), gains[0, i] > 0) or "unjudged" for i in keep],
+            "kind": [dataset.kind_for(query_id, doc_ids[i]) for i in keep],
             "score": [float(scores[i]) for i in keep],
             "document": [dataset.corpus[doc_ids[i]] for i in keep],
         }

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedlab.data.categories import CATEGORIES, KIND_LABELS, get_category, kind_for_query
+from embedlab.data.categories import CATEGORIES, get_category, kind_for_query
 from embedlab.data.datasets import Dataset
 from embedlab.evaluation.results import Report
 from embedlab.files import write_bytes, write_text
 from embedlab.models import ModelSpec
-from embedlab.report.lang import check_lang, pick
-from embedlab.report.views import top_ranked
+from embedlab.report.lang import check_lang, kind_label, pick
+from embedlab.report.views import shorten, top_ranked
 
 N_CASES = {"zh": 4, "en": 4, "both": 3}  # cases per handout by language: what fits two A4 pages with the score tables
 TEXT_CHARS = 90  # a document longer than this is shortened in a case
@@ -240,7 +240,7 @@ def _score_names(report: Report) -> dict[str, str]:
 def _candidates(report: Report, ds: Dataset, query_id: str, models: Sequence[str], shown: str) -> tuple[Candidate, ...]:
     """The query's judged documents (answer first), the distractor shown and each model's
     first-ranked document, with every model's score."""
-    judged = sorted(ds.qrels.get(query_id, {}).items(), key=lambda item: -item[1])
+    judged = ds.judged_docs(query_id)
     first = {m: ds.doc_ids[top_ranked(report, ds, m, [query_id])[0]] for m in models}
     doc_ids = list(dict.fromkeys([*(d for d, _ in judged), shown, *first.values()]))
     row = ds.query_ids.index(query_id)
@@ -272,7 +272,7 @@ def category_cases(report: Report, datasets: Sequence[Dataset], category: str, n
     cases = []
     for r in chosen.itertuples():
         ds = sets[r.dataset]
-        answer = next(d for d, g in sorted(ds.qrels[r.query_id].items(), key=lambda i: -i[1]) if g > 0)
+        answer = ds.answer_of(r.query_id)
         fooled = report.per_query[
             (report.per_query["dataset"] == r.dataset)
             & (report.per_query["query_id"] == r.query_id)
@@ -329,11 +329,6 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _shorten(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 def _paragraphs(pair: Pair, lang: str, css: str = "") -> str:
     """A paragraph pair as <p> elements: one in zh or en, the Chinese then the English in both."""
     attr = f" class='{css}'" if css else ""
@@ -342,10 +337,6 @@ def _paragraphs(pair: Pair, lang: str, css: str = "") -> str:
 
 def _label(key: str, lang: str) -> str:
     return pick(*LABELS[key], lang)
-
-
-def _kind(kind: str, lang: str) -> str:
-    return pick(*KIND_LABELS.get(kind, (kind, kind)), lang)
 
 
 def _shade(value: float, low: float, high: float) -> str:
@@ -368,7 +359,7 @@ def score_table(case: Case, lang: str) -> str:
             f"{c.scores[m]:.3f}</td>"
             for m in models
         )
-        label = f"[{_e(_kind(c.kind, lang))}] {_e(_shorten(c.text, CELL_CHARS))}"
+        label = f"[{_e(kind_label(c.kind, lang))}] {_e(shorten(c.text, CELL_CHARS))}"
         css = " class='answer'" if c.kind == "answer" else ""
         rows.append(f"<tr{css}><td class='doc'>{label}</td>{cells}</tr>")
     cols = "<colgroup><col class='doc'>" + "<col>" * len(models) + "</colgroup>"
@@ -405,12 +396,12 @@ def verdict(case: Case, lang: str) -> str:
 
 
 def case_html(number: int, case: Case, lang: str) -> str:
-    distractor = f"{_label('distractor', lang)} ({_kind(case.distractor_kind, lang)})"
+    distractor = f"{_label('distractor', lang)} ({kind_label(case.distractor_kind, lang)})"
     return (
         f"<section class='case'><h3>{number}. {_e(case.query)} <span class='small'>"
         f"{_e(case.dataset)} {_e(case.query_id)}</span></h3><dl>"
-        f"<dt>{_e(_label('answer', lang))}</dt><dd>{_e(_shorten(case.answer, TEXT_CHARS))}</dd>"
-        f"<dt>{_e(distractor)}</dt><dd>{_e(_shorten(case.distractor, TEXT_CHARS))}</dd></dl>"
+        f"<dt>{_e(_label('answer', lang))}</dt><dd>{_e(shorten(case.answer, TEXT_CHARS))}</dd>"
+        f"<dt>{_e(distractor)}</dt><dd>{_e(shorten(case.distractor, TEXT_CHARS))}</dd></dl>"
         f"<p>{_e(verdict(case, lang))}</p>{score_table(case, lang)}</section>"
     )
 
