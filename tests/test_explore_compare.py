@@ -100,6 +100,9 @@ def test_the_trap_explorer_speaks_the_chosen_language(tmp_path: Path) -> None:
     assert "差距" in shown["both"] and "margin" in shown["both"]
     assert "[答案 ✓]" in shown["zh"] and "[answer ✓]" in shown["en"] and "[答案 / answer ✓]" in shown["both"]
     assert "答案" in seen["zh"].rows[0].children[2].value and "[答案 ✓]" in seen["zh"].static_html()  # the kind beside a box
+    for ex in seen.values():  # the data keep the kind itself: colours, summary and exports read it
+        assert [c.kind for c in ex.candidates] == ["answer", "candidate"]
+        assert set(ex.scores()["kind"]) == {"answer", "candidate"} and set(ex.summary()["winner_kind"]) <= {"answer", "candidate"}
     outcome = seen["zh"].summary()["outcome"].iloc[0]  # the numbers stay English values; the page translates
     assert outcome in {"answer first", "distractor first", "tie"} and explore.say(outcome, "zh") in seen["zh"].bars.value
     with pytest.raises(ValueError, match="lang"):

@@ -217,6 +217,7 @@ class TrapExplorer:
         self.bars.add_class("embedlab-bars")
         self.status = w.HTML()
         self.rows: list[Any] = []
+        self._kinds: dict[Any, str] = {}  # row -> its kind (the row's label shows it in `lang`)
         self.dataset_box.observe(self._on_dataset, names="value")
         self.trap_box.observe(self._on_trap, names="value")
         self.query_box.observe(lambda _: self.refresh(), names="value")
@@ -248,7 +249,7 @@ class TrapExplorer:
 
     @property
     def candidates(self) -> list[Candidate]:
-        return [Candidate(r.children[1].value, r.children[2].value, r.children[0].value) for r in self.rows]
+        return [Candidate(r.children[1].value, self._kinds[r], r.children[0].value) for r in self.rows]
 
     def _trap_options(self, dataset: str) -> list[tuple[str, str]]:
         ds = self._sets[dataset]
@@ -266,6 +267,7 @@ class TrapExplorer:
             description="✕", tooltip=say("remove this document", self.lang), layout=w.Layout(width="40px")
         )
         row = w.HBox([answer, text, kind, remove])
+        self._kinds[row] = candidate.kind
         answer.observe(lambda _: self.refresh(), names="value")
         text.observe(lambda _: self.refresh(), names="value")
         remove.on_click(lambda _: self.remove_document(self.rows.index(row)))
@@ -275,6 +277,7 @@ class TrapExplorer:
         self._quiet = True
         try:
             self.query_box.value = query
+            self._kinds.clear()
             self.rows = [self._row(c) for c in candidates]
             self.rows_box.children = tuple(self.rows)
         finally:
@@ -322,7 +325,7 @@ class TrapExplorer:
         self.refresh()
 
     def remove_document(self, index: int) -> None:
-        del self.rows[index]
+        self._kinds.pop(self.rows.pop(index), None)
         self.rows_box.children = tuple(self.rows)
         self.refresh()
 
